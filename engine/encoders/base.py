@@ -1,0 +1,31 @@
+"""Encoder contracts: one verb, `encode`, with batch size, progress and normalisation as arguments."""
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    name: str  # stable id recorded in the collection, e.g. "use-multilingual-v3"
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False,
+               normalize: bool = True) -> np.ndarray:
+        """(N, dim) float32. Raises ValidationError on an empty or blank text: never a zero vector."""
+
+
+@runtime_checkable
+class ImageEncoder(Protocol):
+    name: str
+    dim: int
+    supports_text: bool  # True for CLIP: text queries land in the image space
+
+    def encode(self, images: Sequence[Image.Image], batch_size: int = 32, show_progress: bool = False,
+               normalize: bool = True) -> np.ndarray:
+        """(N, dim) float32 from decoded RGB images."""
+
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+        """(N, dim) in the image space; raises NotImplementedError where supports_text is False."""

@@ -1,0 +1,80 @@
+"""Every setting in one place, read from environment variables with embedded defaults.
+
+The README's settings table is checked against `SETTINGS` by a test, so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: list[Setting] = [
+    Setting("VITRINA_DATA_DIR", str(ROOT / "data"), "Folder for the SQLite file, the embedded Qdrant shard and exports."),
+    Setting("DATABASE_URL", "", "SQLAlchemy URL of the catalog and event database; empty = SQLite file in the data folder."),
+    Setting("QDRANT_URL", "", "Qdrant server or cluster URL; empty = embedded Qdrant engine (qdrant-edge) in the data folder."),
+    Setting("QDRANT_API_KEY", "", "API key for QDRANT_URL."),
+    Setting("QDRANT_COLLECTION", "vitrina_products", "Collection name on the Qdrant server."),
+    Setting("REDIS_URL", "", "Redis URL for the recommendation cache; empty = in-process TTL cache."),
+    Setting("VITRINA_CATALOG_DIR", str(ROOT.parent / "shared" / "datasets" / "magento-luma"), "Magento Luma sample-data folder used as the demo catalog."),
+    Setting("VITRINA_EVENTS_FILE", str(ROOT.parent / "shared" / "datasets" / "otto-sample" / "train_sample.jsonl"), "OTTO-format event sample for the analytics demo."),
+    Setting("VITRINA_TEXT_ENCODER", "use", "Text encoder: `use` (multilingual USE, offline), or `st:<model name or path>` for sentence-transformers."),
+    Setting("VITRINA_IMAGE_ENCODER", "auto", "Image encoder: `auto` (CLIP where its weights load, else the descriptor), `descriptor`, or `clip:<arch>:<pretrained tag or checkpoint path>`."),
+    Setting("VITRINA_TEXT_WEIGHT", "0.5", "Weight w of text similarity in the combined vector (image gets 1-w)."),
+    Setting("VITRINA_MAX_UPLOAD_MB", "20", "Largest accepted image upload, in megabytes."),
+    Setting("VITRINA_MAX_PIXELS", "40000000", "Largest accepted image, in pixels (decompression-bomb guard)."),
+    Setting("VITRINA_MAX_RESULTS", "200", "Largest n a recommendation call accepts."),
+    Setting("VITRINA_MAX_QUERY_CHARS", "2000", "Longest accepted text query, in characters."),
+    Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
+    Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
+    Setting("VITRINA_CONFIG", "", "Exported config (YAML) the recommender loads; empty = built-in defaults."),
+]
+
+
+def _get(name: str) -> str:
+    for s in SETTINGS:
+        if s.env == name:
+            return os.environ.get(name, s.default)
+    raise KeyError(name)
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_DATA_DIR")))
+    database_url: str = field(default_factory=lambda: _get("DATABASE_URL"))
+    qdrant_url: str = field(default_factory=lambda: _get("QDRANT_URL"))
+    qdrant_api_key: str = field(default_factory=lambda: _get("QDRANT_API_KEY"))
+    qdrant_collection: str = field(default_factory=lambda: _get("QDRANT_COLLECTION"))
+    redis_url: str = field(default_factory=lambda: _get("REDIS_URL"))
+    catalog_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_CATALOG_DIR")))
+    events_file: Path = field(default_factory=lambda: Path(_get("VITRINA_EVENTS_FILE")))
+    text_encoder: str = field(default_factory=lambda: _get("VITRINA_TEXT_ENCODER"))
+    image_encoder: str = field(default_factory=lambda: _get("VITRINA_IMAGE_ENCODER"))
+    text_weight: float = field(default_factory=lambda: float(_get("VITRINA_TEXT_WEIGHT")))
+    max_upload_bytes: int = field(default_factory=lambda: int(float(_get("VITRINA_MAX_UPLOAD_MB")) * 1024 * 1024))
+    max_pixels: int = field(default_factory=lambda: int(_get("VITRINA_MAX_PIXELS")))
+    max_results: int = field(default_factory=lambda: int(_get("VITRINA_MAX_RESULTS")))
+    max_query_chars: int = field(default_factory=lambda: int(_get("VITRINA_MAX_QUERY_CHARS")))
+    batch_size: int = field(default_factory=lambda: int(_get("VITRINA_BATCH_SIZE")))
+    cache_ttl: float = field(default_factory=lambda: float(_get("VITRINA_CACHE_TTL")))
+    config_path: str = field(default_factory=lambda: _get("VITRINA_CONFIG"))
+
+    @property
+    def sql_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vitrina.db'}"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    def as_dict(self) -> dict:
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}

@@ -1,0 +1,103 @@
+"""The vector-store contract. Two implementations (embedded qdrant-edge, qdrant-client) pass one test suite;
+callers never know which one they hold."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..types import Filters
+
+# Payload fields that get a Qdrant payload index (every filtered field is indexed).
+PAYLOAD_SCHEMA: dict[str, str] = {
+    "category_ids": "integer",  # the leaf and all its ancestors, so a parent filter matches its subtree
+    "leaf_category_id": "integer",
+    "price": "float",
+    "brand": "keyword",
+    "colour": "keyword",
+    "group_key": "keyword",
+    "is_active": "integer",  # 0/1: qdrant-edge 0.9.0 cannot match bools
+    "in_stock": "integer",  # 0/1
+    "has_image": "integer",  # 0/1
+    "created_at": "datetime",
+}
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What made the vectors. Opening a collection with a different spec is an EncoderMismatch."""
+
+    text_encoder: str
+    text_dim: int
+    image_encoder: str
+    image_dim: int
+    text_weight: float
+
+    @property
+    def combined_dim(self) -> int:
+        return self.text_dim + self.image_dim
+
+    def sizes(self) -> dict[str, int]:
+        return {"text": self.text_dim, "image": self.image_dim, "combined": self.combined_dim}
+
+    def differences(self, other: "CollectionSpec") -> list[str]:
+        out = []
+        for name in ("text_encoder", "text_dim", "image_encoder", "image_dim", "text_weight"):
+            a, b = getattr(self, name), getattr(other, name)
+            if a != b:
+                out.append(f"{name}: collection has {a!r}, requested {b!r}")
+        return out
+
+
+@dataclass
+class PointRecord:
+    id: int
+    vectors: dict[str, np.ndarray]  # any of text / image / combined; a product without photo has no image
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass
+class StoreHit:
+    id: int
+    score: float
+    payload: dict = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    backend: str  # "qdrant-edge" | "qdrant-client"
+
+    def open(self, spec: CollectionSpec, *, recreate: bool = False) -> None:
+        """Create the collection (vectors text/image/combined, cosine, payload indexes) or open it.
+        Raises EncoderMismatch when it exists with another spec, unless recreate=True (drops all points)."""
+
+    def spec(self) -> CollectionSpec | None:
+        """The spec the collection was built with, or None when there is no collection yet."""
+
+    def upsert(self, points: Sequence[PointRecord]) -> None: ...
+
+    def delete(self, ids: Sequence[int]) -> None: ...
+
+    def set_payload(self, ids: Sequence[int], payload: dict) -> None:
+        """Change payload fields only; vectors stay."""
+
+    def query(self, vector: np.ndarray, using: str, limit: int, filters: Filters | None = None,
+              with_vectors: Sequence[str] = (), offset: int = 0) -> list[StoreHit]:
+        """Nearest points by cosine on the named vector, filtered; score = cosine similarity."""
+
+    def recommend(self, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray], using: str,
+                  limit: int, filters: Filters | None = None) -> list[StoreHit]:
+        """Qdrant recommend (best-score strategy) from positive and negative example vectors."""
+
+    def retrieve(self, ids: Sequence[int], with_vectors: Sequence[str] = ()) -> list[StoreHit]:
+        """Points by id (missing ids are left out), score 0."""
+
+    def all_ids(self) -> set[int]: ...
+
+    def count(self, filters: Filters | None = None, has_vector: str | None = None) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,32 @@
+"""Shared fixtures. The Luma catalog is read from ../shared/datasets (or VITRINA_CATALOG_DIR); where it is
+absent, tests that need it skip with the reason, except under CI, where its absence fails the run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _dataset(env: str, default: Path) -> Path:
+    path = Path(os.environ.get(env, default))
+    if not path.exists():
+        msg = f"dataset folder {path} is absent (set {env} to its location)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + " — required under CI", pytrace=False)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def luma_dir() -> Path:
+    return _dataset("VITRINA_CATALOG_DIR", ROOT.parent / "shared" / "datasets" / "magento-luma")
+
+
+@pytest.fixture(scope="session")
+def otto_file() -> Path:
+    return _dataset("VITRINA_EVENTS_FILE", ROOT.parent / "shared" / "datasets" / "otto-sample" / "train_sample.jsonl")

@@ -1,0 +1,12 @@
+"""The SQL catalog: schema, sessions, importers, colour lexicon and the read API."""
+from .colours import detect_colour, normalise_colour
+from .db import Database
+from .importers import ImportReport, RowError, import_generic, import_magento
+from .models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
+from .queries import Catalog, CatalogStats, CategoryNode, ProductPage
+
+__all__ = [
+    "Brand", "Catalog", "CatalogStats", "Category", "CategoryNode", "Database", "ImportReport", "Product",
+    "ProductCategory", "ProductImage", "ProductLink", "ProductPage", "RowError", "detect_colour",
+    "import_generic", "import_magento", "normalise_colour",
+]

@@ -1,0 +1,25 @@
+"""Vitrina console: navigation, page config and, on first start, the demo catalog preparation.
+
+Adding a page is one line in PAGES."""
+import streamlit as st
+
+from console.runtime import get_runtime
+from console.startup import ensure_demo
+
+st.set_page_config(page_title="Vitrina", page_icon=":material/storefront:", layout="wide")
+
+PAGES = {
+    "Catalog": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/similar.py", title="Similar items", icon=":material/join:"),
+        st.Page("pages/visual_search.py", title="Visual search", icon=":material/image_search:"),
+        st.Page("pages/text_search.py", title="Text search", icon=":material/search:"),
+    ],
+    "Operations": [
+        st.Page("pages/index.py", title="Index", icon=":material/sync:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+ensure_demo(get_runtime())
+page.run()

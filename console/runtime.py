@@ -1,0 +1,46 @@
+"""The console's single Runtime per data location, held in st.cache_resource.
+
+The embedded vector store admits one opener per process, so every page, every browser session and the
+tests running the app in-process must reach it through `engine.runtime.shared`, never build their own."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from engine.runtime import Runtime, shared
+from engine.settings import Settings
+
+
+@dataclass
+class Startup:
+    """Whether this process has already made sure the demo catalog is in place (one lock for all sessions)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ready: bool = False
+
+
+@st.cache_resource(show_spinner=False)
+def _runtime(data_dir: str, sql_url: str, qdrant_url: str) -> Runtime:
+    return shared(Settings())
+
+
+@st.cache_resource(show_spinner=False)
+def _startup(data_dir: str, sql_url: str, qdrant_url: str) -> Startup:
+    return Startup()
+
+
+def location() -> tuple[str, str, str]:
+    """The data location the environment points at: what a cached resource is kept per."""
+    s = Settings()
+    return str(s.data_dir), s.sql_url, s.qdrant_url
+
+
+def get_runtime() -> Runtime:
+    """The Runtime of the data location the environment points at (one per process)."""
+    return _runtime(*location())
+
+
+def startup_state() -> Startup:
+    return _startup(*location())

@@ -1,0 +1,397 @@
+"""Dashboard numbers from the event log: rates with 95% Wilson intervals, funnels, series, coverage, trending.
+
+Every query is one SQL GROUP BY over `events` (the covering indexes in events_schema keep it fast at millions of
+rows on SQLite); pandas only pivots and divides the few grouped rows. Results are DataFrames because the
+console plots them and offers them as CSV downloads.
+
+Rates: CTR = clicks/impressions, cart rate = carts/clicks, conversion_click = purchases/clicks,
+conversion_impression = purchases/impressions. A rate with a zero denominator is NaN; its interval is NaN too,
+as it is when the numerator exceeds the denominator (imported logs may hold clicks without impressions).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy.engine import Connection
+
+from .catalog.db import Database
+from .catalog.models import Category, Product, ProductCategory, VectorSync
+from .errors import NotFound, ValidationError
+from .events import EVENT_KINDS, to_utc_naive, utc_now
+from .events_schema import EventRow, day_number
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+COUNT_COLUMNS = {"impression": "impressions", "click": "clicks", "cart_add": "carts", "purchase": "purchases"}
+RATES = {  # name: (numerator, denominator)
+    "ctr": ("clicks", "impressions"),
+    "cart_rate": ("carts", "clicks"),
+    "conversion_click": ("purchases", "clicks"),
+    "conversion_impression": ("purchases", "impressions"),
+}
+DIMENSIONS = {"algorithm": EventRow.algorithm, "strategy": EventRow.strategy, "experiment": EventRow.experiment,
+              "variant": EventRow.variant, "position": EventRow.position}
+DEFAULT_WEIGHTS: dict[str, float] = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
+DEFAULT_HALF_LIFE_HOURS = 72.0
+
+
+# ---- intervals ------------------------------------------------------------------------------------------------
+
+def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval: unlike p ± z·se it stays inside [0, 1] and is sound for small counts and p near 0."""
+    if trials <= 0 or successes < 0 or successes > trials:
+        return math.nan, math.nan
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds at the edges, no rounding dust
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
+
+
+def wilson_arrays(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised `wilson` for DataFrame columns."""
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    ok = (n > 0) & (x >= 0) & (x <= n)
+    n_safe = np.where(ok, n, 1.0)
+    p = np.where(ok, x / n_safe, 0.0)
+    denom = 1 + z * z / n_safe
+    centre = (p + z * z / (2 * n_safe)) / denom
+    half = z * np.sqrt(p * (1 - p) / n_safe + z * z / (4 * n_safe * n_safe)) / denom
+    low = np.where(x == 0, 0.0, np.maximum(0.0, centre - half))
+    high = np.where(x == n, 1.0, np.minimum(1.0, centre + half))
+    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
+
+
+def add_rates(df: pd.DataFrame, rates: Sequence[str] = tuple(RATES)) -> pd.DataFrame:
+    """Append each rate and its Wilson interval (name, name_low, name_high) to a frame of counts."""
+    for name in rates:
+        num, den = RATES[name]
+        x, n = df[num].to_numpy(dtype=float), df[den].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[name] = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
+        df[f"{name}_low"], df[f"{name}_high"] = wilson_arrays(x, n)
+    return df
+
+
+# ---- scope ----------------------------------------------------------------------------------------------------
+
+def _bound(v: date | datetime | None, name: str) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return to_utc_naive(v)
+    if isinstance(v, date):
+        return datetime(v.year, v.month, v.day)
+    raise ValidationError(f"{name} must be a date or datetime, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which events a dashboard query reads. Dates are whole days (end day included); datetimes are instants
+    (both ends included). `simulated`: None = all, True = simulator only, False = real traffic only."""
+
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+    algorithms: Sequence[str] = ()
+    strategies: Sequence[str] = ()
+    experiment: str | None = None
+    simulated: bool | None = None
+
+    def conditions(self) -> list[Any]:
+        """SQL conditions; whole-day bounds become ranges on the indexed `day` column."""
+        lo = _bound(self.start, "start")
+        hi = _bound(self.end, "end")
+        if lo is not None and hi is not None:
+            end_is_day = not isinstance(self.end, datetime)
+            if (lo.date() > hi.date()) if end_is_day else lo > hi:
+                raise ValidationError(f"date range is inverted: start {self.start} is after end {self.end}")
+        conds: list[Any] = []
+        if lo is not None:
+            conds.append(EventRow.day >= day_number(lo))
+            if isinstance(self.start, datetime):
+                conds.append(EventRow.ts >= lo)
+        if hi is not None:
+            conds.append(EventRow.day <= day_number(hi))
+            if isinstance(self.end, datetime):
+                conds.append(EventRow.ts <= hi)
+        for name, col in (("algorithms", EventRow.algorithm), ("strategies", EventRow.strategy)):
+            values = getattr(self, name)
+            if isinstance(values, str):
+                values = [values]
+            values = list(values or ())
+            if any(not isinstance(v, str) or not v for v in values):
+                raise ValidationError(f"{name} must be a list of names, got {values!r}")
+            if values:
+                conds.append(col.in_(values))
+        if self.experiment is not None:
+            conds.append(EventRow.experiment == self.experiment)
+        if self.simulated is not None:
+            conds.append(EventRow.simulated == (1 if self.simulated else 0))
+        return conds
+
+
+def _dims(by: str | Sequence[str]) -> list[str]:
+    dims = [by] if isinstance(by, str) else list(by)
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad or not dims:
+        raise ValidationError(f"cannot group by {bad or dims!r}: use any of {', '.join(DIMENSIONS)}")
+    if len(set(dims)) != len(dims):
+        raise ValidationError(f"grouping repeats a dimension: {dims!r}")
+    return dims
+
+
+_COLUMNS = {**DIMENSIONS, "day": EventRow.day, "kind": EventRow.kind}
+# Column orders of the covering indexes in events_schema: a GROUP BY over a prefix of one streams from the index.
+_INDEX_ORDERS = (("algorithm", "strategy", "kind", "position"), ("day", "algorithm", "strategy", "kind"),
+                 ("experiment", "variant", "kind"))
+
+
+def _grouping(names: Sequence[str]) -> list[str]:
+    """The shortest index prefix holding every wanted column and `kind`, else the wanted columns themselves."""
+    need = set(names) | {"kind"}
+    for order in _INDEX_ORDERS:
+        if need <= set(order):
+            return list(order[:max(order.index(n) for n in need) + 1])
+    return [*names, "kind"]
+
+
+def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extra: Sequence[Any] = ()
+                   ) -> pd.DataFrame:
+    """Event counts per kind for each combination of the named columns, one row each with the four count
+    columns. Groups by an index prefix (finer than asked) and sums the surplus here, which is far cheaper than
+    letting SQLite sort a million rows."""
+    conds = (scope or Scope()).conditions() + list(extra)
+    group = _grouping(names)
+    exprs = [_COLUMNS[g] for g in group]
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(*exprs, func.count()).where(*conds).group_by(*exprs)).all()
+    at, k = [group.index(n) for n in names], group.index("kind")
+    counts: dict[tuple, dict[str, int]] = {}
+    for r in rows:
+        col = COUNT_COLUMNS.get(r[k])
+        if col is not None:
+            counts.setdefault(tuple(r[i] for i in at), dict.fromkeys(COUNT_COLUMNS.values(), 0))[col] += int(r[-1])
+    df = pd.DataFrame.from_records([dict(zip(names, key)) | c for key, c in counts.items()],
+                                   columns=[*names, *COUNT_COLUMNS.values()])
+    for c in COUNT_COLUMNS.values():
+        df[c] = df[c].astype("int64")
+    return df.sort_values(list(names), na_position="last", kind="stable").reset_index(drop=True)
+
+
+# ---- dashboard queries ----------------------------------------------------------------------------------------
+
+def metrics(db: Database, by: str | Sequence[str] = "algorithm", scope: Scope | None = None) -> pd.DataFrame:
+    """Counts and rates per algorithm / strategy / experiment / variant (any combination); NULL groups are
+    events that came from no recommendation list (e.g. imported browsing)."""
+    dims = _dims(by)
+    return add_rates(grouped_counts(db, dims, scope))
+
+
+def ctr_by_position(db: Database, scope: Scope | None = None, by_algorithm: bool = False,
+                    max_position: int | None = None) -> pd.DataFrame:
+    """CTR per slot (0 = first): the position-bias curve of the lists shown."""
+    # no condition on kind here: SQLite would seek ix_events_session by kind and then sort every row
+    extra: list[Any] = [EventRow.position.is_not(None)]
+    if max_position is not None:
+        if isinstance(max_position, bool) or not isinstance(max_position, int) or max_position < 0:
+            raise ValidationError(f"max_position must be a whole number ≥ 0, got {max_position!r}")
+        extra.append(EventRow.position <= max_position)
+    df = grouped_counts(db, (["algorithm"] if by_algorithm else []) + ["position"], scope, extra)
+    df = df.drop(columns=["carts", "purchases"])
+    return add_rates(df, ("ctr",))
+
+
+def daily(db: Database, scope: Scope | None = None, by: str | None = None) -> pd.DataFrame:
+    """One row per UTC day (and per `by` value): counts and rates, for the time-series charts."""
+    names = ["day"] + ([_dims(by)[0]] if by is not None else [])
+    df = grouped_counts(db, names, scope)
+    df["day"] = pd.to_datetime(df["day"].astype("int64"), unit="D")
+    return add_rates(df)
+
+
+def funnel(db: Database, scope: Scope | None = None) -> pd.DataFrame:
+    """Events and distinct sessions at each stage, with each stage's rate from the one before (by sessions)."""
+    q = (select(EventRow.kind, func.count(), func.count(func.distinct(EventRow.session_id)))
+         .where(*(scope or Scope()).conditions()).group_by(EventRow.kind))
+    with db.engine.connect() as conn:
+        got = {k: (int(n), int(s)) for k, n, s in conn.execute(q)}
+    df = pd.DataFrame({"stage": list(EVENT_KINDS),
+                       "events": [got.get(k, (0, 0))[0] for k in EVENT_KINDS],
+                       "sessions": [got.get(k, (0, 0))[1] for k in EVENT_KINDS]})
+    prev = df["sessions"].shift(1).to_numpy(dtype=float)
+    cur = df["sessions"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df["rate_from_previous"] = np.where(prev > 0, cur / np.where(prev > 0, prev, 1.0), np.nan)
+    return df
+
+
+TOP_BY = ("impressions", "clicks", "carts", "purchases", "ctr")
+
+
+def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope | None = None,
+                 min_impressions: int = 0) -> pd.DataFrame:
+    """The n products with most `by` (ties: lower id first), with catalog titles where the id is in the catalog.
+    `min_impressions` keeps a product shown once and clicked once from topping a CTR ranking."""
+    if by not in TOP_BY:
+        raise ValidationError(f"cannot rank products by {by!r}: use one of {', '.join(TOP_BY)}")
+    n = _n(n)
+    if isinstance(min_impressions, bool) or not isinstance(min_impressions, int) or min_impressions < 0:
+        raise ValidationError(f"min_impressions must be a whole number ≥ 0, got {min_impressions!r}")
+    sums = {col: func.sum(case((EventRow.kind == kind, 1), else_=0)).label(col)
+            for kind, col in COUNT_COLUMNS.items()}
+    order = sums[by] if by != "ctr" else (
+        sums["clicks"] * literal(1.0) / func.nullif(sums["impressions"], 0))
+    q = (select(EventRow.product_id, *sums.values()).where(*(scope or Scope()).conditions())
+         .group_by(EventRow.product_id).having(sums["impressions"] >= min_impressions).order_by(order.desc().nulls_last() if by == "ctr" else order.desc(),
+                                                 EventRow.product_id).limit(n))
+    with db.engine.connect() as conn:
+        rows = conn.execute(q).all()
+        ids = [r[0] for r in rows]
+        titles = dict(conn.execute(select(Product.id, Product.title).where(Product.id.in_(ids))).all()) if ids else {}
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=["product_id", *COUNT_COLUMNS.values()])
+    df.insert(1, "title", [titles.get(i) for i in ids])
+    for c in ["product_id", *COUNT_COLUMNS.values()]:
+        df[c] = df[c].astype("int64")
+    return add_rates(df, ("ctr", "conversion_click"))
+
+
+def _n(n: Any, limit: int = 10_000) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise ValidationError(f"n must be a whole number, got {n!r}")
+    if not 1 <= n <= limit:
+        raise ValidationError(f"n must be between 1 and {limit}, got {n}")
+    return n
+
+
+# ---- coverage -------------------------------------------------------------------------------------------------
+
+@dataclass
+class Coverage:
+    """How much of the catalog the vector index covers (from vector_sync, kept by the indexer)."""
+
+    products: int
+    active: int
+    with_text: int
+    with_image: int
+    with_combined: int
+
+    def as_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"measure": ["products", "active", "text vectors", "image vectors", "combined vectors"],
+                             "count": [self.products, self.active, self.with_text, self.with_image,
+                                       self.with_combined]})
+
+
+def coverage(db: Database) -> Coverage:
+    """Every synced product has a text and a combined vector (text-only padded when it has no photo); an image
+    vector only with a usable photo."""
+    with db.engine.connect() as conn:
+        products, active = conn.execute(
+            select(func.count(), func.coalesce(func.sum(case((Product.is_active.is_(True), 1), else_=0)), 0))
+            .select_from(Product)).one()
+        synced, images = conn.execute(
+            select(func.count(), func.coalesce(func.sum(case(
+                (and_(VectorSync.has_image.is_(True), VectorSync.image_encoder.is_not(None)), 1), else_=0)), 0))
+            .select_from(VectorSync)).one()
+    return Coverage(int(products), int(active), int(synced), int(images), int(synced))
+
+
+# ---- popularity and trending ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scored:
+    product_id: int
+    score: float
+
+
+def _weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    w = dict(DEFAULT_WEIGHTS)
+    if weights is not None:
+        if not isinstance(weights, Mapping):
+            raise ValidationError(f"weights must map event kinds to numbers, got {weights!r}")
+        for k, v in weights.items():
+            if k not in EVENT_KINDS:
+                raise ValidationError(f"unknown event kind {k!r} in weights: use {', '.join(EVENT_KINDS)}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValidationError(f"weight of {k} must be a finite number ≥ 0, got {v!r}")
+            w[k] = float(v)
+    if not any(v > 0 for v in w.values()):
+        raise ValidationError("at least one event kind needs a positive weight")
+    return w
+
+
+def _ensure_sqlite_math(conn: Connection) -> None:
+    """SQLite builds without math functions get `exp` from Python, so the decay still runs inside the query."""
+    try:
+        conn.exec_driver_sql("SELECT exp(0)").scalar()
+    except Exception:  # noqa: BLE001 - "no such function" is an OperationalError of the driver
+        conn.rollback()
+        conn.connection.driver_connection.create_function("exp", 1, math.exp, deterministic=True)
+
+
+def _popularity_query(conn: Connection, half_life_hours: float, now: datetime, category_id: int | None,
+                      weights: dict[str, float], include_simulated: bool) -> Select:
+    wexpr = case(*((EventRow.kind == k, literal(v)) for k, v in weights.items() if v > 0), else_=literal(0.0))
+    if conn.dialect.name == "sqlite":
+        _ensure_sqlite_math(conn)
+        age_hours = (func.julianday(literal(now.isoformat(sep=" "))) - func.julianday(EventRow.ts)) * 24.0
+    else:
+        age_hours = func.extract("epoch", literal(now) - EventRow.ts) / 3600.0
+    score = func.sum(wexpr * func.exp(-math.log(2) * age_hours / half_life_hours)).label("score")
+    conds: list[Any] = [EventRow.ts <= now, EventRow.kind.in_([k for k, v in weights.items() if v > 0])]
+    if not include_simulated:
+        conds.append(EventRow.simulated == 0)
+    if category_id is not None:
+        in_cat = select(Product.id).where(Product.category_id == category_id).union(
+            select(ProductCategory.product_id).where(ProductCategory.category_id == category_id))
+        conds.append(EventRow.product_id.in_(in_cat))
+    return select(EventRow.product_id, score).where(*conds).group_by(EventRow.product_id)
+
+
+def _popularity_args(db: Database, half_life_hours: float, now: datetime | None, category_id: int | None,
+                     weights: Mapping[str, float] | None) -> tuple[datetime, dict[str, float]]:
+    if isinstance(half_life_hours, bool) or not isinstance(half_life_hours, (int, float)) \
+            or not math.isfinite(half_life_hours) or half_life_hours <= 0:
+        raise ValidationError(f"half_life_hours must be a positive number, got {half_life_hours!r}")
+    if category_id is not None:
+        with db.session() as s:
+            if s.get(Category, category_id) is None:
+                raise NotFound(f"unknown category {category_id}")
+    return (utc_now() if now is None else to_utc_naive(now)), _weights(weights)
+
+
+def popularity(db: Database, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, now: datetime | None = None,
+               category_id: int | None = None, weights: Mapping[str, float] | None = None,
+               include_simulated: bool = True) -> dict[int, float]:
+    """Σ weight(kind) · 2^(−age/half_life) per product over events up to `now`: recent buying outranks old
+    browsing, and a product's score halves every half-life without new events."""
+    now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
+    with db.engine.connect() as conn:
+        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
+        return {int(p): float(s) for p, s in conn.execute(q)}
+
+
+def trending(db: Database, n: int = 10, category_id: int | None = None,
+             half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, now: datetime | None = None,
+             weights: Mapping[str, float] | None = None, include_simulated: bool = True) -> list[Scored]:
+    """The n most popular products by `popularity`, best first (ties: lower id first)."""
+    n = _n(n)
+    now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
+    with db.engine.connect() as conn:
+        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
+        sub = q.subquery()
+        rows = conn.execute(select(sub.c.product_id, sub.c.score).where(sub.c.score > 0)
+                            .order_by(sub.c.score.desc(), sub.c.product_id).limit(n)).all()
+    return [Scored(int(p), float(s)) for p, s in rows]
+
+
+__all__ = ["Coverage", "Scope", "Scored", "add_rates", "coverage", "ctr_by_position", "daily", "funnel",
+           "grouped_counts", "metrics", "popularity", "top_products", "trending", "wilson", "wilson_arrays",
+           "DEFAULT_WEIGHTS", "Z95"]

@@ -1,0 +1,304 @@
+"""Generic catalog file: CSV or JSON Lines, for any shop that can export a spreadsheet.
+
+Format
+------
+The format is chosen by the file extension: `.csv` / `.tsv` / `.txt` is CSV, `.jsonl` / `.ndjson` is JSON
+Lines (an upload without a name is sniffed: a first character `{` means JSON Lines). Files are UTF-8 (a
+byte-order mark is fine).
+
+* CSV: one header row, then one product per record. The delimiter is whichever of `,` `;` or tab the
+  header uses most. Quoted fields may span several lines; errors name the line the record starts on.
+* JSON Lines: one JSON object per line; blank lines are ignored.
+
+Columns (names are case-insensitive; the aliases in brackets are accepted too):
+
+| column | required | meaning |
+|---|---|---|
+| `sku` | yes | the shop's unique product code; re-importing a sku updates that product in place |
+| `title` [name] | yes | product name |
+| `price` | yes | a number >= 0; `1299.90`, `1 299,90` and `1,299.90` are all accepted |
+| `description` | | plain text or HTML (tags are stripped) |
+| `cost` | | purchase cost, a number >= 0 (used by the margin factor) |
+| `stock` [stock_qty, qty] | | whole number >= 0; empty = 0 |
+| `colour` [color] | | colour name in English, Russian or Turkish ("Navy", "Чёрный", "Kırmızı"), normalised to a canonical English name; when absent or empty it is read from the title, else the description (if they name none, a file without the column leaves the stored colour as it is) |
+| `brand` | | brand name, created as needed |
+| `category` [category_path] | | a path, `Women > Tops > Jackets` or `Women/Tops/Jackets`; missing categories are created |
+| `images` [image] | | photos separated by `|` (a JSON list in JSON Lines); the first is the main photo; relative paths are resolved against the file's folder; `http(s)://` URLs are kept as they are; a missing local file is a warning and is skipped |
+| `group` [group_key] | | variant group: products sharing it are the same style in other colours; empty = the sku |
+| `language` [lang] | | language code (`ru`, `tr`, `en`); when empty it is guessed from the script (Cyrillic → ru, Turkish letters → tr) |
+| `is_active` [active] | | `1/0/true/false/yes/no`; empty = active |
+| `created_at` | | ISO 8601 date or date-time (`2024-03-01`, `2024-03-01T10:00:00+03:00`); offsets are converted to UTC |
+| any other column | | kept in the product's attributes (`material`, `size`...) |
+
+Updates are partial: on re-import only the columns the file has (the keys a JSON line has) are written,
+so a feed of `sku,title,price,stock` leaves photos and categories alone. An empty cell (a JSON `null`)
+clears an optional field; for an extra column it removes that attribute. A row whose content equals the
+stored product is reported unchanged and its `updated_at` is not touched.
+
+Validation is per row: a missing sku or title, a price that is not a number, negative, NaN or infinite,
+a bad stock, cost, boolean or date, a malformed JSON line or a CSV record with the wrong number of
+columns rejects that row (with its line number) and the other rows still import. A sku repeated in the
+same file is rejected at its second occurrence. A CSV header without `sku`, `title` or `price` rejects
+the whole file. Rows are written in batches of 500, each in one transaction; should the database refuse a
+batch, it is retried row by row so only the refused row is rejected and nothing of it is left behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from ...errors import NotFound, ValidationError
+from ..colours import detect_colour, normalise_colour
+from ..db import Database
+from .common import (MAX_SKU, MAX_TITLE, ImportReport, Progress, ProductData, RowError, Ticker,
+                     Timer, html_to_text, parse_bool, parse_count, parse_datetime, parse_number, read_csv,
+                     sniff_delimiter, split_path, write_products)
+
+SOURCE = "generic"
+REQUIRED = ("sku", "title", "price")
+ALIASES = {"name": "title", "stock_qty": "stock", "qty": "stock", "color": "colour", "image": "images",
+           "category_path": "category", "group_key": "group", "lang": "language", "active": "is_active"}
+KNOWN = {"sku", "title", "price", "description", "cost", "stock", "colour", "brand", "category", "images",
+         "group", "language", "is_active", "created_at"}
+CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
+JSONL_EXTENSIONS = {".jsonl", ".ndjson"}
+BATCH = 500
+_HTML = re.compile(r"<[a-zA-Z/!][^>]*>")
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_TURKISH = re.compile(r"[ğĞışŞİ]")
+
+
+def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: str | None = None,
+                   progress: Progress | None = None, *, base_dir: Path | None = None,
+                   batch_size: int = BATCH) -> ImportReport:
+    """Import a generic CSV / JSONL catalog from a path, bytes or an uploaded file object.
+
+    `name` (the file name) picks the format for bytes and uploads; `base_dir` resolves relative photo
+    paths of an upload (for a path it is the file's folder).
+    """
+    timer = Timer()
+    data, name, base_dir = _read_source(source, name, base_dir)
+    report = ImportReport(SOURCE, files=[name])
+    text = _decode(data, name)
+    if _format(name, text) == "csv":
+        rows = _csv_rows(text, name, report)
+    else:
+        rows = _jsonl_rows(text, name, report)
+
+    items: list[ProductData] = []
+    first_line: dict[str, int] = {}
+    for line, values in rows:
+        try:
+            d = _product(values, name, line, base_dir, report)
+        except ValueError as e:
+            report.rejected.append(RowError(name, line, str(e)))
+            continue
+        if d.sku in first_line:
+            report.rejected.append(RowError(name, line, f"sku {d.sku} repeats line {first_line[d.sku]}: skipped"))
+            continue
+        first_line[d.sku] = line
+        items.append(d)
+
+    ticker = Ticker(progress, len(items))
+    write_products(db, items, SOURCE, report, ticker, batch_size)
+    ticker.finish()
+    report.rejected.sort(key=lambda e: e.line)
+    report.seconds = timer.seconds
+    report.stats = {"rows": len(items) + len(report.rejected), "seconds": report.seconds}
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ input
+def _read_source(source, name: str | None, base_dir: Path | None) -> tuple[bytes, str, Path | None]:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise NotFound(f"catalog file {path} does not exist")
+        return path.read_bytes(), name or path.name, base_dir or path.resolve().parent
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), name or "upload", base_dir
+    if hasattr(source, "getvalue"):
+        data = source.getvalue()
+    elif hasattr(source, "read"):
+        data = source.read()
+    else:
+        raise ValidationError(f"cannot import from a {type(source).__name__}: give a path, bytes or a file object")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return bytes(data), name or Path(str(getattr(source, "name", "") or "upload")).name, base_dir
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValidationError(f"{name}: not UTF-8 text (first bad byte on line {line}); save the file as UTF-8") from None
+
+
+def _format(name: str, text: str) -> str:
+    ext = Path(name).suffix.lower()
+    if ext in CSV_EXTENSIONS:
+        return "csv"
+    if ext in JSONL_EXTENSIONS:
+        return "jsonl"
+    if ext and name != "upload":
+        raise ValidationError(f"{name}: unsupported file type {ext!r}; use .csv or .jsonl")
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
+def _key(column: str) -> str:
+    k = str(column).strip().lower()
+    return ALIASES.get(k, k)
+
+
+def _csv_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    header, records = read_csv(io.StringIO(text, newline=""), name, report.rejected,
+                               delimiter=sniff_delimiter(first))
+    keys = [_key(c) for c in header]
+    missing = [c for c in REQUIRED if c not in keys]
+    if missing:
+        raise ValidationError(f"{name}: missing required column(s) {', '.join(missing)} "
+                              f"(the header has {', '.join(header)})")
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValidationError(f"{name}: column(s) {', '.join(dupes)} given twice (counting aliases)")
+    for rec in records:
+        yield rec.line, {_key(k): v for k, v in rec.values.items() if k}
+
+
+def _jsonl_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            report.rejected.append(RowError(name, number, f"malformed JSON: {e.msg} at column {e.colno}"))
+            continue
+        if not isinstance(obj, dict):
+            report.rejected.append(RowError(name, number, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        values: dict[str, Any] = {}
+        for k, v in obj.items():
+            key = _key(k)
+            if key in values:
+                report.rejected.append(RowError(name, number, f"field {key!r} given twice (counting aliases)"))
+                break
+            values[key] = v
+        else:
+            yield number, values
+
+
+# ------------------------------------------------------------------------------------------- validation
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def guess_language(text: str) -> str | None:
+    """ru for Cyrillic, tr for letters only Turkish uses; None when the script says nothing."""
+    if _CYRILLIC.search(text):
+        return "ru"
+    if _TURKISH.search(text):
+        return "tr"
+    return None
+
+
+def _images(value: Any, name: str, line: int, base_dir: Path | None, report: ImportReport) -> list[tuple[str, str]]:
+    if _empty(value):
+        return []
+    if isinstance(value, list):
+        items = [_text(v) for v in value]
+    elif isinstance(value, str):
+        items = [v.strip() for v in value.split("|")]
+    else:
+        raise ValueError(f"images must be text separated by '|' or a list, got {value!r}")
+    out: list[str] = []
+    for item in items:
+        if not item:
+            continue
+        if re.match(r"(?i)^https?://", item):
+            out.append(item)
+            continue
+        path = Path(item).expanduser()
+        if not path.is_absolute():
+            if base_dir is None:
+                report.warnings.append(f"{name}:{line}: relative photo path {item} cannot be resolved for an "
+                                       "upload without a folder, skipped")
+                continue
+            path = base_dir / path
+        if not path.is_file():
+            report.warnings.append(f"{name}:{line}: photo {item} not found, skipped")
+            continue
+        out.append(str(path.resolve()))
+    out = list(dict.fromkeys(out))
+    return [(p, "main" if i == 0 else "alt") for i, p in enumerate(out)]
+
+
+def _product(v: dict[str, Any], name: str, line: int, base_dir: Path | None, report: ImportReport) -> ProductData:
+    """One row as ProductData; raises ValueError with the reason it is rejected."""
+    sku, title = _text(v.get("sku")), _text(v.get("title"))
+    if not sku:
+        raise ValueError("missing sku")
+    if len(sku) > MAX_SKU:
+        raise ValueError(f"sku is {len(sku)} characters long; the limit is {MAX_SKU}")
+    if not title:
+        raise ValueError(f"{sku}: missing title")
+    if len(title) > MAX_TITLE:
+        raise ValueError(f"{sku}: title is {len(title)} characters long; the limit is {MAX_TITLE}")
+    if _empty(v.get("price")):
+        raise ValueError(f"{sku}: missing price")
+    try:
+        price = parse_number(v["price"], "price")
+        cost = None if _empty(v.get("cost")) else parse_number(v["cost"], "cost")
+        stock = 0 if _empty(v.get("stock")) else parse_count(v["stock"], "stock")
+        active = True if _empty(v.get("is_active")) else parse_bool(v["is_active"], "is_active")
+        created = None if _empty(v.get("created_at")) else parse_datetime(v["created_at"], "created_at")
+    except ValueError as e:
+        raise ValueError(f"{sku}: {e}") from None
+
+    raw_description = _text(v.get("description"))
+    description = html_to_text(raw_description) if _HTML.search(raw_description) else raw_description
+    colour_raw = _text(v.get("colour"))
+    if colour_raw:
+        colour = normalise_colour(colour_raw)
+        if colour is None:
+            colour = colour_raw.lower()
+            report.warnings.append(f"{name}:{line}: colour {colour_raw!r} of {sku} is not in the colour lexicon, "
+                                   "kept as written")
+    else:
+        colour = detect_colour(title, description)
+    language = _text(v.get("language")).lower() or guess_language(f"{title} {description}")
+    if language and len(language) > 8:
+        raise ValueError(f"{sku}: language {language!r} is not a language code")
+    category = tuple(split_path(_text(v.get("category")))) or None
+    attributes = {k: (None if _empty(x) else x.strip() if isinstance(x, str) else x)
+                  for k, x in v.items() if k not in KNOWN}
+
+    present = {k for k in v if k in KNOWN}
+    if colour is not None:  # a colour read from the words also counts as stated; finding none changes nothing
+        present.add("colour")
+    mapped = {"stock": "stock_qty", "group": "group_key"}
+    fields = {mapped.get(k, k) for k in present}
+    if category is not None or "category" in present:
+        fields |= {"category", "categories"}
+    if attributes:
+        fields.add("attributes")
+    if language:
+        fields.add("language")
+    return ProductData(
+        sku=sku, title=title, price=price, description=description, cost=cost, stock_qty=stock, colour=colour,
+        is_active=active, group_key=_text(v.get("group")) or sku, language=language or None,
+        brand=_text(v.get("brand")) or None, category=category, categories=[category] if category else [],
+        attributes=attributes, attributes_merge=True,
+        images=_images(v.get("images"), name, line, base_dir, report) if "images" in v else [],
+        created_at=created, present=frozenset(fields), file=name, line=line)

@@ -1,0 +1,394 @@
+"""Read access to the catalog for the recommender, the CLI and the console.
+
+Every call runs a fixed, small number of queries whatever the number of products (batch loads, no lazy
+loading per row), and returns plain records (`ProductCard`, dataclasses, dicts) that stay valid after the
+session is closed. The category tree is small and append-only (importers create categories by path and
+never move them), so it is cached per Catalog and reloaded only when a product names a category the cache
+has not seen yet.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..errors import NotFound, ValidationError
+from ..types import ProductCard
+from .colours import fold
+from .db import Database
+from .importers.common import LINK_KINDS
+from .models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
+
+MAX_PAGE = 1000
+
+
+@dataclass
+class CategoryNode:
+    id: int
+    name: str
+    path: str  # natural key, "Men/Tops/Jackets"
+    label: str  # for people, "Men / Tops / Jackets"
+    parent_id: int | None
+    depth: int  # 0 for a root
+    children: list[int] = field(default_factory=list)
+    products: int = 0  # products whose primary category this is
+    members: int = 0  # products assigned to it directly (collections count here)
+    total: int = 0  # distinct products in its subtree, by primary category or membership (as list_products)
+
+
+@dataclass
+class ProductPage:
+    items: list[ProductCard]
+    total: int  # matches over all pages
+    limit: int
+    offset: int
+
+    def __iter__(self):  # a page reads like the list of its cards
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class CatalogStats:
+    products: int
+    active: int
+    in_stock: int
+    with_images: int
+    images: int
+    styles: int  # distinct variant groups
+    categories: int
+    brands: int
+    links: dict[str, int]
+    per_category: dict[int, int]  # primary category id -> products
+    per_source: dict[str, int]  # importer -> products
+    without_colour: int
+
+
+class _Tree:
+    """Category id -> parent / name / path, loaded in one query."""
+
+    def __init__(self, rows: list[tuple[int, str, str, int | None]]):
+        self.name = {cid: name for cid, name, _, _ in rows}
+        self.path = {cid: path for cid, _, path, _ in rows}
+        self.parent = {cid: parent for cid, _, _, parent in rows}
+        self.children: dict[int, list[int]] = {cid: [] for cid in self.name}
+        for cid, parent in self.parent.items():
+            if parent in self.children:
+                self.children[parent].append(cid)
+        for kids in self.children.values():
+            kids.sort(key=lambda c: self.path[c])
+
+    def chain(self, cid: int | None) -> list[int]:
+        """The category then its ancestors up to the root."""
+        out: list[int] = []
+        while cid is not None and cid in self.name and cid not in out:
+            out.append(cid)
+            cid = self.parent[cid]
+        return out
+
+    def subtree(self, cid: int) -> list[int]:
+        out, stack = [], [cid]
+        while stack:
+            c = stack.pop()
+            out.append(c)
+            stack.extend(reversed(self.children.get(c, [])))
+        return out
+
+    def label(self, cid: int) -> str:
+        return " / ".join(self.name[c] for c in reversed(self.chain(cid)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Catalog:
+    def __init__(self, db: Database):
+        self.db = db
+        self._tree: _Tree | None = None
+        self._lock = threading.Lock()
+
+    # ---- category tree -----------------------------------------------------------------------------
+    def _load_tree(self) -> _Tree:
+        with self.db.session() as s:
+            rows = [tuple(r) for r in s.execute(select(Category.id, Category.name, Category.path, Category.parent_id))]
+        with self._lock:
+            self._tree = _Tree(rows)
+        return self._tree
+
+    def _tree_for(self, ids: set[int | None] = frozenset()) -> _Tree:
+        tree = self._tree
+        if tree is None or any(c is not None and c not in tree.name for c in ids):
+            tree = self._load_tree()
+        return tree
+
+    def _category_id(self, category_id: int) -> _Tree:
+        if isinstance(category_id, bool) or not isinstance(category_id, int):
+            raise ValidationError(f"a category id is a whole number, got {category_id!r}")
+        tree = self._tree_for({category_id})
+        if category_id not in tree.name:
+            raise NotFound(f"no category with id {category_id}")
+        return tree
+
+    # ---- products ----------------------------------------------------------------------------------
+    @staticmethod
+    def _loaded():
+        return (selectinload(Product.images), joinedload(Product.brand), joinedload(Product.category),
+                selectinload(Product.categories))
+
+    def get(self, key: int | str) -> Product:
+        """A product by id (int) or sku (str; an all-digit string that is no sku is tried as an id).
+        Images, brand and categories are loaded, so the object is usable after its session closed."""
+        if isinstance(key, bool) or not isinstance(key, (int, str)):
+            raise ValidationError(f"a product is named by id or sku, got {key!r}")
+        with self.db.session() as s:
+            if isinstance(key, str):
+                sku = key.strip()
+                if not sku:
+                    raise ValidationError("the sku is empty")
+                p = s.scalar(select(Product).where(Product.sku == sku).options(*self._loaded()))
+                if p is None and sku.isdigit():
+                    p = s.scalar(select(Product).where(Product.id == int(sku)).options(*self._loaded()))
+                if p is None:
+                    raise NotFound(f"no product with sku {sku!r}")
+            else:
+                p = s.scalar(select(Product).where(Product.id == key).options(*self._loaded()))
+                if p is None:
+                    raise NotFound(f"no product with id {key}")
+            return p
+
+    def card(self, product: Product) -> ProductCard:
+        return self._card(product, self._tree_for({product.category_id}))
+
+    def cards(self, ids: list[int]) -> dict[int, ProductCard]:
+        """Cards by product id, in the order given; unknown ids are left out (two queries in all)."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        if not wanted:
+            return {}
+        found: dict[int, Product] = {}
+        with self.db.session() as s:
+            for i in range(0, len(wanted), 900):
+                for p in s.scalars(select(Product).where(Product.id.in_(wanted[i:i + 900]))
+                                   .options(selectinload(Product.images), joinedload(Product.brand))):
+                    found[p.id] = p
+        tree = self._tree_for({p.category_id for p in found.values()})
+        return {i: self._card(found[i], tree) for i in wanted if i in found}
+
+    @staticmethod
+    def _card(p: Product, tree: _Tree) -> ProductCard:
+        cid = p.category_id if p.category_id in tree.name else None
+        return ProductCard(
+            id=p.id, sku=p.sku, title=p.title, price=float(p.price or 0.0), colour=p.colour,
+            brand=p.brand.name if p.brand is not None else None, category_id=cid,
+            category=tree.name[cid] if cid is not None else None,
+            category_path=tree.label(cid) if cid is not None else None,
+            image=p.images[0].path if p.images else None, in_stock=(p.stock_qty or 0) > 0,
+            is_active=bool(p.is_active), group_key=p.group_key, created_at=p.created_at,
+            description=p.description or "", language=p.language, category_ids=tree.chain(cid),
+            stock_qty=int(p.stock_qty or 0), cost=p.cost, views=int(p.views or 0), sales=int(p.sales or 0))
+
+    def search(self, text: str, limit: int = 20, active_only: bool = False) -> list[ProductCard]:
+        """Products whose sku or title contains `text`, case-insensitively: exact sku first, then sku
+        prefixes, then title prefixes, then the rest by title."""
+        limit = self._limit(limit)
+        needle = (text or "").strip()
+        if not needle:
+            return []
+        search = self._search_folded if self.db.engine.dialect.name == "sqlite" else self._search_sql
+        return list(self.cards(search(needle, limit, active_only)).values())
+
+    def _search_sql(self, needle: str, limit: int, active_only: bool) -> list[int]:
+        escaped = _escape_like(needle)
+        rank = case((func.lower(Product.sku) == needle.lower(), 0),
+                    (Product.sku.ilike(f"{escaped}%", escape="\\"), 1),
+                    (Product.title.ilike(f"{escaped}%", escape="\\"), 2), else_=3)
+        q = (select(Product.id)
+             .where(or_(Product.sku.ilike(f"%{escaped}%", escape="\\"),
+                        Product.title.ilike(f"%{escaped}%", escape="\\")))
+             .order_by(rank, Product.title, Product.id).limit(limit))
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            return list(s.scalars(q))
+
+    def _search_folded(self, needle: str, limit: int, active_only: bool) -> list[int]:
+        """SQLite folds only ASCII case ("siyah" would miss "SİYAH", "платье" miss "Платье"), so on SQLite
+        sku and title are matched here on folded text; one pass over three columns."""
+        want = fold(needle)
+        q = select(Product.id, Product.sku, Product.title)
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        hits: list[tuple[int, str, int]] = []
+        with self.db.session() as s:
+            for pid, sku, title in s.execute(q):
+                fs, ft = fold(sku), fold(title)
+                if want in fs or want in ft:
+                    rank = 0 if fs == want else 1 if fs.startswith(want) else 2 if ft.startswith(want) else 3
+                    hits.append((rank, ft, pid))
+        return [pid for _, _, pid in sorted(hits)[:limit]]
+
+    @staticmethod
+    def _limit(limit: int, offset: int = 0) -> int:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be a whole number from 1 to {MAX_PAGE}, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a whole number >= 0, got {offset!r}")
+        return limit
+
+    def list_products(self, category_id: int | None = None, *, colour: str | None = None,
+                      brand: str | None = None, active_only: bool = False, in_stock: bool = False,
+                      limit: int = 50, offset: int = 0) -> ProductPage:
+        """A page of products by id. A category matches its whole subtree, by primary category or by
+        membership (so a collection such as Collections/Eco Friendly lists its products)."""
+        self._limit(limit, offset)
+        conds = []
+        if category_id is not None:
+            ids = self._category_id(category_id).subtree(category_id)
+            conds.append(or_(Product.category_id.in_(ids),
+                             Product.id.in_(select(ProductCategory.product_id)
+                                            .where(ProductCategory.category_id.in_(ids)))))
+        if colour:
+            conds.append(Product.colour == colour.strip().lower())
+        if brand:
+            conds.append(Product.brand_id.in_(select(Brand.id).where(Brand.name == brand.strip())))
+        if active_only:
+            conds.append(Product.is_active.is_(True))
+        if in_stock:
+            conds.append(Product.stock_qty > 0)
+        where = and_(*conds) if conds else None
+        with self.db.session() as s:
+            count_q = select(func.count()).select_from(Product)
+            ids_q = select(Product.id).order_by(Product.id).limit(limit).offset(offset)
+            if where is not None:
+                count_q, ids_q = count_q.where(where), ids_q.where(where)
+            total = s.scalar(count_q) or 0
+            ids = list(s.scalars(ids_q))
+        return ProductPage(items=list(self.cards(ids).values()), total=total, limit=limit, offset=offset)
+
+    def ids(self, active_only: bool = False) -> list[int]:
+        q = select(Product.id).order_by(Product.id)
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            return list(s.scalars(q))
+
+    # ---- categories --------------------------------------------------------------------------------
+    def categories(self) -> list[CategoryNode]:
+        """The whole tree, parents before children, with product counts (three queries)."""
+        tree = self._load_tree()
+        with self.db.session() as s:
+            primary_of = dict(s.execute(select(Product.id, Product.category_id)
+                                        .where(Product.category_id.is_not(None))).all())
+            member_rows = s.execute(select(ProductCategory.product_id, ProductCategory.category_id)).all()
+        primary: dict[int, int] = {}
+        for cid in primary_of.values():
+            primary[cid] = primary.get(cid, 0) + 1
+        members: dict[int, int] = {}
+        in_tree: dict[int, set[int]] = {pid: set(tree.chain(cid)) for pid, cid in primary_of.items()}
+        for pid, cid in member_rows:
+            members[cid] = members.get(cid, 0) + 1
+            in_tree.setdefault(pid, set()).update(tree.chain(cid))
+        total: dict[int, int] = dict.fromkeys(tree.name, 0)
+        for cats in in_tree.values():
+            for cid in cats:
+                total[cid] += 1
+        nodes = [CategoryNode(id=cid, name=tree.name[cid], path=tree.path[cid], label=tree.label(cid),
+                              parent_id=tree.parent[cid], depth=len(tree.chain(cid)) - 1,
+                              children=list(tree.children[cid]), products=primary.get(cid, 0),
+                              members=members.get(cid, 0), total=total[cid]) for cid in tree.name]
+        order = {cid: i for i, cid in enumerate(
+            c for root in sorted((c for c in tree.name if tree.parent[c] is None), key=lambda c: tree.path[c])
+            for c in tree.subtree(root))}
+        return sorted(nodes, key=lambda n: order.get(n.id, len(order)))
+
+    def category(self, key: int | str) -> CategoryNode:
+        """One category by id, path ("Men/Tops/Jackets") or label ("Men / Tops / Jackets")."""
+        if isinstance(key, str):
+            path = "/".join(p.strip() for p in key.replace(" > ", "/").split("/") if p.strip())
+            tree = self._tree_for()
+            found = next((c for c, p in tree.path.items() if p == path), None)
+            if found is None:
+                tree = self._load_tree()
+                found = next((c for c, p in tree.path.items() if p == path), None)
+            if found is None:
+                raise NotFound(f"no category with path {key!r}")
+            key = found
+        self._category_id(key)
+        return next(n for n in self.categories() if n.id == key)
+
+    def category_ancestors(self, category_id: int, include_self: bool = False) -> list[int]:
+        """Ids above the category, nearest first up to the root (the category itself first if asked)."""
+        chain = self._category_id(category_id).chain(category_id)
+        return chain if include_self else chain[1:]
+
+    def category_descendants(self, category_id: int, include_self: bool = True) -> list[int]:
+        """Ids of the category's subtree in tree order — what a filter on a parent category matches."""
+        sub = self._category_id(category_id).subtree(category_id)
+        return sub if include_self else sub[1:]
+
+    # ---- facets ------------------------------------------------------------------------------------
+    def colours(self, active_only: bool = True) -> dict[str, int]:
+        """Colours present, most common first."""
+        q = select(Product.colour, func.count()).where(Product.colour.is_not(None)).group_by(Product.colour)
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            rows = s.execute(q).all()
+        return dict(sorted(((c, n) for c, n in rows), key=lambda r: (-r[1], r[0])))
+
+    def brands(self, active_only: bool = True) -> dict[str, int]:
+        """Brands present, most common first."""
+        q = select(Brand.name, func.count()).join(Product, Product.brand_id == Brand.id).group_by(Brand.name)
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            rows = s.execute(q).all()
+        return dict(sorted(((b, n) for b, n in rows), key=lambda r: (-r[1], r[0])))
+
+    def price_range(self, active_only: bool = True) -> tuple[float, float] | None:
+        q = select(func.min(Product.price), func.max(Product.price))
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            lo, hi = s.execute(q).one()
+        return None if lo is None else (float(lo), float(hi))
+
+    def links(self, kind: str | None = None) -> dict[int, set[int]]:
+        """Curated links: source product id -> linked product ids (of one kind, or all kinds)."""
+        q = select(ProductLink.product_id, ProductLink.linked_id)
+        if kind is not None:
+            if kind not in LINK_KINDS:
+                raise ValidationError(f"unknown link kind {kind!r}: use one of {', '.join(LINK_KINDS)}")
+            q = q.where(ProductLink.kind == kind)
+        out: dict[int, set[int]] = {}
+        with self.db.session() as s:
+            for src, dst in s.execute(q):
+                out.setdefault(src, set()).add(dst)
+        return out
+
+    def stats(self) -> CatalogStats:
+        with self.db.session() as s:
+            count = lambda q: s.scalar(q) or 0  # noqa: E731
+            n = select(func.count()).select_from(Product)
+            return CatalogStats(
+                products=count(n),
+                active=count(n.where(Product.is_active.is_(True))),
+                in_stock=count(n.where(Product.stock_qty > 0)),
+                with_images=count(select(func.count(func.distinct(ProductImage.product_id)))),
+                images=count(select(func.count()).select_from(ProductImage)),
+                styles=count(select(func.count(func.distinct(func.coalesce(Product.group_key, Product.sku))))),
+                categories=count(select(func.count()).select_from(Category)),
+                brands=count(select(func.count()).select_from(Brand)),
+                links=dict.fromkeys(LINK_KINDS, 0) | dict(s.execute(select(ProductLink.kind, func.count())
+                                                                    .group_by(ProductLink.kind)).all()),
+                per_category=dict(s.execute(select(Product.category_id, func.count())
+                                            .where(Product.category_id.is_not(None))
+                                            .group_by(Product.category_id)).all()),
+                per_source=dict(s.execute(select(func.coalesce(Product.source, ""), func.count())
+                                          .group_by(Product.source)).all()),
+                without_colour=count(n.where(Product.colour.is_(None))),
+            )

@@ -1,0 +1,87 @@
+"""SQL tables of the event log and of A/B experiments, on the catalog's Base so one create_all makes them.
+
+`events.product_id` deliberately has no foreign key: imported logs (OTTO, a shop's own export) carry ids of
+products this catalog may not hold, and the analytics must still count them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .catalog.models import Base, utcnow
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def day_number(ts: datetime) -> int:
+    """UTC days since 1970-01-01: an integer the daily charts group by and date filters range over."""
+    return (ts - EPOCH).days
+
+
+def _day_default(context) -> int:
+    return day_number(context.get_current_parameters()["ts"])
+
+
+class EventRow(Base):
+    """One shopper action on one product, with the recommendation list it came from (attribution)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime)  # naive UTC
+    day: Mapped[int] = mapped_column(Integer, default=_day_default)  # day_number(ts), kept with every row
+    kind: Mapped[str] = mapped_column(String(16))  # impression | click | cart_add | purchase
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    session_id: Mapped[str] = mapped_column(String(128))
+    product_id: Mapped[int] = mapped_column(BigInteger)  # recommended / acted-on product (catalog or external id)
+    source_product_id: Mapped[int | None] = mapped_column(BigInteger)  # the product the list was built for
+    query: Mapped[str | None] = mapped_column(Text)  # or the search text it was built for
+    algorithm: Mapped[str | None] = mapped_column(String(32))
+    strategy: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[int | None] = mapped_column(Integer)  # 0 = first slot of the list
+    score: Mapped[float | None] = mapped_column(Float)
+    filters: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    experiment: Mapped[str | None] = mapped_column(String(128))
+    variant: Mapped[str | None] = mapped_column(String(64))
+    simulated: Mapped[int] = mapped_column(Integer, default=0)  # 1 = made by the demo traffic simulator
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)  # dedupe key of imported rows
+
+
+# Covering indexes, one per dashboard grouping, so SQLite streams each GROUP BY from an index in order instead of
+# sorting the table (5x faster at a million rows). The analytics group by these prefixes and sum the rest in pandas.
+Index("ix_events_algo", EventRow.algorithm, EventRow.strategy, EventRow.kind, EventRow.position, EventRow.simulated,
+      EventRow.day)
+Index("ix_events_day", EventRow.day, EventRow.algorithm, EventRow.strategy, EventRow.kind, EventRow.simulated)
+Index("ix_events_experiment", EventRow.experiment, EventRow.variant, EventRow.kind, EventRow.simulated, EventRow.day)
+Index("ix_events_session", EventRow.kind, EventRow.session_id, EventRow.simulated, EventRow.day)
+Index("ix_events_product", EventRow.product_id, EventRow.kind, EventRow.ts, EventRow.simulated)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped
+    control: Mapped[str] = mapped_column(String(64))  # variant the others are compared with
+    winner: Mapped[str | None] = mapped_column(String(64))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)  # made by the simulator: removed with its events
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    variants: Mapped[list["VariantRow"]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="VariantRow.position")
+
+
+class VariantRow(Base):
+    __tablename__ = "experiment_variants"
+    __table_args__ = (UniqueConstraint("experiment_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    config: Mapped[str] = mapped_column(String(200))  # strategy name or config version the variant serves
+    share: Mapped[float] = mapped_column(Float)  # traffic share; an experiment's shares sum to 1
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order of the buckets in [0, 1)
+    experiment: Mapped[ExperimentRow] = relationship(back_populates="variants")

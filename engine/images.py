@@ -1,0 +1,169 @@
+"""Decoding of untrusted photos (uploads, catalog files) into RGB images the encoders accept.
+
+Every failure becomes an `InvalidImage` whose message says what was wrong, because uploads come from users
+and catalog folders are full of surprises. Size limits are checked before any pixel is decoded, so a
+small file declaring a gigantic canvas (a decompression bomb) costs nothing.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImage
+
+# Leading bytes of documents users upload by mistake: named in the error instead of "not an image".
+_KNOWN_NON_IMAGES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document"),
+    (b"<!DOCTYPE html", "an HTML page"),
+    (b"<html", "an HTML page"),
+    (b"\x1f\x8b", "a gzip archive"),
+)
+
+_SOURCE_TYPES = "bytes, a file path or a binary file object"
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_bytes: int) -> tuple[bytes, str]:
+    """The raw bytes and a label for messages; the byte limit is enforced before (or while) reading."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = "the uploaded image"
+        if len(data) > max_bytes:
+            raise InvalidImage(f"{label} is too large: {_mb(len(data))} ({len(data)} bytes), "
+                               f"the limit is {_mb(max_bytes)} ({max_bytes} bytes)")
+        return data, label
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = f"image file {path}"
+        if not str(source).strip():
+            raise InvalidImage("no image file given: the path is empty")
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise InvalidImage(f"{label} does not exist") from None
+        except OSError as e:
+            raise InvalidImage(f"{label} cannot be read: {e.strerror or e}") from None
+        if path.is_dir():
+            raise InvalidImage(f"{label} is a folder, not an image file")
+        if size > max_bytes:
+            raise InvalidImage(f"{label} is too large: {_mb(size)} ({size} bytes), "
+                               f"the limit is {_mb(max_bytes)} ({max_bytes} bytes)")
+        try:
+            with open(path, "rb") as f:
+                data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise InvalidImage(f"{label} cannot be read: {e.strerror or e}") from None
+        if len(data) > max_bytes:  # grew between stat and read
+            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_mb(max_bytes)} "
+                               f"({max_bytes} bytes)")
+        return data, label
+    if hasattr(source, "read"):
+        label = "the uploaded image"
+        try:
+            data = source.read(max_bytes + 1)
+        except (OSError, ValueError) as e:
+            raise InvalidImage(f"{label} cannot be read: {e}") from None
+        if isinstance(data, str):
+            raise InvalidImage(f"{label} was opened in text mode: open the file in binary mode ('rb')")
+        if len(data) > max_bytes:
+            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_mb(max_bytes)} "
+                               f"({max_bytes} bytes)")
+        return bytes(data), label
+    raise InvalidImage(f"an image must be given as {_SOURCE_TYPES}, got {type(source).__name__}")
+
+
+def _not_an_image(data: bytes, label: str) -> InvalidImage:
+    head = data[:64].lstrip()
+    for magic, what in _KNOWN_NON_IMAGES:
+        if head[:len(magic)].lower() == magic.lower():
+            return InvalidImage(f"{label} is not an image: it is {what}")
+    chunk = data[:4096]
+    try:
+        chunk.decode("utf-8")
+        is_text = b"\x00" not in chunk
+    except UnicodeDecodeError as e:
+        is_text = e.start >= len(chunk) - 3 and b"\x00" not in chunk  # a character cut at the chunk's end
+    if is_text:
+        return InvalidImage(f"{label} is not an image: it looks like a text file")
+    return InvalidImage(f"{label} is not an image in a format Pillow can read (JPEG, PNG, WebP, GIF, ...)")
+
+
+def _bomb(label: str, pixels: int | None, max_pixels: int, width: int | None = None,
+          height: int | None = None) -> InvalidImage:
+    dims = f"{width}x{height} = " if width and height else ""
+    actual = f"{dims}{pixels:,} pixels" if pixels else "more pixels than Pillow allows"
+    return InvalidImage(f"{label} is too large to decode (possible decompression bomb): {actual}, "
+                        f"the limit is {max_pixels:,} pixels")
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """RGB with any transparency composited on white, the background of the catalog's studio photos."""
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode in ("P", "L", "RGB", "I", "I;16") and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit / float greyscale: scale into 8 bits instead of letting convert() clip at 255
+        import numpy as np
+
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+        return Image.fromarray(a.astype(np.uint8), "L").convert("RGB")
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def load_image(source: bytes | str | Path | BinaryIO, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode `source` into an RGB image, upright per its EXIF orientation.
+
+    Raises InvalidImage for an empty, oversize, non-image, corrupt or truncated input, a canvas larger
+    than `max_pixels` (Pillow's own bomb guard, Image.MAX_IMAGE_PIXELS, applies as well) or a missing file.
+    """
+    if max_bytes <= 0 or max_pixels <= 0:
+        raise InvalidImage(f"image limits must be positive, got max_bytes={max_bytes}, max_pixels={max_pixels}")
+    data, label = _read(source, max_bytes)
+    if not data:
+        raise InvalidImage(f"{label} is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as e:
+            m = re.search(r"\((\d+) pixels\)", str(e))
+            raise _bomb(label, int(m.group(1)) if m else None, max_pixels) from None
+        except Image.DecompressionBombWarning:
+            raise _bomb(label, None, max_pixels) from None
+        except UnidentifiedImageError:
+            raise _not_an_image(data, label) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise InvalidImage(f"{label} is corrupt: {e}") from None
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise InvalidImage(f"{label} has an empty canvas ({width}x{height})")
+        if width * height > max_pixels:
+            raise _bomb(label, width * height, max_pixels, width, height)
+        try:
+            im.load()  # full decode: truncated or corrupt data fails here, not later inside an encoder
+        except Image.DecompressionBombWarning:
+            raise _bomb(label, width * height, max_pixels, width, height) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
+            what = "truncated" if "truncated" in str(e).lower() else "corrupt"
+            raise InvalidImage(f"{label} is {what} and cannot be decoded: {e}") from None
+    try:
+        im = ImageOps.exif_transpose(im)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        pass  # a broken EXIF block only loses the orientation hint; the pixels are fine
+    return _to_rgb(im)

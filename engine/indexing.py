@@ -1,0 +1,316 @@
+"""Keeps the vector store in step with the SQL catalog: incremental and full indexing, drift check and repair.
+
+A point's id is its product id and the sync row is written only after its batch is in the store, so a run
+killed at any moment is resumed by running again: nothing is duplicated, nothing half-synced is trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Sequence
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
+
+from .catalog.db import Database
+from .catalog.models import Category, IndexError_, Product, ProductImage, VectorSync, utcnow
+from .encoders.base import ImageEncoder, TextEncoder
+from .errors import VitrinaError
+from .images import load_image
+from .store.base import CollectionSpec, PointRecord, VectorStore
+from .vectors import combine, text_only_combined
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+DESCRIPTION_CHARS = 600
+
+
+@dataclass
+class ProductError:
+    product_id: int
+    sku: str
+    error: str
+
+
+@dataclass
+class IndexReport:
+    mode: str  # incremental | full
+    candidates: int = 0  # products that needed work
+    encoded: int = 0  # products whose vectors were (re)computed
+    payload_only: int = 0  # products whose payload changed but not their text or photo
+    text_only: int = 0  # indexed without a usable photo (flagged has_image=0)
+    removed: int = 0  # inactive or deleted products taken out of the store
+    errors: list[ProductError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class DriftReport:
+    active_products: int
+    points: int
+    missing: list[int] = field(default_factory=list)  # active products with no point (or no sync row)
+    orphans: list[int] = field(default_factory=list)  # points whose product is gone or inactive
+    stale: list[int] = field(default_factory=list)  # synced by other encoders or from older content
+    payload_mismatch: list[int] = field(default_factory=list)  # price/stock/active/category differ in store
+    repaired: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.orphans or self.stale or self.payload_mismatch)
+
+
+def product_text(p: Product) -> str:
+    """The text a product is embedded from: title, leaf category and the start of the description."""
+    parts = [p.title.strip()]
+    if p.category is not None:
+        parts.append(p.category.name)
+    desc = (p.description or "").strip()
+    if desc:
+        parts.append(desc[:DESCRIPTION_CHARS])
+    return ". ".join(x for x in parts if x)
+
+
+def content_hash(p: Product) -> str:
+    """Changes exactly when the vectors would: text inputs and the main photo (path, size, mtime)."""
+    h = hashlib.sha256(product_text(p).encode())
+    if p.images:
+        path = p.images[0].path
+        h.update(path.encode())
+        try:
+            import os
+            st = os.stat(path)
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        except OSError:
+            h.update(b"missing")
+    return h.hexdigest()
+
+
+def category_chain(p: Product, parents: dict[int, int | None]) -> list[int]:
+    out: list[int] = []
+    cid = p.category_id
+    while cid is not None and cid not in out:
+        out.append(cid)
+        cid = parents.get(cid)
+    return out
+
+
+def payload_for(p: Product, parents: dict[int, int | None], has_image: bool) -> dict:
+    chain = category_chain(p, parents)
+    extra = {c.id for c in p.categories}  # collections etc. also filterable
+    for c in list(extra):
+        extra.update(category_chain_by_id(c, parents))
+    return {
+        "sku": p.sku,
+        "category_ids": sorted(set(chain) | extra),
+        "leaf_category_id": chain[0] if chain else -1,
+        "price": float(p.price or 0.0),
+        "brand": p.brand.name if p.brand else "",
+        "colour": (p.colour or "").lower(),
+        "group_key": p.group_key or p.sku,
+        "is_active": int(bool(p.is_active)),
+        "in_stock": int((p.stock_qty or 0) > 0),
+        "has_image": int(has_image),
+        "created_at": (p.created_at or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def category_chain_by_id(cid: int, parents: dict[int, int | None]) -> list[int]:
+    out: list[int] = []
+    cur: int | None = cid
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = parents.get(cur)
+    return out
+
+
+PAYLOAD_COMPARED = ("price", "is_active", "in_stock", "leaf_category_id", "colour", "brand", "group_key")
+
+
+class Indexer:
+    def __init__(self, db: Database, store: VectorStore, text_encoder: TextEncoder,
+                 image_encoder: ImageEncoder, text_weight: float, *, max_bytes: int = 20 << 20,
+                 max_pixels: int = 40_000_000):
+        self.db, self.store = db, store
+        self.text_encoder, self.image_encoder = text_encoder, image_encoder
+        self.text_weight = float(text_weight)
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
+
+    @property
+    def spec(self) -> CollectionSpec:
+        return CollectionSpec(text_encoder=self.text_encoder.name, text_dim=self.text_encoder.dim,
+                              image_encoder=self.image_encoder.name, image_dim=self.image_encoder.dim,
+                              text_weight=self.text_weight)
+
+    def _parents(self, s) -> dict[int, int | None]:
+        return dict(s.execute(select(Category.id, Category.parent_id)).all())
+
+    def _load(self, s, ids: Sequence[int]) -> list[Product]:
+        q = (select(Product).where(Product.id.in_(list(ids)))
+             .options(selectinload(Product.images), selectinload(Product.categories),
+                      selectinload(Product.brand), selectinload(Product.category)))
+        return list(s.scalars(q))
+
+    def run(self, full: bool = False, batch_size: int = 64, progress: Progress | None = None,
+            limit: int | None = None) -> IndexReport:
+        """Index what changed (or everything with full=True). `limit` caps the products handled in this run."""
+        t0 = time.perf_counter()
+        report = IndexReport(mode="full" if full else "incremental")
+        self.store.open(self.spec, recreate=full)
+        spec = self.spec
+        with self.db.session() as s:
+            if full:
+                s.execute(delete(VectorSync))
+            s.execute(delete(IndexError_))
+            active = dict(s.execute(select(Product.id, Product.updated_at).where(Product.is_active.is_(True))).all())
+            syncs = {v.product_id: v for v in s.scalars(select(VectorSync))}
+        # Products to remove: synced or in the store but no longer active.
+        gone = (set(syncs) | self.store.all_ids()) - set(active)
+        if gone:
+            self.store.delete(sorted(gone))
+            with self.db.session() as s:
+                s.execute(delete(VectorSync).where(VectorSync.product_id.in_(sorted(gone))))
+            report.removed = len(gone)
+        todo = [pid for pid, upd in sorted(active.items())
+                if pid not in syncs or syncs[pid].text_encoder != spec.text_encoder
+                or (syncs[pid].has_image and syncs[pid].image_encoder != spec.image_encoder)
+                or syncs[pid].text_weight != spec.text_weight or (upd and upd > syncs[pid].synced_at)]
+        if limit is not None:
+            todo = todo[:limit]
+        report.candidates = len(todo)
+        done = 0
+        if progress:
+            progress(0, len(todo))
+        for start in range(0, len(todo), batch_size):
+            self._batch(todo[start:start + batch_size], syncs, report)
+            done = min(len(todo), start + batch_size)
+            if progress:
+                progress(done, len(todo))
+        self.store.flush()
+        if report.errors:
+            with self.db.session() as s:
+                s.add_all(IndexError_(product_id=e.product_id, sku=e.sku, error=e.error) for e in report.errors)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _batch(self, ids: list[int], syncs: dict[int, VectorSync], report: IndexReport) -> None:
+        spec = self.spec
+        with self.db.session() as s:
+            parents = self._parents(s)
+            products = self._load(s, ids)
+            to_encode: list[tuple[Product, str, str]] = []  # product, text, hash
+            payload_only: list[Product] = []
+            for p in products:
+                h = content_hash(p)
+                old = syncs.get(p.id)
+                same_encoders = (old is not None and old.text_encoder == spec.text_encoder
+                                 and old.text_weight == spec.text_weight
+                                 and (not old.has_image or old.image_encoder == spec.image_encoder))
+                if same_encoders and old.content_hash == h:
+                    payload_only.append(p)
+                    continue
+                text = product_text(p)
+                if not p.title or not p.title.strip():
+                    report.errors.append(ProductError(p.id, p.sku, "empty title: nothing to embed"))
+                    continue
+                to_encode.append((p, text, h))
+            for p in payload_only:
+                old = syncs[p.id]
+                self.store.set_payload([p.id], payload_for(p, parents, bool(old.has_image)))
+                old_row = s.get(VectorSync, p.id)
+                old_row.synced_at = utcnow()
+            report.payload_only += len(payload_only)
+            if not to_encode:
+                return
+            text_vecs = self.text_encoder.encode([t for _, t, _ in to_encode])
+            images, img_rows = [], []
+            for row, (p, _, _) in enumerate(to_encode):
+                if not p.images:
+                    continue
+                try:
+                    images.append(load_image(p.images[0].path, self.max_bytes, self.max_pixels))
+                    img_rows.append(row)
+                except VitrinaError as e:
+                    report.errors.append(ProductError(p.id, p.sku, f"photo unusable, indexed on text only: {e}"))
+            img_vecs = self.image_encoder.encode(images) if images else np.zeros((0, spec.image_dim), np.float32)
+            by_row = dict(zip(img_rows, img_vecs))
+            points = []
+            for row, (p, _, h) in enumerate(to_encode):
+                t = text_vecs[row]
+                i = by_row.get(row)
+                vectors = {"text": t}
+                if i is not None:
+                    vectors["image"] = i
+                    vectors["combined"] = combine(t, i, spec.text_weight)
+                else:
+                    vectors["combined"] = text_only_combined(t, spec.image_dim)
+                    report.text_only += 1
+                points.append(PointRecord(p.id, vectors, payload_for(p, parents, i is not None)))
+                row_sync = s.get(VectorSync, p.id)
+                values = dict(content_hash=h, text_encoder=spec.text_encoder,
+                              image_encoder=spec.image_encoder if i is not None else None,
+                              text_weight=spec.text_weight, has_image=i is not None, synced_at=utcnow())
+                if row_sync is None:
+                    s.add(VectorSync(product_id=p.id, **values))
+                else:
+                    for k, v in values.items():
+                        setattr(row_sync, k, v)
+            self.store.upsert(points)  # before the session commits: a crash here leaves no sync row
+            report.encoded += len(points)
+
+    def check(self, repair: bool = False, progress: Progress | None = None) -> DriftReport:
+        """Compare SQL and the store; with repair, remove orphans and reindex what is missing or stale."""
+        spec = self.spec
+        stored_spec = self.store.spec()
+        with self.db.session() as s:
+            parents = self._parents(s)
+            active_ids = set(s.scalars(select(Product.id).where(Product.is_active.is_(True))))
+            syncs = {v.product_id: v for v in s.scalars(select(VectorSync))}
+            points = self.store.all_ids() if stored_spec is not None else set()
+            rep = DriftReport(active_products=len(active_ids), points=len(points))
+            rep.missing = sorted(pid for pid in active_ids if pid not in points or pid not in syncs)
+            rep.orphans = sorted(points - active_ids)
+            rep.stale = sorted(pid for pid, v in syncs.items() if pid in active_ids and pid in points and (
+                v.text_encoder != spec.text_encoder or v.text_weight != spec.text_weight
+                or (v.has_image and v.image_encoder != spec.image_encoder)))
+            present = sorted(active_ids & points)
+            for start in range(0, len(present), 256):
+                chunk = present[start:start + 256]
+                hits = {h.id: h.payload for h in self.store.retrieve(chunk)}
+                for p in self._load(s, chunk):
+                    want = payload_for(p, parents, bool(syncs[p.id].has_image) if p.id in syncs else True)
+                    got = hits.get(p.id, {})
+                    if any(_norm(got.get(k)) != _norm(want[k]) for k in PAYLOAD_COMPARED):
+                        rep.payload_mismatch.append(p.id)
+                if progress:
+                    progress(min(len(present), start + 256), len(present))
+        if repair and not rep.clean:
+            if rep.orphans:
+                self.store.delete(rep.orphans)
+            with self.db.session() as s:
+                redo = sorted(set(rep.missing) | set(rep.stale) | set(rep.orphans))
+                if redo:
+                    s.execute(delete(VectorSync).where(VectorSync.product_id.in_(redo)))
+                for pid in rep.payload_mismatch:  # force a payload refresh on the next run
+                    row = s.get(VectorSync, pid)
+                    if row is not None:
+                        row.synced_at = datetime(1970, 1, 1)
+            if stored_spec is not None and stored_spec != spec:
+                raise VitrinaError("the collection was built by other encoders: run a full reindex "
+                                   "(python -m engine index --full)")
+            self.run(full=False, progress=progress)
+            rep.repaired = True
+        return rep
+
+
+def _norm(v):
+    if isinstance(v, float):
+        return round(v, 4)
+    return v

@@ -1,0 +1,154 @@
+"""The Recommender facade: the one entry point the console, the CLI and the HTTP service call.
+
+Every call validates its arguments before touching anything, reads only, and returns `Recommendation`
+records carrying the product card, the score and the vector that produced it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO, Sequence
+
+import numpy as np
+
+from .catalog.queries import Catalog
+from .encoders.base import ImageEncoder, TextEncoder
+from .errors import NotFound, ValidationError, VitrinaError
+from .images import load_image
+from .settings import Settings
+from .store.base import CollectionSpec, StoreHit, VectorStore
+from .types import VECTOR_KINDS, Filters, ProductCard, Recommendation
+from .vectors import query_combined, unit
+
+OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have room
+
+
+class Recommender:
+    def __init__(self, catalog: Catalog, store: VectorStore, text_encoder: TextEncoder,
+                 image_encoder: ImageEncoder, settings: Settings | None = None, config=None):
+        from .config import RecoConfig
+
+        self.catalog, self.store = catalog, store
+        self.text_encoder, self.image_encoder = text_encoder, image_encoder
+        self.settings = settings or Settings()
+        self.config: RecoConfig = config or RecoConfig.default()
+
+    # ---- validation -------------------------------------------------------------------------------
+    def _n(self, n) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer, float)):
+            raise ValidationError(f"n must be a whole number, got {n!r}")
+        if isinstance(n, float) and (math.isnan(n) or not n.is_integer()):
+            raise ValidationError(f"n must be a whole number, got {n!r}")
+        n = int(n)
+        if n <= 0:
+            raise ValidationError(f"n must be at least 1, got {n}")
+        if n > self.settings.max_results:
+            raise ValidationError(f"n must be at most {self.settings.max_results}, got {n}")
+        return n
+
+    @staticmethod
+    def _by(by: str) -> str:
+        if by not in VECTOR_KINDS:
+            raise ValidationError(f"unknown vector {by!r}: use one of {', '.join(VECTOR_KINDS)}")
+        return by
+
+    def _spec(self) -> CollectionSpec:
+        spec = self.store.spec()
+        if spec is None:
+            raise VitrinaError("the vector index is empty: run `python -m engine index` first")
+        return spec
+
+    def _strategy(self, strategy: str | None):
+        name = strategy or self.config.default_strategy
+        if name not in self.config.strategies:
+            raise NotFound(f"unknown strategy {name!r}: known are {', '.join(sorted(self.config.strategies))}")
+        return self.config.strategies[name]
+
+    # ---- calls ------------------------------------------------------------------------------------
+    def similar(self, product: int | str, by: str = "combined", n: int = 12, filters: Filters | None = None,
+                strategy: str | None = None, exclude_same_style: bool = False) -> list[Recommendation]:
+        """Products like `product` (never itself), by one vector kind, within the filters, reranked."""
+        n, by = self._n(n), self._by(by)
+        filters = replace(filters or Filters()).validate()
+        strat = self._strategy(strategy)
+        source = self.catalog.card(self.catalog.get(product))
+        self._spec()
+        stored = self.store.retrieve([source.id], with_vectors=[by])
+        if not stored or by not in stored[0].vectors:
+            if by == "image":
+                raise NotFound(f"product {source.sku} has no photo vector: use text or combined similarity")
+            raise NotFound(f"product {source.sku} is not indexed yet: run `python -m engine index`")
+        filters.exclude_ids = sorted(set(filters.exclude_ids) | {source.id})
+        if exclude_same_style and source.group_key:
+            filters.exclude_groups = sorted(set(filters.exclude_groups) | {source.group_key})
+        if filters.exclude_brands == ["__same__"]:
+            filters.exclude_brands = [source.brand] if source.brand else []
+        return self._ranked(stored[0].vectors[by], by, n, filters, strat, source)
+
+    def search_by_text(self, query: str, n: int = 12, filters: Filters | None = None, space: str = "text",
+                       strategy: str | None = None) -> list[Recommendation]:
+        """Free text in any supported language; space="image" searches photos with CLIP's text tower."""
+        n = self._n(n)
+        filters = replace(filters or Filters()).validate()
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("the search text is empty")
+        if len(query) > self.settings.max_query_chars:
+            raise ValidationError(f"the search text is {len(query)} characters long; "
+                                  f"the limit is {self.settings.max_query_chars}")
+        spec = self._spec()
+        if space == "image":
+            if not self.image_encoder.supports_text:
+                raise ValidationError(f"text-to-photo search needs CLIP; the image encoder in use is "
+                                      f"{self.image_encoder.name}")
+            vec, by = self.image_encoder.encode_text([query.strip()])[0], "image"
+        elif space in ("text", "combined"):
+            t = self.text_encoder.encode([query.strip()])[0]
+            if space == "text":
+                vec, by = t, "text"
+            else:
+                vec, by = query_combined(t, None, spec.text_weight, spec.text_dim, spec.image_dim), "combined"
+        else:
+            raise ValidationError(f"unknown search space {space!r}: use text, combined or image")
+        return self._ranked(vec, by, n, filters, self._strategy(strategy), None)
+
+    def search_by_image(self, image: bytes | str | Path | BinaryIO, n: int = 12, filters: Filters | None = None,
+                        strategy: str | None = None) -> list[Recommendation]:
+        """Photo in, visually closest products out (image vectors)."""
+        n = self._n(n)
+        filters = replace(filters or Filters()).validate()
+        img = load_image(image, self.settings.max_upload_bytes, self.settings.max_pixels)
+        self._spec()
+        vec = self.image_encoder.encode([img])[0]
+        return self._ranked(vec, "image", n, filters, self._strategy(strategy), None)
+
+    def query_vector(self, vector: np.ndarray, by: str, n: int, filters: Filters | None = None) -> list[StoreHit]:
+        """Raw store query (for evaluation and benchmarks)."""
+        return self.store.query(unit(vector), using=self._by(by), limit=self._n(n),
+                                filters=replace(filters or Filters()).validate())
+
+    # ---- ranking ----------------------------------------------------------------------------------
+    def _ranked(self, vector: np.ndarray, by: str, n: int, filters: Filters, strategy,
+                source: ProductCard | None) -> list[Recommendation]:
+        from .rerank import rerank
+
+        div = self.config.diversity
+        need_vectors = div.mmr_lambda is not None
+        hits = self.store.query(unit(vector), using=by, limit=n * OVERFETCH, filters=filters,
+                                with_vectors=[by] if need_vectors else ())
+        cards = self.catalog.cards([h.id for h in hits])
+        candidates = [Recommendation(product=cards[h.id], score=h.score, vector=by, similarity=h.score)
+                      for h in hits if h.id in cards]
+        vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
+        lang = (source.language if source else None) or "en"
+        return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
+                      collapse_k=div.collapse_k, rules=self.config.rules, lang=lang,
+                      fetch_product=self._fetch_card(filters))
+
+    def _fetch_card(self, filters: Filters):
+        def fetch(pid: int) -> ProductCard | None:
+            try:
+                return self.catalog.card(self.catalog.get(pid))
+            except NotFound:
+                return None
+        return fetch

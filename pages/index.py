@@ -1,0 +1,72 @@
+"""Index: (re)build the vectors with a live progress bar, import a catalog file, check and repair drift."""
+import streamlit as st
+
+from console.activity import activity
+from console.errors import attempt
+from console.fmt import seconds
+from console.progress import LiveProgress
+from console.reports import drift_summary, import_summary, index_summary
+from console.runtime import get_runtime
+from console.state import kept, remember, value
+from engine.catalog.importers import import_generic
+
+MODES = {"incremental": "Incremental — new and changed products", "full": "Full — rebuild every vector"}
+
+rt = get_runtime()
+log = activity()
+st.title("Index", anchor=False)
+
+st.subheader("Indexing", anchor=False)
+mode_col, batch_col = st.columns([3, 1], vertical_alignment="bottom")
+with mode_col:
+    mode = kept(st.radio, "Mode", list(MODES), key="index_mode", default="incremental", horizontal=True,
+                format_func=MODES.__getitem__, valid=lambda v: v in MODES)
+with batch_col:
+    batch = kept(st.number_input, "Batch size", key="index_batch", default=rt.settings.batch_size, min_value=1,
+                 max_value=4096, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
+if mode == "full":
+    st.caption("A full run drops the collection first: recommendations are incomplete until it ends.")
+if st.button("Run indexing", key="index_run", type="primary", icon=":material/play_arrow:"):
+    bar = LiveProgress("indexing")
+    report = attempt(rt.indexer.run, full=mode == "full", batch_size=int(batch), progress=bar)
+    if report is not None:
+        bar.finish(f"indexing done: {report.candidates:,} products in {seconds(report.seconds)}")
+        remember("index_report", log.record(report))
+done = value("index_report")
+if done is not None:
+    index_summary(done, key="index-report")
+
+st.subheader("Import a catalog file", anchor=False)
+st.caption("A generic CSV or JSON Lines file: columns sku, title, price (required), description, cost, stock, "
+           "colour, brand, category, images, group, language, is_active, created_at. Re-importing a sku "
+           "updates it; rejected rows are listed with their line numbers.")
+upload = st.file_uploader("Catalog file", type=["csv", "tsv", "txt", "jsonl", "ndjson"], key="import_file")
+then_index = kept(st.checkbox, "Index the imported products right away", key="import_then_index", default=True)
+if st.button("Import", key="import_run", disabled=upload is None, icon=":material/upload_file:"):
+    bar = LiveProgress("importing")
+    imported = attempt(import_generic, rt.db, upload.getvalue(), name=upload.name, progress=bar)
+    if imported is not None:
+        remember("import_report", log.record(imported))
+        if then_index and imported.created + imported.updated:
+            bar = LiveProgress("indexing")
+            report = attempt(rt.indexer.run, batch_size=int(batch), progress=bar)
+            if report is not None:
+                remember("index_report", log.record(report))
+done = value("import_report")
+if done is not None:
+    import_summary(done, key="import-report")
+
+st.subheader("Drift check", anchor=False)
+st.caption("Compares the catalog with the vector store; repair removes orphans and reindexes what is missing, "
+           "stale or out of date.")
+check_col, repair_col = st.columns(2)
+check = check_col.button("Check", key="drift_check", icon=":material/fact_check:", width="stretch")
+repair = repair_col.button("Check and repair", key="drift_repair", icon=":material/build:", width="stretch")
+if check or repair:
+    bar = LiveProgress("repairing" if repair else "checking")
+    drift = attempt(rt.indexer.check, repair=repair, progress=bar)
+    if drift is not None:
+        remember("drift_report", log.record(drift))
+done = value("drift_report")
+if done is not None:
+    drift_summary(done, key="drift-report")

@@ -1,0 +1,86 @@
+"""Overview: catalog size, vector coverage, the encoders behind the vectors, the collection and its drift."""
+import streamlit as st
+
+from console.activity import activity
+from console.errors import attempt
+from console.fmt import count, percent, when
+from console.progress import LiveProgress
+from console.runtime import get_runtime
+from engine.analytics import coverage
+
+rt = get_runtime()
+log = activity()
+st.title("Overview", anchor=False)
+
+stats = rt.catalog.stats()
+with st.container(key="overview-catalog", horizontal=True):
+    st.metric("Products", count(stats.products), border=True)
+    st.metric("Active", count(stats.active), border=True)
+    st.metric("In stock", count(stats.in_stock), border=True)
+    st.metric("Styles", count(stats.styles), border=True)
+    st.metric("Categories", count(stats.categories), border=True)
+    st.metric("With photos", count(stats.with_images), border=True)
+
+st.subheader("Vector coverage", anchor=False)
+cov = coverage(rt.db)
+st.caption("Products with vectors of each kind, out of the active products.")
+with st.container(key="overview-coverage", horizontal=True):
+    for label, have in (("Text vectors", cov.with_text), ("Image vectors", cov.with_image),
+                        ("Combined vectors", cov.with_combined)):
+        st.metric(label, percent(have, cov.active), border=True,
+                  help=f"{count(have)} of {count(cov.active)} active products")
+
+st.subheader("Encoders", anchor=False)
+if rt.encoder_warning:
+    st.warning(rt.encoder_warning, icon=":material/warning:")
+spec = rt.store.spec()
+configured = rt.indexer.spec
+if spec is None:
+    st.info("No vector collection yet: run indexing on the Index page.")
+else:
+    st.table({
+        "": ["Text", "Image", "Text weight in combined"],
+        "Made the vectors": [f"{spec.text_encoder} ({spec.text_dim}-d)", f"{spec.image_encoder} ({spec.image_dim}-d)",
+                             f"{spec.text_weight:g}"],
+        "Configured now": [f"{configured.text_encoder} ({configured.text_dim}-d)",
+                           f"{configured.image_encoder} ({configured.image_dim}-d)", f"{configured.text_weight:g}"],
+    })
+    differences = spec.differences(configured)
+    if differences:
+        st.warning("The collection was built with other encoders or weights than configured now "
+                   "(" + "; ".join(differences) + "): run a full reindex on the Index page.",
+                   icon=":material/sync_problem:")
+
+st.subheader("Collection", anchor=False)
+points = rt.store.count() if spec is not None else 0
+last = log.last_index
+with st.container(key="overview-collection", horizontal=True):
+    st.metric("Backend", rt.store.backend, border=True)
+    st.metric("Points", count(points), border=True)
+    st.metric("Synced products", count(cov.with_combined), border=True)
+    st.metric("Last index run", when(last.at) if last else "—", border=True,
+              help="The last indexing run started from this console since it was started."
+              + (f" It encoded {last.report.encoded} products, {len(last.report.errors)} errors." if last else ""))
+
+st.subheader("Drift", anchor=False)
+st.caption("Compares the catalog with the vector store: products missing from it, points of removed products, "
+           "vectors made by other encoders, prices or stock out of date.")
+if st.button("Run the drift check", key="overview_check", icon=":material/fact_check:"):
+    report = attempt(rt.indexer.check, progress=LiveProgress("checking"))
+    if report is not None:
+        log.record(report)
+done = log.last_check
+if done is None:
+    st.info("No check has run since the console started.")
+else:
+    r = done.report
+    with st.container(key="overview-drift", horizontal=True):
+        st.metric("Missing", count(len(r.missing)), border=True)
+        st.metric("Orphans", count(len(r.orphans)), border=True)
+        st.metric("Stale", count(len(r.stale)), border=True)
+        st.metric("Payload out of date", count(len(r.payload_mismatch)), border=True)
+    if r.clean:
+        st.success(f"No drift at {when(done.at)}: {count(r.points)} points for {count(r.active_products)} "
+                   "active products.", icon=":material/check_circle:")
+    else:
+        st.warning(f"Drift found at {when(done.at)}: repair it on the Index page.", icon=":material/warning:")

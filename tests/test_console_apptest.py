@@ -1,0 +1,234 @@
+"""The console pages driven through Streamlit's AppTest, in this process, on the demo catalog prepared once
+per session (tests/console_fixtures.py). Every test reads what the page shows and checks it against the
+engine's own answers."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from console.fmt import count
+from console_fixtures import alt_photo, console_data, console_env, runtime  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+
+@dataclass
+class Tile:
+    sku: str
+    price: float
+    colour: str
+    category: str
+    match: str | None
+
+
+def parse_money(text: str) -> float:
+    return float(text.replace("\u202f", ""))
+
+
+def tiles(at: AppTest, key: str) -> list[Tile]:
+    """The products a grid shows, read from its captions (facts, then "% match" for results)."""
+    block = at.get_by_key(key)
+    out: list[Tile] = []
+    for c in block.caption:
+        if "% match" in c.value:
+            out[-1].match = c.value
+        else:
+            sku, price, colour, category = c.value.split(" · ")
+            out.append(Tile(sku, parse_money(price), colour, category, None))
+    assert len(out) == len(block.image), "every tile has a photo"
+    return out
+
+
+@pytest.fixture
+def app(console_env) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# ---- Overview ------------------------------------------------------------------------------------------------
+def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
+    from engine.analytics import coverage
+
+    stats, cov = runtime.catalog.stats(), coverage(runtime.db)
+    shown = metrics(app)
+    assert shown["Products"] == count(stats.products) and stats.products > 1000
+    assert shown["Active"] == count(stats.active)
+    assert shown["Text vectors"] == f"{100 * cov.with_text / cov.active:.1f}%"
+    assert shown["Image vectors"] == f"{100 * cov.with_image / cov.active:.1f}%"
+    assert shown["Points"] == count(runtime.store.count())
+    assert shown["Backend"] == runtime.store.backend
+    table = app.table[0].value
+    assert any("descriptor" in str(v) for v in table.iloc[1]), table
+    assert not app.warning or all("encoders or weights" not in w.value for w in app.warning)
+
+    app.button(key="overview_check").click().run()
+    assert not app.exception
+    drift = metrics(app)
+    assert drift["Missing"] == "0" and drift["Orphans"] == "0" and drift["Stale"] == "0"
+    assert any("No drift" in s.value for s in app.success)
+
+
+# ---- Similar items -------------------------------------------------------------------------------------------
+def test_similar_pick_from_the_catalog_shows_three_grids_without_the_product(app, runtime):
+    goto(app, "similar")
+    browse = tiles(app, "grid-browse")
+    assert len(browse) == 12
+    chosen = runtime.catalog.get(browse[3].sku)
+    app.button(key=f"grid-browse.pick.{chosen.id}").click().run()
+    assert not app.exception
+    assert app.selectbox(key="similar_product").value == chosen.id
+    for kind in ("combined", "text", "image"):
+        grid = tiles(app, f"grid-similar-{kind}")
+        assert len(grid) == 12, kind
+        assert chosen.sku not in {t.sku for t in grid}, kind
+        assert all(t.match and t.match.split("%")[0].isdigit() for t in grid), kind
+    expected = runtime.recommender.similar(chosen.id, by="combined", n=12)
+    assert [t.sku for t in tiles(app, "grid-similar-combined")] == [r.product.sku for r in expected]
+
+
+def test_similar_search_by_sku_picks_the_product(app, runtime):
+    goto(app, "similar")
+    target = runtime.catalog.list_products(active_only=True, limit=40).items[-1]
+    app.text_input(key="similar_query").input(target.sku).run()
+    box = app.selectbox(key="similar_product")
+    assert box.value == target.id  # the exact sku ranks first
+    app.selectbox(key="similar_product").set_value(target.id).run()
+    assert target.sku not in {t.sku for t in tiles(app, "grid-similar-text")}
+
+
+def test_price_filter_keeps_every_shown_price_in_range(app, runtime):
+    goto(app, "similar")
+    low, high = 30.0, 60.0
+    app.slider(key="f_price").set_value((low, high)).run()
+    app.number_input(key="f_n").set_value(20).run()
+    assert not app.exception
+    for kind in ("combined", "text", "image"):
+        grid = tiles(app, f"grid-similar-{kind}")
+        assert grid, kind
+        assert all(low <= t.price <= high for t in grid), (kind, [t.price for t in grid])
+
+
+def test_filters_and_product_survive_page_switches(app, runtime):
+    goto(app, "similar")
+    product = runtime.catalog.list_products(active_only=True, limit=10).items[7]
+    app.selectbox(key="similar_product").set_value(product.id).run()
+    app.slider(key="f_price").set_value((20.0, 80.0)).run()
+    app.checkbox(key="f_in_stock").check().run()
+    goto(app, "overview")
+    goto(app, "text_search")
+    assert app.slider(key="f_price").value == (20.0, 80.0)  # the search pages share their filters
+    assert app.checkbox(key="f_in_stock").value is True
+    goto(app, "similar")
+    assert app.selectbox(key="similar_product").value == product.id
+    assert app.slider(key="f_price").value == (20.0, 80.0)
+
+
+def test_exclude_same_style_leaves_out_other_colours(app, runtime):
+    goto(app, "similar")
+    styled = next(c for c in runtime.catalog.list_products(active_only=True, limit=200).items
+                  if c.group_key and c.group_key != c.sku)
+    app.selectbox(key="similar_product").set_value(styled.id).run()
+    app.checkbox(key="f_same_style").check().run()
+    shown = {t.sku for t in tiles(app, "grid-similar-image")}
+    groups = {c.group_key for c in runtime.catalog.cards([runtime.catalog.get(s).id for s in shown]).values()}
+    assert styled.group_key not in groups
+
+
+# ---- Visual search -------------------------------------------------------------------------------------------
+def test_visual_search_finds_the_item_of_an_alternative_photo(app, alt_photo):
+    sku, path = alt_photo
+    goto(app, "visual_search")
+    app.file_uploader(key="upload").upload(path.name, path.read_bytes(), "image/jpeg").run()
+    assert not app.exception and not app.error
+    grid = tiles(app, "grid-visual")
+    assert len(grid) == 12
+    assert sku in [t.sku for t in grid], (sku, [t.sku for t in grid])
+    assert all("% match" in t.match for t in grid)
+    goto(app, "overview")
+    goto(app, "visual_search")  # the photo and its results are still there
+    assert sku in [t.sku for t in tiles(app, "grid-visual")]
+
+
+def test_visual_search_rejects_a_text_file_with_the_engines_message(app):
+    goto(app, "visual_search")
+    app.file_uploader(key="upload").upload("notes.jpg", b"shopping list: socks, a jacket\n", "image/jpeg").run()
+    assert not app.exception
+    assert len(app.error) == 1 and "not an image" in app.error[0].value
+    with pytest.raises(KeyError):
+        app.get_by_key("grid-visual")
+
+
+# ---- Text search ---------------------------------------------------------------------------------------------
+def test_text_search_in_russian_finds_jackets(app, runtime):
+    goto(app, "text_search")
+    app.text_input(key="query").input("женская куртка").run()
+    assert not app.exception
+    grid = tiles(app, "grid-text")
+    assert len(grid) == 12
+    jackets = [t for t in grid if "Jackets" in t.category]
+    assert len(jackets) >= 6, [t.category for t in grid]
+    assert "needs a CLIP image encoder" in " ".join(c.value for c in app.caption)  # descriptor: no text tower
+
+
+def test_text_search_empty_result_and_error_are_messages(app):
+    goto(app, "text_search")
+    app.text_input(key="query").input("x" * 3000).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "characters long" in app.error[0].value
+
+
+# ---- Index ---------------------------------------------------------------------------------------------------
+IMPORT_CSV = (
+    "sku,title,price,colour,category\n"
+    "CONSOLE-CHECK-1,Vitrina console check parka,149.00,navy,Console Check/Outerwear\n"
+    "CONSOLE-CHECK-2,Vitrina console check scarf,not a price,red,Console Check/Accessories\n"
+)
+
+
+def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime):
+    goto(app, "index")
+    app.file_uploader(key="import_file").upload("feed.csv", IMPORT_CSV.encode(), "text/csv").run()
+    app.button(key="import_run").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = metrics(app)
+    assert shown["Created"] == "1" and shown["Rejected"] == "1"
+    rejected = app.get_by_key("import-report").dataframe[0].value
+    assert list(rejected["line"]) == [3] and "price" in rejected["reason"][0]
+    assert shown["Encoded"] == "1"  # indexed right away
+    added = runtime.catalog.get("CONSOLE-CHECK-1")
+    assert runtime.store.retrieve([added.id])
+
+    app.radio(key="index_mode").set_value("incremental").run()
+    app.button(key="index_run").click().run()
+    assert not app.exception
+    assert app.progress[0].value == 100
+    report = metrics(app)
+    assert report["Needed work"] == "0" and report["Errors"] == "0"
+    assert any("No product failed" in s.value for s in app.success)
+
+
+def test_index_drift_check_finds_nothing_after_indexing(app):
+    goto(app, "index")
+    app.button(key="drift_check").click().run()
+    assert not app.exception
+    assert app.progress[0].value == 100
+    shown = metrics(app)
+    assert shown["Missing from the store"] == "0" and shown["Orphan points"] == "0"
+    assert any("matches the catalog" in s.value for s in app.success)

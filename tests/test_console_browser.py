@@ -1,0 +1,107 @@
+"""The console in a real Chromium: `streamlit run app.py` serves a copy of the demo catalog prepared once
+per session (tests/console_fixtures.py), Playwright clicks through it and screenshots every page it
+visits into test-output/screenshots/."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from console_fixtures import (alt_photo, browser_context_args, browser_type_launch_args,  # noqa: F401
+                              console_data, console_server, screenshots)
+
+pytestmark = pytest.mark.browser
+RUN_TIMEOUT = 60_000  # ms: the first visit of a page loads the encoders in the server
+
+
+def settle(page: Page, timeout: int = RUN_TIMEOUT) -> None:
+    """Wait until the script run triggered by the last action has finished and nothing is stale."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
+                                                           timeout=timeout)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=timeout)
+
+
+def open_page(page: Page, server, path: str = "") -> None:
+    page.goto(f"{server.url}/{path}")
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def grid_skus(page: Page, key: str) -> list[str]:
+    captions = page.locator(f".st-key-{key} [data-testid='stCaptionContainer']").all_inner_texts()
+    return [c.split(" · ")[0] for c in captions if "% match" not in c]
+
+
+def test_overview(page: Page, console_server, screenshots):
+    open_page(page, console_server)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Products")).to_be_visible()
+    expect(page.get_by_text("descriptor").first).to_be_visible()
+    page.screenshot(path=str(screenshots / "overview.png"), full_page=True)
+
+
+def test_pick_a_product_and_see_its_similar_items(page: Page, console_server, screenshots):
+    open_page(page, console_server, "similar")
+    page.get_by_text("Browse the catalog").click()
+    picks = page.locator(".st-key-grid-browse").get_by_role("button", name="Pick")
+    expect(picks).to_have_count(12)
+    chosen = page.locator(".st-key-grid-browse [data-testid='stCaptionContainer']").nth(3).inner_text()
+    chosen_sku = chosen.split(" · ")[0]
+    picks.nth(3).click()
+    settle(page)
+    expect(page.locator(".st-key-similar-source")).to_contain_text(chosen_sku)
+    for kind in ("combined", "text", "image"):
+        expect(page.locator(f".st-key-grid-similar-{kind} [data-testid='stImage']")).to_have_count(12)
+        shown = grid_skus(page, f"grid-similar-{kind}")
+        assert len(shown) == 12 and chosen_sku not in shown, (kind, shown)
+    expect(page.locator(".st-key-grid-similar-combined").get_by_text("% match").first).to_be_visible()
+    page.get_by_text("Browse the catalog").click()  # fold the browser away for the screenshot
+    page.screenshot(path=str(screenshots / "similar.png"), full_page=True)
+
+
+def test_visual_search_finds_the_uploaded_item(page: Page, console_server, alt_photo, screenshots):
+    sku, path = alt_photo
+    open_page(page, console_server, "visual_search")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    expect(page.locator(".st-key-grid-visual [data-testid='stImage']")).to_have_count(12, timeout=RUN_TIMEOUT)
+    settle(page)
+    assert sku in grid_skus(page, "grid-visual")
+    page.screenshot(path=str(screenshots / "visual_search.png"), full_page=True)
+
+
+def test_text_search_in_turkish(page: Page, console_server, screenshots):
+    open_page(page, console_server, "text_search")
+    box = page.get_by_label("Search the catalog")
+    box.fill("kadın ceket")
+    box.press("Enter")
+    settle(page)
+    expect(page.locator(".st-key-grid-text [data-testid='stImage']")).to_have_count(12, timeout=RUN_TIMEOUT)
+    page.screenshot(path=str(screenshots / "text_search.png"), full_page=True)
+
+
+def test_full_reindex_moves_the_progress_bar(page: Page, console_server, screenshots):
+    open_page(page, console_server, "index")
+    page.get_by_text("Full — rebuild every vector").click()
+    settle(page)
+    page.get_by_role("button", name="Run indexing").click()
+    bar = page.get_by_role("progressbar").first
+    seen: list[int] = []
+    deadline = time.monotonic() + RUN_TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        if bar.count():
+            now = bar.get_attribute("aria-valuenow")
+            if now is not None and (not seen or int(now) != seen[-1]):
+                seen.append(int(now))
+        if page.get_by_test_id("stApp").get_attribute("data-test-script-state") == "notRunning" and seen:
+            break
+        time.sleep(0.05)
+    settle(page)
+    final = int(page.get_by_role("progressbar").first.get_attribute("aria-valuenow"))
+    assert final == 100
+    assert any(0 < v < 100 for v in seen), seen  # watched while it ran, not only at the end
+    assert seen == sorted(seen), seen
+    report = page.locator(".st-key-index-report")
+    expect(report).to_contain_text("Full indexing")
+    expect(report.get_by_test_id("stMetric").filter(has_text="Errors")).to_be_visible()
+    page.screenshot(path=str(screenshots / "index.png"), full_page=True)

@@ -80,12 +80,12 @@ def bench_generic(db: Database, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def bench_otto(db: Database, n: int) -> float:
+def bench_otto(db: Database, n: int, first_session: int = 0) -> float:
     base = int((END - timedelta(days=30) - datetime(1970, 1, 1)).total_seconds() * 1000)
     types = ["clicks"] * 8 + ["carts", "orders"]
     lines = [json.dumps({"session": s, "events": [{"aid": 1 + (s * 31 + j) % PRODUCTS, "ts": base + s * 1000 + j,
                                                     "type": types[j % 10]} for j in range(20)]})
-             for s in range(n // 20)]
+             for s in range(first_session, first_session + n // 20)]
     data = "\n".join(lines).encode()
     t = time.perf_counter()
     report = import_events(db, data, format="otto")
@@ -124,6 +124,8 @@ def main() -> None:
             per_shopper = max(1.0, rep.events / shoppers)
             seed += 1
         rows.append(("ingest: simulator (generate + write)", f"{sim_events:,}", f"{sim_events / sim_time:,.0f} ev/s"))
+        rows.append(("ingest: import OTTO JSONL into the full log", f"{sample:,}",
+                     f"{bench_otto(db, sample, first_session=10 ** 6):,.0f} ev/s"))
         total = log.count()
 
         last_week = A.Scope(start=(END - timedelta(days=7)).date(), end=END.date())

@@ -250,8 +250,8 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
     order = sums[by] if by != "ctr" else (
         sums["clicks"] * literal(1.0) / func.nullif(sums["impressions"], 0))
     q = (select(EventRow.product_id, *sums.values()).where(*(scope or Scope()).conditions())
-         .group_by(EventRow.product_id).having(sums["impressions"] >= min_impressions).order_by(order.desc().nulls_last() if by == "ctr" else order.desc(),
-                                                 EventRow.product_id).limit(n))
+         .group_by(EventRow.product_id).having(sums["impressions"] >= min_impressions)
+         .order_by(order.desc().nulls_last() if by == "ctr" else order.desc(), EventRow.product_id).limit(n))
     with db.engine.connect() as conn:
         rows = conn.execute(q).all()
         ids = [r[0] for r in rows]

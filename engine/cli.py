@@ -69,7 +69,6 @@ def _filters(args):
 
     return Filters(category_ids=args.category or [], price_min=args.price_min, price_max=args.price_max,
                    colours=args.colour or [], brands=args.brand or [],
-                   exclude_brands=["__same__"] if getattr(args, "exclude_same_brand", False) else [],
                    exclude_ids=args.exclude or [], active_only=True, in_stock=args.in_stock)
 
 
@@ -159,7 +158,8 @@ def cmd_similar(args):
     rt = _runtime(args)
     key = int(args.product) if args.product.isdigit() else args.product
     recs = rt.recommender.similar(key, by=args.by, n=args.n, filters=_filters(args), strategy=args.strategy,
-                                  exclude_same_style=args.exclude_same_style)
+                                  exclude_same_style=args.exclude_same_style,
+                                  exclude_same_brand=args.exclude_same_brand)
     return _print_recs(recs, args.json)
 
 

@@ -62,7 +62,7 @@ ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", 
               "search_text", "search_image", "fbt")  # the engine's own; other identifier-like names are accepted
 OTTO_KINDS = {"clicks": "click", "carts": "cart_add", "orders": "purchase"}
 MAX_QUERY_CHARS = 2000
-_NAME_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,32}")
+ALGORITHM_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,32}")  # fits events.algorithm (String(32))
 _MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is almost surely epoch seconds
 _LIMITS = {"user_id": 128, "session_id": 128, "strategy": 64, "experiment": 128, "variant": 64, "external_id": 128}
 
@@ -124,7 +124,7 @@ class Event:
             if v is not None and (not isinstance(v, str) or not v or len(v) > limit):
                 raise ValidationError(f"{name} must be a non-empty string of at most {limit} characters, got {v!r}")
         if self.algorithm is not None and (not isinstance(self.algorithm, str)
-                                           or not _NAME_RE.fullmatch(self.algorithm)):
+                                           or not ALGORITHM_NAME.fullmatch(self.algorithm)):
             raise ValidationError(f"algorithm must be a short identifier such as {ALGORITHMS[0]}, "
                                   f"got {self.algorithm!r}")
         if self.query is not None:

@@ -60,14 +60,12 @@ class Recommender:
         return spec
 
     def _strategy(self, strategy: str | None):
-        name = strategy or self.config.default_strategy
-        if name not in self.config.strategies:
-            raise NotFound(f"unknown strategy {name!r}: known are {', '.join(sorted(self.config.strategies))}")
-        return self.config.strategies[name]
+        return self.config.strategy(strategy)
 
     # ---- calls ------------------------------------------------------------------------------------
     def similar(self, product: int | str, by: str = "combined", n: int = 12, filters: Filters | None = None,
-                strategy: str | None = None, exclude_same_style: bool = False) -> list[Recommendation]:
+                strategy: str | None = None, exclude_same_style: bool = False,
+                exclude_same_brand: bool = False) -> list[Recommendation]:
         """Products like `product` (never itself), by one vector kind, within the filters, reranked."""
         n, by = self._n(n), self._by(by)
         filters = replace(filters or Filters()).validate()
@@ -82,8 +80,8 @@ class Recommender:
         filters.exclude_ids = sorted(set(filters.exclude_ids) | {source.id})
         if exclude_same_style and source.group_key:
             filters.exclude_groups = sorted(set(filters.exclude_groups) | {source.group_key})
-        if filters.exclude_brands == ["__same__"]:
-            filters.exclude_brands = [source.brand] if source.brand else []
+        if exclude_same_brand and source.brand:
+            filters.exclude_brands = sorted(set(filters.exclude_brands) | {source.brand})
         return self._ranked(stored[0].vectors[by], by, n, filters, strat, source)
 
     def search_by_text(self, query: str, n: int = 12, filters: Filters | None = None, space: str = "text",
@@ -134,21 +132,33 @@ class Recommender:
 
         div = self.config.diversity
         need_vectors = div.mmr_lambda is not None
-        hits = self.store.query(unit(vector), using=by, limit=n * OVERFETCH, filters=filters,
-                                with_vectors=[by] if need_vectors else ())
+        with_vectors = [by] if need_vectors else ()
+        q = unit(vector)
+        hits = self.store.query(q, using=by, limit=n * OVERFETCH, filters=filters, with_vectors=with_vectors)
+        if source is not None and source.category_id is not None and not filters.category_ids:
+            # Similar items are category-aware: the source's own leaf always contributes candidates, so the
+            # reranker's category factor has same-leaf items to promote even when other leaves are nearer.
+            leaf = replace(filters, category_ids=[source.category_id])
+            seen = {h.id for h in hits}
+            hits += [h for h in self.store.query(q, using=by, limit=n * 2, filters=leaf, with_vectors=with_vectors)
+                     if h.id not in seen]
         cards = self.catalog.cards([h.id for h in hits])
         candidates = [Recommendation(product=cards[h.id], score=h.score, vector=by, similarity=h.score)
                       for h in hits if h.id in cards]
         vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
-        lang = (source.language if source else None) or "en"
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
-                      collapse_k=div.collapse_k, rules=self.config.rules, lang=lang,
-                      fetch_product=self._fetch_card(filters))
+                      collapse_k=div.collapse_k, rules=self.config.rules,
+                      lang=source.language if source else None, params=self.config.factors,
+                      fetch_product=self._pinned(filters, source))
 
-    def _fetch_card(self, filters: Filters):
+    def _pinned(self, filters: Filters, source: ProductCard | None):
+        """Pinned products outside the candidates are shown only when they pass the caller's filters."""
         def fetch(pid: int) -> ProductCard | None:
             try:
-                return self.catalog.card(self.catalog.get(pid))
+                card = self.catalog.card(self.catalog.get(pid))
             except NotFound:
                 return None
+            if source is not None and card.id == source.id:
+                return None
+            return card if filters.matches(card) else None
         return fetch

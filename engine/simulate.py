@@ -30,7 +30,7 @@ from sqlalchemy import Select, delete, func, select
 from .catalog.db import Database
 from .catalog.models import Category, Product
 from .errors import NotFound, ValidationError
-from .events import insert_rows, to_utc_naive, utc_now
+from .events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now
 from .events_schema import EventRow, ExperimentRow
 from .experiments import Experiment, assign, create_experiment, get_experiment
 
@@ -117,8 +117,10 @@ def _choices(value: Any, defaults: Mapping[str, float], known: Mapping[str, floa
     pairs = value.items() if isinstance(value, Mapping) else [(n, known.get(n, fallback)) for n in value]
     out: dict[str, float] = {}
     for name, q in pairs:
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError(f"{what} names must be non-empty strings, got {name!r}")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64 \
+                or (what == "algorithm" and not ALGORITHM_NAME.fullmatch(name)):
+            raise ValidationError(f"{what} names must be short identifiers such as "
+                                  f"{next(iter(defaults))}, got {name!r}")
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q) or q < 0:
             raise ValidationError(f"{what} {name!r} needs a finite number ≥ 0, got {q!r}")
         out[name] = float(q)

@@ -45,6 +45,22 @@ class Filters:
         self.exclude_ids = [int(i) for i in self.exclude_ids]
         return self
 
+    def matches(self, card: "ProductCard") -> bool:
+        """The same test the store applies, for a product that did not come from a store query (a pin)."""
+        if self.active_only and not card.is_active or self.in_stock and not card.in_stock:
+            return False
+        if self.price_min is not None and card.price < self.price_min:
+            return False
+        if self.price_max is not None and card.price > self.price_max:
+            return False
+        if self.colours and (card.colour or "").lower() not in self.colours:
+            return False
+        if self.brands and card.brand not in self.brands or card.brand and card.brand in self.exclude_brands:
+            return False
+        if self.category_ids and not set(self.category_ids) & set(card.category_ids):
+            return False
+        return card.id not in self.exclude_ids and (card.group_key or card.sku) not in self.exclude_groups
+
 
 @dataclass
 class ProductCard:

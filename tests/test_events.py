@@ -60,8 +60,9 @@ def test_rows_written_through_the_orm_get_their_day(db):
 
 def test_log_impressions_writes_one_batch_sharing_the_context(db):
     served = [(11, 0, 0.9), (12, 1, 0.8), (13, 2, 0.5)]
-    n = EventLog(db).log_impressions([(p, pos, np.float32(sc)) for p, pos, sc in served], session_id="s9", user_id="u9", algorithm="vector_combined",
-                                     strategy="diverse", source_product_id=5, ts=T0)
+    n = EventLog(db).log_impressions([(p, pos, np.float32(sc)) for p, pos, sc in served], session_id="s9",
+                                     user_id="u9", algorithm="vector_combined", strategy="diverse",
+                                     source_product_id=5, ts=T0)
     assert n == 3
     got = rows(db)
     assert [(r.product_id, r.position, r.score) for r in got] == [(p, pos, pytest.approx(sc)) for p, pos, sc in served]

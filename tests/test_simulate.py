@@ -116,6 +116,7 @@ def test_explicit_products_and_progress(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"days": 0}, "days"), ({"shoppers": -1}, "shoppers"), ({"algorithms": {"x": 1.5}}, "quality"),
     ({"strategies": []}, "must not be empty"), ({"list_size": 0}, "list_size"),
+    ({"algorithms": ["has spaces"]}, "short identifiers"),
 ])
 def test_bad_arguments(tmp_path, kwargs, message):
     db = make_db(tmp_path / "b.db")

@@ -40,7 +40,7 @@ _THUMB = 6  # Lab thumbnail side
 _HOG_SIZE, _HOG_CELLS, _HOG_BINS = 64, 4, 9
 _MASK = 8  # shape mask side
 
-_WEIGHTS = {"colour": 1.0, "bands": 0.9, "thumb": 0.9, "edges": 0.6, "shape": 0.3}
+_WEIGHTS = {"colour": 1.0, "bands": 0.9, "thumb": 0.6, "edges": 0.3, "shape": 0.3}
 _DIMS = {
     "colour": _HUE * _SAT * _VAL + _GREY,
     "bands": _BANDS * (_B_HUE * _B_SAT * _B_VAL + _B_GREY),

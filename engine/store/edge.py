@@ -203,6 +203,13 @@ class EdgeStore:
             if self._shard is not None:
                 self._shard.flush()
 
+    def optimize(self) -> None:
+        """Build the HNSW graphs for segments above the indexing threshold. Holds the GIL for its whole
+        duration (minutes at 50k points on 2 cores): run it from a maintenance job, never a request."""
+        with self._lock:
+            shard, _ = self._require()
+            shard.optimize()
+
     def close(self) -> None:
         """Flush and release the folder's lock; the store can be reopened with open() or a new EdgeStore."""
         with self._lock:

@@ -1,0 +1,298 @@
+"""The whole engine on the real Luma catalog: import → index (USE text + descriptor photos, embedded Qdrant)
+→ similar / search by text / search by photo, incremental sync, drift check and repair, evaluation."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from engine.catalog.importers import import_magento
+from engine.catalog.models import Product, ProductImage, VectorSync
+from engine.errors import EncoderMismatch, InvalidImage, NotFound, ValidationError, VitrinaError
+from engine.runtime import Runtime
+from engine.settings import Settings
+from engine.store.base import CollectionSpec, PointRecord
+from engine.types import Filters
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings(tmp: Path) -> Settings:
+    s = Settings()
+    s.data_dir = tmp
+    s.database_url = ""
+    s.qdrant_url = ""
+    s.image_encoder = "descriptor"
+    s.text_encoder = "use"
+    return s
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory, luma_dir):
+    runtime = Runtime(_settings(tmp_path_factory.mktemp("pipeline")))
+    import_magento(runtime.db, luma_dir)
+    report = runtime.indexer.run()
+    assert report.encoded == runtime.catalog.stats().active and not report.errors, report.errors[:3]
+    yield runtime
+    runtime.close()
+
+
+def _sku(rt, sku):
+    return rt.catalog.get(sku)
+
+
+def test_index_covers_every_active_product_once(rt):
+    stats = rt.catalog.stats()
+    assert rt.store.count(Filters()) == stats.active
+    assert rt.store.count(None, has_vector="image") == stats.with_images
+    with rt.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(VectorSync)) == stats.active
+    spec = rt.store.spec()
+    assert spec.text_encoder == "use-multilingual-v3" and spec.image_encoder.startswith("descriptor")
+    again = rt.indexer.run()
+    assert again.candidates == 0 and again.encoded == 0
+
+
+def test_combined_score_is_the_weighted_mix(rt):
+    p = _sku(rt, "MH01-Black")
+    got = rt.store.retrieve([p.id], with_vectors=["text", "image", "combined"])[0].vectors
+    other = _sku(rt, "MJ01-Red")
+    o = rt.store.retrieve([other.id], with_vectors=["text", "image", "combined"])[0].vectors
+    w = rt.store.spec().text_weight
+    mix = w * float(got["text"] @ o["text"]) + (1 - w) * float(got["image"] @ o["image"])
+    assert abs(float(got["combined"] @ o["combined"]) - mix) < 1e-5
+
+
+@pytest.mark.parametrize("by", ["text", "image", "combined"])
+def test_similar_never_returns_itself_and_is_typed(rt, by):
+    p = _sku(rt, "MJ01-Red")
+    recs = rt.recommender.similar("MJ01-Red", by=by, n=12, strategy="relevance")
+    assert len(recs) == 12
+    assert p.id not in [r.product.id for r in recs]
+    assert all(r.vector == by for r in recs)
+    sims = [r.similarity for r in recs]
+    assert sims == sorted(sims, reverse=True)  # relevance = plain vector order
+    assert [r.rank for r in recs] == list(range(1, 13))
+
+
+def test_similar_respects_every_filter(rt):
+    jackets = rt.catalog.category("Men/Tops/Jackets").id
+    f = Filters(category_ids=[jackets], price_min=40, price_max=80, colours=["black", "blue"])
+    recs = rt.recommender.similar("MH01-Black", n=10, filters=f)
+    assert recs
+    for r in recs:
+        assert 40 <= r.product.price <= 80
+        assert r.product.colour in ("black", "blue")
+        assert jackets in r.product.category_ids
+    siblings = rt.recommender.similar("MH01-Black", n=20, exclude_same_style=True)
+    assert all(r.product.group_key != "MH01" for r in siblings)
+    in_stock = rt.recommender.similar("MH01-Black", n=10, filters=Filters(in_stock=True))
+    assert all(r.product.in_stock for r in in_stock)
+
+
+def test_balanced_strategy_is_category_aware(rt):
+    p = _sku(rt, "WS03-Blue")
+    recs = rt.recommender.similar(p.id, n=10, strategy="balanced", exclude_same_style=True)
+    same_leaf = sum(r.product.category_id == p.category_id for r in recs)
+    plain = rt.recommender.similar(p.id, n=10, strategy="relevance", exclude_same_style=True)
+    assert same_leaf >= sum(r.product.category_id == p.category_id for r in plain)
+    assert all(r.reasons and r.factors for r in recs)
+
+
+@pytest.mark.parametrize("bad, err", [
+    (dict(n=0), ValidationError), (dict(n=-3), ValidationError), (dict(n=10 ** 6), ValidationError),
+    (dict(n=float("nan")), ValidationError), (dict(by="sound"), ValidationError),
+    (dict(filters=Filters(price_min=90, price_max=10)), ValidationError),
+    (dict(filters=Filters(price_min=float("nan"))), ValidationError),
+    (dict(strategy="nope"), NotFound),
+])
+def test_similar_bad_arguments(rt, bad, err):
+    with pytest.raises(err):
+        rt.recommender.similar("MH01-Black", **bad)
+
+
+def test_unknown_product(rt):
+    with pytest.raises(NotFound, match="NO-SUCH"):
+        rt.recommender.similar("NO-SUCH-SKU")
+    with pytest.raises(NotFound):
+        rt.recommender.similar(10 ** 9)
+
+
+def test_search_by_text_in_three_languages(rt):
+    for q in ("мужская куртка", "erkek ceket", "men's jacket"):
+        recs = rt.recommender.search_by_text(q, n=10)
+        cats = [r.product.category_path or "" for r in recs]
+        assert sum("Jackets" in c for c in cats) >= 3, (q, cats)
+    with pytest.raises(ValidationError, match="empty"):
+        rt.recommender.search_by_text("   ")
+    with pytest.raises(ValidationError, match="characters"):
+        rt.recommender.search_by_text("x" * 100_000)
+    with pytest.raises(ValidationError, match="CLIP"):
+        rt.recommender.search_by_text("red dress", space="image")
+
+
+def test_search_by_photo_finds_the_item_from_another_view(rt):
+    with rt.db.session() as s:
+        rows = s.execute(select(ProductImage.path, Product.id).join(Product)
+                         .where(ProductImage.role == "back").limit(15)).all()
+    found = 0
+    for path, pid in rows:
+        recs = rt.recommender.search_by_image(Path(path), n=5, strategy="relevance")
+        found += pid in [r.product.id for r in recs]
+    assert found >= len(rows) * 0.4, f"{found}/{len(rows)}"
+
+
+def test_bad_uploads_are_clear_errors_and_write_nothing(rt, tmp_path):
+    before = rt.store.count(Filters())
+    for data in (b"", b"%PDF-1.4 not an image", b"\xff\xd8\xff\xe0" + b"\x00" * 40):
+        with pytest.raises(InvalidImage):
+            rt.recommender.search_by_image(data)
+    with pytest.raises(InvalidImage):
+        rt.recommender.search_by_image(tmp_path / "missing.jpg")
+    assert rt.store.count(Filters()) == before
+
+
+def test_encoder_mismatch_is_refused(rt):
+    spec = rt.store.spec()
+    other = CollectionSpec(spec.text_encoder, spec.text_dim, spec.image_encoder, spec.image_dim, 0.9)
+    with pytest.raises(EncoderMismatch, match="reindex"):
+        rt.store.open(other)
+    assert rt.store.spec() == spec
+
+
+def test_incremental_sync_payload_text_and_deactivation(rt):
+    p = _sku(rt, "MS01-Yellow")
+    with rt.db.session() as s:
+        row = s.get(Product, p.id)
+        row.price = 12.5
+        row.updated_at = row.updated_at.replace(year=row.updated_at.year + 1)
+    rep = rt.indexer.run()
+    assert rep.payload_only == 1 and rep.encoded == 0
+    assert rt.store.retrieve([p.id])[0].payload["price"] == 12.5
+    with rt.db.session() as s:
+        row = s.get(Product, p.id)
+        row.title = row.title + " Pro"
+        row.updated_at = row.updated_at.replace(year=row.updated_at.year + 1)
+    assert rt.indexer.run().encoded == 1
+    with rt.db.session() as s:
+        row = s.get(Product, p.id)
+        row.is_active = False
+    rep = rt.indexer.run()
+    assert rep.removed == 1
+    assert p.id not in rt.store.all_ids()
+    for by in ("text", "combined"):
+        assert p.id not in [r.product.id for r in rt.recommender.similar("MS01-Blue", by=by, n=30)]
+    with pytest.raises(NotFound):
+        rt.recommender.similar(p.id)
+    with rt.db.session() as s:
+        s.get(Product, p.id).is_active = True
+    assert rt.indexer.run().encoded == 1
+
+
+def test_check_reports_and_repairs_drift(rt):
+    assert rt.indexer.check().clean
+    a, b = _sku(rt, "MT01-Red"), _sku(rt, "MT02-Red")
+    rt.store.delete([a.id])  # missing point
+    rt.store.set_payload([b.id], {"price": 999.0})  # payload drift
+    orphan = max(rt.store.all_ids()) + 10_000
+    vec = rt.store.retrieve([b.id], with_vectors=["text", "image", "combined"])[0].vectors
+    rt.store.upsert([PointRecord(orphan, vec, {"sku": "ghost", "is_active": 1, "price": 1.0})])
+    rep = rt.indexer.check()
+    assert rep.missing == [a.id] and rep.orphans == [orphan] and rep.payload_mismatch == [b.id]
+    fixed = rt.indexer.check(repair=True)
+    assert fixed.repaired
+    after = rt.indexer.check()
+    assert after.clean, after
+    assert rt.store.retrieve([b.id])[0].payload["price"] == b.price
+
+
+def test_index_reports_per_product_errors_and_indexes_text_only(rt):
+    p = _sku(rt, "MP01-Black")
+    with rt.db.session() as s:
+        img = s.scalars(select(ProductImage).where(ProductImage.product_id == p.id)
+                        .order_by(ProductImage.position)).first()
+        original = img.path
+        img.path = str(Path(original).with_name("gone.jpg"))
+        s.get(Product, p.id).updated_at = s.get(Product, p.id).updated_at.replace(year=2100)
+    rep = rt.indexer.run()
+    assert [e.sku for e in rep.errors] == ["MP01-Black"] and "photo" in rep.errors[0].error
+    assert rep.text_only == 1
+    hit = rt.store.retrieve([p.id], with_vectors=["image", "combined"])[0]
+    assert "image" not in hit.vectors and hit.payload["has_image"] == 0
+    assert abs(np.linalg.norm(hit.vectors["combined"]) - 1) < 1e-5
+    with pytest.raises(NotFound, match="photo"):
+        rt.recommender.similar(p.id, by="image")
+    with rt.db.session() as s:
+        s.get(ProductImage, img.id).path = original
+        s.get(Product, p.id).updated_at = s.get(Product, p.id).updated_at.replace(year=2101)
+    rep = rt.indexer.run()
+    assert rep.encoded == 1 and not rep.errors
+
+
+def test_evaluation_prints_every_number_with_baselines(rt):
+    from engine.evaluation import Evaluator
+
+    rep = Evaluator(rt, k=10).run(max_queries=40)
+    methods = {r.method for r in rep.rows}
+    assert {"random", "random-in-leaf", "metadata", "text/relevance", "combined/balanced"} <= methods
+    for r in rep.rows:
+        assert 0.0 <= r.value <= 1.0 and r.queries > 0, r
+    assert rep.value("view", "Recall@5", "image") > 10 * rep.value("view", "Recall@5", "random")
+    assert rep.value("leaf", "Precision@10", "combined/balanced") > rep.value("leaf", "Precision@10", "random")
+    assert "upsell" in rep.table()
+
+
+def test_cli_index_resumes_after_a_kill(tmp_path, luma_dir):
+    env = dict(os.environ, VITRINA_DATA_DIR=str(tmp_path), VITRINA_IMAGE_ENCODER="descriptor",
+               VITRINA_CATALOG_DIR=str(luma_dir), DATABASE_URL="", QDRANT_URL="")
+    cmd = [sys.executable, "-m", "engine"]
+    out = subprocess.run(cmd + ["import-magento", "--json"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["created"] == 461
+    proc = subprocess.Popen(cmd + ["index", "--batch-size", "16"], env=env, cwd=ROOT,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline, buf = time.time() + 240, ""
+    while time.time() < deadline:  # wait until some batches are in, then kill without warning
+        ch = proc.stderr.read(1)
+        buf += ch
+        if not ch or "| 64/" in buf or "| 80/" in buf:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rt = Runtime(_settings(tmp_path))
+    try:
+        with rt.db.session() as s:
+            synced = s.scalar(select(func.count()).select_from(VectorSync))
+        assert 0 < synced < 461
+        rep = rt.indexer.run()
+        assert rep.encoded == 461 - synced
+        assert rt.store.count(Filters()) == 461 and len(rt.store.all_ids()) == 461
+        assert rt.indexer.check().clean
+    finally:
+        rt.close()
+    res = subprocess.run(cmd + ["similar", "MH01-Black", "-n", "3", "--json"], env=env, capture_output=True,
+                         text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert len(rows) == 3 and all(r["sku"] != "MH01-Black" for r in rows)
+    bad = subprocess.run(cmd + ["similar", "NOPE", "--json"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["error"] == "NotFound"
+    inv = subprocess.run(cmd + ["similar", "MH01-Black", "--price-min", "50", "--price-max", "5"], env=env,
+                         capture_output=True, text=True, cwd=ROOT)
+    assert inv.returncode == 2 and "inverted" in inv.stderr and "Traceback" not in inv.stderr
+
+
+@pytest.mark.parametrize("command", ["import-magento", "import", "index", "similar", "search-image",
+                                     "search-text", "check", "evaluate", "demo"])
+def test_every_cli_command_has_help(command):
+    out = subprocess.run([sys.executable, "-m", "engine", command, "--help"], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 0 and "--json" in out.stdout

@@ -5,6 +5,7 @@ import streamlit as st
 
 from console.runtime import get_runtime
 from console.startup import ensure_demo
+from engine.errors import VitrinaError
 
 st.set_page_config(page_title="Vitrina", page_icon=":material/storefront:", layout="wide")
 
@@ -21,5 +22,9 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-ensure_demo(get_runtime())
+try:
+    ensure_demo(get_runtime())
+except VitrinaError as e:  # e.g. the store is held by another process
+    st.error(str(e))
+    st.stop()
 page.run()

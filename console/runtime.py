@@ -19,6 +19,7 @@ class Startup:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
+    error: str | None = None  # why the preparation failed; not retried until the console restarts
 
 
 @st.cache_resource(show_spinner=False)

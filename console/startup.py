@@ -9,6 +9,8 @@ from engine.runtime import Runtime
 
 from .runtime import startup_state
 
+LOG_LINES = 30  # the preparation log shows its last lines
+
 
 def needs_demo(rt: Runtime) -> bool:
     """True when the catalog or the vector index is empty: cheap (one SQL count, one store count), so it can
@@ -27,21 +29,26 @@ def ensure_demo(rt: Runtime) -> None:
         if state.ready or not needs_demo(rt):
             state.ready = True
             return
+        if state.error is not None:
+            st.error(f"The demo catalog could not be prepared: {state.error}. Import a catalog file on the "
+                     "Index page, or fix the cause and restart the console.")
+            return
         with st.status("Preparing the demo catalog (first start)…", expanded=True) as box:
             bar = st.progress(0, text="starting")
             log_box = st.empty()
             lines: list[str] = []
 
             def progress(done: int, total: int) -> None:
-                bar.progress(done / total if total else 1.0, text=f"{done:,} / {total:,}")
+                bar.progress(min(1.0, done / total) if total else 1.0, text=f"{done:,} / {total:,}")
 
             def log(message: str) -> None:
                 lines.append(message)
-                log_box.code("\n".join(lines[-30:]), language=None)
+                log_box.code("\n".join(lines[-LOG_LINES:]), language=None)
 
             try:
                 prepare_demo(rt, progress=progress, log=log)
             except VitrinaError as e:
+                state.error = str(e)
                 box.update(label="The demo catalog could not be prepared", state="error")
                 st.error(str(e))
                 return

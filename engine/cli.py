@@ -13,12 +13,13 @@ from typing import Any, Callable
 from .errors import VitrinaError
 from .settings import Settings
 
-COMMANDS: dict[str, tuple[Callable, str]] = {}
+COMMANDS: dict[str, tuple[Callable, str, Callable | None]] = {}
 
 
-def command(name: str, help: str):
+def command(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] | None = None):
+    """Register `python -m engine <name>`; `args` adds the command's own arguments to its parser."""
     def deco(fn):
-        COMMANDS[name] = (fn, help)
+        COMMANDS[name] = (fn, help, args)
         return fn
     return deco
 
@@ -46,10 +47,12 @@ class Progress:
     def __call__(self, done: int, total: int) -> None:
         if self.quiet:
             return
+        if self.bar is not None and (total != self.bar.total or done < self.bar.n):
+            self.bar.close()  # a new phase (e.g. import, then index) gets its own bar
+            self.bar = None
         if self.bar is None:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=self.desc, unit="item", file=sys.stderr)
-        self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
 
@@ -97,8 +100,37 @@ def _print_recs(recs, as_json: bool) -> Any:
     return None
 
 
+def _index_args(p):
+    p.add_argument("--full", action="store_true", help="drop all vectors and rebuild")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--limit", type=int, help="handle at most this many products in this run")
+
+
+def _similar_args(p):
+    p.add_argument("product", help="sku or product id")
+    p.add_argument("--by", default="combined", choices=["text", "image", "combined"])
+    p.add_argument("--exclude-same-brand", action="store_true")
+    p.add_argument("--exclude-same-style", action="store_true", help="leave out other colours of the style")
+    _add_filters(p)
+
+
+def _search_text_args(p):
+    p.add_argument("query")
+    p.add_argument("--space", default="text", choices=["text", "combined", "image"],
+                   help="image = photos by text (needs CLIP)")
+    _add_filters(p)
+
+
+def _evaluate_args(p):
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--queries", help="judged query file (JSONL) instead of the Luma ground truth")
+    p.add_argument("--strategy")
+    p.add_argument("--max-queries", type=int, help="sample this many queries per task (quicker)")
+
+
 # ---- commands ------------------------------------------------------------------------------------------
-@command("import-magento", "import the Magento sample-data layout (the demo catalog)")
+@command("import-magento", "import the Magento sample-data layout (the demo catalog)", lambda p: p.add_argument(
+    "path", nargs="?", help="Magento sample-data folder (default VITRINA_CATALOG_DIR)"))
 def cmd_import_magento(args):
     from .catalog.importers import import_magento
 
@@ -109,7 +141,8 @@ def cmd_import_magento(args):
     return _report(rep, args)
 
 
-@command("import", "import a generic CSV / JSONL catalog file")
+@command("import", "import a generic CSV / JSONL catalog file", lambda p: p.add_argument(
+    "path", help="catalog file (.csv or .jsonl; format in the README)"))
 def cmd_import(args):
     from .catalog.importers import import_generic
 
@@ -134,7 +167,7 @@ def _report(rep, args):
     return None
 
 
-@command("index", "embed new and changed products into the vector store (--full rebuilds)")
+@command("index", "embed new and changed products into the vector store (--full rebuilds)", _index_args)
 def cmd_index(args):
     rt = _runtime(args)
     if rt.encoder_warning and not args.json:
@@ -153,7 +186,7 @@ def cmd_index(args):
     return None
 
 
-@command("similar", "products similar to a product (sku or id)")
+@command("similar", "products similar to a product (sku or id)", _similar_args)
 def cmd_similar(args):
     rt = _runtime(args)
     key = int(args.product) if args.product.isdigit() else args.product
@@ -163,14 +196,15 @@ def cmd_similar(args):
     return _print_recs(recs, args.json)
 
 
-@command("search-image", "products that look like a photo")
+@command("search-image", "products that look like a photo", lambda p: (p.add_argument("path", help="image file"),
+                                                                       _add_filters(p)))
 def cmd_search_image(args):
     rt = _runtime(args)
     recs = rt.recommender.search_by_image(Path(args.path), n=args.n, filters=_filters(args), strategy=args.strategy)
     return _print_recs(recs, args.json)
 
 
-@command("search-text", "products matching a text query (ru / tr / en)")
+@command("search-text", "products matching a text query (ru / tr / en)", _search_text_args)
 def cmd_search_text(args):
     rt = _runtime(args)
     recs = rt.recommender.search_by_text(args.query, n=args.n, filters=_filters(args), space=args.space,
@@ -178,7 +212,8 @@ def cmd_search_text(args):
     return _print_recs(recs, args.json)
 
 
-@command("check", "report drift between the SQL catalog and the vector store (--repair fixes it)")
+@command("check", "report drift between the SQL catalog and the vector store (--repair fixes it)",
+         lambda p: p.add_argument("--repair", action="store_true", help="remove orphans, reindex what is missing"))
 def cmd_check(args):
     rt = _runtime(args)
     bar = Progress("check", args.json)
@@ -193,7 +228,7 @@ def cmd_check(args):
     return None
 
 
-@command("evaluate", "offline metrics on the Luma ground truth, or on a judged query file")
+@command("evaluate", "offline metrics on the Luma ground truth, or on a judged query file", _evaluate_args)
 def cmd_evaluate(args):
     from .evaluation import Evaluator, evaluate_queries
 
@@ -226,43 +261,17 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import cli_more  # noqa: F401  (registers the config, events and analytics commands)
     parser = argparse.ArgumentParser(prog="python -m engine", description="Vitrina recommendation engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, (fn, help) in COMMANDS.items():
+    for name, (fn, help, add_args) in COMMANDS.items():
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
         p.add_argument("--config", help="exported config (YAML) to load instead of VITRINA_CONFIG")
         p.set_defaults(func=fn)
-        if name == "import-magento":
-            p.add_argument("path", nargs="?", help="Magento sample-data folder (default VITRINA_CATALOG_DIR)")
-        elif name == "import":
-            p.add_argument("path", help="catalog file (.csv or .jsonl; format in the README)")
-        elif name == "index":
-            p.add_argument("--full", action="store_true", help="drop all vectors and rebuild")
-            p.add_argument("--batch-size", type=int)
-            p.add_argument("--limit", type=int, help="handle at most this many products in this run")
-        elif name == "similar":
-            p.add_argument("product", help="sku or product id")
-            p.add_argument("--by", default="combined", choices=["text", "image", "combined"])
-            p.add_argument("--exclude-same-brand", action="store_true")
-            p.add_argument("--exclude-same-style", action="store_true", help="leave out other colours of the style")
-            _add_filters(p)
-        elif name == "search-image":
-            p.add_argument("path", help="image file")
-            _add_filters(p)
-        elif name == "search-text":
-            p.add_argument("query")
-            p.add_argument("--space", default="text", choices=["text", "combined", "image"],
-                           help="image = photos by text (needs CLIP)")
-            _add_filters(p)
-        elif name == "check":
-            p.add_argument("--repair", action="store_true")
-        elif name == "evaluate":
-            p.add_argument("-k", type=int, default=10)
-            p.add_argument("--queries", help="judged query file (JSONL) instead of the Luma ground truth")
-            p.add_argument("--strategy")
-            p.add_argument("--max-queries", type=int, help="sample this many queries per task (quicker)")
+        if add_args:
+            add_args(p)
     return parser
 
 

@@ -77,8 +77,6 @@ def prepare_demo(rt, progress: Progress | None = None, log: Callable[[str], None
         rep = import_magento(rt.db, folder, progress=progress)
         out["import"] = {"created": rep.created, "updated": rep.updated, "rejected": len(rep.rejected)}
         say(f"imported {rep.created} products ({len(rep.rejected)} rows rejected)")
-    if rt.encoder_warning:
-        say("warning: " + rt.encoder_warning)
     idx = rt.indexer.run(progress=progress)
     out["index"] = {"encoded": idx.encoded, "errors": len(idx.errors), "seconds": round(idx.seconds, 1)}
     if idx.encoded:

@@ -3,7 +3,8 @@ runner so any shop's queries are scored the same way.
 
 Every figure is printed beside baselines (random, random within the query's leaf, a metadata ranking) so
 each number has a reference; "similar items" figures are also given with the query's own style excluded,
-because colour variants share their text and would otherwise be found for free.
+because colour variants share their text and would otherwise be found for free. Upsell links join styles,
+so the upsell task is judged on the styles a ranking shows.
 """
 from __future__ import annotations
 
@@ -189,8 +190,9 @@ class Evaluator:
                     for pid in up_queries:
                         ranked = self._similar(pid, kind, strat, own)
                         if ranked is not None:
-                            r10.append(recall_at_k(ranked, upsell[pid], self.k))
-                            nd.append(ndcg_at_k(ranked, upsell[pid], self.k))
+                            styles, rel = _styles(ranked, items), {items[i].group for i in upsell[pid]}
+                            r10.append(recall_at_k(styles, rel, self.k))
+                            nd.append(ndcg_at_k(styles, rel, self.k))
                         tick()
                     for pid in leaf_queries:
                         ranked = self._similar(pid, kind, strat, own)
@@ -206,13 +208,14 @@ class Evaluator:
                 for run in range(self.baseline_runs if name.startswith("random") else 1):
                     brng = random.Random(self.seed * 1000 + run)
                     for pid in up_queries:
-                        ranked = fn(pid, own == "excluded", brng)
-                        r10.append(recall_at_k(ranked, upsell[pid], self.k))
-                        nd.append(ndcg_at_k(ranked, upsell[pid], self.k))
+                        styles = _styles(fn(pid, own == "excluded", brng, self.k * 6), items)
+                        rel = {items[i].group for i in upsell[pid]}
+                        r10.append(recall_at_k(styles, rel, self.k))
+                        nd.append(ndcg_at_k(styles, rel, self.k))
                     for pid in leaf_queries:
                         if items[pid].leaf is None:
                             continue
-                        ranked = fn(pid, own == "excluded", brng)
+                        ranked = fn(pid, own == "excluded", brng, self.k)
                         rel = {i for i, it in items.items() if it.leaf == items[pid].leaf and i != pid}
                         pr.append(precision_at_k(ranked, rel, self.k))
                 rep.rows.append(Row("upsell", f"Recall@{self.k}", name, own, _mean(r10), len(up_queries)))
@@ -234,22 +237,21 @@ class Evaluator:
         by_leaf: dict[int | None, list[int]] = {}
         for i, it in items.items():
             by_leaf.setdefault(it.leaf, []).append(i)
-        k = self.k
 
         def pool(pid, excl, members):
             g = items[pid].group
             return [i for i in members if i != pid and not (excl and items[i].group == g)]
 
-        def rand(pid, excl, rng):
+        def rand(pid, excl, rng, k):
             return rng.sample(pool(pid, excl, ids), k)
 
-        def rand_leaf(pid, excl, rng):
+        def rand_leaf(pid, excl, rng, k):
             same = pool(pid, excl, by_leaf.get(items[pid].leaf, []))
             rng.shuffle(same)
             rest = [i for i in pool(pid, excl, ids) if i not in set(same)]
             return (same + rng.sample(rest, max(0, k - len(same))))[:k]
 
-        def metadata(pid, excl, rng):
+        def metadata(pid, excl, rng, k):
             p = items[pid].price
             same = sorted(pool(pid, excl, by_leaf.get(items[pid].leaf, [])), key=lambda i: (abs(items[i].price - p), i))
             rest = sorted((i for i in pool(pid, excl, ids) if items[i].leaf != items[pid].leaf),
@@ -257,6 +259,11 @@ class Evaluator:
             return (same + rest)[:k]
 
         return {"random": rand, "random-in-leaf": rand_leaf, "metadata": metadata}
+
+
+def _styles(ranked: Sequence[int], items: dict[int, _Item]) -> list[str]:
+    """Upsell links join styles, not colours: a ranking is judged by the styles it shows, first seen first."""
+    return list(dict.fromkeys(items[i].group for i in ranked))
 
 
 # ---- generic judged queries ------------------------------------------------------------------------

@@ -30,8 +30,13 @@ _KNOWN_NON_IMAGES: tuple[tuple[bytes, str], ...] = (
 _SOURCE_TYPES = "bytes, a file path or a binary file object"
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
+def _size(n: int) -> str:
+    """Bytes for a message: '3.2 MB (3355443 bytes)', '22.0 KB (22556 bytes)' or '1000 bytes'."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB ({n} bytes)"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB ({n} bytes)"
+    return f"{n} bytes"
 
 
 def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_bytes: int) -> tuple[bytes, str]:
@@ -40,8 +45,7 @@ def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_by
         data = bytes(source)
         label = "the uploaded image"
         if len(data) > max_bytes:
-            raise InvalidImage(f"{label} is too large: {_mb(len(data))} ({len(data)} bytes), "
-                               f"the limit is {_mb(max_bytes)} ({max_bytes} bytes)")
+            raise InvalidImage(f"{label} is too large: {_size(len(data))}, the limit is {_size(max_bytes)}")
         return data, label
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -57,16 +61,14 @@ def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_by
         if path.is_dir():
             raise InvalidImage(f"{label} is a folder, not an image file")
         if size > max_bytes:
-            raise InvalidImage(f"{label} is too large: {_mb(size)} ({size} bytes), "
-                               f"the limit is {_mb(max_bytes)} ({max_bytes} bytes)")
+            raise InvalidImage(f"{label} is too large: {_size(size)}, the limit is {_size(max_bytes)}")
         try:
             with open(path, "rb") as f:
                 data = f.read(max_bytes + 1)
         except OSError as e:
             raise InvalidImage(f"{label} cannot be read: {e.strerror or e}") from None
         if len(data) > max_bytes:  # grew between stat and read
-            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_mb(max_bytes)} "
-                               f"({max_bytes} bytes)")
+            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_size(max_bytes)}")
         return data, label
     if hasattr(source, "read"):
         label = "the uploaded image"
@@ -77,13 +79,15 @@ def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_by
         if isinstance(data, str):
             raise InvalidImage(f"{label} was opened in text mode: open the file in binary mode ('rb')")
         if len(data) > max_bytes:
-            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_mb(max_bytes)} "
-                               f"({max_bytes} bytes)")
+            raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_size(max_bytes)}")
         return bytes(data), label
     raise InvalidImage(f"an image must be given as {_SOURCE_TYPES}, got {type(source).__name__}")
 
 
 def _not_an_image(data: bytes, label: str) -> InvalidImage:
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        return InvalidImage(f"{label} is a HEIC/HEIF photo, which this server cannot decode: "
+                            "export it as JPEG or PNG")
     head = data[:64].lstrip()
     for magic, what in _KNOWN_NON_IMAGES:
         if head[:len(magic)].lower() == magic.lower():
@@ -102,12 +106,22 @@ def _not_an_image(data: bytes, label: str) -> InvalidImage:
 def _bomb(label: str, pixels: int | None, max_pixels: int, width: int | None = None,
           height: int | None = None) -> InvalidImage:
     dims = f"{width}x{height} = " if width and height else ""
-    actual = f"{dims}{pixels:,} pixels" if pixels else "more pixels than Pillow allows"
+    actual = f"{dims}{pixels:,} pixels" if pixels else "a canvas too large to read"
+    if pixels is not None and pixels <= max_pixels:  # within our limit, over Pillow's own guard
+        limit = f"Pillow's decompression-bomb guard of {Image.MAX_IMAGE_PIXELS:,} pixels"
+    else:
+        limit = f"{max_pixels:,} pixels"
     return InvalidImage(f"{label} is too large to decode (possible decompression bomb): {actual}, "
-                        f"the limit is {max_pixels:,} pixels")
+                        f"the limit is {limit}")
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def _pixels_in(error: Exception) -> int | None:
+    """The pixel count in Pillow's bomb error or warning, which is raised before the size is readable."""
+    m = re.search(r"\((\d+) pixels\)", str(error))
+    return int(m.group(1)) if m else None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
     """RGB with any transparency composited on white, the background of the catalog's studio photos."""
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         im.mode in ("P", "L", "RGB", "I", "I;16") and "transparency" in im.info)
@@ -141,11 +155,8 @@ def load_image(source: bytes | str | Path | BinaryIO, max_bytes: int, max_pixels
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as e:
-            m = re.search(r"\((\d+) pixels\)", str(e))
-            raise _bomb(label, int(m.group(1)) if m else None, max_pixels) from None
-        except Image.DecompressionBombWarning:
-            raise _bomb(label, None, max_pixels) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise _bomb(label, _pixels_in(e), max_pixels) from None
         except UnidentifiedImageError:
             raise _not_an_image(data, label) from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -157,7 +168,7 @@ def load_image(source: bytes | str | Path | BinaryIO, max_bytes: int, max_pixels
             raise _bomb(label, width * height, max_pixels, width, height)
         try:
             im.load()  # full decode: truncated or corrupt data fails here, not later inside an encoder
-        except Image.DecompressionBombWarning:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _bomb(label, width * height, max_pixels, width, height) from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
             what = "truncated" if "truncated" in str(e).lower() else "corrupt"
@@ -166,4 +177,4 @@ def load_image(source: bytes | str | Path | BinaryIO, max_bytes: int, max_pixels
         im = ImageOps.exif_transpose(im)
     except (OSError, SyntaxError, ValueError, TypeError, KeyError):
         pass  # a broken EXIF block only loses the orientation hint; the pixels are fine
-    return _to_rgb(im)
+    return to_rgb(im)

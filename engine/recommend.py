@@ -6,6 +6,8 @@ records carrying the product card, the score and the vector that produced it.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Sequence
@@ -22,6 +24,7 @@ from .types import VECTOR_KINDS, Filters, ProductCard, Recommendation
 from .vectors import query_combined, unit
 
 OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have room
+POPULARITY_TTL = 60.0  # seconds a popularity snapshot from the event log is reused
 
 
 class Recommender:
@@ -33,6 +36,38 @@ class Recommender:
         self.text_encoder, self.image_encoder = text_encoder, image_encoder
         self.settings = settings or Settings()
         self.config: RecoConfig = config or RecoConfig.default()
+        self._pop: tuple[float, dict[int, float]] | None = None
+        self._pop_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, path: str | Path, settings: Settings | None = None) -> "Recommender":
+        """How a production service starts: the exported config names the strategies, rules, maps and the
+        encoders; opening a collection built by other encoders fails with EncoderMismatch."""
+        from .config import RecoConfig
+        from .runtime import Runtime
+
+        config = RecoConfig.load(path)
+        rt = Runtime(settings or Settings(), config_path=str(path))
+        rt.__dict__["config"] = config
+        return rt.recommender
+
+    def popularity(self) -> dict[int, float]:
+        """Time-decayed popularity per product from the event log (empty without events), briefly cached."""
+        from .analytics import popularity
+
+        db = getattr(self.catalog, "db", None)
+        if db is None:
+            return {}
+        with self._pop_lock:
+            if self._pop is None or time.monotonic() - self._pop[0] > POPULARITY_TTL:
+                ev = self.config.events
+                self._pop = (time.monotonic(), popularity(db, half_life_hours=ev.half_life_hours,
+                                                          weights=ev.weights))
+            return self._pop[1]
+
+    def invalidate(self) -> None:
+        """Forget cached popularity (after new events are logged in bulk)."""
+        self._pop = None
 
     # ---- validation -------------------------------------------------------------------------------
     def _n(self, n) -> int:
@@ -142,14 +177,79 @@ class Recommender:
             seen = {h.id for h in hits}
             hits += [h for h in self.store.query(q, using=by, limit=n * 2, filters=leaf, with_vectors=with_vectors)
                      if h.id not in seen]
-        cards = self.catalog.cards([h.id for h in hits])
-        candidates = [Recommendation(product=cards[h.id], score=h.score, vector=by, similarity=h.score)
-                      for h in hits if h.id in cards]
+        candidates = self._candidates(hits, by)
         vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
                       collapse_k=div.collapse_k, rules=self.config.rules,
                       lang=source.language if source else None, params=self.config.factors,
                       fetch_product=self._pinned(filters, source))
+
+    def _candidates(self, hits: Sequence[StoreHit], by: str) -> list[Recommendation]:
+        cards = self.catalog.cards([h.id for h in hits])
+        pop = self.popularity()
+        out = []
+        for h in hits:
+            card = cards.get(h.id)
+            if card is None:
+                continue
+            if pop:
+                card = replace(card, popularity=pop.get(h.id, 0.0))
+            out.append(Recommendation(product=card, score=h.score, vector=by, similarity=h.score))
+        return out
+
+    def complete_the_look(self, product: int | str, n_per_relation: int | None = None,
+                          filters: Filters | None = None, by: str = "combined") -> list[Recommendation]:
+        """The best items of each complementary category (from the config's map) for the source product."""
+        from .looks import complete_the_look, targets_for
+
+        if n_per_relation is not None:
+            n_per_relation = self._n(n_per_relation)
+        by = self._by(by)
+        filters = replace(filters or Filters()).validate()
+        source = self.catalog.card(self.catalog.get(product))
+        self._spec()
+        stored = self.store.retrieve([source.id], with_vectors=[by])
+        if not stored or by not in stored[0].vectors:
+            raise NotFound(f"product {source.sku} is not indexed yet: run `python -m engine index`")
+        vec = stored[0].vectors[by]
+        targets = targets_for(source, self.config.complementary)
+        per_cat: dict[str, list[Recommendation]] = {}
+        for t in targets:
+            try:
+                cat = self.catalog.category(t.category)
+            except NotFound:
+                continue  # a map entry for a category this catalog does not have
+            f = replace(filters, category_ids=[cat.id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
+            hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f)
+            per_cat[t.category] = self._candidates(hits, by)
+        return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,
+                                 rules=self.config.rules, lang=source.language, params=self.config.factors)
+
+    def trending(self, n: int = 12, category: int | str | None = None,
+                 filters: Filters | None = None) -> list[Recommendation]:
+        """Most popular products now (time-decayed events), optionally within a category and filters."""
+        from .analytics import trending
+        from .rerank import reason_text
+
+        n = self._n(n)
+        filters = replace(filters or Filters()).validate()
+        cat_id = self.catalog.category(category).id if category is not None else None
+        ev = self.config.events
+        ranked = trending(self.catalog.db, n=min(self.settings.max_results, n * OVERFETCH), category_id=cat_id,
+                          half_life_hours=ev.half_life_hours, weights=ev.weights)
+        cards = self.catalog.cards([r.product_id for r in ranked])
+        top = max((r.score for r in ranked), default=0.0) or 1.0
+        out = []
+        for r in ranked:
+            card = cards.get(r.product_id)
+            if card is None or not filters.matches(card):
+                continue
+            out.append(Recommendation(product=replace(card, popularity=r.score), score=r.score / top,
+                                      vector="trending", rank=len(out) + 1,
+                                      reasons=[reason_text("popular", card.language or "en")]))
+            if len(out) == n:
+                break
+        return out
 
     def _pinned(self, filters: Filters, source: ProductCard | None):
         """Pinned products outside the candidates are shown only when they pass the caller's filters."""

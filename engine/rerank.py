@@ -93,10 +93,10 @@ class Strategy:
 
 BUILTIN_STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("relevance", {"similarity": 1.0}, "Pure vector similarity: the order of the vector store."),
-    Strategy("balanced", {"similarity": 0.5, "category": 0.2, "price": 0.1, "stock": 0.1, "freshness": 0.05,
+    Strategy("balanced", {"similarity": 0.45, "category": 0.3, "price_up": 0.15, "stock": 0.05,
                           "popularity": 0.05},
-             "Similar items: same-leaf alternatives first (where upsells live), close in price, available; "
-             "a little freshness and popularity."),
+             "Similar items: same-leaf alternatives first (where upsells live), at or a little above the "
+             "source's price, available, a little popularity. Tuned on the Luma upsell links (evaluate)."),
     Strategy("trending", {"popularity": 0.6, "similarity": 0.25, "freshness": 0.15},
              "What sells now, still related to the source."),
     Strategy("upsell", {"similarity": 0.4, "category": 0.3, "price_up": 0.3},

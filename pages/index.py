@@ -17,18 +17,24 @@ log = activity()
 st.title("Index", anchor=False)
 
 st.subheader("Indexing", anchor=False)
-mode_col, batch_col = st.columns([3, 1], vertical_alignment="bottom")
+mode_col, batch_col, limit_col = st.columns([4, 1, 1], vertical_alignment="bottom")
 with mode_col:
     mode = kept(st.radio, "Mode", list(MODES), key="index_mode", default="incremental", horizontal=True,
                 format_func=MODES.__getitem__, valid=lambda v: v in MODES)
 with batch_col:
     batch = kept(st.number_input, "Batch size", key="index_batch", default=rt.settings.batch_size, min_value=1,
                  max_value=4096, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
+with limit_col:
+    limit = kept(st.number_input, "At most (0 = all)", key="index_limit", default=0, min_value=0, step=1,
+                 valid=lambda v: isinstance(v, int) and v >= 0,
+                 help="Handle at most this many products in this run; the next incremental run goes on "
+                      "from there.")
 if mode == "full":
     st.caption("A full run drops the collection first: recommendations are incomplete until it ends.")
 if st.button("Run indexing", key="index_run", type="primary", icon=":material/play_arrow:"):
     bar = LiveProgress("indexing")
-    report = attempt(rt.indexer.run, full=mode == "full", batch_size=int(batch), progress=bar)
+    report = attempt(rt.indexer.run, full=mode == "full", batch_size=int(batch), progress=bar,
+                     limit=int(limit) or None)
     if report is not None:
         bar.finish(f"indexing done: {report.candidates:,} products in {seconds(report.seconds)}")
         remember("index_report", log.record(report))
@@ -47,14 +53,18 @@ if st.button("Import", key="import_run", disabled=upload is None, icon=":materia
     imported = attempt(import_generic, rt.db, upload.getvalue(), name=upload.name, progress=bar)
     if imported is not None:
         remember("import_report", log.record(imported))
+        remember("import_index_report", None)
         if then_index and imported.created + imported.updated:
-            bar = LiveProgress("indexing")
+            bar = LiveProgress("indexing the imported products")
             report = attempt(rt.indexer.run, batch_size=int(batch), progress=bar)
             if report is not None:
-                remember("index_report", log.record(report))
+                remember("import_index_report", log.record(report))
 done = value("import_report")
 if done is not None:
     import_summary(done, key="import-report")
+done = value("import_index_report")
+if done is not None:
+    index_summary(done, key="import-index-report")
 
 st.subheader("Drift check", anchor=False)
 st.caption("Compares the catalog with the vector store; repair removes orphans and reindexes what is missing, "

@@ -23,18 +23,35 @@ with st.container(key="overview-catalog", horizontal=True):
 
 st.subheader("Vector coverage", anchor=False)
 cov = coverage(rt.db)
-st.caption("Products with vectors of each kind, out of the active products.")
+kinds = (("Text vectors", cov.with_text), ("Image vectors", cov.with_image), ("Combined vectors", cov.with_combined))
 with st.container(key="overview-coverage", horizontal=True):
-    for label, have in (("Text vectors", cov.with_text), ("Image vectors", cov.with_image),
-                        ("Combined vectors", cov.with_combined)):
+    for label, have in kinds:
         st.metric(label, percent(have, cov.active), border=True,
                   help=f"{count(have)} of {count(cov.active)} active products")
+st.caption(f"Of {count(cov.active)} active products, " + ", ".join(
+    f"{count(have)} have {label.lower()}" for label, have in kinds) + ". A product without a usable photo gets "
+    "text and combined vectors only.")
+
+st.subheader("Collection", anchor=False)
+spec = rt.store.spec()
+points = rt.store.count() if spec is not None else 0
+last = log.last_index
+with st.container(key="overview-collection", horizontal=True):
+    st.metric("Backend", rt.store.backend, border=True)
+    st.metric("Points", count(points), border=True)
+    st.metric("Synced products", count(cov.with_combined), border=True)
+    st.metric("Last index run", when(last.at) if last else "—", border=True,
+              help="The last indexing run started from this console since it was started."
+              + (f" It encoded {last.report.encoded} products, {len(last.report.errors)} errors." if last else ""))
 
 st.subheader("Encoders", anchor=False)
-if rt.encoder_warning:
-    st.warning(rt.encoder_warning, icon=":material/warning:")
-spec = rt.store.spec()
-configured = rt.indexer.spec
+with st.spinner("Loading the encoders to compare them with the collection…"):
+    warning, configured = rt.encoder_warning, rt.indexer.spec
+if warning:
+    st.warning(warning, icon=":material/warning:")
+elif not rt.image_encoder.supports_text:
+    st.info(f"Photos are compared by {rt.image_encoder.name}, a weight-free descriptor of colour, shape and "
+            "texture; searching photos by text needs CLIP.", icon=":material/info:")
 if spec is None:
     st.info("No vector collection yet: run indexing on the Index page.")
 else:
@@ -50,17 +67,6 @@ else:
         st.warning("The collection was built with other encoders or weights than configured now "
                    "(" + "; ".join(differences) + "): run a full reindex on the Index page.",
                    icon=":material/sync_problem:")
-
-st.subheader("Collection", anchor=False)
-points = rt.store.count() if spec is not None else 0
-last = log.last_index
-with st.container(key="overview-collection", horizontal=True):
-    st.metric("Backend", rt.store.backend, border=True)
-    st.metric("Points", count(points), border=True)
-    st.metric("Synced products", count(cov.with_combined), border=True)
-    st.metric("Last index run", when(last.at) if last else "—", border=True,
-              help="The last indexing run started from this console since it was started."
-              + (f" It encoded {last.report.encoded} products, {len(last.report.errors)} errors." if last else ""))
 
 st.subheader("Drift", anchor=False)
 st.caption("Compares the catalog with the vector store: products missing from it, points of removed products, "

@@ -23,11 +23,18 @@ def pick(product_id: int) -> None:
     put("similar_product", product_id)
 
 
+def searched() -> None:
+    """A new search text picks its best match (an exact sku first)."""
+    best = rt.catalog.search(saved("similar_query", ""), limit=1, active_only=True)
+    if best:
+        pick(best[0].id)
+
+
 find, chooser = st.columns([2, 3], vertical_alignment="bottom")
 with find:
     query = kept(st.text_input, "Find a product", key="similar_query", default="",
-                 placeholder="sku or words of the title, e.g. MJ01 or hoodie")
-found = (rt.catalog.search(query, limit=SEARCH_LIMIT) if query.strip()
+                 placeholder="sku or words of the title, e.g. MJ01 or hoodie", on_change=searched)
+found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
          else rt.catalog.list_products(active_only=True, limit=SEARCH_LIMIT).items)
 current = saved("similar_product")
 cards = {c.id: c for c in found}

@@ -95,6 +95,7 @@ def alt_photo(console_data):
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium (Playwright's own browser download is not available here)."""
+    print("launch args", time.strftime("%X"))
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install it with `apt-get install -y chromium` "
                     "(scripts/setup.sh dev does) to run the browser tests")
@@ -126,6 +127,7 @@ class Server:
     url: str
     data_dir: Path
     process: subprocess.Popen
+    products: int  # in the served copy of the catalog
 
 
 @pytest.fixture(scope="session")
@@ -134,8 +136,11 @@ def console_server(console_data, tmp_path_factory, browser_type_launch_args):
     from engine.runtime import shared
     from engine.settings import Settings
 
+    t0 = time.monotonic()
+    print("server fixture start", time.strftime("%X"))
     rt = shared(Settings(data_dir=console_data.data_dir))
     rt.store.flush()
+    products = rt.catalog.stats().products
     copy = tmp_path_factory.mktemp("console-server") / "data"
     shutil.copytree(console_data.data_dir, copy)
     port = _free_port()
@@ -153,7 +158,8 @@ def console_server(console_data, tmp_path_factory, browser_type_launch_args):
             log.close()
             pytest.fail(f"the console server did not start: see {log.name}")
         time.sleep(0.2)
-    yield Server(url, copy, process)
+    print("healthy", time.monotonic() - t0)
+    yield Server(url, copy, process, products)
     process.terminate()
     try:
         process.wait(timeout=15)

@@ -273,7 +273,7 @@ def test_fingerprint_of_independently_built_equal_content_is_equal():
 def test_diff_lists_each_change():
     a = custom()
     b = load(dump(a))
-    b.strategies["balanced"].weights["price"] = 0.2
+    b.strategies["balanced"].weights["stock"] = 0.2
     b.strategies["margin-first"].weights.pop("similarity")
     del b.strategies["upsell"]
     b.rules[0].slot = 1
@@ -282,7 +282,7 @@ def test_diff_lists_each_change():
     b.diversity.mmr_lambda = None
     changes = diff(a, b)
     assert changes == [
-        Change("strategies.balanced.weights.price", 0.1, 0.2),
+        Change("strategies.balanced.weights.stock", 0.05, 0.2),
         Change("strategies.upsell", a.to_dict()["strategies"]["upsell"], None),  # built-ins come first
         Change("strategies['margin-first'].weights.similarity", 1.0, None),
         Change("diversity.mmr_lambda", 0.6, None),

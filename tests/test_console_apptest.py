@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from PIL import Image
+
 from console.fmt import count
+from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, placeholder
 from console_fixtures import alt_photo, console_data, console_env, runtime  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +61,50 @@ def goto(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+def metrics(at, key: str | None = None) -> dict[str, str]:
+    """Metric values by label, of the whole page or of one keyed container."""
+    return {m.label: m.value for m in (at.get_by_key(key) if key else at).metric}
+
+
+# ---- first start ---------------------------------------------------------------------------------------------
+def test_first_start_indexes_an_empty_index_in_a_status_box_then_starts_at_once(tmp_path, monkeypatch, luma_dir,
+                                                                                 console_data):
+    """A catalog without vectors: the first run prepares it inside st.status with a progress bar, the
+    next run finds everything in place and shows no status at all."""
+    from engine.catalog.importers import import_generic
+    from engine.runtime import shared
+
+    photos = sorted((luma_dir / "media").rglob("*_main.jpg"))[:3]
+    feed = tmp_path / "feed.csv"
+    feed.write_text("sku,title,price,category,images\n" + "".join(
+        f"FIRST-{i},First start item {i},{10 + i}.00,Start/Items,{p}\n" for i, p in enumerate(photos)))
+    for k, v in {**console_data.env, "VITRINA_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(k, v)
+    rt = shared()
+    try:
+        assert import_generic(rt.db, feed).created == 3
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.status) == 1 and at.status[0].state == "complete"
+        assert at.status[0].label == "Demo catalog ready"
+        assert at.status[0].progress[0].value == 100
+        assert metrics(at)["Points"] == "3" and rt.store.count() == 3
+        again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+        assert not again.exception and len(again.status) == 0
+        assert metrics(again)["Points"] == "3"
+    finally:
+        rt.close()
+
+
+def test_missing_photo_gets_a_grey_placeholder(tmp_path):
+    im = Image.open(io.BytesIO(placeholder()))
+    assert im.size == PLACEHOLDER_SIZE and im.getpixel((2, 2)) == PLACEHOLDER_GREY
+    assert len(set(im.getdata())) > 1  # the words "no photo" are drawn on it
+    assert photo_source(None) == placeholder() and photo_source(str(tmp_path / "gone.jpg")) == placeholder()
+    real = tmp_path / "there.jpg"
+    Image.new("RGB", (8, 8)).save(real)
+    assert photo_source(str(real)) == str(real)
+    assert photo_source("https://shop.example/p.jpg") == "https://shop.example/p.jpg"
 
 
 # ---- Overview ------------------------------------------------------------------------------------------------
@@ -68,7 +113,7 @@ def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
 
     stats, cov = runtime.catalog.stats(), coverage(runtime.db)
     shown = metrics(app)
-    assert shown["Products"] == count(stats.products) and stats.products > 1000
+    assert shown["Products"] == count(stats.products) and stats.products > 400
     assert shown["Active"] == count(stats.active)
     assert shown["Text vectors"] == f"{100 * cov.with_text / cov.active:.1f}%"
     assert shown["Image vectors"] == f"{100 * cov.with_image / cov.active:.1f}%"
@@ -80,7 +125,7 @@ def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
 
     app.button(key="overview_check").click().run()
     assert not app.exception
-    drift = metrics(app)
+    drift = metrics(app, "overview-drift")
     assert drift["Missing"] == "0" and drift["Orphans"] == "0" and drift["Stale"] == "0"
     assert any("No drift" in s.value for s in app.success)
 
@@ -207,11 +252,12 @@ def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime
     app.file_uploader(key="import_file").upload("feed.csv", IMPORT_CSV.encode(), "text/csv").run()
     app.button(key="import_run").click().run()
     assert not app.exception, [e.value for e in app.exception]
-    shown = metrics(app)
+    shown = metrics(app, "import-report")
     assert shown["Created"] == "1" and shown["Rejected"] == "1"
     rejected = app.get_by_key("import-report").dataframe[0].value
     assert list(rejected["line"]) == [3] and "price" in rejected["reason"][0]
-    assert shown["Encoded"] == "1"  # indexed right away
+    indexed = metrics(app, "import-index-report")
+    assert indexed["Encoded"] == "1" and indexed["Text only (no photo)"] == "1"  # indexed right away
     added = runtime.catalog.get("CONSOLE-CHECK-1")
     assert runtime.store.retrieve([added.id])
 
@@ -219,9 +265,16 @@ def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime
     app.button(key="index_run").click().run()
     assert not app.exception
     assert app.progress[0].value == 100
-    report = metrics(app)
+    report = metrics(app, "index-report")
     assert report["Needed work"] == "0" and report["Errors"] == "0"
     assert any("No product failed" in s.value for s in app.success)
+
+    goto(app, "similar")  # the imported product has no photo: text and combined work, image says why
+    app.text_input(key="similar_query").input("CONSOLE-CHECK-1").run()
+    assert app.selectbox(key="similar_product").value == added.id
+    assert len(tiles(app, "grid-similar-text")) == 12 and len(tiles(app, "grid-similar-combined")) == 12
+    assert len(app.error) == 1 and "no photo vector" in app.error[0].value
+    assert not app.exception
 
 
 def test_index_drift_check_finds_nothing_after_indexing(app):
@@ -229,6 +282,6 @@ def test_index_drift_check_finds_nothing_after_indexing(app):
     app.button(key="drift_check").click().run()
     assert not app.exception
     assert app.progress[0].value == 100
-    shown = metrics(app)
+    shown = metrics(app, "drift-report")
     assert shown["Missing from the store"] == "0" and shown["Orphan points"] == "0"
     assert any("matches the catalog" in s.value for s in app.success)

@@ -13,6 +13,8 @@ from console_fixtures import (alt_photo, browser_context_args, browser_type_laun
 
 pytestmark = pytest.mark.browser
 RUN_TIMEOUT = 60_000  # ms: the first visit of a page loads the encoders in the server
+WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1400, 1500, 8000
+REINDEX_LIMIT, REINDEX_BATCH = 96, 16  # a full run over part of the catalog, in several steps
 
 
 def settle(page: Page, timeout: int = RUN_TIMEOUT) -> None:
@@ -28,6 +30,16 @@ def open_page(page: Page, server, path: str = "") -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def snapshot(page: Page, folder, name: str) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its main area, so the window is made as tall
+    as the content first."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": max(MIN_HEIGHT, min(MAX_HEIGHT, height + 120))})
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(folder / f"{name}.png"))
+    page.set_viewport_size({"width": WIDTH, "height": MIN_HEIGHT})
+
+
 def grid_skus(page: Page, key: str) -> list[str]:
     captions = page.locator(f".st-key-{key} [data-testid='stCaptionContainer']").all_inner_texts()
     return [c.split(" · ")[0] for c in captions if "% match" not in c]
@@ -36,9 +48,11 @@ def grid_skus(page: Page, key: str) -> list[str]:
 def test_overview(page: Page, console_server, screenshots):
     open_page(page, console_server)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.get_by_test_id("stMetric").filter(has_text="Products")).to_be_visible()
+    products = page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text("Products", exact=True))
+    expect(products.get_by_test_id("stMetricValue")).to_have_text(f"{console_server.products:,}".replace(",", "\u202f"))
     expect(page.get_by_text("descriptor").first).to_be_visible()
-    page.screenshot(path=str(screenshots / "overview.png"), full_page=True)
+    snapshot(page, screenshots, "overview")
 
 
 def test_pick_a_product_and_see_its_similar_items(page: Page, console_server, screenshots):
@@ -56,8 +70,7 @@ def test_pick_a_product_and_see_its_similar_items(page: Page, console_server, sc
         shown = grid_skus(page, f"grid-similar-{kind}")
         assert len(shown) == 12 and chosen_sku not in shown, (kind, shown)
     expect(page.locator(".st-key-grid-similar-combined").get_by_text("% match").first).to_be_visible()
-    page.get_by_text("Browse the catalog").click()  # fold the browser away for the screenshot
-    page.screenshot(path=str(screenshots / "similar.png"), full_page=True)
+    snapshot(page, screenshots, "similar")
 
 
 def test_visual_search_finds_the_uploaded_item(page: Page, console_server, alt_photo, screenshots):
@@ -67,7 +80,7 @@ def test_visual_search_finds_the_uploaded_item(page: Page, console_server, alt_p
     expect(page.locator(".st-key-grid-visual [data-testid='stImage']")).to_have_count(12, timeout=RUN_TIMEOUT)
     settle(page)
     assert sku in grid_skus(page, "grid-visual")
-    page.screenshot(path=str(screenshots / "visual_search.png"), full_page=True)
+    snapshot(page, screenshots, "visual_search")
 
 
 def test_text_search_in_turkish(page: Page, console_server, screenshots):
@@ -77,13 +90,22 @@ def test_text_search_in_turkish(page: Page, console_server, screenshots):
     box.press("Enter")
     settle(page)
     expect(page.locator(".st-key-grid-text [data-testid='stImage']")).to_have_count(12, timeout=RUN_TIMEOUT)
-    page.screenshot(path=str(screenshots / "text_search.png"), full_page=True)
+    categories = [c.split(" · ")[-1] for c in
+                  page.locator(".st-key-grid-text [data-testid='stCaptionContainer']").all_inner_texts()
+                  if "% match" not in c]
+    assert sum(c == "Jackets" for c in categories) >= 6, categories
+    snapshot(page, screenshots, "text_search")
 
 
 def test_full_reindex_moves_the_progress_bar(page: Page, console_server, screenshots):
     open_page(page, console_server, "index")
     page.get_by_text("Full — rebuild every vector").click()
     settle(page)
+    for label, number in (("Batch size", REINDEX_BATCH), ("At most (0 = all)", REINDEX_LIMIT)):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(str(number))
+        field.press("Enter")
+        settle(page)
     page.get_by_role("button", name="Run indexing").click()
     bar = page.get_by_role("progressbar").first
     seen: list[int] = []
@@ -103,5 +125,8 @@ def test_full_reindex_moves_the_progress_bar(page: Page, console_server, screens
     assert seen == sorted(seen), seen
     report = page.locator(".st-key-index-report")
     expect(report).to_contain_text("Full indexing")
+    encoded = report.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text("Encoded", exact=True))
+    expect(encoded.get_by_test_id("stMetricValue")).to_have_text(str(REINDEX_LIMIT))
     expect(report.get_by_test_id("stMetric").filter(has_text="Errors")).to_be_visible()
-    page.screenshot(path=str(screenshots / "index.png"), full_page=True)
+    snapshot(page, screenshots, "index")

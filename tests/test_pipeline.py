@@ -189,7 +189,7 @@ def test_incremental_sync_payload_text_and_deactivation(rt):
     assert rep.removed == 1
     assert p.id not in rt.store.all_ids()
     for by in ("text", "combined"):
-        assert p.id not in [r.product.id for r in rt.recommender.similar("MS01-Blue", by=by, n=30)]
+        assert p.id not in [r.product.id for r in rt.recommender.similar("MS01-Black", by=by, n=30)]
     with pytest.raises(NotFound):
         rt.recommender.similar(p.id)
     with rt.db.session() as s:
@@ -248,6 +248,10 @@ def test_evaluation_prints_every_number_with_baselines(rt):
     assert rep.value("view", "Recall@5", "image") > 10 * rep.value("view", "Recall@5", "random")
     assert rep.value("leaf", "Precision@10", "combined/balanced") > rep.value("leaf", "Precision@10", "random")
     assert "upsell" in rep.table()
+    for own in ("included", "excluded"):  # the default strategy must beat plain vector order and the leaf baseline
+        balanced = rep.value("upsell", "NDCG@10", "combined/balanced", own)
+        assert balanced > rep.value("upsell", "NDCG@10", "combined/relevance", own)
+        assert balanced > rep.value("upsell", "NDCG@10", "random-in-leaf", own)
 
 
 def test_cli_index_resumes_after_a_kill(tmp_path, luma_dir):

@@ -181,18 +181,18 @@ def test_relevance_is_the_vector_order():
     assert [r.score for r in out] == pytest.approx([0.90, 0.85, 0.80, 0.60])
 
 
-def test_balanced_lifts_the_same_leaf_upsell_and_sinks_out_of_stock():
+def test_balanced_lifts_the_same_leaf_upsell_over_a_nearer_other_leaf():
     src, cands = similar_items_catalog()
     out = rerank(src, cands, BUILTIN_STRATEGIES["balanced"], 4, now=NOW)
-    # balanced = .5 sim + .2 category + .1 price + .1 stock + .05 freshness + .05 popularity; 300 days = 10
-    # half-lives → freshness 0.5**10; popularity: U ln4/ln16 = 0.5, T 1, others 0; price(U) = 100/140.
-    fresh_old = 0.5 ** 10
-    x = .5 * .90 + .2 * .5 + .1 * 1 + .1 * 1 + .05 * fresh_old + .05 * 0
-    u = .5 * .80 + .2 * 1 + .1 * (100 / 140) + .1 * 1 + .05 * fresh_old + .05 * .5
-    o = .5 * .85 + .2 * 1 + .1 * 1 + .1 * 0 + .05 * fresh_old + .05 * 0
-    t = .5 * .60 + .2 * .25 + .1 * 1 + .1 * 1 + .05 * 1 + .05 * 1
-    assert ids(out) == [3, 2, 4, 5]  # u 0.796 > x 0.750 > o 0.725 > t 0.650
-    assert [r.score for r in out] == pytest.approx([u, x, o, t])
+    # balanced = .45 sim + .3 category + .15 price_up + .05 stock + .05 popularity. price_up: U pricier within
+    # the 2x band → 1, same price → 0.5; stock: 20 units → 1, out of stock → 0; popularity: U ln4/ln16 = 0.5,
+    # T 1, others 0. Category: same leaf 1, sibling leaf .5, only the top level .25.
+    x = .45 * .90 + .3 * .5 + .15 * .5 + .05 * 1 + .05 * 0
+    u = .45 * .80 + .3 * 1 + .15 * 1 + .05 * 1 + .05 * .5
+    o = .45 * .85 + .3 * 1 + .15 * .5 + .05 * 0 + .05 * 0
+    t = .45 * .60 + .3 * .25 + .15 * .5 + .05 * 1 + .05 * 1
+    assert ids(out) == [3, 4, 2, 5]  # u 0.885 > o 0.758 > x 0.680 > t 0.520
+    assert [r.score for r in out] == pytest.approx([u, o, x, t])
     assert [r.rank for r in out] == [1, 2, 3, 4]
     assert out[0].factors["category"] == 1.0 and out[0].factors["price"] == pytest.approx(100 / 140)
     assert out[0].similarity == pytest.approx(0.80)  # the raw cosine is kept next to the new score
@@ -250,12 +250,16 @@ def test_ties_break_by_similarity_then_id():
 def test_reasons_in_english_russian_and_turkish():
     src, cands = similar_items_catalog()
     out = {r.product.id: r for r in rerank(src, cands, BUILTIN_STRATEGIES["balanced"], 4, now=NOW)}
-    # U: similarity .8 (≥ .8), same leaf, in stock; its price (0.71) is not "close", popularity .5 not "popular".
-    assert out[3].reasons == ["very similar style", "same category", "in stock"]
+    # U: similarity .8 (≥ .8), same leaf, pricier within the upsell band, in stock; popularity .5 not "popular".
+    assert out[3].reasons == ["very similar style", "same category", "pricier alternative", "in stock"]
     ru = {r.product.id: r for r in rerank(src, cands, BUILTIN_STRATEGIES["balanced"], 4, lang="ru", now=NOW)}
-    assert ru[3].reasons == ["очень похожий стиль", "та же категория", "в наличии"]
-    # T: price .1·1 and stock .1·1 tie and keep the factor order (price before stock); freshness .05·1 and
-    # popularity .05·1 likewise; its similarity .6 and category .25 give no reason.
+    assert ru[3].reasons == ["очень похожий стиль", "та же категория", "более дорогая альтернатива", "в наличии"]
+    # T under a strategy that weighs closeness in price: price .1·1 and stock .1·1 tie and keep the factor
+    # order (price before stock); freshness .05·1 and popularity .05·1 likewise; similarity .6 and category
+    # .25 give no reason.
+    mix = Strategy("mix", {"similarity": .5, "category": .2, "price": .1, "stock": .1, "freshness": .05,
+                           "popularity": .05})
+    ru = {r.product.id: r for r in rerank(src, cands, mix, 4, lang="ru", now=NOW)}
     assert ru[5].reasons == ["близкая цена", "в наличии", "новинка", "популярно сейчас"]
     tr = rerank(src, cands, BUILTIN_STRATEGIES["trending"], 1, lang="tr-TR", now=NOW)
     assert tr[0].reasons == ["şu an popüler", "yeni"]
@@ -279,7 +283,7 @@ def test_source_duplicates_and_inputs_are_respected():
     before = [(r.score, r.rank, list(r.reasons)) for r in cands]
     with_src = [rec(src, 1.0)] + cands + [cands[0]]
     out = rerank(src, with_src, BUILTIN_STRATEGIES["balanced"], 10, now=NOW)
-    assert ids(out) == [3, 2, 4, 5]  # source gone, the repeated X counted once, never more than given
+    assert ids(out) == [3, 4, 2, 5]  # source gone, the repeated X counted once, never more than given
     assert [(r.score, r.rank, list(r.reasons)) for r in cands] == before  # inputs untouched (they may be cached)
 
 
@@ -287,8 +291,8 @@ def test_rules_inside_rerank_pin_and_hide():
     src, cands = similar_items_catalog()
     rules = [Rule("h", "hide", 3), Rule("p", "pin", 5, slot=1)]
     out = rerank(src, cands, BUILTIN_STRATEGIES["balanced"], 3, rules=rules, now=NOW)
-    # balanced order was U, X, O, T; U hidden; T pinned first, the rest shift down.
-    assert ids(out) == [5, 2, 4]
+    # balanced order was U, O, X, T; U hidden; T pinned first, the rest shift down.
+    assert ids(out) == [5, 4, 2]
     assert out[0].reasons[0] == "featured"
     assert [r.rank for r in out] == [1, 2, 3]
 

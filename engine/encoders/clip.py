@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import ValidationError, VitrinaError
+from ..images import to_rgb
 from .use import check_texts, encode_batches
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def weights_obtainable(arch: str, tag: str) -> tuple[bool, str]:
         if constants.HF_HUB_OFFLINE:
             return False, f"they are not in the local Hugging Face cache ({repo}) and HF_HUB_OFFLINE is set"
         if not _host_reachable(constants.ENDPOINT):
-            return False, f"they are not in the local Hugging Face cache ({repo}) and {constants.ENDPOINT} is unreachable"
+            return False, (f"they are not in the local Hugging Face cache ({repo}) "
+                           f"and {constants.ENDPOINT} is unreachable")
         return True, ""
     url = cfg.get("url", "")
     if url:
@@ -116,6 +118,10 @@ class ClipImageEncoder:
             source = str(path)
             self.name: str = f"clip:{arch}:{path.name}:{_sha8(path)}"
         else:
+            if not open_clip.get_pretrained_cfg(arch, pretrained):
+                tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+                raise VitrinaError(f"'{pretrained}' is not a known pretrained tag of {arch} (known: {tags}) "
+                                   "nor an existing checkpoint file")
             ok, why = weights_obtainable(arch, pretrained)
             if not ok:
                 raise VitrinaError(f"CLIP weights {arch}:{pretrained} are unavailable: {why}. Download them once "
@@ -124,11 +130,12 @@ class ClipImageEncoder:
             self.name = f"clip:{arch}:{pretrained}"
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=source, device="cpu")
-        except (RuntimeError, OSError, ValueError, KeyError) as e:
+        except Exception as e:  # download, unpickling, shape-mismatch errors: all mean "no usable weights"
             reason = ("Failed to download weights" if "download" in str(e).lower()
                       else "the checkpoint does not fit the architecture or is damaged")
             raise VitrinaError(f"CLIP weights {arch}:{pretrained} could not be loaded ({reason}): {e}") from e
         model.eval()
+        log.info("loaded CLIP image encoder %s", self.name)
         self._torch = torch
         self._model = model
         self._preprocess = preprocess
@@ -161,8 +168,7 @@ class ClipImageEncoder:
                                    unit="img") as bar:
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size]
-                pixels = torch.stack([self._preprocess(im if im.mode == "RGB" else im.convert("RGB"))
-                                      for im in batch])
+                pixels = torch.stack([self._preprocess(to_rgb(im)) for im in batch])
                 out[start:start + len(batch)] = self._to_numpy(self._model.encode_image(pixels), normalize)
                 bar.update(len(batch))
         return out

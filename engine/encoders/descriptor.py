@@ -23,10 +23,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import ValidationError
+from ..images import to_rgb
 
-NAME = "descriptor-v1"
+NAME = "descriptor-v2"  # v1: 256 px working size (a development snapshot); v2: 160 px
 
-_SIDE = 256  # working resolution (longest side): colour and coarse shape need no more, and it keeps it fast
+_SIDE = 160  # working resolution (longest side): retrieval on the Luma photos is as good as at 256 px, 2.5x faster
 _BG_MIN = 200  # a border pixel this bright in every channel counts as studio background
 _BG_SHARE = 0.3  # below this share of bright border pixels the photo is full-bleed: no background removal
 _FG_DIST = 20  # a pixel differing from the background by more than this (any channel) is product
@@ -61,7 +62,7 @@ def _working_copy(image: Image.Image) -> np.ndarray:
         raise ValidationError(f"the descriptor encodes PIL images, got {type(image).__name__}")
     if image.width < 1 or image.height < 1:
         raise ValidationError(f"cannot describe an empty image ({image.width}x{image.height})")
-    im = image if image.mode == "RGB" else image.convert("RGB")
+    im = to_rgb(image)
     scale = _SIDE / max(im.size)
     if scale < 1:
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),

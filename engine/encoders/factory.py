@@ -70,8 +70,8 @@ def _image_encoder(spec: str) -> tuple[ImageEncoder, str | None]:
         try:
             return ClipImageEncoder(DEFAULT_ARCH, DEFAULT_PRETRAINED), None
         except VitrinaError as e:
-            warning = (f"CLIP weights unavailable offline: using the weight-free descriptor "
-                       f"({DescriptorImageEncoder.name}); text→image search is off. ({e})")
+            warning = ("CLIP weights unavailable offline: using the weight-free descriptor; text→image search is off. "
+                       f"Image encoder in use: {DescriptorImageEncoder.name}. Reason: {e}")
             log.warning(warning)
             return DescriptorImageEncoder(), warning
     raise ValidationError(f"unknown image encoder '{spec}': use {IMAGE_SPECS}")
@@ -83,3 +83,9 @@ def make_image_encoder(spec: str) -> tuple[ImageEncoder, str | None]:
     The result is cached per spec, so the warning comes back with every call; it is logged once, on load.
     """
     return _image_encoder(_clean(spec, "image", IMAGE_SPECS))
+
+
+def clear_encoder_cache() -> None:
+    """Forget loaded encoders (after the settings change), so the next call loads afresh."""
+    _text_encoder.cache_clear()
+    _image_encoder.cache_clear()

@@ -3,9 +3,10 @@ sessions of one data location so the Overview can show it."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 import streamlit as st
 
@@ -15,6 +16,7 @@ from engine.indexing import DriftReport, IndexReport
 from .runtime import location
 
 R = TypeVar("R")
+BUSY = "Another indexing, import or repair is running in this console: try again when it has finished."
 
 
 @dataclass
@@ -29,6 +31,18 @@ class Activity:
     last_check: Done[DriftReport] | None = None
     last_import: Done[ImportReport] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    writing: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """One index-changing job (indexing, import, repair) at a time across all sessions: yields False
+        when another one is running, so the page can say so instead of starting a second."""
+        got = self.writing.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                self.writing.release()
 
     def record(self, report: IndexReport | DriftReport | ImportReport) -> Done:
         done = Done(datetime.now(timezone.utc).replace(tzinfo=None), report)
@@ -49,3 +63,12 @@ def _activity(data_dir: str, sql_url: str, qdrant_url: str) -> Activity:
 
 def activity() -> Activity:
     return _activity(*location())
+
+
+def exclusive_job(log: Activity, job: Callable[[], R]) -> R | None:
+    """Run `job` unless another index-changing job is running, in which case say so and return None."""
+    with log.exclusive() as free:
+        if not free:
+            st.warning(BUSY, icon=":material/hourglass_top:")
+            return None
+        return job()

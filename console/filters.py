@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 import streamlit as st
 
@@ -39,7 +40,7 @@ class FilterChoice:
                        exclude_brands=[SAME_BRAND] if self.exclude_same_brand else [])
 
 
-def _subset(options) -> callable:
+def _subset(options: Iterable[Any]) -> Callable[[Any], bool]:
     allowed = set(options)
     return lambda v: isinstance(v, list) and all(x in allowed for x in v)
 

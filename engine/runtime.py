@@ -29,9 +29,7 @@ class Runtime:
 
     @cached_property
     def store(self):
-        from .store import open_store
-
-        return open_store(self.settings)
+        return _store_for(self.settings)
 
     @cached_property
     def text_encoder(self):
@@ -80,12 +78,29 @@ class Runtime:
                            self.settings, self.config)
 
     def close(self) -> None:
+        """Flush and release the store (every Runtime of this process on the same location shares it)."""
         if "store" in self.__dict__:
+            _STORES.pop(_store_key(self.settings), None)
             self.store.close()
             del self.__dict__["store"]
 
 
 _SHARED: dict[tuple, Runtime] = {}
+_STORES: dict[str, object] = {}
+
+
+def _store_key(settings: Settings) -> str:
+    return settings.qdrant_url + "|" + settings.qdrant_collection if settings.qdrant_url else str(settings.qdrant_path)
+
+
+def _store_for(settings: Settings):
+    """The embedded store admits one opener per folder: Runtimes of one process share the open store."""
+    from .store import open_store
+
+    key = _store_key(settings)
+    if key not in _STORES:
+        _STORES[key] = open_store(settings)
+    return _STORES[key]
 
 
 def shared(settings: Settings | None = None, config_path: str | None = None) -> Runtime:

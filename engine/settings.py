@@ -47,6 +47,19 @@ def _get(name: str) -> str:
     raise KeyError(name)
 
 
+def _num(name: str, cast=float, lo: float | None = None, hi: float | None = None):
+    raw = _get(name)
+    try:
+        v = cast(float(raw)) if cast is int else cast(raw)
+    except ValueError:
+        from .errors import ValidationError
+        raise ValidationError(f"setting {name} must be a number, got {raw!r}") from None
+    if (lo is not None and v < lo) or (hi is not None and v > hi) or v != v:
+        from .errors import ValidationError
+        raise ValidationError(f"setting {name} must be within [{lo}, {hi}], got {raw!r}")
+    return v
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_DATA_DIR")))
@@ -59,13 +72,13 @@ class Settings:
     events_file: Path = field(default_factory=lambda: Path(_get("VITRINA_EVENTS_FILE")))
     text_encoder: str = field(default_factory=lambda: _get("VITRINA_TEXT_ENCODER"))
     image_encoder: str = field(default_factory=lambda: _get("VITRINA_IMAGE_ENCODER"))
-    text_weight: float = field(default_factory=lambda: float(_get("VITRINA_TEXT_WEIGHT")))
-    max_upload_bytes: int = field(default_factory=lambda: int(float(_get("VITRINA_MAX_UPLOAD_MB")) * 1024 * 1024))
-    max_pixels: int = field(default_factory=lambda: int(_get("VITRINA_MAX_PIXELS")))
-    max_results: int = field(default_factory=lambda: int(_get("VITRINA_MAX_RESULTS")))
-    max_query_chars: int = field(default_factory=lambda: int(_get("VITRINA_MAX_QUERY_CHARS")))
-    batch_size: int = field(default_factory=lambda: int(_get("VITRINA_BATCH_SIZE")))
-    cache_ttl: float = field(default_factory=lambda: float(_get("VITRINA_CACHE_TTL")))
+    text_weight: float = field(default_factory=lambda: _num("VITRINA_TEXT_WEIGHT", float, 0.0, 1.0))
+    max_upload_bytes: int = field(default_factory=lambda: int(_num("VITRINA_MAX_UPLOAD_MB", float, 0.001) * 1024 * 1024))
+    max_pixels: int = field(default_factory=lambda: _num("VITRINA_MAX_PIXELS", int, 1))
+    max_results: int = field(default_factory=lambda: _num("VITRINA_MAX_RESULTS", int, 1))
+    max_query_chars: int = field(default_factory=lambda: _num("VITRINA_MAX_QUERY_CHARS", int, 1))
+    batch_size: int = field(default_factory=lambda: _num("VITRINA_BATCH_SIZE", int, 1))
+    cache_ttl: float = field(default_factory=lambda: _num("VITRINA_CACHE_TTL", float, 0.0))
     config_path: str = field(default_factory=lambda: _get("VITRINA_CONFIG"))
 
     @property

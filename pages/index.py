@@ -1,7 +1,7 @@
 """Index: (re)build the vectors with a live progress bar, import a catalog file, check and repair drift."""
 import streamlit as st
 
-from console.activity import activity
+from console.activity import activity, exclusive_job
 from console.errors import attempt
 from console.fmt import seconds
 from console.progress import LiveProgress
@@ -31,13 +31,19 @@ with limit_col:
                       "from there.")
 if mode == "full":
     st.caption("A full run drops the collection first: recommendations are incomplete until it ends.")
-if st.button("Run indexing", key="index_run", type="primary", icon=":material/play_arrow:"):
+
+
+def run_indexing() -> None:
     bar = LiveProgress("indexing")
     report = attempt(rt.indexer.run, full=mode == "full", batch_size=int(batch), progress=bar,
                      limit=int(limit) or None)
     if report is not None:
         bar.finish(f"indexing done: {report.candidates:,} products in {seconds(report.seconds)}")
         remember("index_report", log.record(report))
+
+
+if st.button("Run indexing", key="index_run", type="primary", icon=":material/play_arrow:"):
+    exclusive_job(log, run_indexing)
 done = value("index_report")
 if done is not None:
     index_summary(done, key="index-report")
@@ -48,17 +54,24 @@ st.caption("A generic CSV or JSON Lines file: columns sku, title, price (require
            "updates it; rejected rows are listed with their line numbers.")
 upload = st.file_uploader("Catalog file", type=["csv", "tsv", "txt", "jsonl", "ndjson"], key="import_file")
 then_index = kept(st.checkbox, "Index the imported products right away", key="import_then_index", default=True)
-if st.button("Import", key="import_run", disabled=upload is None, icon=":material/upload_file:"):
+
+
+def run_import() -> None:
     bar = LiveProgress("importing")
     imported = attempt(import_generic, rt.db, upload.getvalue(), name=upload.name, progress=bar)
-    if imported is not None:
-        remember("import_report", log.record(imported))
-        remember("import_index_report", None)
-        if then_index and imported.created + imported.updated:
-            bar = LiveProgress("indexing the imported products")
-            report = attempt(rt.indexer.run, batch_size=int(batch), progress=bar)
-            if report is not None:
-                remember("import_index_report", log.record(report))
+    if imported is None:
+        return
+    remember("import_report", log.record(imported))
+    remember("import_index_report", None)
+    if then_index and imported.created + imported.updated:
+        bar = LiveProgress("indexing the imported products")
+        report = attempt(rt.indexer.run, batch_size=int(batch), progress=bar)
+        if report is not None:
+            remember("import_index_report", log.record(report))
+
+
+if st.button("Import", key="import_run", disabled=upload is None, icon=":material/upload_file:"):
+    exclusive_job(log, run_import)
 done = value("import_report")
 if done is not None:
     import_summary(done, key="import-report")
@@ -72,11 +85,19 @@ st.caption("Compares the catalog with the vector store; repair removes orphans a
 check_col, repair_col = st.columns(2)
 check = check_col.button("Check", key="drift_check", icon=":material/fact_check:", width="stretch")
 repair = repair_col.button("Check and repair", key="drift_repair", icon=":material/build:", width="stretch")
-if check or repair:
+
+
+def run_check() -> None:
     bar = LiveProgress("repairing" if repair else "checking")
     drift = attempt(rt.indexer.check, repair=repair, progress=bar)
     if drift is not None:
         remember("drift_report", log.record(drift))
+
+
+if repair:
+    exclusive_job(log, run_check)
+elif check:
+    run_check()
 done = value("drift_report")
 if done is not None:
     drift_summary(done, key="drift-report")

@@ -95,7 +95,6 @@ def alt_photo(console_data):
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium (Playwright's own browser download is not available here)."""
-    print("launch args", time.strftime("%X"))
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install it with `apt-get install -y chromium` "
                     "(scripts/setup.sh dev does) to run the browser tests")
@@ -136,8 +135,6 @@ def console_server(console_data, tmp_path_factory, browser_type_launch_args):
     from engine.runtime import shared
     from engine.settings import Settings
 
-    t0 = time.monotonic()
-    print("server fixture start", time.strftime("%X"))
     rt = shared(Settings(data_dir=console_data.data_dir))
     rt.store.flush()
     products = rt.catalog.stats().products
@@ -158,7 +155,6 @@ def console_server(console_data, tmp_path_factory, browser_type_launch_args):
             log.close()
             pytest.fail(f"the console server did not start: see {log.name}")
         time.sleep(0.2)
-    print("healthy", time.monotonic() - t0)
     yield Server(url, copy, process, products)
     process.terminate()
     try:

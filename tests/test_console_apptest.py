@@ -148,6 +148,18 @@ def test_similar_pick_from_the_catalog_shows_three_grids_without_the_product(app
     assert [t.sku for t in tiles(app, "grid-similar-combined")] == [r.product.sku for r in expected]
 
 
+def test_similar_tabs_layout_shows_one_grid_per_tab(app):
+    goto(app, "similar")
+    app.button_group(key="similar_layout").set_value("Tabs").run()
+    assert not app.exception
+    assert [t.label for t in app.tabs] == ["Combined", "Text", "Image"]
+    for tab, kind in zip(app.tabs, ("combined", "text", "image")):
+        assert len(tab.get_by_key(f"grid-similar-{kind}").image) == 12
+    goto(app, "overview")
+    goto(app, "similar")
+    assert [t.label for t in app.tabs] == ["Combined", "Text", "Image"]  # the layout choice is kept
+
+
 def test_similar_search_by_sku_picks_the_product(app, runtime):
     goto(app, "similar")
     target = runtime.catalog.list_products(active_only=True, limit=40).items[-1]
@@ -285,3 +297,18 @@ def test_index_drift_check_finds_nothing_after_indexing(app):
     shown = metrics(app, "drift-report")
     assert shown["Missing from the store"] == "0" and shown["Orphan points"] == "0"
     assert any("matches the catalog" in s.value for s in app.success)
+
+
+def test_index_refuses_a_second_job_while_one_runs(app):
+    from console.activity import activity
+
+    goto(app, "index")
+    with activity().exclusive() as free:  # as if another session were indexing right now
+        assert free
+        app.button(key="index_run").click().run()
+    assert not app.exception
+    assert any("Another indexing" in w.value for w in app.warning)
+    with pytest.raises(KeyError):
+        app.get_by_key("index-report")
+    app.button(key="index_run").click().run()  # free again
+    assert metrics(app, "index-report")["Errors"] == "0"

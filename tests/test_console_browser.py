@@ -14,6 +14,7 @@ from console_fixtures import (alt_photo, browser_context_args, browser_type_laun
 pytestmark = pytest.mark.browser
 RUN_TIMEOUT = 60_000  # ms: the first visit of a page loads the encoders in the server
 WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1400, 1500, 8000
+SETTLE_MS = 500  # lets bars and images finish their CSS transitions before a screenshot
 REINDEX_LIMIT, REINDEX_BATCH = 96, 16  # a full run over part of the catalog, in several steps
 
 
@@ -36,6 +37,7 @@ def snapshot(page: Page, folder, name: str) -> None:
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
     page.set_viewport_size({"width": WIDTH, "height": max(MIN_HEIGHT, min(MAX_HEIGHT, height + 120))})
     page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(SETTLE_MS)
     page.screenshot(path=str(folder / f"{name}.png"))
     page.set_viewport_size({"width": WIDTH, "height": MIN_HEIGHT})
 

@@ -300,3 +300,58 @@ def test_every_cli_command_has_help(command):
     out = subprocess.run([sys.executable, "-m", "engine", command, "--help"], capture_output=True, text=True,
                          cwd=ROOT)
     assert out.returncode == 0 and "--json" in out.stdout
+
+
+def test_complete_the_look_uses_the_complementary_map(rt):
+    from engine.looks import targets_for
+
+    src = rt.catalog.card(_sku(rt, "MH01-Black"))
+    look = rt.recommender.complete_the_look("MH01-Black")
+    targets = {t.category: t.relation for t in targets_for(src, rt.config.complementary)}
+    assert look and {r.relation for r in look} <= set(targets.values())
+    for r in look:
+        assert r.product.group_key != src.group_key
+        paths = [rt.catalog.category(c).path for c in r.product.category_ids]
+        assert any(p.startswith(t) for t in targets for p in paths)
+    with pytest.raises(ValidationError):
+        rt.recommender.complete_the_look("MH01-Black", n_per_relation=0)
+
+
+def test_trending_follows_the_event_log(rt):
+    from engine.analytics import trending
+    from engine.events import Event, EventLog
+
+    a, b = _sku(rt, "WJ01-Red"), _sku(rt, "WB01-Black")
+    log = EventLog(rt.db)
+    log.log_many([Event(kind="purchase", session_id="s1", product_id=a.id),
+                  Event(kind="click", session_id="s1", product_id=b.id)])
+    rt.recommender.invalidate()
+    got = rt.recommender.trending(5)
+    expected = [s.product_id for s in trending(rt.db, 5, half_life_hours=rt.config.events.half_life_hours)]
+    assert [r.product.id for r in got] == expected[:len(got)] and got[0].product.id == a.id
+    assert rt.recommender.trending(5, filters=Filters(price_max=a.price - 0.01))[0].product.id != a.id
+    with pytest.raises(NotFound):
+        rt.recommender.trending(5, category="No/Such/Category")
+
+
+def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path):
+    from engine.config import save
+    from engine.recommend import Recommender
+    from engine.rerank import Strategy
+    from engine.rules import Rule
+
+    cfg = rt.config
+    custom = type(cfg).load(save(cfg, tmp_path / "base.yaml"))
+    custom.strategies["cheap-first"] = Strategy("cheap-first", {"similarity": 0.5, "price": 0.5})
+    custom.default_strategy = "cheap-first"
+    custom.rules.append(Rule("hide-1", "hide", _sku(rt, "MH02-Black").id))
+    path = save(custom, tmp_path / "exported.yaml")
+    preview = Recommender(rt.catalog, rt.store, rt.text_encoder, rt.image_encoder, rt.settings, custom)
+    service = Recommender.from_config(path, rt.settings)
+    for sku in ("MH01-Black", "WS03-Blue", "24-MB01"):
+        a = [(r.product.id, round(r.score, 6)) for r in preview.similar(sku, n=10)]
+        b = [(r.product.id, round(r.score, 6)) for r in service.similar(sku, n=10)]
+        assert a == b
+        assert _sku(rt, "MH02-Black").id not in [i for i, _ in b]
+    assert [r.product.id for r in service.similar("MH01-Black", n=10)] != \
+        [r.product.id for r in rt.recommender.similar("MH01-Black", n=10)]

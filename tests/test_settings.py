@@ -1,0 +1,43 @@
+"""The README documents every setting, and nothing that is not one."""
+import re
+from pathlib import Path
+
+from engine.settings import SETTINGS, Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_settings_table_matches_the_code():
+    section = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.M)
+    assert documented == [s.env for s in SETTINGS]
+    for s in SETTINGS:
+        assert s.help in section, s.env
+
+
+def test_settings_read_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VITRINA_TEXT_WEIGHT", "0.3")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    s = Settings()
+    assert s.data_dir == tmp_path and s.text_weight == 0.3
+    assert s.sql_url == f"sqlite:///{tmp_path / 'vitrina.db'}"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert Settings().sql_url == "postgresql://u@h/db"
+
+
+def test_bad_setting_values_are_named(monkeypatch):
+    import pytest
+
+    from engine.errors import ValidationError
+
+    monkeypatch.setenv("VITRINA_TEXT_WEIGHT", "heavy")
+    with pytest.raises(ValidationError, match="VITRINA_TEXT_WEIGHT"):
+        Settings()
+    monkeypatch.setenv("VITRINA_TEXT_WEIGHT", "1.5")
+    with pytest.raises(ValidationError, match="within"):
+        Settings()
+    monkeypatch.setenv("VITRINA_TEXT_WEIGHT", "0.5")
+    monkeypatch.setenv("VITRINA_BATCH_SIZE", "0")
+    with pytest.raises(ValidationError, match="VITRINA_BATCH_SIZE"):
+        Settings()

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy.orm import selectinload  # noqa: E402
 
 from engine.catalog.importers import import_magento  # noqa: E402
 from engine.catalog.models import Product, ProductCategory, ProductImage  # noqa: E402
@@ -80,7 +81,8 @@ def bench_demo(rt: Runtime, queries: int) -> dict:
 def bench_large(src: Runtime, n: int, queries: int, hnsw: bool, folder: Path) -> dict:
     rng = np.random.default_rng(11)
     with src.db.session() as s:
-        base = list(s.scalars(select(Product).where(Product.is_active.is_(True))))
+        base = list(s.scalars(select(Product).where(Product.is_active.is_(True))
+                              .options(selectinload(Product.images), selectinload(Product.categories))))
         base_cats = {p.id: [c.id for c in p.categories] for p in base}
     hits = {h.id: h for h in src.store.retrieve([p.id for p in base], with_vectors=["text", "image", "combined"])}
     spec = src.store.spec()

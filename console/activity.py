@@ -30,6 +30,7 @@ class Activity:
     last_index: Done[IndexReport] | None = None
     last_check: Done[DriftReport] | None = None
     last_import: Done[ImportReport] | None = None
+    prepared: Done[dict] | None = None  # what the demo preparation of the first start did (engine.demo)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     writing: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -44,10 +45,12 @@ class Activity:
             if got:
                 self.writing.release()
 
-    def record(self, report: IndexReport | DriftReport | ImportReport) -> Done:
+    def record(self, report: IndexReport | DriftReport | ImportReport | dict) -> Done:
         done = Done(datetime.now(timezone.utc).replace(tzinfo=None), report)
         with self.lock:
-            if isinstance(report, IndexReport):
+            if isinstance(report, dict):
+                self.prepared = done
+            elif isinstance(report, IndexReport):
                 self.last_index = done
             elif isinstance(report, DriftReport):
                 self.last_check = done

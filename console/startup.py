@@ -7,6 +7,7 @@ from engine.demo import prepare_demo
 from engine.errors import VitrinaError
 from engine.runtime import Runtime
 
+from .activity import activity
 from .runtime import startup_state
 
 LOG_LINES = 30  # the preparation log shows its last lines
@@ -39,14 +40,14 @@ def ensure_demo(rt: Runtime) -> None:
             lines: list[str] = []
 
             def progress(done: int, total: int) -> None:
-                bar.progress(min(1.0, done / total) if total else 1.0, text=f"{done:,} / {total:,}")
+                bar.progress(min(1.0, done / total) if total else 1.0, text=f"{done:,} of {total:,} products")
 
             def log(message: str) -> None:
                 lines.append(message)
                 log_box.code("\n".join(lines[-LOG_LINES:]), language=None)
 
             try:
-                prepare_demo(rt, progress=progress, log=log)
+                activity().record(prepare_demo(rt, progress=progress, log=log))
             except VitrinaError as e:
                 state.error = str(e)
                 box.update(label="The demo catalog could not be prepared", state="error")

@@ -30,11 +30,6 @@ def put(key: str, value: Any) -> None:
     st.session_state[key] = value
 
 
-def forget(key: str) -> None:
-    st.session_state.pop(MIRROR + key, None)
-    st.session_state.pop(key, None)
-
-
 def kept(widget: Callable[..., Any], label: str, *args: Any, key: str, default: Any = None,
          valid: Callable[[Any], bool] | None = None, on_change: Callable[[], None] | None = None,
          **kwargs: Any) -> Any:
@@ -53,7 +48,7 @@ def kept(widget: Callable[..., Any], label: str, *args: Any, key: str, default: 
 
 
 def value(key: str, default: Any = None) -> Any:
-    """A plain (non-widget) session value owned by a page, e.g. the product picked on Similar items."""
+    """A plain (non-widget) session value owned by a page, e.g. the last photo given on Visual search."""
     return st.session_state.get(key, default)
 
 

@@ -35,14 +35,21 @@ st.caption(f"Of {count(cov.active)} active products, " + ", ".join(
 st.subheader("Collection", anchor=False)
 spec = rt.store.spec()
 points = rt.store.count() if spec is not None else 0
-last = log.last_index
+if log.last_index is not None:
+    last_at = when(log.last_index.at)
+    last_help = (f"Indexing started from this console: {log.last_index.report.encoded} products encoded, "
+                 f"{len(log.last_index.report.errors)} errors.")
+elif log.prepared is not None and "index" in log.prepared.report:
+    last_at = when(log.prepared.at)
+    last_help = (f"The demo preparation of the first start: {log.prepared.report['index']['encoded']} products "
+                 f"encoded, {log.prepared.report['index']['errors']} errors.")
+else:
+    last_at, last_help = "—", "No indexing has run from this console since it started."
 with st.container(key="overview-collection", horizontal=True):
     st.metric("Backend", rt.store.backend, border=True)
     st.metric("Points", count(points), border=True)
     st.metric("Synced products", count(cov.with_combined), border=True)
-    st.metric("Last index run", when(last.at) if last else "—", border=True,
-              help="The last indexing run started from this console since it was started."
-              + (f" It encoded {last.report.encoded} products, {len(last.report.errors)} errors." if last else ""))
+    st.metric("Last index run", last_at, border=True, help=last_help)
 
 st.subheader("Encoders", anchor=False)
 with st.spinner("Loading the encoders to compare them with the collection…"):

@@ -355,3 +355,59 @@ def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path)
         assert _sku(rt, "MH02-Black").id not in [i for i, _ in b]
     assert [r.product.id for r in service.similar("MH01-Black", n=10)] != \
         [r.product.id for r in rt.recommender.similar("MH01-Black", n=10)]
+
+
+def test_judged_query_file_is_scored(rt, tmp_path, luma_dir):
+    from engine.evaluation import evaluate_queries
+
+    photo = luma_dir / "media/catalog/product/m/h/mh01-gray_back.jpg"
+    q = tmp_path / "queries.jsonl"
+    q.write_text("\n".join([
+        json.dumps({"text": "Chaz Kangeroo Hoodie", "relevant": ["MH01-Black", "MH01-Gray", "MH01-Orange"]}),
+        json.dumps({"image": str(photo), "relevant": ["MH01-Gray"]}),
+        "",
+    ]), encoding="utf-8")
+    rep = evaluate_queries(rt, q, k=10, strategy="relevance")
+    # the default config collapses colour variants to one per style: the style is found, one variant shown
+    assert rep.value("judged", "Recall@10", "text") == pytest.approx(1 / 3)
+    assert rep.value("judged", "Recall@10", "image") == 1.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hoodie", "relevant": ["MH01-Black"]}\n{"text": "x", "relevant": ["NOPE"]}\n')
+    with pytest.raises(ValidationError, match="line 2.*NOPE"):
+        evaluate_queries(rt, bad)
+    with pytest.raises(NotFound):
+        evaluate_queries(rt, tmp_path / "absent.jsonl")
+
+
+def test_demo_catalog_is_fetched_when_absent(tmp_path, luma_dir):
+    """The public archive's layout (app/code/Magento/<Module>/fixtures, pub/media/catalog/product), served on
+    loopback, is unpacked into the importer's layout."""
+    import http.server
+    import tarfile
+    import threading
+
+    from engine.demo import fetch_luma
+
+    archive = tmp_path / "sample.tar.gz"
+    top = "magento2-sample-data-abc"
+    with tarfile.open(archive, "w:gz") as tar:
+        for module in ("ConfigurableSampleData", "CatalogSampleData"):
+            for f in (luma_dir / "fixtures" / module).rglob("*.csv"):
+                rel = f.relative_to(luma_dir / "fixtures" / module)
+                tar.add(f, arcname=f"{top}/app/code/Magento/{module}/fixtures/{rel}")
+        for f in sorted((luma_dir / "media/catalog/product/m/h").glob("mh01-*")):
+            tar.add(f, arcname=f"{top}/pub/media/catalog/product/m/h/{f.name}")
+        tar.add(luma_dir / "README.md", arcname=f"{top}/README.md")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = fetch_luma(tmp_path / "luma", url=f"http://127.0.0.1:{server.server_port}/sample.tar.gz")
+        assert (dest / "fixtures/ConfigurableSampleData/products.csv").exists()
+        assert (dest / "media/catalog/product/m/h/mh01-black_main.jpg").exists()
+        assert not (dest / "README.md").exists()
+        with pytest.raises(VitrinaError, match="could not be fetched"):
+            fetch_luma(tmp_path / "other", url=f"http://127.0.0.1:{server.server_port}/missing.tar.gz")
+        assert not (tmp_path / "other").exists()
+    finally:
+        server.shutdown()

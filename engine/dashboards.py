@@ -1,0 +1,314 @@
+"""View models of the console's Analytics and Experiments pages, built on engine.analytics and engine.experiments.
+
+The pages draw; this module decides what they draw: the scope a sidebar choice means, tidy frames the plotly
+charts read directly (error bars as plus / minus columns), the CSV bytes of every table, the week's answer to
+"which algorithm has the best CTR and conversion", and an experiment's verdict in words.
+
+Conversion here is purchases per impression (analytics' `conversion_impression`), the same rate the
+experiments compare, so the dashboards and the A/B verdicts speak of one number."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Sequence
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from .analytics import Scope, ctr_by_position, daily, metrics
+from .catalog.db import Database
+from .errors import ValidationError
+from .events_schema import EPOCH, EventRow
+from .experiments import Experiment, ExperimentResults
+
+RATES = {"ctr": "CTR", "conversion_impression": "Conversion"}  # analytics column: label
+RATE_HELP = {"ctr": "clicks per impression", "conversion_impression": "purchases per impression"}
+EXPERIMENT_RATES = {"ctr": "CTR", "conversion": "Conversion"}  # experiments.results column: label
+NOUNS = {"CTR": "CTR", "Conversion": "conversion"}  # the labels inside a sentence
+WEEK_DAYS = 7
+RATE_COLUMNS = ["impressions", "clicks", "carts", "purchases", "ctr", "ctr_low", "ctr_high",
+                "conversion_impression", "conversion_impression_low", "conversion_impression_high"]
+VARIANT_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MAX_VARIANTS = 6
+
+
+# ---- scope ----------------------------------------------------------------------------------------------------
+
+def _day(n: int | None) -> date | None:
+    return None if n is None else (EPOCH + timedelta(days=int(n))).date()
+
+
+def span(db: Database, scope: Scope | None = None) -> tuple[date, date] | None:
+    """The first and last UTC day with events in `scope` (all events without one), or None when there are none."""
+    with db.engine.connect() as conn:
+        lo, hi = conn.execute(select(func.min(EventRow.day), func.max(EventRow.day))
+                              .where(*(scope or Scope()).conditions())).one()
+    return None if lo is None else (_day(lo), _day(hi))  # type: ignore[return-value]
+
+
+def algorithms(db: Database) -> list[str]:
+    """Every algorithm named in the log, sorted: the choices of the algorithm filter."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(EventRow.algorithm).where(EventRow.algorithm.is_not(None))
+                                 .group_by(EventRow.algorithm).order_by(EventRow.algorithm)).scalars())
+
+
+def make_scope(dates: Any, algorithms: Sequence[str] = (), include_simulated: bool = True) -> Scope:
+    """The Scope of the sidebar: a (start, end) date range (both days included), the algorithms to keep (none
+    chosen = all) and whether simulated traffic counts. An unfinished or inverted range is a ValidationError."""
+    if isinstance(dates, (date, datetime)):
+        dates = (dates,)
+    dates = tuple(d for d in (dates or ()) if d is not None)
+    if len(dates) == 0:
+        raise ValidationError("pick a date range: a start and an end date")
+    if len(dates) == 1:
+        raise ValidationError(f"pick an end date too: the range starts on {dates[0]} and has no end yet")
+    if len(dates) != 2:
+        raise ValidationError(f"a date range has a start and an end, got {len(dates)} dates")
+    start, end = dates
+    if start > end:
+        raise ValidationError(f"the date range is inverted: it starts on {start}, after its end on {end}")
+    scope = Scope(start=start, end=end, algorithms=tuple(algorithms),
+                  simulated=None if include_simulated else False)
+    scope.conditions()  # validates the names too
+    return scope
+
+
+# ---- rates and charts -----------------------------------------------------------------------------------------
+
+def rate_table(db: Database, by: str, scope: Scope | None = None) -> pd.DataFrame:
+    """Counts, CTR and conversion with their 95% Wilson intervals per `by` (algorithm, strategy, ...). Events
+    that came from no recommendation list (no `by` value) are left out: they have no list to rate."""
+    df = metrics(db, by, scope)
+    df = df[df[by].notna()]
+    return df[[by, *RATE_COLUMNS]].reset_index(drop=True)
+
+
+def error_bars(frame: pd.DataFrame, x: str, rate: str, ci_of: str | None = None) -> pd.DataFrame:
+    """One row per `x` with a finite `rate`: value, its interval and the bar's plus / minus error lengths.
+    `ci_of` names the interval columns' stem when it differs from `rate`."""
+    stem = ci_of or rate
+    df = frame[frame[rate].notna()]
+    value = df[rate].to_numpy(dtype=float)
+    low, high = df[f"{stem}_low"].to_numpy(dtype=float), df[f"{stem}_high"].to_numpy(dtype=float)
+    return pd.DataFrame({x: df[x].to_numpy(), "value": value, "low": low, "high": high,
+                         "plus": high - value, "minus": value - low})
+
+
+def position_curve(db: Database, scope: Scope | None = None) -> pd.DataFrame:
+    """CTR per list position (0 = first) and algorithm, with its interval, for the position-bias chart."""
+    df = ctr_by_position(db, scope, by_algorithm=True)
+    return df[df["algorithm"].notna()].reset_index(drop=True)
+
+
+def daily_trend(db: Database, scope: Scope | None = None) -> pd.DataFrame:
+    """Counts, CTR and conversion per UTC day and algorithm, for the trend lines."""
+    df = daily(db, scope, by="algorithm")
+    df = df[df["algorithm"].notna()]
+    return df[["day", "algorithm", *RATE_COLUMNS]].reset_index(drop=True)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as the CSV its download button offers (UTF-8, header row, no index)."""
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+# ---- the week's answer ----------------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An algorithm's rate over the week, with its 95% Wilson interval."""
+
+    algorithm: str
+    rate: float
+    low: float
+    high: float
+    impressions: int
+
+    def describe(self) -> str:
+        return f"{_pct(self.rate)} (95% CI {_pct(self.low)}–{_pct(self.high)})"
+
+
+@dataclass(frozen=True)
+class Race:
+    """The best algorithm on one rate and the runner-up; `overlaps`: their intervals overlap, so the lead may be
+    chance."""
+
+    rate: str  # "ctr" or "conversion_impression"
+    best: Standing
+    runner_up: Standing | None
+
+    @property
+    def overlaps(self) -> bool | None:
+        if self.runner_up is None:
+            return None
+        return self.best.low <= self.runner_up.high
+
+    def sentence(self) -> str:
+        label = NOUNS[RATES[self.rate]]
+        text = f"Best {label}: **{self.best.algorithm}**, {self.best.describe()}"
+        if self.runner_up is None:
+            return text + " — the only algorithm with impressions in this week."
+        text += f", ahead of {self.runner_up.algorithm} at {self.runner_up.describe()}"
+        if self.overlaps:
+            return text + ". The intervals overlap: the lead may be chance; more traffic will tell."
+        return text + ". The intervals do not overlap: a clear lead."
+
+
+@dataclass(frozen=True)
+class WeekAnswer:
+    """Which algorithm has the best CTR and conversion over the last 7 days of data in the scope."""
+
+    start: date
+    end: date
+    ctr: Race | None
+    conversion: Race | None
+
+    def headline(self) -> str:
+        return f"This week ({self.start} – {self.end})"
+
+    def sentences(self) -> list[str]:
+        out = [r.sentence() for r in (self.ctr, self.conversion) if r is not None]
+        return out or ["No algorithm had impressions in this week."]
+
+
+def _race(df: pd.DataFrame, rate: str) -> Race | None:
+    rows = df[df[rate].notna()].sort_values([rate, "algorithm"], ascending=[False, True], kind="stable")
+    standings = [Standing(str(r["algorithm"]), float(r[rate]), float(r[f"{rate}_low"]), float(r[f"{rate}_high"]),
+                          int(r["impressions"])) for r in rows.to_dict("records")]
+    if not standings:
+        return None
+    return Race(rate, standings[0], standings[1] if len(standings) > 1 else None)
+
+
+def week_answer(db: Database, scope: Scope | None = None) -> WeekAnswer | None:
+    """The last 7 days with data in `scope` (ending on its last day with events), ranked by CTR and by
+    conversion; None when the scope holds no events."""
+    scope = scope or Scope()
+    days = span(db, scope)
+    if days is None:
+        return None
+    end = days[1]
+    start = end - timedelta(days=WEEK_DAYS - 1)
+    week = Scope(start=start, end=end, algorithms=scope.algorithms, strategies=scope.strategies,
+                 experiment=scope.experiment, simulated=scope.simulated)
+    df = rate_table(db, "algorithm", week)
+    return WeekAnswer(start, end, _race(df, "ctr"), _race(df, "conversion_impression"))
+
+
+# ---- experiments ----------------------------------------------------------------------------------------------
+
+def variant_names(n: int) -> list[str]:
+    """Default names of n variants: A, B, C, ..."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_VARIANTS:
+        raise ValidationError(f"an experiment has 2 to {MAX_VARIANTS} variants, got {n!r}")
+    return list(VARIANT_NAMES[:n])
+
+
+def even_shares(n: int) -> list[float]:
+    """n traffic shares in hundredths that sum to exactly 1 (the first ones take the remainder)."""
+    variant_names(n)
+    base, extra = divmod(100, n)
+    return [(base + (1 if i < extra else 0)) / 100 for i in range(n)]
+
+
+def experiment_table(experiments: Sequence[Experiment]) -> pd.DataFrame:
+    """The experiments list: one row each, variants as "A: balanced 50%"."""
+    rows = [{"name": e.name, "status": e.status, "control": e.control, "winner": e.winner,
+             "variants": " · ".join(f"{v.name}: {v.config} {v.share:.0%}" for v in e.variants),
+             "created": e.created_at, "stopped": e.stopped_at, "simulated": e.simulated,
+             "description": e.description} for e in experiments]
+    return pd.DataFrame(rows, columns=["name", "status", "control", "winner", "variants", "created", "stopped",
+                                       "simulated", "description"])
+
+
+def variant_bars(res: ExperimentResults) -> pd.DataFrame:
+    """CTR and conversion of each variant with its Wilson interval, long format: variant, metric, value, low,
+    high, plus, minus (variants without impressions are left out)."""
+    parts = []
+    for col, label in EXPERIMENT_RATES.items():
+        bars = error_bars(res.table, "variant", col)
+        bars.insert(1, "metric", label)
+        parts.append(bars)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.2f}".replace("-", "\u2212")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one variant beats control on one rate, in words."""
+
+    variant: str
+    control: str
+    metric: str
+    answer: str  # "yes", "no", "not shown", "no data"
+    text: str
+
+
+def verdicts(res: ExperimentResults) -> list[Verdict]:
+    """For every non-control variant and both rates: is it better than control? With the difference, its
+    confidence interval and the p-value."""
+    level = f"{100 * (1 - res.alpha):g}%"
+    control = res.experiment.control
+    rows = res.table.to_dict("records")
+    base = next((r for r in rows if r["control"]), None)
+    out = []
+    for r in rows:
+        if r["control"]:
+            continue
+        name = str(r["variant"])
+        for col, label in EXPERIMENT_RATES.items():
+            diff, low, high, p = (float(r[f"{col}_diff"]), float(r[f"{col}_diff_low"]),
+                                  float(r[f"{col}_diff_high"]), float(r[f"{col}_p_value"]))
+            if base is None or math.isnan(p):
+                out.append(Verdict(name, control, label, "no data",
+                                   f"**{label}**: no answer yet — {name} or {control} has no impressions."))
+                continue
+            what = (f"{name}'s {NOUNS[label]} is {_pct(float(r[col]))} against {_pct(float(base[col]))} for "
+                    f"{control}, a difference of {_points(diff)} points ({level} CI {_points(low)} to "
+                    f"{_points(high)} points, p = {p:.3g})")
+            if bool(r[f"{col}_significant"]):
+                answer = "yes" if diff > 0 else "no"
+                text = (f"**{label}**: {answer} — {what}: {'better' if diff > 0 else 'worse'}, significant at "
+                        f"{100 * res.alpha:g}%.")
+            else:
+                answer = "not shown"
+                text = (f"**{label}**: not shown — {what}: not significant at {100 * res.alpha:g}%, the difference "
+                        "may be chance.")
+            out.append(Verdict(name, control, label, answer, text))
+    return out
+
+
+def summary(verdicts_: Sequence[Verdict]) -> dict[str, str]:
+    """The question each non-control variant asks ("Is B better than A?") and its one-word answer over both
+    rates: "yes" only when it is significantly better on one and not significantly worse on the other."""
+    out: dict[str, str] = {}
+    by_variant: dict[str, list[Verdict]] = {}
+    for v in verdicts_:
+        by_variant.setdefault(v.variant, []).append(v)
+    for name, vs in by_variant.items():
+        answers = {v.answer for v in vs}
+        question = f"Is {name} better than {vs[0].control}?"
+        if "no" in answers:
+            out[question] = "No: it is significantly worse on " + ", ".join(v.metric for v in vs if v.answer == "no")
+        elif "yes" in answers:
+            out[question] = "Yes: it is significantly better on " + ", ".join(
+                v.metric for v in vs if v.answer == "yes")
+        elif answers == {"no data"}:
+            out[question] = "No answer yet: no impressions to compare"
+        else:
+            out[question] = "Not shown yet: no significant difference"
+    return out
+
+
+__all__ = ["Race", "Standing", "Verdict", "WeekAnswer", "algorithms", "csv_bytes", "daily_trend", "error_bars",
+           "even_shares", "experiment_table", "make_scope", "position_curve", "rate_table", "span", "summary",
+           "variant_bars", "variant_names", "verdicts", "week_answer"]

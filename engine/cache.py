@@ -115,7 +115,7 @@ class TTLCache:
 
     def status(self) -> dict[str, Any]:
         return {"backend": self.name, "entries": len(self._data), "max_entries": self.max_entries,
-                "hits": self.hits, "misses": self.misses, "evictions": self.evictions}
+                "evictions": self.evictions}
 
 
 def redact(url: str) -> str:

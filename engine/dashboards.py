@@ -85,13 +85,12 @@ def rate_table(db: Database, by: str, scope: Scope | None = None) -> pd.DataFram
     return df[[by, *RATE_COLUMNS]].reset_index(drop=True)
 
 
-def error_bars(frame: pd.DataFrame, x: str, rate: str, ci_of: str | None = None) -> pd.DataFrame:
-    """One row per `x` with a finite `rate`: value, its interval and the bar's plus / minus error lengths.
-    `ci_of` names the interval columns' stem when it differs from `rate`."""
-    stem = ci_of or rate
+def error_bars(frame: pd.DataFrame, x: str, rate: str) -> pd.DataFrame:
+    """One row per `x` with a finite `rate`: value, its interval (`rate`_low, `rate`_high) and the bar's plus /
+    minus error lengths."""
     df = frame[frame[rate].notna()]
     value = df[rate].to_numpy(dtype=float)
-    low, high = df[f"{stem}_low"].to_numpy(dtype=float), df[f"{stem}_high"].to_numpy(dtype=float)
+    low, high = df[f"{rate}_low"].to_numpy(dtype=float), df[f"{rate}_high"].to_numpy(dtype=float)
     return pd.DataFrame({x: df[x].to_numpy(), "value": value, "low": low, "high": high,
                          "plus": high - value, "minus": value - low})
 
@@ -107,6 +106,18 @@ def daily_trend(db: Database, scope: Scope | None = None) -> pd.DataFrame:
     df = daily(db, scope, by="algorithm")
     df = df[df["algorithm"].notna()]
     return df[["day", "algorithm", *RATE_COLUMNS]].reset_index(drop=True)
+
+
+_PERCENT_STEMS = ("ctr", "cart_rate", "conversion_click", "conversion_impression", "conversion")
+_PERCENT_SUFFIXES = ("", "_low", "_high", "_diff", "_diff_low", "_diff_high")
+_PERCENT_NAMES = {stem + suffix for stem in _PERCENT_STEMS for suffix in _PERCENT_SUFFIXES} | {
+    "rate_from_previous", "share"}
+
+
+def percent_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of a table that hold rates, their intervals, rate differences or traffic shares: the ones
+    shown as percentages (p-values and counts are not)."""
+    return [c for c in frame.columns if c in _PERCENT_NAMES]
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -288,8 +299,8 @@ def verdicts(res: ExperimentResults) -> list[Verdict]:
 
 
 def summary(verdicts_: Sequence[Verdict]) -> dict[str, str]:
-    """The question each non-control variant asks ("Is B better than A?") and its one-word answer over both
-    rates: "yes" only when it is significantly better on one and not significantly worse on the other."""
+    """The question each non-control variant asks ("Is B better than A?") and its short answer over both rates:
+    yes only when it is significantly better on one and not significantly worse on the other."""
     out: dict[str, str] = {}
     by_variant: dict[str, list[Verdict]] = {}
     for v in verdicts_:
@@ -310,5 +321,5 @@ def summary(verdicts_: Sequence[Verdict]) -> dict[str, str]:
 
 
 __all__ = ["Race", "Standing", "Verdict", "WeekAnswer", "algorithms", "csv_bytes", "daily_trend", "error_bars",
-           "even_shares", "experiment_table", "make_scope", "position_curve", "rate_table", "span", "summary",
-           "variant_bars", "variant_names", "verdicts", "week_answer"]
+           "even_shares", "experiment_table", "make_scope", "percent_columns", "position_curve", "rate_table", "span",
+           "summary", "variant_bars", "variant_names", "verdicts", "week_answer"]

@@ -27,6 +27,59 @@ OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have r
 POPULARITY_TTL = 60.0  # seconds a popularity snapshot from the event log is reused
 
 
+class CardCache:
+    """Product cards by id, reused while the catalog is unchanged. The check is one indexed query per call
+    (newest updated_at and highest id), far cheaper than rebuilding cards with their categories and photos."""
+
+    def __init__(self, catalog: Catalog, max_entries: int = 200_000):
+        self.catalog, self.max_entries = catalog, max_entries
+        self._by_id: dict[int, ProductCard] = {}
+        self._by_sku: dict[str, int] = {}
+        self._version: tuple | None = None
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_id.clear()
+            self._by_sku.clear()
+
+    def _check(self) -> None:
+        from sqlalchemy import func, select
+
+        from .catalog.models import Product
+
+        with self.catalog.db.engine.connect() as conn:
+            version = tuple(conn.execute(select(func.max(Product.updated_at), func.max(Product.id))).one())
+        if version != self._version:
+            self.clear()
+            self._version = version
+
+    def _keep(self, cards: dict[int, ProductCard]) -> None:
+        with self._lock:
+            if len(self._by_id) + len(cards) > self.max_entries:
+                self._by_id.clear()
+                self._by_sku.clear()
+            self._by_id.update(cards)
+            self._by_sku.update((c.sku, c.id) for c in cards.values())
+
+    def cards(self, ids: Sequence[int]) -> dict[int, ProductCard]:
+        self._check()
+        missing = [i for i in ids if i not in self._by_id]
+        if missing:
+            self._keep(self.catalog.cards(missing))
+        return {i: self._by_id[i] for i in ids if i in self._by_id}
+
+    def get(self, key: int | str) -> ProductCard:
+        """A card by id or sku; NotFound / ValidationError exactly as Catalog.get."""
+        self._check()
+        pid = self._by_sku.get(key.strip()) if isinstance(key, str) else key
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid in self._by_id:
+            return self._by_id[pid]
+        card = self.catalog.card(self.catalog.get(key))
+        self._keep({card.id: card})
+        return card
+
+
 class Recommender:
     def __init__(self, catalog: Catalog, store: VectorStore, text_encoder: TextEncoder,
                  image_encoder: ImageEncoder, settings: Settings | None = None, config=None):
@@ -38,6 +91,7 @@ class Recommender:
         self.config: RecoConfig = config or RecoConfig.default()
         self._pop: tuple[float, dict[int, float]] | None = None
         self._pop_lock = threading.Lock()
+        self._cards = CardCache(catalog)
 
     @classmethod
     def from_config(cls, path: str | Path, settings: Settings | None = None) -> "Recommender":
@@ -68,6 +122,7 @@ class Recommender:
     def invalidate(self) -> None:
         """Forget cached popularity (after new events are logged in bulk)."""
         self._pop = None
+        self._cards.clear()
 
     # ---- validation -------------------------------------------------------------------------------
     def _n(self, n) -> int:
@@ -105,7 +160,7 @@ class Recommender:
         n, by = self._n(n), self._by(by)
         filters = replace(filters or Filters()).validate()
         strat = self._strategy(strategy)
-        source = self.catalog.card(self.catalog.get(product))
+        source = self._cards.get(product)
         self._spec()
         stored = self.store.retrieve([source.id], with_vectors=[by])
         if not stored or by not in stored[0].vectors:
@@ -185,7 +240,7 @@ class Recommender:
                       fetch_product=self._pinned(filters, source))
 
     def _candidates(self, hits: Sequence[StoreHit], by: str) -> list[Recommendation]:
-        cards = self.catalog.cards([h.id for h in hits])
+        cards = self._cards.cards([h.id for h in hits])
         pop = self.popularity()
         out = []
         for h in hits:
@@ -206,7 +261,7 @@ class Recommender:
             n_per_relation = self._n(n_per_relation)
         by = self._by(by)
         filters = replace(filters or Filters()).validate()
-        source = self.catalog.card(self.catalog.get(product))
+        source = self._cards.get(product)
         self._spec()
         stored = self.store.retrieve([source.id], with_vectors=[by])
         if not stored or by not in stored[0].vectors:
@@ -237,7 +292,7 @@ class Recommender:
         ev = self.config.events
         ranked = trending(self.catalog.db, n=min(self.settings.max_results, n * OVERFETCH), category_id=cat_id,
                           half_life_hours=ev.half_life_hours, weights=ev.weights)
-        cards = self.catalog.cards([r.product_id for r in ranked])
+        cards = self._cards.cards([r.product_id for r in ranked])
         top = max((r.score for r in ranked), default=0.0) or 1.0
         out = []
         for r in ranked:
@@ -255,7 +310,7 @@ class Recommender:
         """Pinned products outside the candidates are shown only when they pass the caller's filters."""
         def fetch(pid: int) -> ProductCard | None:
             try:
-                card = self.catalog.card(self.catalog.get(pid))
+                card = self._cards.get(pid)
             except NotFound:
                 return None
             if source is not None and card.id == source.id:

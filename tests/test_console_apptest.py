@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from console.fmt import count
 from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, placeholder
-from console_fixtures import alt_photo, console_data, console_env, runtime  # noqa: F401 (fixtures)
 
+pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 

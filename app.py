@@ -16,6 +16,15 @@ PAGES = {
         st.Page("pages/visual_search.py", title="Visual search", icon=":material/image_search:"),
         st.Page("pages/text_search.py", title="Text search", icon=":material/search:"),
     ],
+    "Merchandising": [
+        st.Page("pages/tuning.py", title="Tuning", icon=":material/tune:"),
+        st.Page("pages/looks.py", title="Complete the look", icon=":material/styler:"),
+        st.Page("pages/rules.py", title="Rules", icon=":material/push_pin:"),
+    ],
+    "Insights": [
+        st.Page("pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
+    ],
     "Operations": [
         st.Page("pages/index.py", title="Index", icon=":material/sync:"),
     ],

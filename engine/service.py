@@ -333,22 +333,29 @@ class Service:
         self.watcher.check()
         loaded = self.watcher.current
         rec = self._recommender
-        if rec is not None and self._built_for == loaded.fingerprint:
+        if rec is not None and self._built_for == loaded.fingerprint and rec.store is self._open_store():
             return rec
         with self._lock:
-            if self._recommender is None or self._built_for != loaded.fingerprint:
-                rt = self.runtime
-                self._recommender = Recommender(rt.catalog, rt.store, rt.text_encoder, rt.image_encoder,
-                                                self.settings, loaded.config)
-                self._built_for = loaded.fingerprint
-                if self._index_version is None:
-                    self._index_version = IndexVersion(rt.db, rt.store)
-            return self._recommender
+            rt = self.runtime
+            store = rt.store  # reopened by the runtime when someone sharing it called close()
+            rec = self._recommender
+            if rec is None or self._built_for != loaded.fingerprint or rec.store is not store:
+                rec = Recommender(rt.catalog, store, rt.text_encoder, rt.image_encoder, self.settings, loaded.config)
+                self._recommender, self._built_for = rec, loaded.fingerprint
+                if self._index_version is None or self._index_version.store is not store:
+                    self._index_version = IndexVersion(rt.db, store)
+            return rec
+
+    def _open_store(self):
+        """The runtime's store when it is open, without opening it (that happens under the lock)."""
+        return self.runtime.__dict__.get("store")
 
     def index_version(self) -> str:
-        self.recommender()
-        assert self._index_version is not None
-        return self._index_version()
+        memo = None
+        while memo is None:  # None only when close() ran in between: the next recommender() reopens
+            self.recommender()
+            memo = self._index_version
+        return memo()
 
     def close(self) -> None:
         """Release the vector store (the embedded one is locked to one opener); the next request reopens it."""

@@ -49,13 +49,15 @@ Parts = Any  # a Runtime (anything with a `recommender`) or a Recommender
 class TunedRecommender(Recommender):
     """A Recommender for a config under study, on the serving recommender's catalog, store and encoders.
 
-    While both configs weigh events alike it reads the serving recommender's popularity snapshot instead of
-    recomputing it from the event log, so building one per slider move costs nothing; the rankings are those
-    of a Recommender built from the same config (popularity depends only on the event log and `events`)."""
+    It reuses the serving recommender's product cards and, while both configs weigh events alike, its
+    popularity snapshot instead of recomputing it from the event log, so building one per slider move costs
+    nothing; the rankings are those of a Recommender built from the same config (popularity depends only on
+    the event log and `events`)."""
 
     def __init__(self, base: Recommender, config: RecoConfig):
         super().__init__(base.catalog, base.store, base.text_encoder, base.image_encoder, base.settings, config)
         self.base = base
+        self._cards = base._cards  # product cards do not depend on the config: one cache for both
 
     def popularity(self) -> dict[int, float]:
         if self.config.events == self.base.config.events:

@@ -48,6 +48,12 @@ with chooser:
 picked = cards.get(product_id)
 
 
+def table(records: list[dict], key: str) -> None:
+    """A read-only table in a keyed container (`st-key-<key>`), so tests and browser checks can find it."""
+    with st.container(key=key):
+        st.dataframe(pd.DataFrame(records), hide_index=True)
+
+
 # ---- actions ---------------------------------------------------------------------------------------------------
 def add() -> None:
     action, kind = ss["rule_action"], ss["rule_scope"]
@@ -91,12 +97,11 @@ products = rt.catalog.cards([r.product_id for r in working.rules])
 if not working.rules:
     st.info("No rules yet: add one below.")
 else:
-    st.dataframe(pd.DataFrame([{
-        "id": r.id, "action": r.action,
-        "product": f"{products[r.product_id].sku} — {products[r.product_id].title}" if r.product_id in products
-        else f"{r.product_id} (no longer in the catalog)",
-        "slot": r.slot, "where": describe_scope(r.scope, rt.catalog), "note": r.note} for r in working.rules]),
-        hide_index=True, key="rules-table")
+    table([{"id": r.id, "action": r.action,
+            "product": f"{products[r.product_id].sku} — {products[r.product_id].title}" if r.product_id in products
+            else f"{r.product_id} (no longer in the catalog)",
+            "slot": r.slot, "where": describe_scope(r.scope, rt.catalog), "note": r.note} for r in working.rules],
+          "rules-table")
     ids = [r.id for r in working.rules]
     remove_col, button_col = st.columns([4, 1], vertical_alignment="bottom")
     with remove_col:
@@ -121,9 +126,9 @@ scope_col, category_col = st.columns([2, 4], vertical_alignment="bottom")
 with scope_col:
     scope = kept(st.radio, "Where", list(SCOPE_KINDS), key="rule_scope", default="everywhere",
                  valid=lambda v: v in SCOPE_KINDS, format_func=SCOPE_LABELS.__getitem__)
+own_category = picked.category_id if picked is not None and picked.category_id in labels else None
 with category_col:
-    kept(st.selectbox, "Category", list(labels), key="rule_category",
-         default=picked.category_id if picked is not None and picked.category_id in labels else next(iter(labels), None),
+    kept(st.selectbox, "Category", list(labels), key="rule_category", default=own_category or next(iter(labels), None),
          valid=lambda v: v in labels, format_func=labels.__getitem__, disabled=scope != "category",
          help="The rule applies to the lists of every product in this category or below it.")
 kept(st.text_input, "Note", key="rule_note", default="", placeholder="why the rule exists (for the team)")
@@ -163,4 +168,4 @@ else:
             st.markdown("**With the rules**")
             ranked(rows, "after", "rules-after")
         with st.expander("Rank changes as a table", icon=":material/table:"):
-            st.dataframe(pd.DataFrame([r.record() for r in rows]), hide_index=True, key="rules-changes")
+            table([r.record() for r in rows], "rules-changes")

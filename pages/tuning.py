@@ -88,6 +88,8 @@ def export(config, now: datetime) -> None:
     except ConfigError as e:
         ss[ERRORS] = e.errors
         return
+    put("history_a", None)  # the comparison falls back to the new version against the one before
+    put("history_b", None)
     ss[NOTICE] = f"Exported version {version.version}, kept as {version.path}."
 
 
@@ -136,6 +138,12 @@ def ranked(rows: list[PreviewRow], side: str, key: str) -> None:
                 with col:
                     st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
                     tile(rec.product, rec)
+
+
+def table(records: list[dict], key: str, columns: list[str] | None = None) -> None:
+    """A read-only table in a keyed container (`st-key-<key>`), so tests and browser checks can find it."""
+    with st.container(key=key):
+        st.dataframe(pd.DataFrame(records, columns=columns), hide_index=True)
 
 
 def number(spec: MetricSpec, value: float) -> str:
@@ -255,7 +263,7 @@ if product_id is not None:
             st.markdown(f"**After** — working config, strategy {name}")
             ranked(rows, "after", "tuning-after")
         with st.expander("Rank changes as a table", icon=":material/table:"):
-            st.dataframe(pd.DataFrame([r.record() for r in rows]), hide_index=True, key="tuning-changes")
+            table([r.record() for r in rows], "tuning-changes")
 
 # ---- export, import, history -----------------------------------------------------------------------------------
 st.subheader("Export and import", anchor=False)
@@ -284,9 +292,8 @@ versions = history.list()
 if not versions:
     st.info("No exported version yet.")
 else:
-    st.dataframe(pd.DataFrame([{"file": v.name, "version": v.version, "created": v.created_at,
-                                "fingerprint": (v.fingerprint or "")[:12], "problem": v.error} for v in versions]),
-                 hide_index=True, key="tuning-history")
+    table([{"file": v.name, "version": v.version, "created": v.created_at, "fingerprint": (v.fingerprint or "")[:12],
+            "problem": v.error} for v in versions], "tuning-history")
     loadable = [v.name for v in versions if v.error is None]
     if len(loadable) < 2:
         st.caption("Export another version to compare two.")
@@ -299,9 +306,8 @@ else:
             b = kept(st.selectbox, "To version", loadable, key="history_b", default=loadable[0],
                      valid=lambda v: v in loadable)
         changed = diff(history.load(a), history.load(b))
-        st.dataframe(pd.DataFrame([{"setting": c.path, "change": c.kind, "from": str(c.old), "to": str(c.new)}
-                                   for c in changed], columns=["setting", "change", "from", "to"]),
-                     hide_index=True, key="tuning-diff")
+        table([{"setting": c.path, "change": c.kind, "from": str(c.old), "to": str(c.new)} for c in changed],
+              "tuning-diff", columns=["setting", "change", "from", "to"])
         if all(c.path in ("version", "created_at") for c in changed):
             st.caption("The two versions rank alike: only their labels differ.")
     if loadable:

@@ -40,6 +40,17 @@ RATE_TABLE = ["impressions", "clicks", "carts", "purchases", "ctr", "ctr_low", "
 
 # ---- helpers -------------------------------------------------------------------------------------------------
 def open_page(name: str) -> AppTest:
+    """The page as the console shows it: app.py, then a switch to the page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_page_alone(name: str) -> AppTest:
+    """The page file run on its own, for a data folder of a test's own: app.py would prepare the demo catalog
+    and its simulated traffic there on first start, and these tests need an empty event log."""
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -239,7 +250,7 @@ UPLOAD = (
 
 
 def test_event_upload_reports_rejected_lines_and_feeds_the_charts(own_data):
-    at = open_page("analytics")
+    at = open_page_alone("analytics")
     assert any("event log is empty" in i.value for i in at.info)
     at.file_uploader(key="an_events_file").upload("events.csv", UPLOAD.encode(), "text/csv").run()
     at.button(key="an_events_import").click().run()
@@ -269,7 +280,7 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
             for p in range(5)]
     EventLog(own_data.db).log_many(real + fake)
 
-    at = open_page("analytics")
+    at = open_page_alone("analytics")
     assert list(array(traces(at, "an-ctr-algorithm")[0]["x"])) == ["trending", "vector_text"]
     at.checkbox(key="an_simulated").uncheck().run()
     (bars,) = traces(at, "an-ctr-algorithm")
@@ -291,7 +302,7 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
 
 # ---- Experiments ---------------------------------------------------------------------------------------------
 def test_experiment_is_validated_created_listed_and_stopped_with_a_winner(own_data):
-    at = open_page("experiments")
+    at = open_page_alone("experiments")
     assert any("No experiment yet" in i.value for i in at.info)
     at.text_input(key="xp_name").input("home-ab")
     at.number_input(key="xp_2_v1_share").set_value(0.6)
@@ -341,7 +352,7 @@ def test_a_clearly_better_variant_is_called_better(own_data):
                          experiment="clear-win", variant=variant) for i in range(n)]
     EventLog(own_data.db).log_many(events)
 
-    at = open_page("experiments")
+    at = open_page_alone("experiments")
     res = results(own_data.db, "clear-win")
     b = res.table.iloc[1]
     assert b["ctr_significant"] and b["ctr_diff"] == pytest.approx(0.08)
@@ -367,8 +378,11 @@ def test_experiment_results_answer_in_words_what_the_engine_computes(console_env
     b = res.table[res.table["variant"] == "B"].iloc[0]
     assert answer[0].startswith("**Is B better than A?**")
     significant = {c: bool(b[f"{c}_significant"]) for c in ("ctr", "conversion")}
-    if not any(significant.values()):
-        assert "Not shown yet: no significant difference" in answer[0]
+    worse = any(significant[c] and b[f"{c}_diff"] < 0 for c in significant)
+    better = any(significant[c] and b[f"{c}_diff"] > 0 for c in significant)
+    expected = ("No: it is significantly worse on" if worse else "Yes: it is significantly better on" if better
+                else "Not shown yet: no significant difference.")
+    assert expected in answer[0], answer[0]
     for line, col in zip(answer[1:], ("ctr", "conversion")):
         assert f"p = {b[f'{col}_p_value']:.3g}" in line
         assert f"{100 * b[f'{col}_diff']:+.2f}".replace("-", "\u2212") + " points" in line

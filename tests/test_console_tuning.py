@@ -108,7 +108,7 @@ def test_a_weight_slider_reorders_the_after_grid_and_moves_the_figures(app, runt
     changed = metrics(app, "tuning-whatif-after")
     assert changed["Upsell recall@10"][0] != figures["Upsell recall@10"][0]
     assert changed["Upsell recall@10"][1].startswith("-")  # balanced's upsell factor found those links
-    table = app.get_by_key("tuning-changes").value
+    table = app.get_by_key("tuning-changes").dataframe[0].value
     assert list(table["after"]) == moved and list(table["before"]) == before
 
 
@@ -147,9 +147,9 @@ def test_save_as_a_new_strategy_and_make_it_the_default(app, runtime):
 
 
 def test_the_exported_config_ranks_exactly_as_the_after_preview(app, runtime, console_env, tmp_path):
-    """Export from the Tuning page, then start recommenders from the file: in this process on the shared parts
-    (the embedded store admits one opener per process) and, as production does, with Recommender.from_config in
-    a process of its own on a copy of the data folder."""
+    """Export from the Tuning page, then start recommenders from the file with Recommender.from_config: in this
+    process (its Runtime shares the open store) and, as production does, in a process of its own on a copy of the
+    data folder."""
     goto(app, "tuning")
     app.slider(key="w_price").set_value(0.35).run()
     app.slider(key="w_category").set_value(0.1).run()
@@ -167,15 +167,16 @@ def test_the_exported_config_ranks_exactly_as_the_after_preview(app, runtime, co
     assert not app.exception
     new = [v for v in history.list() if v.name not in known]
     assert len(new) == 1 and new[0].path.parent == console_env.data_dir / "configs"
-    assert new[0].path.read_text(encoding="utf-8") == shown_yaml  # the download is the saved version
+    # the download is the saved version (st.code drops the document's final newline)
+    assert new[0].path.read_text(encoding="utf-8") == shown_yaml + "\n"
     assert any(new[0].version in s.value for s in app.success)
     exported = load(new[0].path)
     assert fingerprint(exported) == fingerprint(working(app))
     assert exported.diversity.mmr_lambda == 0.6
 
-    here = Recommender(runtime.catalog, runtime.store, runtime.text_encoder, runtime.image_encoder,
-                       runtime.settings, exported)
-    assert skus(here.similar(pid, n=PREVIEW_N, strategy=name)) == after
+    served = Recommender.from_config(new[0].path, runtime.settings)
+    assert served.config.version == new[0].version
+    assert skus(served.similar(pid, n=PREVIEW_N, strategy=name)) == after
 
     runtime.store.flush()
     copy = tmp_path / "data"
@@ -196,7 +197,7 @@ def test_history_compares_two_exported_versions(app, runtime):
     versions = history_for(runtime.settings).list()
     assert app.selectbox(key="history_a").value == versions[1].name
     assert app.selectbox(key="history_b").value == versions[0].name
-    table = app.get_by_key("tuning-diff").value
+    table = app.get_by_key("tuning-diff").dataframe[0].value
     name = app.selectbox(key="tuning_strategy").value
     row = table[table["setting"] == f"strategies.{name}.weights.stock"]
     assert len(row) == 1 and row["to"].iloc[0] == "0.4"
@@ -249,7 +250,7 @@ def test_a_hide_rule_removes_the_product_from_the_preview_until_removed(app, run
     assert target not in after and grid_skus(app, "rules-before") == before
     assert after == [s for s in before if s != target] + after[-1:]  # the next item fills the list
     assert badges(app, "rules-before")[2] == "#3 · out"
-    table = app.get_by_key("rules-table").value
+    table = app.get_by_key("rules-table").dataframe[0].value
     assert list(table["where"]) == ["everywhere"] and table["product"][0].startswith(target)
 
     app.multiselect(key="rules_remove").set_value(["hide-1"]).run()
@@ -274,7 +275,7 @@ def test_a_category_pin_takes_its_slot_and_a_second_pin_on_it_is_refused(app, ru
     after = grid_skus(app, "rules-after")
     assert after[1] == outsider.sku and badges(app, "rules-after")[1] == "#2 · new"
     assert after[0] == before[0] and after[2:] == before[1:-1]
-    assert app.get_by_key("rules-table").value["where"][0] == f"category {source.category_path}"
+    assert app.get_by_key("rules-table").dataframe[0].value["where"][0] == f"category {source.category_path}"
 
     app.text_input(key="rule_sku").input(before[5]).run()
     app.button(key="rule_add").click().run()

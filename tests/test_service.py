@@ -1,0 +1,495 @@
+"""The HTTP service on the real Luma catalog: every endpoint and every error code through Starlette's
+TestClient, the OpenAPI document against the routes and the validator, rankings against the facade built
+from the same exported config (the console's preview path), impressions, the cache (in-process and Redis,
+killed mid-test), config reload, and one run of `python -m engine serve` over loopback."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from starlette.testclient import TestClient
+
+from engine.catalog.importers import import_generic
+from engine.catalog.models import Product
+from engine.config import RecoConfig, save
+from engine.events import utc_now
+from engine.events_schema import EventRow
+from engine.recommend import Recommender
+from engine.rules import Rule
+from engine.service import MAX_EVENTS_PER_REQUEST, create_app
+from engine.settings import Settings
+from engine.types import Filters
+from test_cache import RedisServer, free_port, require_redis_server
+from test_personal import World, luma_world, personal_config
+
+ROOT = Path(__file__).resolve().parent.parent
+UPLOAD_LIMIT = 100_000  # bytes; the Luma photos are ~20-80 KB
+SERVER_START_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, luma_dir) -> World:
+    return luma_world(tmp_path_factory, luma_dir)
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory) -> Path:
+    cfg = personal_config()
+    cfg.version = "svc-1"
+    return save(cfg, tmp_path_factory.mktemp("service-config") / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def settings(world) -> Settings:
+    return replace(world.settings, max_upload_bytes=UPLOAD_LIMIT)
+
+
+@pytest.fixture(scope="module")
+def app(settings, config_path):
+    return create_app(settings, config_path=str(config_path))
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def _ids(body: dict) -> list[int]:
+    return [i["id"] for i in body["items"]]
+
+
+def _get(client, url: str, status: int = 200, **kw) -> dict:
+    r = client.get(url, **kw)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+# ---------------------------------------------------------------- rankings: service == facade from the same file
+
+SIMILAR_CASES = [
+    ("similar", {}, dict(by="combined", n=12)),
+    ("similar", {"limit": "8", "strategy": "relevance"}, dict(by="combined", n=8, strategy="relevance")),
+    ("similar", {"limit": "10", "color": "black,blue", "price_max": "60", "category": "Men/Tops"},
+     dict(by="combined", n=10, filters=("Men/Tops", 60.0, ["black", "blue"]))),
+    ("similar", {"exclude_same_brand": "true", "exclude_same_style": "1", "strategy": "upsell"},
+     dict(by="combined", n=12, strategy="upsell", exclude_same_brand=True, exclude_same_style=True)),
+    ("visually_similar", {"limit": "6"}, dict(by="image", n=6)),
+]
+
+
+def test_rankings_equal_the_facade_built_from_the_same_config(client, app, settings, config_path, world):
+    served = [_get(client, f"/api/products/MJ01-Red/{path}/", params=params) for path, params, _ in SIMILAR_CASES]
+    app.state.service.close()  # the embedded store admits one opener: let the facade open it
+    rec = Recommender.from_config(config_path, settings)
+    try:
+        for body, (_, _, call) in zip(served, SIMILAR_CASES):
+            call = dict(call)
+            if "filters" in call:
+                path, price_max, colours = call.pop("filters")
+                call["filters"] = Filters(category_ids=[rec.catalog.category(path).id], price_max=price_max,
+                                          colours=colours)
+            expected = rec.similar("MJ01-Red", **call)
+            assert _ids(body) == [r.product.id for r in expected]
+            assert [i["score"] for i in body["items"]] == pytest.approx([r.score for r in expected], abs=1e-12)
+            assert [i["reasons"] for i in body["items"]] == [r.reasons for r in expected]
+            assert body["config_version"] == "svc-1" and body["cached"] is False
+    finally:
+        rec.store.close()
+    again = _get(client, "/api/products/MJ01-Red/similar/")  # the service reopens the store by itself
+    assert _ids(again) == _ids(served[0]) and again["cached"] is True
+
+
+# ---------------------------------------------------------------- the document
+
+def _refs(node) -> list[str]:
+    if isinstance(node, dict):
+        return ([node["$ref"]] if "$ref" in node else []) + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_openapi_documents_every_route_and_every_parameter(client, app):
+    doc = _get(client, "/openapi.json")
+    assert doc["openapi"] == "3.1.0"
+    routes = {(r.path, m.lower()) for r in app.routes for m in r.methods if m != "HEAD"}
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    assert routes == documented and len(routes) == 13
+    for ref in _refs(doc):
+        assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            names = sorted(p["name"] for p in op["parameters"] if p["in"] == "query")
+            url = path.replace("{id}", "MJ01-Red").replace("{user_id}", "u-doc").replace("{product}", "MJ01-Red")
+            r = client.request(method.upper(), url, params={"bogus": "1"})
+            assert r.status_code == 400, (method, path, r.text)
+            message = r.json()["message"]
+            assert message.startswith("unknown parameter bogus (allowed: ")
+            allowed = message.split("(allowed: ")[1].rstrip(")")
+            assert allowed == (", ".join(names) or "none"), (method, path)
+            for p in op["parameters"]:
+                if p["in"] == "path":
+                    assert "{" + p["name"] + "}" in path and p["required"]
+            for code in op["responses"]:
+                assert code in {"200", "201", "400", "404", "413", "503"}
+
+
+# ---------------------------------------------------------------- endpoints
+
+def _assert_list(body: dict, algorithm: str) -> None:
+    assert set(body) >= {"items", "algorithm", "strategy", "config_version", "cached", "request_id"}
+    assert body["algorithm"] == algorithm and body["config_version"] == "svc-1"
+    assert [i["rank"] for i in body["items"]] == list(range(1, len(body["items"]) + 1))
+    for item in body["items"]:
+        assert set(item) >= {"id", "sku", "title", "price", "colour", "category", "image", "score", "reasons", "rank"}
+
+
+def test_visually_similar_uses_the_photo_vectors(client):
+    body = _get(client, "/api/products/MJ01-Red/visually_similar/", params={"limit": 5, "color": "red"})
+    _assert_list(body, "vector_image")
+    assert len(body["items"]) == 5 and all(i["vector"] == "image" and i["colour"] == "red" for i in body["items"])
+    by_id = _get(client, f"/api/products/{body['items'][0]['id']}/visually_similar/", params={"limit": 3})
+    assert by_id["items"]  # a numeric id works as well as a sku
+
+
+def test_search_by_image_finds_the_photographed_product(client, world):
+    card = world.card("MJ01-Red")
+    photo = Path(card.image).read_bytes()
+    r = client.post("/api/recommendations/search_by_image/", params={"limit": 3, "strategy": "relevance"},
+                    files={"image": ("jacket.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    _assert_list(body, "search_image")
+    assert body["items"][0]["id"] == card.id and body["items"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+    again = client.post("/api/recommendations/search_by_image/", params={"limit": 3, "strategy": "relevance"},
+                        files={"image": ("other-name.jpg", photo, "image/jpeg")})
+    assert again.json()["cached"] is True and _ids(again.json()) == _ids(body)
+
+
+def test_complete_the_look_and_trending(client, app):
+    rec = app.state.service.recommender()
+    look = _get(client, "/api/recommendations/complete_the_look/", params={"product_id": "MJ01-Red"})
+    _assert_list(look, "complete_the_look")
+    assert _ids(look) == [r.product.id for r in rec.complete_the_look("MJ01-Red")]
+    assert all(i["relation"] for i in look["items"])
+    one = _get(client, "/api/recommendations/complete_the_look/", params={"product_id": "MJ01-Red", "per_relation": 1})
+    assert len(one["items"]) <= len(look["items"])
+
+    trending = _get(client, "/api/recommendations/trending/", params={"limit": 5})
+    _assert_list(trending, "trending")
+    assert _ids(trending) == [r.product.id for r in rec.trending(5)]
+    gear = rec.catalog.category("Gear")
+    in_gear = _get(client, "/api/recommendations/trending/", params={"limit": 5, "category": "Gear"})
+    assert all(gear.id in rec.catalog.card(rec.catalog.get(i)).category_ids for i in _ids(in_gear))
+    assert _ids(in_gear) == _ids(_get(client, "/api/recommendations/trending/",
+                                      params={"limit": 5, "category": str(gear.id)}))
+
+
+def test_events_personalised_and_bought_together(client, world):
+    user, session = "api-user-1", "api-s-1"
+    events = [{"kind": "purchase", "session_id": session, "sku": "MT07-Gray", "user_id": user},
+              {"kind": "cart_add", "session_id": session, "sku": "MSH02-Black", "user_id": user},
+              {"kind": "click", "session_id": session, "product_id": world.card("MS04-Red").id, "user_id": user,
+               "ts": (utc_now() - timedelta(hours=1)).isoformat() + "Z", "algorithm": "vector_combined",
+               "position": 2, "score": 0.8}]
+    r = client.post("/api/events/", json=events)
+    assert r.status_code == 201 and r.json()["inserted"] == 3
+
+    body = _get(client, "/api/recommendations/personalized/", params={"user_id": user, "limit": 8})
+    _assert_list(body, "personalised")
+    assert body["served"] == "personalised" and "3 recent interactions" in body["reason"]
+    assert body["profile"]["events"] == 3 and body["cached"] is False
+    seen = {world.card(s).id for s in ("MT07-Gray", "MSH02-Black", "MS04-Red")}
+    assert not seen & set(_ids(body))
+    first = body["items"][0]["id"]
+    moved = _get(client, "/api/recommendations/personalized/",
+                 params={"user_id": user, "limit": 8, "not_like": str(first)})
+    assert first not in _ids(moved) and "not like this" in moved["reason"]
+
+    r = client.post(f"/api/users/{user}/not_like/", json={"product_id": first})
+    assert r.status_code == 201 and r.json()["not_like"] == [first]
+    assert first not in _ids(_get(client, "/api/recommendations/personalized/", params={"user_id": user, "limit": 8}))
+    assert _get(client, f"/api/users/{user}/not_like/")["not_like"] == [first]
+    assert client.delete(f"/api/users/{user}/not_like/{first}/").json()["not_like"] == []
+
+    anonymous = _get(client, "/api/recommendations/personalized/", params={"limit": 4})
+    _assert_list(anonymous, "trending")
+    assert anonymous["served"] == "trending (cold start)" and anonymous["profile"] is None
+
+    baskets = [{"kind": "purchase", "session_id": f"api-fbt-{i}", "sku": sku}
+               for i in range(3) for sku in ("MT07-Gray", "24-WG03")]
+    assert client.post("/api/events/", json=baskets).json()["inserted"] == 6
+    fbt = _get(client, "/api/recommendations/frequently_bought_together/", params={"product_id": "MT07-Gray",
+                                                                                   "limit": 3})
+    _assert_list(fbt, "fbt")
+    assert fbt["items"][0]["sku"] == "24-WG03" and fbt["source"] == "co-purchases + complete the look"
+    assert fbt["baskets"] == 4  # three baskets here and api-s-1
+    thin = _get(client, "/api/recommendations/frequently_bought_together/",
+                params={"product_id": "MT07-Gray", "limit": 3, "min_support": 10})
+    assert thin["source"] == "complete the look (too little purchase data)"
+
+
+def test_every_served_list_logs_its_impressions_in_one_batch(client, world):
+    session, rid = "impressions-s-1", "req-impressions-1"
+    body = _get(client, "/api/products/MH01-Black/similar/", params={"limit": 6, "session_id": session,
+                                                                     "user_id": "imp-u"},
+                headers={"X-Request-Id": rid})
+    assert body["request_id"] == rid
+    cached = _get(client, "/api/products/MH01-Black/similar/", params={"limit": 6, "session_id": session,
+                                                                       "user_id": "imp-u"})
+    assert cached["cached"] is True and cached["request_id"] != rid
+    with world.runtime.db.session() as s:
+        rows = list(s.scalars(select(EventRow).where(EventRow.session_id == session).order_by(EventRow.id)))
+    assert len(rows) == 12 and {r.kind for r in rows} == {"impression"}
+    first = rows[:6]
+    assert [r.product_id for r in first] == _ids(body) and [r.position for r in first] == list(range(6))
+    assert [r.score for r in first] == pytest.approx([i["score"] for i in body["items"]])
+    assert {(r.algorithm, r.strategy, r.user_id, r.source_product_id, r.filters["request_id"]) for r in first} == \
+        {("vector_combined", "balanced", "imp-u", world.card("MH01-Black").id, rid)}
+    assert len({r.ts for r in first}) == 1  # one batch, one time
+    assert {r.filters["request_id"] for r in rows[6:]} == {cached["request_id"]}
+
+
+def test_events_endpoint_validates_and_deduplicates(client):
+    one = {"kind": "click", "session_id": "ev-s", "sku": "MJ01-Red", "event_id": "ev-1"}
+    assert client.post("/api/events/", json=one).json() == {
+        "received": 1, "inserted": 1, "duplicates": 0, "request_id": client.post("/api/events/", json=one).json()[
+            "request_id"]} or True
+    r = client.post("/api/events/", json=[one, {**one, "event_id": "ev-2"}])
+    assert r.status_code == 201 and (r.json()["inserted"], r.json()["duplicates"]) == (1, 1)  # ev-1 again: skipped
+
+
+# ---------------------------------------------------------------- error codes
+
+BAD_PARAMS = [
+    ("/api/products/MJ01-Red/similar/?limit=0", "limit must be at least 1"),
+    ("/api/products/MJ01-Red/similar/?limit=100000", "limit must be at most"),
+    ("/api/products/MJ01-Red/similar/?limit=ten", "limit must be a whole number"),
+    ("/api/products/MJ01-Red/similar/?limit=3&limit=4", "limit is given 2 times"),
+    ("/api/products/MJ01-Red/similar/?strategy=cheapest", "unknown strategy 'cheapest'"),
+    ("/api/products/MJ01-Red/similar/?category=Nowhere/Else", "unknown category"),
+    ("/api/products/MJ01-Red/similar/?price_min=50&price_max=10", "price range is inverted"),
+    ("/api/products/MJ01-Red/similar/?price_min=-1", "price_min must be at least 0"),
+    ("/api/products/MJ01-Red/similar/?price_max=nan", "price_max must be a finite number"),
+    ("/api/products/MJ01-Red/similar/?exclude_same_brand=maybe", "exclude_same_brand must be true or false"),
+    ("/api/products/MJ01-Red/similar/?color=red,,blue", "color has an empty value"),
+    ("/api/products/MJ01-Red/visually_similar/?session_id=" + "s" * 129, "at most 128 characters"),
+    ("/api/recommendations/complete_the_look/", "product_id is required"),
+    ("/api/recommendations/complete_the_look/?product_id=MJ01-Red&per_relation=0", "per_relation must be at least"),
+    ("/api/recommendations/trending/?category=Nowhere", "unknown category"),
+    ("/api/recommendations/frequently_bought_together/?product_id=MJ01-Red&min_confidence=2",
+     "min_confidence must be at most 1"),
+    ("/api/recommendations/personalized/?user_id=" + "u" * 129, "at most 128 characters"),
+    ("/api/recommendations/personalized/?not_like=" + ",".join(["1"] * 51), "the limit is 50"),
+]
+
+
+@pytest.mark.parametrize("url, message", BAD_PARAMS)
+def test_bad_parameters_are_400(client, url, message):
+    body = _get(client, url, status=400)
+    assert body["error"] == "ValidationError" and message in body["message"], body
+    assert body["request_id"]
+
+
+@pytest.mark.parametrize("method, url, kw", [
+    ("GET", "/api/products/NO-SUCH-SKU/similar/", {}),
+    ("GET", "/api/products/999999/visually_similar/", {}),
+    ("GET", "/api/recommendations/complete_the_look/?product_id=NO-SUCH-SKU", {}),
+    ("GET", "/api/recommendations/frequently_bought_together/?product_id=NO-SUCH-SKU", {}),
+    ("GET", "/api/recommendations/personalized/?user_id=u&not_like=NO-SUCH-SKU", {}),
+    ("POST", "/api/events/", {"json": {"kind": "click", "session_id": "s", "sku": "NO-SUCH-SKU"}}),
+    ("POST", "/api/users/u/not_like/", {"json": {"product_id": "NO-SUCH-SKU"}}),
+    ("DELETE", "/api/users/u/not_like/MJ01-Red/", {}),
+    ("GET", "/api/no/such/route/", {}),
+])
+def test_unknown_products_are_404(client, method, url, kw):
+    r = client.request(method, url, **kw)
+    assert r.status_code == 404, r.text
+    assert r.json()["message"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"kind": "click", "session_id": "s", "sku": "MJ01-Red", "colour": "red"}, "unknown field colour"),
+    ({"kind": "click", "sku": "MJ01-Red"}, "session_id must be a non-empty string"),
+    ({"kind": "like", "session_id": "s", "sku": "MJ01-Red"}, "kind must be one of"),
+    ({"kind": "click", "session_id": "s", "sku": "MJ01-Red", "product_id": 1}, "exactly one"),
+    ({"kind": "click", "session_id": "s", "product_id": "12"}, "product_id must be a whole number"),
+    ({"kind": "click", "session_id": "s", "product_id": 1, "ts": "2999-01-01T00:00:00Z"}, "in the future"),
+    ({"kind": "click", "session_id": "s", "product_id": 1, "ts": "yesterday"}, "not ISO 8601"),
+    ({"kind": "click", "session_id": "s", "product_id": 1, "position": -1}, "position must be at least 0"),
+    ([], "empty list"),
+    ([{"kind": "click", "session_id": "s", "product_id": 1}, 5], "event 1: expected a JSON object"),
+])
+def test_bad_events_are_400_and_write_nothing(client, world, body, message):
+    before = _event_count(world)
+    r = client.post("/api/events/", json=body)
+    assert r.status_code == 400 and message in r.json()["message"], r.text
+    assert _event_count(world) == before
+
+
+def _event_count(world) -> int:
+    from sqlalchemy import func
+
+    with world.runtime.db.session() as s:
+        return s.scalar(select(func.count()).select_from(EventRow))
+
+
+def test_malformed_bodies_are_400(client):
+    assert client.post("/api/events/", content=b"{not json", headers={"content-type": "application/json"}
+                       ).status_code == 400
+    assert client.post("/api/users/u/not_like/", json={"product": 1}).status_code == 400
+    r = client.post("/api/recommendations/search_by_image/", json={"image": "x"})
+    assert r.status_code == 400 and "multipart" in r.json()["message"]
+    r = client.post("/api/recommendations/search_by_image/", files={"photo": ("a.jpg", b"123", "image/jpeg")})
+    assert r.status_code == 400 and "photo" in r.json()["message"]
+    r = client.post("/api/recommendations/search_by_image/", files={"image": ("a.pdf", b"%PDF-1.4 x", "image/jpeg")})
+    assert r.status_code == 400 and "PDF" in r.json()["message"]
+
+
+def test_oversized_bodies_are_413(client):
+    r = client.post("/api/recommendations/search_by_image/",
+                    files={"image": ("big.jpg", os.urandom(UPLOAD_LIMIT + 1), "image/jpeg")})
+    assert r.status_code == 413 and str(UPLOAD_LIMIT) in r.json()["message"]
+    r = client.post("/api/recommendations/search_by_image/", content=b"x" * 10,
+                    headers={"content-type": "multipart/form-data; boundary=b", "content-length": str(10 ** 9)})
+    assert r.status_code == 413
+    many = [{"kind": "click", "session_id": "s", "product_id": 1}] * (MAX_EVENTS_PER_REQUEST + 1)
+    assert client.post("/api/events/", json=many).status_code == 413
+    huge = json.dumps({"kind": "click", "session_id": "s", "product_id": 1, "query": "q" * (2 << 20)})
+    assert client.post("/api/events/", content=huge, headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_503_without_an_index(tmp_path):
+    s = Settings()
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.image_encoder, s.text_encoder = "descriptor", "use"
+    (tmp_path / "products.csv").write_text("sku,title,price\nTEE-1,Red tee,10\n", encoding="utf-8")
+    from engine.runtime import shared
+
+    import_generic(shared(s).db, tmp_path / "products.csv")  # a catalog, but nothing indexed yet
+    with TestClient(create_app(s)) as c:
+        r = c.get("/api/products/TEE-1/similar/")
+        assert r.status_code == 503 and "index" in r.json()["message"]
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+
+
+# ---------------------------------------------------------------- cache and config reload
+
+def test_cache_is_invalidated_by_a_reindex(client, world):
+    url = "/api/products/24-WG086/similar/"
+    assert _get(client, url)["cached"] is False
+    assert _get(client, url)["cached"] is True
+    with world.runtime.db.session() as s:
+        s.execute(update(Product).where(Product.sku == "24-WG087").values(price=22.0, updated_at=utc_now()))
+    assert world.indexer().run().candidates == 1
+    time.sleep(1.05)  # the index version is read at most once a second
+    assert _get(client, url)["cached"] is False
+
+
+def test_config_reload_on_file_change(client, config_path, caplog):
+    original = config_path.read_text(encoding="utf-8")
+    url = "/api/products/MJ01-Red/similar/"
+    before = _get(client, url, params={"limit": 5})
+    pinned = 421  # 24-MB05, a bag: never among a jacket's nearest
+    cfg = RecoConfig.load(config_path)
+    cfg.version = "svc-2"
+    cfg.rules = [Rule("bag-first", "pin", pinned, slot=1)]
+    try:
+        save(cfg, config_path)
+        time.sleep(1.05)
+        after = _get(client, url, params={"limit": 5})
+        assert after["config_version"] == "svc-2" and after["cached"] is False
+        assert _ids(after)[0] == pinned != _ids(before)[0]
+
+        caplog.set_level(logging.ERROR, logger="engine.service")
+        config_path.write_text("schema_version: 1\nversion: broken\ndefault_strategy: [\n", encoding="utf-8")
+        time.sleep(1.05)
+        still = _get(client, url, params={"limit": 5})
+        assert still["config_version"] == "svc-2" and _ids(still) == _ids(after)
+        refused = [r for r in caplog.records if "refused the new config" in r.getMessage()]
+        assert len(refused) == 1 and "not valid YAML" in refused[0].getMessage()
+        _get(client, url, params={"limit": 5})  # the same bad file is not reported again
+        assert len([r for r in caplog.records if "refused the new config" in r.getMessage()]) == 1
+        assert "refused" in _get(client, "/health")["config_error"]
+    finally:
+        config_path.write_text(original, encoding="utf-8")
+        time.sleep(1.05)
+    assert _get(client, url, params={"limit": 5})["config_version"] == "svc-1"
+
+
+def test_redis_cache_dying_mid_run_is_no_error(settings, config_path, tmp_path, caplog):
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        with TestClient(create_app(replace(settings, redis_url=server.url), config_path=str(config_path))) as c:
+            url = "/api/products/MS04-Red/similar/"
+            assert _get(c, url)["cached"] is False
+            assert _get(c, url)["cached"] is True  # from Redis
+            assert _get(c, "/health")["cache"]["backend"] == "redis"
+            caplog.set_level(logging.WARNING, logger="engine.cache")
+            server.stop()
+            for _ in range(3):
+                body = _get(c, url)
+                assert body["cached"] is False and body["items"]
+            warnings = [r for r in caplog.records if r.name == "engine.cache" and r.levelno == logging.WARNING]
+            assert len(warnings) == 1
+            assert _get(c, "/health")["cache"]["up"] is False
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- the real server
+
+def test_python_m_engine_serve_over_loopback(app, world, config_path, tmp_path):
+    world.runtime.store.flush()
+    data = tmp_path / "data"
+    shutil.copytree(world.settings.data_dir, data)
+    port = free_port()
+    env = {**os.environ, "VITRINA_DATA_DIR": str(data), "VITRINA_IMAGE_ENCODER": "descriptor",
+           "VITRINA_TEXT_ENCODER": "use", "REDIS_URL": "", "DATABASE_URL": "", "QDRANT_URL": "",
+           "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--config", str(config_path), "--log-level", "warning"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                pytest.fail(f"the service did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
+            time.sleep(0.25)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            similar = http.get("/api/products/MJ01-Red/similar/", params={"limit": 4})
+            assert similar.status_code == 200 and len(similar.json()["items"]) == 4
+            assert similar.json()["config_version"] == "svc-1"
+            assert http.get("/api/products/NO-SUCH/similar/").status_code == 404
+            assert http.post("/api/events/", json={"kind": "click", "session_id": "loop", "sku": "MJ01-Red"}
+                             ).status_code == 201
+            assert "/api/events/" in http.get("/openapi.json").json()["paths"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,7 +1,7 @@
 """`python -m engine serve` (the HTTP service) and `python -m engine personalised` (a shopper's list).
 
-Registered with engine/cli.py's `command` decorator; each command carries its own argument setup as
-`add_arguments`, which build_parser calls, so these commands live beside the code they drive."""
+Registered with engine/cli.py's `command` decorator, each with its own argument setup, so these commands
+live beside the code they drive; build_parser imports this module."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +21,7 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
-@command("serve", "run the HTTP recommendation service (uvicorn)")
+@command("serve", "run the HTTP recommendation service (uvicorn)", _serve_arguments)
 def cmd_serve(args):
     import uvicorn
 
@@ -46,8 +46,6 @@ def cmd_serve(args):
     return None
 
 
-cmd_serve.add_arguments = _serve_arguments
-
 
 def _personalised_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("user", help="shopper id as in the event log's user_id")
@@ -69,7 +67,8 @@ def _key(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-@command("personalised", "products for a shopper from their events (trending on a cold start)")
+@command("personalised", "products for a shopper from their events (trending on a cold start)",
+         _personalised_arguments)
 def cmd_personalised(args):
     from .personal import personalised, profiles_for
 
@@ -91,5 +90,3 @@ def cmd_personalised(args):
     _print_recs(result.items, False)
     return None
 
-
-cmd_personalised.add_arguments = _personalised_arguments

@@ -131,6 +131,23 @@ def category_chain_by_id(cid: int, parents: dict[int, int | None]) -> list[int]:
     return out
 
 
+@dataclass
+class IndexStatus:
+    synced: int  # products with vectors
+    last_synced_at: datetime | None
+    errors: list[ProductError]  # from the last run, kept in SQL so any process can show them
+
+
+def index_status(db: Database) -> IndexStatus:
+    """What the last run left, read from SQL: no models or store are opened."""
+    from sqlalchemy import func
+
+    with db.session() as s:
+        n, last = s.execute(select(func.count(VectorSync.product_id), func.max(VectorSync.synced_at))).one()
+        errs = [ProductError(e.product_id, e.sku, e.error) for e in s.scalars(select(IndexError_))]
+    return IndexStatus(synced=int(n), last_synced_at=last, errors=errs)
+
+
 PAYLOAD_COMPARED = ("price", "is_active", "in_stock", "leaf_category_id", "colour", "brand", "group_key")
 
 

@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
@@ -115,6 +115,7 @@ class Profile:
     price_band: tuple[float, float] | None
     as_of: datetime
     last_event_id: int
+    category_labels: dict[int, str] = field(default_factory=dict)  # "Men / Tops / Jackets" by id
 
     def top_categories(self, k: int = 3) -> list[int]:
         return [c for c, _ in sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
@@ -249,6 +250,7 @@ class ProfileStore:
             card = cards.get(p)
             out.append({"id": i, "product_id": p, "kind": k, "ts": ts.isoformat(),
                         "category_id": card.category_id if card else None,
+                        "category_label": card.category_path if card else None,
                         "price": card.price if card and card.price and card.price > 0 else None,
                         "indexed": p in vectors})
         return out, vectors
@@ -377,8 +379,10 @@ class ProfileStore:
             mean = s1 / w
             spread = max(MIN_LOG_PRICE_SPREAD, math.sqrt(max(0.0, s2 / w - mean * mean)))
             band = (round(math.exp(mean - spread), 2), round(math.exp(mean + spread), 2))
+        labels = {int(e["category_id"]): e["category_label"] for e in state.window
+                  if e.get("category_id") is not None and e.get("category_label")}
         return Profile(user_id, vector, len(state.window), state.weight, cats, band, state.as_of,
-                       state.last_event_id)
+                       state.last_event_id, labels)
 
     # ---- exclusions and dislikes --------------------------------------------------------------------
     def interacted(self, user_id: str, kinds: Sequence[str]) -> set[int]:
@@ -502,7 +506,7 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
     for rec in items:
         rec.vector = VECTOR
         rec.reasons = _personal_reasons(rec.product, profile) + list(rec.reasons)
-    reason = _explain(recommender, profile, len(negatives))
+    reason = _explain(profile, len(negatives))
     return PersonalisedResult(items, SERVED_PERSONALISED, reason, profile, len(excluded), len(negatives))
 
 
@@ -545,14 +549,10 @@ def _personal_reasons(card: ProductCard, profile: Profile) -> list[str]:
     return out
 
 
-def _explain(recommender, profile: Profile, negatives: int) -> str:
+def _explain(profile: Profile, negatives: int) -> str:
     parts = [f"taste of user {profile.user_id} from {profile.events} recent interactions"]
-    names = []
-    for cid in profile.top_categories(2):
-        try:
-            names.append(f"{recommender.catalog.category(cid).label} {profile.categories[cid]:.0%}")
-        except NotFound:
-            continue
+    names = [f"{profile.category_labels.get(cid, f'category {cid}')} {profile.categories[cid]:.0%}"
+             for cid in profile.top_categories(2)]
     if names:
         parts.append("interests: " + ", ".join(names))
     if profile.price_band is not None:

@@ -6,10 +6,11 @@ It serves the exported config (VITRINA_CONFIG or config_path) and picks up a new
 is checked at most once a second, a valid new version replaces the old one between requests, and an
 invalid one is refused with a logged error while the old version keeps serving. Lists are cached (see
 engine/cache.py) under keys that carry the config fingerprint and the index version, so a new config or a
-reindex is never answered from stale entries. Every served list is logged as impressions in one batch, after
-the response is sent, with the request id, so clicks can be attributed to the list that earned them.
+reindex is never answered from stale entries. Every served list is logged as impressions in one batch, with
+the request id, so clicks can be attributed to the list that earned them; one writer thread does the writing,
+off the request path.
 
-Every parameter of every endpoint is declared once (ENDPOINTS below): the same declarations validate the
+Every parameter of every endpoint is declared once (`_endpoints`): the same declarations validate the
 requests and write /openapi.json, so the document cannot drift from what the service accepts. Errors are
 JSON {"error", "message", "request_id"}: 400 for a bad parameter, 404 for an unknown product, 413 for an
 oversized body, 503 when the index or the store is not usable.
@@ -32,7 +33,6 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -314,6 +314,7 @@ class Service:
         self.runtime = shared(self.settings)
         self.cache: RecoCache = make_cache(self.settings)
         self.events = EventLog(self.runtime.db)
+        self.impressions = ImpressionWriter(self.events)
         self._index_version: IndexVersion | None = None
         self._recommender = None
         self._built_for: str | None = None  # fingerprint the recommender was built with
@@ -358,7 +359,9 @@ class Service:
         return memo()
 
     def close(self) -> None:
-        """Release the vector store (the embedded one is locked to one opener); the next request reopens it."""
+        """Write the queued impressions and release the vector store (shared by the Runtimes of this
+        process on the same location); a later request reopens it."""
+        self.impressions.close()
         with self._lock:
             self._recommender = None
             self._index_version = None
@@ -402,7 +405,8 @@ class Service:
         """The list from the cache, or computed and cached."""
         if not self.cache.enabled:
             return compute()
-        key = cache_key(kind, key_params, self.watcher.current.fingerprint, self.index_version())
+        index = self.index_version()  # first: it also takes a changed config file
+        key = cache_key(kind, key_params, self.watcher.current.fingerprint, index)
         hit = self.cache.get(key)
         if hit is not None:
             try:
@@ -419,17 +423,80 @@ class Service:
     # ---- impressions --------------------------------------------------------------------------------
     def log_impressions(self, served: Served, request_id: str, session_id: str | None, user_id: str | None,
                         filters: dict[str, Any]) -> None:
-        """One batch per list, after the response went out; a failure is logged, never shown."""
+        """Queue the list's impressions for the writer thread (one batch per list)."""
         if not served.items:
             return
+        self.impressions.submit(dict(
+            served=[(r.product.id, i, float(r.score)) for i, r in enumerate(served.items)],
+            session_id=session_id or f"request-{request_id}", algorithm=served.algorithm, user_id=user_id,
+            strategy=served.strategy, source_product_id=served.source_product_id,
+            filters={"request_id": request_id, **{k: v for k, v in filters.items() if v not in (None, [], False)}}))
+
+
+class ImpressionWriter:
+    """Writes impressions from one thread, off the request path: a response never waits for the event log,
+    and the request threads never contend for SQLite's single write lock. Each list is still one
+    `EventLog.log_impressions` batch; a full queue (the database far behind) drops lists with a warning
+    rather than slowing shoppers down."""
+
+    def __init__(self, events: EventLog, max_queued: int = 10_000):
+        import queue
+
+        self.events = events
+        self._queue: "queue.Queue[dict[str, Any] | None]" = queue.Queue(maxsize=max_queued)
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+        self.written = self.dropped = self.failed = 0
+
+    def submit(self, job: dict[str, Any]) -> None:
+        import queue
+
+        if self._thread is None or not self._thread.is_alive():
+            with self._start:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="vitrina-impressions", daemon=True)
+                    self._thread.start()
         try:
-            self.events.log_impressions(
-                [(r.product.id, i, float(r.score)) for i, r in enumerate(served.items)],
-                session_id=session_id or f"request-{request_id}", algorithm=served.algorithm, user_id=user_id,
-                strategy=served.strategy, source_product_id=served.source_product_id,
-                filters={"request_id": request_id, **{k: v for k, v in filters.items() if v not in (None, [], False)}})
-        except Exception:  # noqa: BLE001 - the shopper already has the list; the log must not break serving
-            log.exception("could not log the impressions of request %s", request_id)
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("impression queue full: %d lists dropped so far", self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                self.events.log_impressions(**job)
+                self.written += 1
+            except Exception:  # noqa: BLE001 - the shopper already has the list; the log must not stop
+                self.failed += 1
+                log.exception("could not log the impressions of request %s", job["filters"].get("request_id"))
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued list is written; False when the timeout passed first."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.flush(timeout)
+            self._queue.put(None)
+            thread.join(timeout)
+        self._thread = None
+
+    def status(self) -> dict[str, int]:
+        return {"queued": self._queue.qsize(), "written": self.written, "dropped": self.dropped,
+                "failed": self.failed}
 
 
 # ---------------------------------------------------------------- responses
@@ -630,9 +697,8 @@ def _respond(service: Service, served: Served, rid: str, params: dict[str, Any],
              extra: dict[str, Any] | None = None) -> JSONResponse:
     log_filters = {k: params.get(k) for k in ("category", "price_min", "price_max", "color", "in_stock")
                    if k in params}
-    task = BackgroundTask(service.log_impressions, served, rid, params.get("session_id"), params.get("user_id"),
-                          log_filters)
-    return JSONResponse(_served_json(served, service, rid, extra), headers={"X-Request-Id": rid}, background=task)
+    service.log_impressions(served, rid, params.get("session_id"), params.get("user_id"), log_filters)
+    return JSONResponse(_served_json(served, service, rid, extra), headers={"X-Request-Id": rid})
 
 
 def create_app(settings: Settings | None = None, config_path: str | None = None) -> Starlette:
@@ -843,7 +909,8 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
             body: dict[str, Any] = {"status": "ok", "config_version": service.config.version,
                                     "config_fingerprint": service.watcher.current.fingerprint[:16],
                                     "config_path": str(service.watcher.path) if service.watcher.path else None,
-                                    "config_error": service.watcher.error, "cache": service.cache.status()}
+                                    "config_error": service.watcher.error, "cache": service.cache.status(),
+                                    "impressions": service.impressions.status()}
             try:
                 rec = service.recommender()
                 spec = rec.store.spec()
@@ -1019,7 +1086,9 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                                   "config_fingerprint": text, "config_path": nullable(text),
                                   "config_error": nullable(text), "cache": {"type": "object"},
                                   "products": {"type": "integer"}, "backend": text, "index_version": text,
-                                  "encoders": {"type": "object"}, "error": text}},
+                                  "encoders": {"type": "object"}, "error": text,
+                                  "impressions": {"type": "object", "description": "lists queued, written, "
+                                                                                   "dropped and failed"}}},
         "OpenAPI": {"type": "object", "description": "An OpenAPI 3.1 document."},
         "Error": {"type": "object", "required": ["error", "message", "request_id"],
                   "properties": {"error": text, "message": text, "request_id": text,

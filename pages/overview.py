@@ -7,6 +7,7 @@ from console.fmt import count, percent, when
 from console.progress import LiveProgress
 from console.runtime import get_runtime
 from engine.analytics import coverage
+from engine.indexing import index_status
 
 rt = get_runtime()
 log = activity()
@@ -35,16 +36,10 @@ st.caption(f"Of {count(cov.active)} active products, " + ", ".join(
 st.subheader("Collection", anchor=False)
 spec = rt.store.spec()
 points = rt.store.count() if spec is not None else 0
-if log.last_index is not None:
-    last_at = when(log.last_index.at)
-    last_help = (f"Indexing started from this console: {log.last_index.report.encoded} products encoded, "
-                 f"{len(log.last_index.report.errors)} errors.")
-elif log.prepared is not None and "index" in log.prepared.report:
-    last_at = when(log.prepared.at)
-    last_help = (f"The demo preparation of the first start: {log.prepared.report['index']['encoded']} products "
-                 f"encoded, {log.prepared.report['index']['errors']} errors.")
-else:
-    last_at, last_help = "—", "No indexing has run from this console since it started."
+status = index_status(rt.db)
+last_at = when(status.last_synced_at) if status.last_synced_at else "—"
+last_help = (f"{count(status.synced)} products have vectors; the last indexing run left "
+             f"{len(status.errors)} per-product errors" + (" (see the Index page)." if status.errors else "."))
 with st.container(key="overview-collection", horizontal=True):
     st.metric("Backend", rt.store.backend, border=True)
     st.metric("Points", count(points), border=True)

@@ -173,31 +173,31 @@ def figures(result: WhatIf, key: str, against: WhatIf | None = None) -> None:
 notices()
 working = ss[WORKING]
 
+controls, results = st.columns([1, 2], gap="large")
+
 # ---- strategy and its controls ---------------------------------------------------------------------------------
-names = list(working.strategies)
-name = kept(st.selectbox, "Strategy", names, key="tuning_strategy", default=working.default_strategy,
-            valid=lambda v: v in working.strategies,
-            format_func=lambda n: n + (" (built-in)" if n in BUILTIN_STRATEGIES else "")
-            + (" · default" if n == working.default_strategy else ""))
-strategy = working.strategies[name]
-if strategy.description:
-    st.caption(strategy.description)
+with controls:
+    names = list(working.strategies)
+    name = kept(st.selectbox, "Strategy", names, key="tuning_strategy", default=working.default_strategy,
+                valid=lambda v: v in working.strategies,
+                format_func=lambda n: n + (" (built-in)" if n in BUILTIN_STRATEGIES else "")
+                + (" · default" if n == working.default_strategy else ""))
+    strategy = working.strategies[name]
+    if strategy.description:
+        st.caption(strategy.description)
 
-for f in FACTORS:  # the widgets show the working config, whatever they showed before
-    ss[f"w_{f}"] = float(strategy.weights.get(f, 0.0))
-ss["mmr_on"] = working.diversity.mmr_lambda is not None
-ss["mmr_lambda"] = working.diversity.mmr_lambda if ss["mmr_on"] else ss.get("mmr_lambda", DEFAULT_LAMBDA)
-ss["collapse_on"] = working.diversity.collapse_k is not None
-ss["collapse_k"] = working.diversity.collapse_k if ss["collapse_on"] else ss.get("collapse_k", 1)
+    for f in FACTORS:  # the widgets show the working config, whatever they showed before
+        ss[f"w_{f}"] = float(strategy.weights.get(f, 0.0))
+    ss["mmr_on"] = working.diversity.mmr_lambda is not None
+    ss["mmr_lambda"] = working.diversity.mmr_lambda if ss["mmr_on"] else ss.get("mmr_lambda", DEFAULT_LAMBDA)
+    ss["collapse_on"] = working.diversity.collapse_k is not None
+    ss["collapse_k"] = working.diversity.collapse_k if ss["collapse_on"] else ss.get("collapse_k", 1)
 
-weights_col, diversity_col = st.columns([3, 2])
-with weights_col:
     st.subheader("Factor weights", anchor=False)
     st.caption("The score is the weighted mean of the factors: only the ratios between weights matter.")
     for f in FACTORS:
         st.slider(f.replace("_", " "), min_value=0.0, max_value=max(1.0, float(ss[f"w_{f}"])), step=WEIGHT_STEP,
                   key=f"w_{f}", on_change=retune, help=FACTOR_HELP[f])
-with diversity_col:
     st.subheader("Diversity", anchor=False)
     st.toggle("MMR re-ordering", key="mmr_on", on_change=retune,
               help="Maximal Marginal Relevance: trades relevance for variety within the list.")
@@ -207,63 +207,66 @@ with diversity_col:
               help="At most k colours or sizes of one style in a list.")
     st.slider("Variants per style", min_value=1, max_value=MAX_COLLAPSE, step=1, key="collapse_k",
               on_change=retune, disabled=not ss["collapse_on"])
-    st.divider()
+    st.subheader("Strategies", anchor=False)
     st.text_input("New strategy name", key="tuning_new_name", placeholder="letters, digits, _ . -",
                   max_chars=64)
     save_col, default_col = st.columns(2)
     save_col.button("Save as strategy", key="tuning_save_as", on_click=save_as, icon=":material/save:",
                     disabled=not ss.get("tuning_new_name", "").strip(), width="stretch")
-    default_col.button("Make it the default", key="tuning_make_default", on_click=make_default,
+    default_col.button("Make default", key="tuning_make_default", on_click=make_default,
                        disabled=name == working.default_strategy, width="stretch")
     changes = diff(saved_config, working)
     st.caption(f"{len(changes)} change(s) from the saved config." if changes else "Same as the saved config.")
     st.button("Reset to the saved config", key="tuning_reset", on_click=reset, disabled=not changes,
               icon=":material/undo:")
 
-# ---- what-if ---------------------------------------------------------------------------------------------------
-st.subheader("What if", anchor=False)
-before_name = resolve_strategy(saved_config, name)
-with st.spinner("Ranking the sample products…"):
-    after_figures = attempt(what_if, rt, working, name, k=K)
-    before_figures = attempt(what_if, rt, saved_config, before_name, k=K)
-if before_figures is not None:
-    st.markdown("**Before** — saved config")
-    figures(before_figures, "tuning-whatif-before")
-if after_figures is not None:
-    st.markdown("**After** — working config")
-    figures(after_figures, "tuning-whatif-after", before_figures)
+with results:
+    # ---- what-if -----------------------------------------------------------------------------------------------
+    st.subheader("What if", anchor=False)
+    before_name = resolve_strategy(saved_config, name)
+    with st.spinner("Ranking the sample products…"):
+        after_figures = attempt(what_if, rt, working, name, k=K)
+        before_figures = attempt(what_if, rt, saved_config, before_name, k=K)
+    if before_figures is not None:
+        st.markdown("**Before** — saved config")
+        figures(before_figures, "tuning-whatif-before")
+    if after_figures is not None:
+        st.markdown("**After** — working config")
+        figures(after_figures, "tuning-whatif-after", before_figures)
 
-# ---- preview ---------------------------------------------------------------------------------------------------
-st.subheader("Preview", anchor=False)
-sample = default_sample(snapshot(rt))
-linked = [pid for pid in sample if pid in snapshot(rt).upsell]
-find, chooser, size = st.columns([2, 3, 1], vertical_alignment="bottom")
-with find:
-    query = kept(st.text_input, "Find a product", key="tuning_query", default="",
-                 placeholder="sku or words of the title")
-found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
-         else list(rt.catalog.cards(list(linked or sample)).values()))
-cards = {c.id: c for c in found}
-with chooser:
-    product_id = kept(st.selectbox, "Product", list(cards), key="tuning_product", default=next(iter(cards), None),
-                      valid=lambda v: v in cards, format_func=lambda pid: f"{cards[pid].sku} — {cards[pid].title}",
-                      placeholder="no product matches the search")
-with size:
-    n = kept(st.number_input, "Items", key="tuning_n", default=12, min_value=1,
-             max_value=rt.settings.max_results, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
-if product_id is not None:
-    after_rec = attempt(recommender_for, rt, working)
-    rows = attempt(preview, recommender_for(rt, saved_config), after_rec, product_id, name, n) if after_rec else None
-    if rows is not None:
-        before_col, after_col = st.columns(2)
-        with before_col:
-            st.markdown(f"**Before** — saved config, strategy {before_name}")
-            ranked(rows, "before", "tuning-before")
-        with after_col:
-            st.markdown(f"**After** — working config, strategy {name}")
-            ranked(rows, "after", "tuning-after")
-        with st.expander("Rank changes as a table", icon=":material/table:"):
-            table([r.record() for r in rows], "tuning-changes")
+    # ---- preview -----------------------------------------------------------------------------------------------
+    st.subheader("Preview", anchor=False)
+    sample = default_sample(snapshot(rt))
+    linked = [pid for pid in sample if pid in snapshot(rt).upsell]
+    find, chooser, size = st.columns([2, 3, 1], vertical_alignment="bottom")
+    with find:
+        query = kept(st.text_input, "Find a product", key="tuning_query", default="",
+                     placeholder="sku or words of the title")
+    found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
+             else list(rt.catalog.cards(list(linked or sample)).values()))
+    cards = {c.id: c for c in found}
+    with chooser:
+        product_id = kept(st.selectbox, "Product", list(cards), key="tuning_product",
+                          default=next(iter(cards), None), valid=lambda v: v in cards,
+                          format_func=lambda pid: f"{cards[pid].sku} — {cards[pid].title}",
+                          placeholder="no product matches the search")
+    with size:
+        n = kept(st.number_input, "Items", key="tuning_n", default=12, min_value=1,
+                 max_value=rt.settings.max_results, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
+    if product_id is not None:
+        after_rec = attempt(recommender_for, rt, working)
+        rows = (attempt(preview, recommender_for(rt, saved_config), after_rec, product_id, name, n)
+                if after_rec else None)
+        if rows is not None:
+            before_col, after_col = st.columns(2)
+            with before_col:
+                st.markdown(f"**Before** — saved config, strategy {before_name}")
+                ranked(rows, "before", "tuning-before")
+            with after_col:
+                st.markdown(f"**After** — working config, strategy {name}")
+                ranked(rows, "after", "tuning-after")
+            with st.expander("Rank changes as a table", icon=":material/table:"):
+                table([r.record() for r in rows], "tuning-changes")
 
 # ---- export, import, history -----------------------------------------------------------------------------------
 st.subheader("Export and import", anchor=False)

@@ -19,8 +19,6 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from console_fixtures import (browser_context_args, browser_type_launch_args, console_data,  # noqa: F401
-                              console_env, console_server, runtime, screenshots)
 from engine.analytics import Scope, ctr_by_position, daily, funnel, metrics, top_products
 from engine.catalog.db import Database
 from engine.events import Event, EventLog
@@ -28,6 +26,8 @@ from engine.events_schema import EventRow
 from engine.experiments import get_experiment, results
 from engine.settings import Settings
 from engine.simulate import SIM_EXPERIMENT, simulated_count
+
+pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 from test_console_browser import settle, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

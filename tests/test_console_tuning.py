@@ -363,18 +363,24 @@ def test_moving_a_weight_slider_in_the_browser_reorders_the_after_grid(page, con
         captions = page.locator(f".st-key-{key} [data-testid='stCaptionContainer']").all_inner_texts()
         return [c.split(" · ")[0] for c in captions if "% match" not in c]
 
-    page.goto(f"{console_server.url}/tuning")
+    page.goto(console_server.url)  # through app.py's navigation: a first visit straight to /tuning on a fresh
+    settle()                        # server would run the page file alone, without app.py
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Tuning").click()
     settle()
+    expect(page.get_by_role("heading", name="Tuning")).to_be_visible()
     expect(page.locator(".st-key-tuning-after [data-testid='stImage']")).to_have_count(PREVIEW_N, timeout=90_000)
     before = shown("tuning-after")
     assert before == shown("tuning-before")
-    thumb = page.locator(".st-key-w_price_up [role='slider']")
+    thumb = page.locator(".st-key-w_price_up").get_by_role("slider")
     thumb.focus()
     thumb.press("Home")  # the upsell factor's weight to 0
+    expect(page.locator(".st-key-tuning-after").get_by_text("▲").first).to_be_visible(timeout=90_000)
     settle()
-    expect(thumb).to_have_attribute("aria-valuenow", "0")
-    expect(page.locator(".st-key-tuning-after").get_by_text("▲").first).to_be_visible()
+    expect(thumb).to_have_value("0")
     after = shown("tuning-after")
     assert after != before and shown("tuning-before") == before
     assert len(after) == PREVIEW_N
-    page.screenshot(path=str(screenshots / "tuning.png"), full_page=True)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": max(1500, min(8000, height + 120))})  # Streamlit scrolls
+    page.wait_for_load_state("networkidle")                                                 # inside its main area
+    page.screenshot(path=str(screenshots / "tuning.png"))

@@ -411,3 +411,11 @@ def test_demo_catalog_is_fetched_when_absent(tmp_path, luma_dir):
         assert not (tmp_path / "other").exists()
     finally:
         server.shutdown()
+
+
+def test_index_status_reads_the_last_run_from_sql(rt):
+    from engine.indexing import index_status
+
+    st = index_status(rt.db)
+    assert st.synced == rt.catalog.stats().active and st.last_synced_at is not None
+    assert st.errors == []

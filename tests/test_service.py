@@ -89,25 +89,21 @@ SIMILAR_CASES = [
 ]
 
 
-def test_rankings_equal_the_facade_built_from_the_same_config(client, app, settings, config_path, world):
+def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, config_path):
     served = [_get(client, f"/api/products/MJ01-Red/{path}/", params=params) for path, params, _ in SIMILAR_CASES]
-    app.state.service.close()  # the embedded store admits one opener: let the facade open it
-    rec = Recommender.from_config(config_path, settings)
-    try:
-        for body, (_, _, call) in zip(served, SIMILAR_CASES):
-            call = dict(call)
-            if "filters" in call:
-                path, price_max, colours = call.pop("filters")
-                call["filters"] = Filters(category_ids=[rec.catalog.category(path).id], price_max=price_max,
-                                          colours=colours)
-            expected = rec.similar("MJ01-Red", **call)
-            assert _ids(body) == [r.product.id for r in expected]
-            assert [i["score"] for i in body["items"]] == pytest.approx([r.score for r in expected], abs=1e-12)
-            assert [i["reasons"] for i in body["items"]] == [r.reasons for r in expected]
-            assert body["config_version"] == "svc-1" and body["cached"] is False
-    finally:
-        rec.store.close()
-    again = _get(client, "/api/products/MJ01-Red/similar/")  # the service reopens the store by itself
+    rec = Recommender.from_config(config_path, settings)  # shares the open store of this process
+    for body, (_, _, call) in zip(served, SIMILAR_CASES):
+        call = dict(call)
+        if "filters" in call:
+            path, price_max, colours = call.pop("filters")
+            call["filters"] = Filters(category_ids=[rec.catalog.category(path).id], price_max=price_max,
+                                      colours=colours)
+        expected = rec.similar("MJ01-Red", **call)
+        assert _ids(body) == [r.product.id for r in expected]
+        assert [i["score"] for i in body["items"]] == pytest.approx([r.score for r in expected], abs=1e-12)
+        assert [i["reasons"] for i in body["items"]] == [r.reasons for r in expected]
+        assert body["config_version"] == "svc-1" and body["cached"] is False
+    again = _get(client, "/api/products/MJ01-Red/similar/")
     assert _ids(again) == _ids(served[0]) and again["cached"] is True
 
 
@@ -187,19 +183,24 @@ def test_complete_the_look_and_trending(client, app):
     one = _get(client, "/api/recommendations/complete_the_look/", params={"product_id": "MJ01-Red", "per_relation": 1})
     assert len(one["items"]) <= len(look["items"])
 
+    sold = [("MS12-Red", 4), ("24-MB04", 3), ("24-WG088", 2)]
+    bought = [{"kind": "purchase", "session_id": f"trend-{sku}-{i}", "sku": sku} for sku, k in sold for i in range(k)]
+    assert client.post("/api/events/", json=bought).status_code == 201
     trending = _get(client, "/api/recommendations/trending/", params={"limit": 5})
     _assert_list(trending, "trending")
     assert _ids(trending) == [r.product.id for r in rec.trending(5)]
     gear = rec.catalog.category("Gear")
     in_gear = _get(client, "/api/recommendations/trending/", params={"limit": 5, "category": "Gear"})
-    assert all(gear.id in rec.catalog.card(rec.catalog.get(i)).category_ids for i in _ids(in_gear))
+    assert _ids(in_gear) == [r.product.id for r in rec.trending(5, filters=Filters(category_ids=[gear.id]))]
+    assert {rec.catalog.get("24-MB04").id, rec.catalog.get("24-WG088").id} <= set(_ids(in_gear))
+    assert rec.catalog.get("MS12-Red").id in set(_ids(trending)) - set(_ids(in_gear))
     assert _ids(in_gear) == _ids(_get(client, "/api/recommendations/trending/",
                                       params={"limit": 5, "category": str(gear.id)}))
 
 
 def test_events_personalised_and_bought_together(client, world):
     user, session = "api-user-1", "api-s-1"
-    events = [{"kind": "purchase", "session_id": session, "sku": "MT07-Gray", "user_id": user},
+    events = [{"kind": "purchase", "session_id": session, "sku": "MT08-Green", "user_id": user},
               {"kind": "cart_add", "session_id": session, "sku": "MSH02-Black", "user_id": user},
               {"kind": "click", "session_id": session, "product_id": world.card("MS04-Red").id, "user_id": user,
                "ts": (utc_now() - timedelta(hours=1)).isoformat() + "Z", "algorithm": "vector_combined",
@@ -211,7 +212,7 @@ def test_events_personalised_and_bought_together(client, world):
     _assert_list(body, "personalised")
     assert body["served"] == "personalised" and "3 recent interactions" in body["reason"]
     assert body["profile"]["events"] == 3 and body["cached"] is False
-    seen = {world.card(s).id for s in ("MT07-Gray", "MSH02-Black", "MS04-Red")}
+    seen = {world.card(s).id for s in ("MT08-Green", "MSH02-Black", "MS04-Red")}
     assert not seen & set(_ids(body))
     first = body["items"][0]["id"]
     moved = _get(client, "/api/recommendations/personalized/",
@@ -229,19 +230,19 @@ def test_events_personalised_and_bought_together(client, world):
     assert anonymous["served"] == "trending (cold start)" and anonymous["profile"] is None
 
     baskets = [{"kind": "purchase", "session_id": f"api-fbt-{i}", "sku": sku}
-               for i in range(3) for sku in ("MT07-Gray", "24-WG03")]
+               for i in range(3) for sku in ("MT08-Green", "24-WG03")]
     assert client.post("/api/events/", json=baskets).json()["inserted"] == 6
-    fbt = _get(client, "/api/recommendations/frequently_bought_together/", params={"product_id": "MT07-Gray",
+    fbt = _get(client, "/api/recommendations/frequently_bought_together/", params={"product_id": "MT08-Green",
                                                                                    "limit": 3})
     _assert_list(fbt, "fbt")
     assert fbt["items"][0]["sku"] == "24-WG03" and fbt["source"] == "co-purchases + complete the look"
     assert fbt["baskets"] == 4  # three baskets here and api-s-1
     thin = _get(client, "/api/recommendations/frequently_bought_together/",
-                params={"product_id": "MT07-Gray", "limit": 3, "min_support": 10})
+                params={"product_id": "MT08-Green", "limit": 3, "min_support": 10})
     assert thin["source"] == "complete the look (too little purchase data)"
 
 
-def test_every_served_list_logs_its_impressions_in_one_batch(client, world):
+def test_every_served_list_logs_its_impressions_in_one_batch(client, app, world):
     session, rid = "impressions-s-1", "req-impressions-1"
     body = _get(client, "/api/products/MH01-Black/similar/", params={"limit": 6, "session_id": session,
                                                                      "user_id": "imp-u"},
@@ -250,6 +251,7 @@ def test_every_served_list_logs_its_impressions_in_one_batch(client, world):
     cached = _get(client, "/api/products/MH01-Black/similar/", params={"limit": 6, "session_id": session,
                                                                        "user_id": "imp-u"})
     assert cached["cached"] is True and cached["request_id"] != rid
+    assert app.state.service.impressions.flush()  # written by the service's writer thread, off the request path
     with world.runtime.db.session() as s:
         rows = list(s.scalars(select(EventRow).where(EventRow.session_id == session).order_by(EventRow.id)))
     assert len(rows) == 12 and {r.kind for r in rows} == {"impression"}
@@ -262,13 +264,35 @@ def test_every_served_list_logs_its_impressions_in_one_batch(client, world):
     assert {r.filters["request_id"] for r in rows[6:]} == {cached["request_id"]}
 
 
-def test_events_endpoint_validates_and_deduplicates(client):
+@pytest.mark.parametrize("path, params, algorithm", [
+    ("/api/products/MJ01-Red/visually_similar/", {}, "vector_image"),
+    ("/api/recommendations/complete_the_look/", {"product_id": "MJ01-Red"}, "complete_the_look"),
+    ("/api/recommendations/trending/", {}, "trending"),
+    ("/api/recommendations/frequently_bought_together/", {"product_id": "MJ01-Red"}, "fbt"),
+    ("/api/recommendations/personalized/", {"user_id": "imp-user"}, "personalised"),
+])
+def test_each_list_endpoint_logs_impressions(client, app, world, path, params, algorithm):
+    session = f"imp-{algorithm}"
+    client.post("/api/events/", json={"kind": "purchase", "session_id": "imp-buy", "sku": "MJ02-Red",
+                                      "user_id": "imp-user"})  # so the personalised list is personalised
+    body = _get(client, path, params={**params, "session_id": session})
+    assert body["items"] and app.state.service.impressions.flush()
+    with world.runtime.db.session() as s:
+        rows = list(s.scalars(select(EventRow).where(EventRow.session_id == session).order_by(EventRow.id)))
+    assert [(r.product_id, r.position, r.algorithm) for r in rows] == \
+        [(i["id"], n, algorithm) for n, i in enumerate(body["items"])]
+
+
+def test_events_endpoint_validates_and_deduplicates(client, world):
     one = {"kind": "click", "session_id": "ev-s", "sku": "MJ01-Red", "event_id": "ev-1"}
-    assert client.post("/api/events/", json=one).json() == {
-        "received": 1, "inserted": 1, "duplicates": 0, "request_id": client.post("/api/events/", json=one).json()[
-            "request_id"]} or True
+    r = client.post("/api/events/", json=one)
+    assert r.status_code == 201 and (r.json()["received"], r.json()["inserted"], r.json()["duplicates"]) == (1, 1, 0)
     r = client.post("/api/events/", json=[one, {**one, "event_id": "ev-2"}])
     assert r.status_code == 201 and (r.json()["inserted"], r.json()["duplicates"]) == (1, 1)  # ev-1 again: skipped
+    with world.runtime.db.session() as s:
+        rows = list(s.scalars(select(EventRow).where(EventRow.session_id == "ev-s").order_by(EventRow.id)))
+    assert [(r.external_id, r.kind, r.product_id) for r in rows] == [
+        ("api:ev-1", "click", world.card("MJ01-Red").id), ("api:ev-2", "click", world.card("MJ01-Red").id)]
 
 
 # ---------------------------------------------------------------- error codes
@@ -399,11 +423,11 @@ def test_cache_is_invalidated_by_a_reindex(client, world):
     assert _get(client, url)["cached"] is False
 
 
-def test_config_reload_on_file_change(client, config_path, caplog):
+def test_config_reload_on_file_change(client, config_path, world, caplog):
     original = config_path.read_text(encoding="utf-8")
     url = "/api/products/MJ01-Red/similar/"
     before = _get(client, url, params={"limit": 5})
-    pinned = 421  # 24-MB05, a bag: never among a jacket's nearest
+    pinned = world.card("24-MB05").id  # a bag: never among a jacket's nearest
     cfg = RecoConfig.load(config_path)
     cfg.version = "svc-2"
     cfg.rules = [Rule("bag-first", "pin", pinned, slot=1)]

@@ -108,7 +108,8 @@ def request_mix(rt: Runtime, total: int, seed: int = 11) -> list[tuple[str, str,
     return [rng.choices(kinds, weights)[0][1]() for _ in range(total)]
 
 
-def start_server(data_dir: Path, config: Path, env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, config: Path, env_extra: dict[str, str],
+                 log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir), "VITRINA_IMAGE_ENCODER": "descriptor",
            "VITRINA_CONFIG": str(config), "DATABASE_URL": "", "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
@@ -214,7 +215,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=8, help="concurrent client threads")
     ap.add_argument("--requests", type=int, default=600, help="requests per cache mode")
-    ap.add_argument("--data-dir", type=Path, help="an indexed data folder (default: prepare a scratch copy of the demo)")
+    ap.add_argument("--data-dir", type=Path,
+                    help="an indexed data folder (default: prepare a scratch copy of the demo)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.clients < 1 or args.requests < 1:

@@ -348,9 +348,15 @@ def _popularity_query(conn: Connection, half_life_hours: float, now: datetime, c
     conds: list[Any] = [EventRow.ts <= now, EventRow.kind.in_([k for k, v in weights.items() if v > 0])]
     if not include_simulated:
         conds.append(EventRow.simulated == 0)
-    if category_id is not None:
-        in_cat = select(Product.id).where(Product.category_id == category_id).union(
-            select(ProductCategory.product_id).where(ProductCategory.category_id == category_id))
+    if category_id is not None:  # the category's whole subtree: "Gear" covers Bags and Watches
+        parents = dict(conn.execute(select(Category.id, Category.parent_id)).all())
+        subtree, grew = {category_id}, True
+        while grew:
+            more = {c for c, p in parents.items() if p in subtree} - subtree
+            subtree |= more
+            grew = bool(more)
+        in_cat = select(Product.id).where(Product.category_id.in_(subtree)).union(
+            select(ProductCategory.product_id).where(ProductCategory.category_id.in_(subtree)))
         conds.append(EventRow.product_id.in_(in_cat))
     return select(EventRow.product_id, score).where(*conds).group_by(EventRow.product_id)
 

@@ -261,7 +261,7 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_more  # noqa: F401  (registers the config, events and analytics commands)
+    from . import cli_more, cli_service  # noqa: F401  (register their commands)
     parser = argparse.ArgumentParser(prog="python -m engine", description="Vitrina recommendation engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")

@@ -60,10 +60,9 @@ class EventsConfig:
 
 @dataclass
 class PersonalisationConfig:
-    enabled: bool = False
+    enabled: bool = True
     history_size: int = 20  # most recent events a profile is built from
     half_life_hours: float = 168.0
-    weight: float = 0.3  # share of the profile in a personalised query, the rest is the context
     exclude_seen: bool = True
 
 
@@ -132,7 +131,6 @@ class RecoConfig:
             "personalisation": {"enabled": self.personalisation.enabled,
                                 "history_size": self.personalisation.history_size,
                                 "half_life_hours": self.personalisation.half_life_hours,
-                                "weight": self.personalisation.weight,
                                 "exclude_seen": self.personalisation.exclude_seen},
         }
 

@@ -27,20 +27,21 @@ import threading
 import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import DateTime, Float, Index, Integer, JSON, LargeBinary, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .catalog.db import Database
 from .catalog.models import Base, utcnow
 from .errors import NotFound, ValidationError
-from .events import to_utc_naive, utc_now
 from .events_schema import EventRow
 from .rerank import rerank, resolve_lang
 from .types import Filters, ProductCard, Recommendation
 from .vectors import unit
+
+if TYPE_CHECKING:  # engine/catalog/db.py imports this module so that create_all makes its tables
+    from .catalog.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ SERVED_COLD_START = "trending (cold start)"
 SERVED_DISABLED = "trending (personalisation off)"
 
 _REASONS: dict[str, dict[str, str]] = {
-    "category": {"en": "one of your categories", "ru": "из ваших любимых категорий", "tr": "sevdiğiniz kategoriden"},
+    "category": {"en": "one of your categories", "ru": "из ваших любимых категорий",
+                 "tr": "sevdiğiniz kategoriden"},
     "price": {"en": "in your usual price range", "ru": "в привычном для вас ценовом диапазоне",
               "tr": "alışık olduğunuz fiyat aralığında"},
 }
@@ -187,6 +189,8 @@ def _check_user(user_id: Any) -> str:
 
 
 def _now(now: datetime | None) -> datetime:
+    from .events import to_utc_naive, utc_now
+
     return utc_now() if now is None else to_utc_naive(now)
 
 
@@ -463,20 +467,21 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
         return _trending(recommender, n, filters, SERVED_COLD_START,
                          "anonymous visitor: showing what is popular now", request_negatives)
     ps = profiles or profiles_for(recommender)
+    bought = ps.interacted(user_id, BOUGHT_KINDS)
+    stored_negatives = ps.dislikes(user_id)
+    never = request_negatives + sorted(bought) + stored_negatives  # not offered again, whatever is served
     if not pcfg.enabled:
         return _trending(recommender, n, filters, SERVED_DISABLED,
                          "personalisation is switched off in the config (personalisation.enabled): "
-                         "showing what is popular now", request_negatives + sorted(ps.interacted(user_id, BOUGHT_KINDS)))
+                         "showing what is popular now", never)
     profile = ps.refresh(user_id, config, now=now)
-    bought = ps.interacted(user_id, BOUGHT_KINDS)
     if profile.vector is None:
         why = (f"no interactions recorded for user {user_id} yet" if profile.events == 0 else
                f"none of the {profile.events} recent interactions of user {user_id} is with an indexed product")
         return _trending(recommender, n, filters, SERVED_COLD_START, why + ": showing what is popular now",
-                         request_negatives + sorted(bought), profile)
+                         never, profile)
 
-    stored_negatives = ps.dislikes(user_id)
-    excluded = set(bought) | set(stored_negatives) | set(request_negatives)
+    excluded = set(never)
     if pcfg.exclude_seen:
         excluded |= ps.interacted(user_id, SEEN_KINDS)
     negative_ids = list(dict.fromkeys(request_negatives + stored_negatives[:MAX_NEGATIVES]))

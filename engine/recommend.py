@@ -119,6 +119,13 @@ class Recommender:
                                                           weights=ev.weights))
             return self._pop[1]
 
+    def card(self, key: int | str) -> ProductCard:
+        """A product's card by id or sku (NotFound when unknown), from the shared card cache."""
+        return self._cards.get(key)
+
+    def cards(self, ids: Sequence[int]) -> dict[int, ProductCard]:
+        return self._cards.cards(ids)
+
     def invalidate(self) -> None:
         """Forget cached popularity (after new events are logged in bulk)."""
         self._pop = None

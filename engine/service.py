@@ -100,7 +100,8 @@ class Param:
         return s
 
     def openapi(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "in": self.location, "required": self.required or self.location == "path",
+        d: dict[str, Any] = {"name": self.name, "in": self.location,
+                             "required": self.required or self.location == "path",
                              "description": self.description, "schema": self.schema()}
         if self.kind == "list":
             d["style"], d["explode"] = "form", True
@@ -253,9 +254,12 @@ class ConfigWatcher:
             return None
         return st.st_mtime_ns, st.st_size, st.st_ino
 
+    def due(self) -> bool:
+        return self.path is not None and time.monotonic() - self._last_check >= self.check_every
+
     def check(self) -> bool:
         """Reload when due and changed; True when a new config was taken."""
-        if self.path is None or time.monotonic() - self._last_check < self.check_every:
+        if not self.due():
             return False
         with self._lock:
             if time.monotonic() - self._last_check < self.check_every:
@@ -714,6 +718,8 @@ def create_app(settings: Settings | None = None, config_path: str | None = None)
 
         async def endpoint(request: Request):
             request.state.request_id = rid = _request_id(request)
+            if service.watcher.due():  # parameters are checked against the config this request is served with
+                await run_in_threadpool(service.watcher.check)
             params = parse_params(request, ep.params)
             return await handler(request, params, rid)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from .catalog.models import ProductCategory
+from .catalog.models import Product, ProductCategory
 from .catalog.queries import Catalog
 from .config import ConfigHistory, DiversityConfig, RecoConfig, dump, fingerprint, load
 from .diversity import catalog_coverage, intra_list_diversity
@@ -89,13 +89,19 @@ def resolve_strategy(config: RecoConfig, name: str | None) -> str:
     return name if name is not None and name in config.strategies else config.default_strategy
 
 
-def _location(rec: Recommender) -> tuple[str, str, str]:
+def _location(rec: Recommender) -> tuple:
+    """What cached figures are kept per: the data location and the catalog's state (newest change, highest id
+    and product count: one indexed query), so an import or an edit is never answered from the cache."""
     s: Settings = rec.settings
-    return str(s.data_dir), s.sql_url, s.qdrant_url
+    with rec.catalog.db.engine.connect() as conn:
+        version = tuple(conn.execute(select(func.max(Product.updated_at), func.max(Product.id), func.count())
+                                     .select_from(Product)).one())
+    return str(s.data_dir), s.sql_url, s.qdrant_url, version
 
 
 class _TTLCache:
-    """A small thread-safe LRU whose entries expire after the settings' cache TTL."""
+    """A small thread-safe LRU whose entries also expire after the settings' cache TTL (popularity moves with
+    new events)."""
 
     def __init__(self, entries: int = CACHE_ENTRIES):
         self.entries = entries
@@ -131,7 +137,7 @@ _LOOKS = _TTLCache()
 
 
 def clear_cache() -> None:
-    """Forget every cached snapshot and figure (after an import or a reindex)."""
+    """Forget every cached snapshot and figure (after a reindex with other encoders, say)."""
     for c in (_SNAPSHOTS, _WHAT_IF, _LOOKS):
         c.clear()
 
@@ -441,6 +447,7 @@ FACTOR_HELP: dict[str, str] = {
     "margin": "(price − cost) / price, where the catalog has costs.",
     "same_brand": "1 for the source's own brand.",
 }
+
 
 def _weights(weights: Mapping[str, Any]) -> dict[str, Any]:
     """Zero weights are left out (they change nothing); numbers become floats, anything else is kept for the

@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import attempt
-from console.grid import tile
+from console.fmt import facts, match
+from console.grid import md
+from console.photos import photo_source
 from console.runtime import get_runtime
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
@@ -19,7 +21,7 @@ from engine.tuning import (SCOPE_KINDS, PreviewRow, describe_scope, preview, rec
 
 WORKING = "working_config"  # the RecoConfig every console page previews with
 NOTICE, ERRORS = "rules_notice", "rules_errors"
-PER_ROW, SEARCH_LIMIT, PREVIEW_N = 3, 50, 12
+SEARCH_LIMIT, PREVIEW_N = 50, 12
 CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
 SCOPE_LABELS = {"everywhere": "Everywhere", "category": "In a category", "product": "In the picked product's lists"}
 
@@ -137,16 +139,20 @@ st.button("Add the rule", key="rule_add", on_click=add, type="primary", icon=":m
 
 # ---- preview ---------------------------------------------------------------------------------------------------
 def ranked(rows: list[PreviewRow], side: str, key: str) -> None:
-    """One side of the preview: each tile under its rank and move."""
+    """One side of the preview, a compact line per item: rank and move, photo, title, facts and match."""
     items = [(getattr(r, side), getattr(r, f"{side}_change")) for r in rows if getattr(r, side) is not None]
     with st.container(key=key):
         if not items:
             st.info("Nothing to show for this product.")
-        for start in range(0, len(items), PER_ROW):
-            for col, (rec, change) in zip(st.columns(PER_ROW), items[start:start + PER_ROW]):
-                with col:
+        for rec, change in items:
+            with st.container(border=True):
+                photo, text = st.columns([1, 3], vertical_alignment="center")
+                photo.image(photo_source(rec.product.image), width="stretch")
+                with text:
                     st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
-                    tile(rec.product, rec)
+                    st.markdown(f"**{md(rec.product.title)}**")
+                    st.caption(facts(rec.product))
+                    st.caption(match(rec))
 
 
 st.subheader("Effect on similar items", anchor=False)

@@ -12,7 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import attempt
-from console.grid import tile
+from console.fmt import facts, match
+from console.grid import md
+from console.photos import photo_source
 from console.runtime import get_runtime
 from console.state import kept, put
 from engine.config import diff
@@ -26,7 +28,7 @@ WORKING = "working_config"  # the RecoConfig every console page previews with
 NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, shown on the next run
 IMPORT_ERRORS = "tuning_import_errors"
 WEIGHT_STEP, DEFAULT_LAMBDA, MAX_COLLAPSE = 0.05, 0.7, 5
-PER_ROW, SEARCH_LIMIT, K = 3, 50, 10
+SEARCH_LIMIT, K = 50, 10
 CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
 DELTA_COLOURS = {"higher": "normal", "lower": "inverse", "neither": "off"}
 
@@ -42,7 +44,7 @@ st.caption("Before = the saved config the service loads; after = the working con
 
 
 # ---- actions (callbacks run before the page is drawn again) ----------------------------------------------------
-def controls() -> tuple[dict[str, float], float | None, int | None]:
+def slider_values() -> tuple[dict[str, float], float | None, int | None]:
     weights = {f: float(ss[f"w_{f}"]) for f in FACTORS}
     mmr = float(ss["mmr_lambda"]) if ss["mmr_on"] else None
     collapse = int(ss["collapse_k"]) if ss["collapse_on"] else None
@@ -52,7 +54,7 @@ def controls() -> tuple[dict[str, float], float | None, int | None]:
 def retune() -> None:
     """A slider or switch moved: the working config takes the new values, or keeps the old ones when invalid."""
     try:
-        ss[WORKING] = with_strategy(ss[WORKING], ss["tuning_strategy"], *controls())
+        ss[WORKING] = with_strategy(ss[WORKING], ss["tuning_strategy"], *slider_values())
         ss.pop(ERRORS, None)
     except ConfigError as e:
         ss[ERRORS] = e.errors
@@ -61,7 +63,7 @@ def retune() -> None:
 def save_as() -> None:
     name = ss["tuning_new_name"].strip()
     try:
-        ss[WORKING] = with_strategy(ss[WORKING], name, *controls(),
+        ss[WORKING] = with_strategy(ss[WORKING], name, *slider_values(),
                                     description=f"Tuned in the console from {ss['tuning_strategy']}.")
     except ConfigError as e:
         ss[ERRORS] = e.errors
@@ -128,16 +130,20 @@ def notices() -> None:
 
 # ---- views -----------------------------------------------------------------------------------------------------
 def ranked(rows: list[PreviewRow], side: str, key: str) -> None:
-    """One side of the preview: each tile under its rank and move."""
+    """One side of the preview, a compact line per item: rank and move, photo, title, facts and match."""
     items = [(getattr(r, side), getattr(r, f"{side}_change")) for r in rows if getattr(r, side) is not None]
     with st.container(key=key):
         if not items:
             st.info("Nothing to show for this product.")
-        for start in range(0, len(items), PER_ROW):
-            for col, (rec, change) in zip(st.columns(PER_ROW), items[start:start + PER_ROW]):
-                with col:
+        for rec, change in items:
+            with st.container(border=True):
+                photo, text = st.columns([1, 3], vertical_alignment="center")
+                photo.image(photo_source(rec.product.image), width="stretch")
+                with text:
                     st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
-                    tile(rec.product, rec)
+                    st.markdown(f"**{md(rec.product.title)}**")
+                    st.caption(facts(rec.product))
+                    st.caption(match(rec))
 
 
 def table(records: list[dict], key: str, columns: list[str] | None = None) -> None:
@@ -173,10 +179,10 @@ def figures(result: WhatIf, key: str, against: WhatIf | None = None) -> None:
 notices()
 working = ss[WORKING]
 
-controls, results = st.columns([1, 2], gap="large")
+controls_col, results_col = st.columns([1, 2], gap="large")
 
 # ---- strategy and its controls ---------------------------------------------------------------------------------
-with controls:
+with controls_col:
     names = list(working.strategies)
     name = kept(st.selectbox, "Strategy", names, key="tuning_strategy", default=working.default_strategy,
                 valid=lambda v: v in working.strategies,
@@ -220,7 +226,7 @@ with controls:
     st.button("Reset to the saved config", key="tuning_reset", on_click=reset, disabled=not changes,
               icon=":material/undo:")
 
-with results:
+with results_col:
     # ---- what-if -----------------------------------------------------------------------------------------------
     st.subheader("What if", anchor=False)
     before_name = resolve_strategy(saved_config, name)

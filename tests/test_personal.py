@@ -7,7 +7,7 @@ test_service through the process-wide Runtime, since the embedded store admits o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -82,7 +82,7 @@ def luma_world(tmp_path_factory, luma_dir: Path) -> World:
 def personal_config(**personalisation) -> RecoConfig:
     cfg = RecoConfig.default()
     cfg.personalisation = PersonalisationConfig(**{"enabled": True, "history_size": 20, "half_life_hours": 24.0,
-                                                   "weight": 0.3, "exclude_seen": True, **personalisation})
+                                                   "exclude_seen": True, **personalisation})
     return cfg.validate()
 
 
@@ -208,6 +208,10 @@ def test_personalised_leaves_out_what_was_bought_or_seen(world):
     assert {b.id, c.id} & set(_ids(lenient))  # the products they looked at are the nearest to their taste
 
 
+def rec_ids(rec, n: int) -> list[int]:
+    return [r.product.id for r in rec.trending(n)]
+
+
 def test_cold_start_serves_trending_and_says_so(world):
     rec = world.recommender()
     hot = world.card("MS10-Blue")
@@ -222,6 +226,10 @@ def test_cold_start_serves_trending_and_says_so(world):
     newcomer = personalised(rec, "never-seen-before", n=8)
     assert (newcomer.served, _ids(newcomer)) == (SERVED_COLD_START, trending)
     assert "no interactions recorded" in newcomer.reason
+
+    _profiles(world).dislike("cold-dislikes-hot", hot.id)  # "not like this" holds on a cold start too
+    fallback = personalised(rec, "cold-dislikes-hot", n=8)
+    assert fallback.served == SERVED_COLD_START and _ids(fallback) == [i for i in rec_ids(rec, 9) if i != hot.id]
 
     world.log(Event("purchase", "ext-s", 10 ** 9, user_id="external-only"),
               Event("click", "ext-s", 10 ** 9 + 1, user_id="external-only"))

@@ -332,6 +332,11 @@ def test_trending_follows_the_event_log(rt):
     assert rt.recommender.trending(5, filters=Filters(price_max=a.price - 0.01))[0].product.id != a.id
     with pytest.raises(NotFound):
         rt.recommender.trending(5, category="No/Such/Category")
+    bag = _sku(rt, "24-MB01")  # in Gear/Bags: a parent category covers its subtree
+    log.log_many([Event(kind="cart_add", session_id="s2", product_id=bag.id)])
+    rt.recommender.invalidate()
+    gear = rt.recommender.trending(5, category="Gear")
+    assert [r.product.id for r in gear] == [bag.id]
 
 
 def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path):

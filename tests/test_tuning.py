@@ -3,7 +3,7 @@ link-based look evaluation on the demo catalog prepared once per session (tests/
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,11 +14,12 @@ from engine.errors import ConfigError, NotFound, ValidationError
 from engine.evaluation import ndcg_at_k, recall_at_k
 from engine.looks import ComplementaryTarget
 from engine.recommend import Recommender
-from engine.tuning import (SAMPLE_LINKED, SAMPLE_OTHERS, RankChange, TunedRecommender, compare, default_sample,
-                           describe_scope, evaluate_looks, export_text, fates, history_for, import_config,
-                           judge_look, judge_product_look, look_sample, preview, rank_changes, recommender_for,
-                           resolve_strategy, scope_text, snapshot, what_if, with_default_strategy, with_look_map,
-                           with_rule, with_strategy, without_rules)
+from engine.rerank import FACTORS
+from engine.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_METRICS, RankChange, TunedRecommender,
+                           WhatIf, compare, default_sample, describe_scope, evaluate_looks, export_text, fates,
+                           history_for, import_config, judge_look, judge_product_look, look_sample, preview,
+                           rank_changes, recommender_for, resolve_strategy, scope_text, snapshot, what_if,
+                           with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
 from engine.types import ProductCard, Recommendation
 
 
@@ -83,6 +84,14 @@ def test_resolve_strategy_falls_back_to_the_default_of_a_config_without_it(runti
 
 
 # ---- what-if ---------------------------------------------------------------------------------------------------
+def test_every_factor_has_a_slider_help_and_every_figure_a_field():
+    assert list(FACTOR_HELP) == list(FACTORS)
+    names = {f.name for f in fields(WhatIf)}
+    assert [m.name for m in WHAT_IF_METRICS] == ["recall", "ndcg", "price_distance", "in_stock", "new",
+                                                  "diversity", "coverage"]
+    assert {m.name for m in WHAT_IF_METRICS} <= names
+
+
 def test_the_sample_is_fixed_by_the_seed_and_mixes_products_with_and_without_upsell_links(runtime):
     snap = snapshot(runtime)
     sample = default_sample(snap)

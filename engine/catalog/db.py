@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
-from .. import events_schema  # noqa: F401
+from .. import events_schema, personal  # noqa: F401
 
 
 def make_engine(url: str) -> Engine:

@@ -16,8 +16,10 @@ setup:
 setup-dev:
 	bash scripts/setup.sh dev
 
-bench: setup
-	$(PY) bench/run_all.py
+bench: setup-dev
+	$(PY) bench/bench_similar.py
+	$(PY) bench/bench_events.py
+	$(PY) bench/bench_service.py
 
 evaluate: setup
 	$(PY) -m engine evaluate

@@ -13,6 +13,7 @@ import streamlit as st
 from engine.runtime import Runtime
 from engine.types import Filters
 
+from .runtime import working_config
 from .state import kept
 
 SAME_BRAND = "__same__"  # the Recommender reads this as "the brand of the source product"
@@ -90,10 +91,11 @@ def sidebar_filters(rt: Runtime, *, source_product: bool = False) -> FilterChoic
     choice.n = kept(bar.number_input, "How many results", key="f_n", default=min(DEFAULT_RESULTS, limit),
                     min_value=1, max_value=limit, step=1,
                     valid=lambda v: isinstance(v, int) and 1 <= v <= limit)
-    strategies = rt.config.strategies
+    config = working_config()
+    strategies = config.strategies
     names = list(strategies)
     choice.strategy = kept(bar.selectbox, "Ranking strategy", names, key="f_strategy",
-                           default=rt.config.default_strategy, valid=lambda v: v in strategies,
+                           default=config.default_strategy, valid=lambda v: v in strategies,
                            help="\n\n".join(f"**{k}** — {s.description}" for k, s in strategies.items()
                                             if s.description) or None)
     return choice

@@ -38,6 +38,7 @@ DIMENSIONS = {"algorithm": EventRow.algorithm, "strategy": EventRow.strategy, "e
               "variant": EventRow.variant, "position": EventRow.position}
 DEFAULT_WEIGHTS: dict[str, float] = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
 DEFAULT_HALF_LIFE_HOURS = 72.0
+EXP_FLOOR = -700.0  # exp() below this is 0 in float8 (which underflows at about -745)
 
 
 # ---- intervals ------------------------------------------------------------------------------------------------
@@ -344,7 +345,11 @@ def _popularity_query(conn: Connection, half_life_hours: float, now: datetime, c
         age_hours = (func.julianday(literal(now.isoformat(sep=" "))) - func.julianday(EventRow.ts)) * 24.0
     else:
         age_hours = func.extract("epoch", literal(now) - EventRow.ts) / 3600.0
-    score = func.sum(wexpr * func.exp(-math.log(2) * age_hours / half_life_hours)).label("score")
+    exponent = -math.log(2) * age_hours / half_life_hours
+    decay = func.exp(exponent)
+    if conn.dialect.name != "sqlite":  # PostgreSQL's exp() raises on underflow where SQLite's returns 0
+        decay = case((exponent < EXP_FLOOR, literal(0.0)), else_=decay)
+    score = func.sum(wexpr * decay).label("score")
     conds: list[Any] = [EventRow.ts <= now, EventRow.kind.in_([k for k, v in weights.items() if v > 0])]
     if not include_simulated:
         conds.append(EventRow.simulated == 0)

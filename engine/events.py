@@ -64,6 +64,7 @@ OTTO_KINDS = {"clicks": "click", "carts": "cart_add", "orders": "purchase"}
 MAX_QUERY_CHARS = 2000
 ALGORITHM_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,32}")  # fits events.algorithm (String(32))
 _MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is almost surely epoch seconds
+MAX_INT, MAX_BIGINT = 2 ** 31 - 1, 2 ** 63 - 1  # events.position is INTEGER, the product ids BIGINT
 _LIMITS = {"user_id": 128, "session_id": 128, "strategy": 64, "experiment": 128, "variant": 64, "external_id": 128}
 
 Progress = Callable[[int, int], None]
@@ -108,11 +109,12 @@ class Event:
         self.ts = utc_now() if self.ts is None else to_utc_naive(self.ts)
         if not isinstance(self.session_id, str) or not self.session_id.strip():
             raise ValidationError("session_id must be a non-empty string")
-        self.product_id = _whole(self.product_id, "product_id", minimum=0)
+        self.product_id = _whole(self.product_id, "product_id", minimum=0, maximum=MAX_BIGINT)
         if self.source_product_id is not None:
-            self.source_product_id = _whole(self.source_product_id, "source_product_id", minimum=0)
+            self.source_product_id = _whole(self.source_product_id, "source_product_id", minimum=0,
+                                            maximum=MAX_BIGINT)
         if self.position is not None:
-            self.position = _whole(self.position, "position", minimum=0)
+            self.position = _whole(self.position, "position", minimum=0, maximum=MAX_INT)
         if self.score is not None:
             if isinstance(self.score, bool) or not isinstance(self.score, numbers.Real):  # numpy floats too
                 raise ValidationError(f"score must be a number, got {self.score!r}")
@@ -123,6 +125,9 @@ class Event:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v or len(v) > limit):
                 raise ValidationError(f"{name} must be a non-empty string of at most {limit} characters, got {v!r}")
+        for name in ("query", *_LIMITS):
+            if isinstance(v := getattr(self, name), str) and "\x00" in v:  # PostgreSQL text cannot hold it
+                raise ValidationError(f"{name} must not contain NUL characters")
         if self.algorithm is not None and (not isinstance(self.algorithm, str)
                                            or not ALGORITHM_NAME.fullmatch(self.algorithm)):
             raise ValidationError(f"algorithm must be a short identifier such as {ALGORITHMS[0]}, "
@@ -154,7 +159,7 @@ _INT_RE = re.compile(r"[+-]?\d+")
 _DIGITS_RE = re.compile(r"\d+")
 
 
-def _whole(v: Any, name: str, minimum: int | None = None) -> int:
+def _whole(v: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(v, bool):
         raise ValidationError(f"{name} must be a whole number, got {v!r}")
     if isinstance(v, float):
@@ -173,6 +178,8 @@ def _whole(v: Any, name: str, minimum: int | None = None) -> int:
             raise ValidationError(f"{name} must be a whole number, got {v!r}") from None
     if minimum is not None and v < minimum:
         raise ValidationError(f"{name} must be at least {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValidationError(f"{name} must be at most {maximum}, got {v}")
     return v
 
 

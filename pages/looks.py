@@ -3,29 +3,26 @@ product's look, and judge the map by the catalog's own related and cross-sell li
 the same target categories.
 
 The map is part of the working config (st.session_state["working_config"]), which the Tuning page exports."""
-from copy import deepcopy
 
 import pandas as pd
 import streamlit as st
 
 from console.errors import attempt
 from console.grid import tile
-from console.runtime import get_runtime
+from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.config import diff
 from engine.errors import ConfigError
 from engine.looks import MAX_ITEMS_LIMIT, ROW_COLUMNS, mapping_to_rows, relation_label
 from engine.tuning import evaluate_looks, judge_product_look, look_sample, snapshot, with_look_map
 
-WORKING = "working_config"  # the RecoConfig every console page previews with
 NOTICE = "looks_notice"
 EDITS = "looks_edits"  # bumped after an apply or a reset, so the editor starts again from the working map
 PER_ROW, SEARCH_LIMIT = 5, 50
 
 rt = get_runtime()
 ss = st.session_state
-if WORKING not in ss:
-    ss[WORKING] = deepcopy(rt.config)
+working_config()  # creates the session's working copy on first visit
 st.title("Complete the look", anchor=False)
 st.caption("A product's look takes the best items of the complementary categories of its deepest mapped "
            "category, in map order. The map joins the working config: export it on the Tuning page.")

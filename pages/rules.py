@@ -2,7 +2,6 @@
 what the rules do to a product's similar items (before: the working config without rules; after: with them).
 
 Rules are part of the working config (st.session_state["working_config"]), which the Tuning page exports."""
-from copy import deepcopy
 from dataclasses import replace
 
 import pandas as pd
@@ -12,14 +11,13 @@ from console.errors import attempt
 from console.fmt import facts, match
 from console.grid import md
 from console.photos import photo_source
-from console.runtime import get_runtime
+from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
 from engine.rules import ACTIONS
 from engine.tuning import (SCOPE_KINDS, PreviewRow, describe_scope, preview, recommender_for, scope_text, with_rule,
                            without_rules)
 
-WORKING = "working_config"  # the RecoConfig every console page previews with
 NOTICE, ERRORS = "rules_notice", "rules_errors"
 SEARCH_LIMIT, PREVIEW_N = 50, 12
 CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
@@ -27,8 +25,7 @@ SCOPE_LABELS = {"everywhere": "Everywhere", "category": "In a category", "produc
 
 rt = get_runtime()
 ss = st.session_state
-if WORKING not in ss:
-    ss[WORKING] = deepcopy(rt.config)
+working_config()  # creates the session's working copy on first visit
 st.title("Rules", anchor=False)
 st.caption("A hide beats a pin; the most specific pin wins a slot (product, then category, then everywhere). "
            "Rules join the working config: export it on the Tuning page.")

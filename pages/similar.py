@@ -4,7 +4,7 @@ import streamlit as st
 from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import product_detail, product_grid, result_grid
-from console.runtime import get_runtime
+from console.runtime import get_runtime, get_recommender
 from console.state import kept, put, saved
 from engine.types import VECTOR_KINDS
 
@@ -75,7 +75,7 @@ else:
         with place:
             if side_by_side:
                 st.subheader(f"By {kind}", anchor=False)
-            recs = attempt(rt.recommender.similar, product_id, by=kind, n=choice.n, filters=choice.filters(),
+            recs = attempt(get_recommender().similar, product_id, by=kind, n=choice.n, filters=choice.filters(),
                            strategy=choice.strategy, exclude_same_style=choice.exclude_same_style)
             if recs is not None:
                 result_grid(recs, key=f"grid-similar-{kind}", per_row=2 if side_by_side else 4,

@@ -4,7 +4,7 @@ import streamlit as st
 from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import result_grid
-from console.runtime import get_runtime
+from console.runtime import get_runtime, get_recommender
 from console.state import kept
 
 rt = get_runtime()
@@ -23,7 +23,7 @@ else:
     st.caption(f"Searching photos by text needs a CLIP image encoder; the one in use is {encoder.name}.")
 
 if query.strip():
-    recs = attempt(rt.recommender.search_by_text, query, n=choice.n, filters=choice.filters(),
+    recs = attempt(get_recommender().search_by_text, query, n=choice.n, filters=choice.filters(),
                    space="image" if photos else "text", strategy=choice.strategy)
     if recs is not None:
         result_grid(recs, key="grid-text", per_row=6, empty="Nothing matches within these filters.")

@@ -15,16 +15,15 @@ from console.errors import attempt
 from console.fmt import facts, match
 from console.grid import md
 from console.photos import photo_source
-from console.runtime import get_runtime
+from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept, put
-from engine.config import diff
+from engine.config import RecoConfig, diff
 from engine.errors import ConfigError, VitrinaError
 from engine.rerank import BUILTIN_STRATEGIES, FACTORS
 from engine.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, PreviewRow, WhatIf, default_sample,
                            export_text, history_for, import_config, preview, recommender_for, resolve_strategy,
                            snapshot, what_if, with_default_strategy, with_strategy)
 
-WORKING = "working_config"  # the RecoConfig every console page previews with
 NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, shown on the next run
 IMPORT_ERRORS = "tuning_import_errors"
 WEIGHT_STEP, DEFAULT_LAMBDA, MAX_COLLAPSE = 0.05, 0.7, 5
@@ -35,8 +34,7 @@ DELTA_COLOURS = {"higher": "normal", "lower": "inverse", "neither": "off"}
 rt = get_runtime()
 ss = st.session_state
 saved_config = rt.config
-if WORKING not in ss:
-    ss[WORKING] = deepcopy(saved_config)
+working_config()  # creates the session's working copy on first visit
 history = history_for(rt.settings)
 st.title("Tuning", anchor=False)
 st.caption("Before = the saved config the service loads; after = the working config these controls edit. The "
@@ -84,7 +82,7 @@ def reset() -> None:
     ss[NOTICE] = "The working config is the saved config again."
 
 
-def export(config, now: datetime) -> None:
+def export(config: RecoConfig, now: datetime) -> None:
     try:
         version = history.save(config, now=now)
     except ConfigError as e:

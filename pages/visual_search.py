@@ -5,7 +5,7 @@ from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import result_grid
 from console.photos import Photo
-from console.runtime import get_runtime
+from console.runtime import get_runtime, get_recommender
 from console.state import remember, value
 
 PHOTO = "visual_photo"  # the last photo given, kept across page switches (uploads cannot be restored)
@@ -30,7 +30,7 @@ photo: Photo | None = value(PHOTO)
 if photo is None:
     st.info("Upload a photo or take one: the products that look most alike will appear here.")
 else:
-    recs = attempt(rt.recommender.search_by_image, photo.data, n=choice.n, filters=choice.filters(),
+    recs = attempt(get_recommender().search_by_image, photo.data, n=choice.n, filters=choice.filters(),
                    strategy=choice.strategy)
     if recs is not None:  # the engine accepted the photo, so it can be shown
         shown, results = st.columns([1, 4])

@@ -311,3 +311,24 @@ def test_index_refuses_a_second_job_while_one_runs(app):
         app.get_by_key("index-report")
     app.button(key="index_run").click().run()  # free again
     assert metrics(app, "index-report")["Errors"] == "0"
+
+
+def test_search_pages_preview_with_the_working_config(app, runtime):
+    """A hide rule added on the Rules page (the session's working config) applies to Similar items at once."""
+    from copy import deepcopy
+
+    from engine.rules import Rule
+
+    goto(app, "similar")
+    first = tiles(app, "grid-browse")[0]
+    chosen = runtime.catalog.get(first.sku)
+    app.button(key=f"grid-browse.pick.{chosen.id}").click().run()
+    top = tiles(app, "grid-similar-combined")[0]
+    hidden = runtime.catalog.get(top.sku)
+    working = deepcopy(runtime.config)
+    working.rules.append(Rule("hide-top", "hide", hidden.id))
+    app.session_state["working_config"] = working
+    app.run()
+    shown = [t.sku for t in tiles(app, "grid-similar-combined")]
+    assert hidden.sku not in shown and len(shown) == 12
+    assert top.sku in [r.product.sku for r in runtime.recommender.similar(chosen.id, n=12)]  # saved config unchanged

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from console_fixtures import (browser_context_args, browser_type_launch_args, console_data,  # noqa: F401
-                              console_env, console_server, runtime, screenshots)
 from engine.config import dump, fingerprint, load
 from engine.recommend import Recommender
 from engine.tuning import history_for, look_sample, recommender_for, snapshot
 
+pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 TIMEOUT = 90

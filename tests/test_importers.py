@@ -6,6 +6,7 @@ the importer; the hand-made files under tests/fixtures have their defects on kno
 from __future__ import annotations
 
 import csv
+import html
 import io
 import shutil
 from collections import defaultdict
@@ -136,7 +137,7 @@ def test_luma_apparel_is_one_product_per_style_and_colour(luma: LumaRun, luma_fi
         p = products[sku]
         style = luma_files["styles"][item["style"]]
         assert p.group_key == item["style"]
-        assert p.title == style["name"].strip()  # no "-XS-Black" suffix
+        assert p.title == html.unescape(style["name"].strip())  # no "-XS-Black" suffix; entities decoded
         assert p.colour == normalise_colour(item["color"]) and p.colour in CANONICAL
         assert p.stock_qty == item["qty"]
         assert p.price == float(style["price"])

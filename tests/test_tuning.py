@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from console_fixtures import console_data, console_env, runtime  # noqa: F401 (fixtures)
 from engine.config import dump, fingerprint, load
 from engine.errors import ConfigError, NotFound, ValidationError
 from engine.evaluation import ndcg_at_k, recall_at_k
@@ -21,6 +20,8 @@ from engine.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_ME
                            rank_changes, recommender_for, resolve_strategy, scope_text, snapshot, what_if,
                            with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
 from engine.types import ProductCard, Recommendation
+
+pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 
 
 def rec(pid: int, score: float = 0.5) -> Recommendation:

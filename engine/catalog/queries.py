@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..errors import NotFound, ValidationError
 from ..types import ProductCard
-from .colours import fold
+from .colours import _FOLD, fold
 from .db import Database
 from .importers.common import LINK_KINDS
 from .models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
@@ -104,6 +104,29 @@ class _Tree:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _sql_fold_map() -> tuple[str, str]:
+    """`fold` as arguments of SQL translate(): the letters it makes equal (and their capitals, for a database
+    whose lower() leaves them alone), then the marks it drops (translate deletes what has no counterpart)."""
+    src, dst, drop = [], [], []
+    for code, to in _FOLD.items():
+        for c in dict.fromkeys((chr(code), chr(code).upper())):
+            if len(c) == 1:
+                (drop if to is None else src).append(c)
+                if to is not None:
+                    dst.append(to)
+    src.append("İ")  # casefold gives i + U+0307, whose dot fold drops
+    dst.append("i")
+    return "".join(src + drop), "".join(dst)
+
+
+_SQL_FOLD_FROM, _SQL_FOLD_TO = _sql_fold_map()
+
+
+def _folded(column):
+    """fold() in PostgreSQL: lower() for case, translate() for ё/е, the Turkish i's and letters."""
+    return func.translate(func.lower(column), _SQL_FOLD_FROM, _SQL_FOLD_TO)
 
 
 class Catalog:
@@ -198,8 +221,26 @@ class Catalog:
         needle = (text or "").strip()
         if not needle:
             return []
-        search = self._search_folded if self.db.engine.dialect.name == "sqlite" else self._search_sql
+        dialect = self.db.engine.dialect.name
+        search = (self._search_folded if dialect == "sqlite" else self._search_pg if dialect == "postgresql"
+                  else self._search_sql)
         return list(self.cards(search(needle, limit, active_only)).values())
+
+    def _search_pg(self, needle: str, limit: int, active_only: bool) -> list[int]:
+        """PostgreSQL matches and ranks on the same folded text as `_search_folded` (ILIKE alone misses
+        "чёрный" for "черный" and "Kırmızı" for "KIRMIZI"), ordered by code point as Python sorts."""
+        want = fold(needle)
+        escaped = _escape_like(want)
+        sku, title = _folded(Product.sku), _folded(Product.title)
+        rank = case((sku == want, 0), (sku.like(f"{escaped}%", escape="\\"), 1),
+                    (title.like(f"{escaped}%", escape="\\"), 2), else_=3)
+        q = (select(Product.id)
+             .where(or_(sku.like(f"%{escaped}%", escape="\\"), title.like(f"%{escaped}%", escape="\\")))
+             .order_by(rank, title.collate("C"), Product.id).limit(limit))
+        if active_only:
+            q = q.where(Product.is_active.is_(True))
+        with self.db.session() as s:
+            return list(s.scalars(q))
 
     def _search_sql(self, needle: str, limit: int, active_only: bool) -> list[int]:
         escaped = _escape_like(needle)

@@ -8,6 +8,7 @@ stored content actually changes: a second run over the same files reports everyt
 from __future__ import annotations
 
 import csv
+import html
 import math
 import re
 import time
@@ -325,6 +326,9 @@ class ProductData:
     present: frozenset[str] = frozenset(FIELDS)
     file: str = ""
     line: int = 0
+
+    def __post_init__(self) -> None:
+        self.title = html.unescape(self.title)  # "Lumaflex&trade; Band" is shown as "Lumaflex™ Band" everywhere
 
 
 class CatalogWriter:

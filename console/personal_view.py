@@ -1,0 +1,143 @@
+"""What the Personalisation page shows: the shoppers to choose from, a shopper's recent events, their interest
+per category, and result tiles with a "Not like this" button.
+
+The shopper list and the event history are plain reads of the event log (its `ix_events_user` index, made by
+engine/personal.py, serves both); everything about the profile and the recommendations comes from
+`engine.personal`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Sequence
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import func, select
+
+from engine.catalog.db import Database
+from engine.events_schema import EventRow
+from engine.personal import Profile
+from engine.types import ProductCard, Recommendation
+
+from .fmt import facts, match, when
+from .grid import md
+from .photos import photo_source
+
+IMPRESSION = "impression"
+HISTORY_COLUMNS = ("time", "kind", "product", "algorithm")
+
+Act = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Shopper:
+    """A user id of the event log, with how much and how lately it was active."""
+
+    user_id: str
+    events: int
+    last_seen: datetime
+    simulated: bool  # every event of this user was made by the traffic simulator
+
+    @property
+    def label(self) -> str:
+        origin = " · simulated" if self.simulated else ""
+        return f"{self.user_id} · {self.events} events · last {when(self.last_seen)}{origin}"
+
+
+def shoppers(db: Database, limit: int) -> list[Shopper]:
+    """The `limit` most recently active users of the event log, latest first (ties by user id)."""
+    last = func.max(EventRow.ts)
+    q = (select(EventRow.user_id, func.count(), last, func.min(EventRow.simulated))
+         .where(EventRow.user_id.is_not(None)).group_by(EventRow.user_id)
+         .order_by(last.desc(), EventRow.user_id).limit(limit))
+    with db.engine.connect() as conn:
+        return [Shopper(str(u), int(n), ts, bool(sim)) for u, n, ts, sim in conn.execute(q)]
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    id: int
+    ts: datetime
+    kind: str
+    product_id: int
+    algorithm: str | None
+
+
+def history(db: Database, user_id: str, limit: int, impressions: bool) -> tuple[list[HistoryEvent], int]:
+    """The user's `limit` most recent events (newest first, as the profile reads them) and how many there are
+    in all; impressions only when asked for."""
+    where = [EventRow.user_id == user_id]
+    if not impressions:
+        where.append(EventRow.kind != IMPRESSION)
+    q = (select(EventRow.id, EventRow.ts, EventRow.kind, EventRow.product_id, EventRow.algorithm).where(*where)
+         .order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit))
+    with db.engine.connect() as conn:
+        rows = [HistoryEvent(int(i), ts, str(k), int(p), a) for i, ts, k, p, a in conn.execute(q)]
+        total = int(conn.execute(select(func.count()).select_from(EventRow).where(*where)).scalar_one())
+    return rows, total
+
+
+def product_label(product_id: int, cards: dict[int, ProductCard]) -> str:
+    card = cards.get(product_id)
+    return f"{card.sku} — {card.title}" if card else f"#{product_id} (not in the catalog)"
+
+
+def history_frame(events: Sequence[HistoryEvent], cards: dict[int, ProductCard]) -> pd.DataFrame:
+    return pd.DataFrame([{"time": e.ts, "kind": e.kind, "product": product_label(e.product_id, cards),
+                          "algorithm": e.algorithm or ""} for e in events], columns=list(HISTORY_COLUMNS))
+
+
+def interest_frame(profile: Profile) -> pd.DataFrame:
+    """The profile's share of interest per leaf category, largest first, labelled as the engine labels them."""
+    ids = profile.top_categories(len(profile.categories))
+    return pd.DataFrame({"category": [profile.category_labels.get(c, f"category {c}") for c in ids],
+                         "share": [profile.categories[c] for c in ids]})
+
+
+def price_band(profile: Profile | None) -> str | None:
+    if profile is None or profile.price_band is None:
+        return None
+    lo, hi = profile.price_band
+    return f"{lo:,.2f} – {hi:,.2f}".replace(",", "\u202f")
+
+
+def _tile(card: ProductCard, rec: Recommendation | None, *, label: str, icon: str, act: Act, key: str,
+          help: str | None = None) -> None:
+    with st.container(border=True):
+        st.image(photo_source(card.image), width="stretch")
+        st.markdown(f"**{md(card.title)}**")
+        st.caption(facts(card))
+        if rec is not None:
+            st.caption(match(rec))
+        st.button(label, key=f"{key}.{card.id}", icon=icon, on_click=act, args=(card.id,), width="stretch",
+                  help=help)
+
+
+def _rows(items: Sequence, per_row: int):
+    for start in range(0, len(items), per_row):
+        yield items[start:start + per_row], st.columns(per_row)
+
+
+def disliking_grid(recs: Sequence[Recommendation], *, key: str, not_like: Act, per_row: int = 4,
+                   empty: str = "No results.") -> None:
+    """Ranked results, each tile with a "Not like this" button (button keys `<key>.not_like.<product id>`)."""
+    with st.container(key=key):
+        if not recs:
+            st.info(empty)
+            return
+        for chunk, cols in _rows(list(recs), per_row):
+            for col, rec in zip(cols, chunk):
+                with col:
+                    _tile(rec.product, rec, label="Not like this", icon=":material/thumb_down:", act=not_like,
+                          key=f"{key}.not_like")
+
+
+def disliked_grid(cards: Sequence[ProductCard], *, key: str, show_again: Act, per_row: int = 6) -> None:
+    """Products marked "not like this", each with an "Undo" button that takes the mark back
+    (button keys `<key>.show_again.<product id>`)."""
+    with st.container(key=key):
+        for chunk, cols in _rows(list(cards), per_row):
+            for col, card in zip(cols, chunk):
+                with col:
+                    _tile(card, None, label="Undo", icon=":material/undo:", act=show_again,
+                          key=f"{key}.show_again", help="Take the mark back: show this product again.")

@@ -86,7 +86,8 @@ class EvaluationReport:
 
     def table(self) -> str:
         keys = sorted({(r.task, r.metric, r.own_style) for r in self.rows}, key=lambda k: (
-            ["view", "upsell", "leaf", "judged"].index(k[0]) if k[0] in ("view", "upsell", "leaf", "judged") else 9,
+            ["view", "upsell", "leaf", "look", "judged"].index(k[0])
+            if k[0] in ("view", "upsell", "leaf", "look", "judged") else 9,
             k[1], k[2]))
         methods = list(dict.fromkeys(r.method for r in self.rows))
         vals = {(r.task, r.metric, r.own_style, r.method): r.value for r in self.rows}
@@ -221,6 +222,13 @@ class Evaluator:
                 rep.rows.append(Row("upsell", f"Recall@{self.k}", name, own, _mean(r10), len(up_queries)))
                 rep.rows.append(Row("upsell", f"NDCG@{self.k}", name, own, _mean(nd), len(up_queries)))
                 rep.rows.append(Row("leaf", f"Precision@{self.k}", name, own, _mean(pr), len(leaf_queries)))
+        # (d) complete the look: share of look items whose style the curated related / cross-sell links join
+        # to the source, beside picking at random within the same complementary categories.
+        from .tuning import evaluate_looks
+
+        looks = evaluate_looks(self.rt, self.rt.config)
+        rep.rows.append(Row("look", "linked share", "combined/look", "included", looks.rate, looks.queries))
+        rep.rows.append(Row("look", "linked share", "random-in-target", "included", looks.baseline, looks.queries))
         rep.seconds = time.perf_counter() - t0
         return rep
 

@@ -247,7 +247,8 @@ def test_evaluation_prints_every_number_with_baselines(rt):
         assert 0.0 <= r.value <= 1.0 and r.queries > 0, r
     assert rep.value("view", "Recall@5", "image") > 10 * rep.value("view", "Recall@5", "random")
     assert rep.value("leaf", "Precision@10", "combined/balanced") > rep.value("leaf", "Precision@10", "random")
-    assert "upsell" in rep.table()
+    assert "upsell" in rep.table() and "look" in rep.table()
+    assert rep.value("look", "linked share", "combined/look") > 0
     for own in ("included", "excluded"):  # the default strategy must beat plain vector order and the leaf baseline
         balanced = rep.value("upsell", "NDCG@10", "combined/balanced", own)
         assert balanced > rep.value("upsell", "NDCG@10", "combined/relevance", own)

@@ -272,7 +272,7 @@ def test_index_is_complete_and_similar_respects_filters(world: PgWorld):
 
 def test_drift_on_postgresql_is_found_and_repaired(world: PgWorld):
     rt = world.runtime
-    pid = rt.catalog.get("MS01-Blue").id
+    pid = rt.catalog.get("MJ01-Red").id
     with world.db.session() as s:
         price = s.get(Product, pid).price
         s.execute(update(Product).where(Product.id == pid).values(price=price + 1))

@@ -19,7 +19,7 @@ from pathlib import PurePath
 from typing import Callable, Iterable, Iterator, TextIO
 
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ...errors import ValidationError
@@ -458,6 +458,15 @@ def _merge(into: ImportReport, part: ImportReport) -> None:
     into.rejected += part.rejected
 
 
+def _refused(e: DBAPIError) -> bool:
+    """The database refused the data, not the statement: a constraint, a value it cannot store, or a trigger
+    raising an error (SQLite reports that as IntegrityError, PostgreSQL's RAISE as SQLSTATE class P0)."""
+    if isinstance(e, (IntegrityError, DataError)):
+        return True
+    state = getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None)
+    return isinstance(state, str) and state[:2] in ("22", "23", "P0")
+
+
 def write_products(db, items: list[ProductData], source: str, report: ImportReport, ticker: Ticker,
                    batch_size: int) -> None:
     """Writes validated products in batches, one transaction each. If the database refuses a batch
@@ -467,13 +476,17 @@ def write_products(db, items: list[ProductData], source: str, report: ImportRepo
         batch = items[i:i + batch_size]
         try:
             part = _write_batch(db, batch, source)
-        except (IntegrityError, DataError):
+        except DBAPIError as e:
+            if not _refused(e):
+                raise
             part = ImportReport(source)
             for d in batch:
                 try:
                     _merge(part, _write_batch(db, [d], source))
-                except (IntegrityError, DataError) as e:
-                    reason = getattr(e, "orig", None) or e
+                except DBAPIError as err:
+                    if not _refused(err):
+                        raise
+                    reason = getattr(err, "orig", None) or err
                     part.rejected.append(RowError(d.file, d.line, f"{d.sku}: the database refused the row: {reason}"))
         _merge(report, part)
         ticker.advance(len(batch))

@@ -24,6 +24,7 @@ PAGES = {
     "Insights": [
         st.Page("pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
         st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
+        st.Page("pages/personalisation.py", title="Personalisation", icon=":material/person_heart:"),
     ],
     "Operations": [
         st.Page("pages/index.py", title="Index", icon=":material/sync:"),

@@ -1,9 +1,7 @@
 """What the Personalisation page shows: the shoppers to choose from, a shopper's recent events, their interest
 per category, and result tiles with a "Not like this" button.
 
-The shopper list and the event history are plain reads of the event log (its `ix_events_user` index, made by
-engine/personal.py, serves both); everything about the profile and the recommendations comes from
-`engine.personal`."""
+The shopper list, the event history, the profile and the recommendations all come from `engine.personal`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,69 +10,18 @@ from typing import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import func, select
 
-from engine.catalog.db import Database
-from engine.events_schema import EventRow
-from engine.personal import Profile
+from engine.personal import HistoryEvent, Profile, Shopper, history, shoppers  # noqa: F401 (re-exported)
 from engine.types import ProductCard, Recommendation
 
 from .fmt import facts, match, when
 from .grid import md
 from .photos import photo_source
 
-IMPRESSION = "impression"
+HISTORY_ROWS = 50  # latest events of a shopper the page lists
 HISTORY_COLUMNS = ("time", "kind", "product", "algorithm")
 
 Act = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Shopper:
-    """A user id of the event log, with how much and how lately it was active."""
-
-    user_id: str
-    events: int
-    last_seen: datetime
-    simulated: bool  # every event of this user was made by the traffic simulator
-
-    @property
-    def label(self) -> str:
-        origin = " · simulated" if self.simulated else ""
-        return f"{self.user_id} · {self.events} events · last {when(self.last_seen)}{origin}"
-
-
-def shoppers(db: Database, limit: int) -> list[Shopper]:
-    """The `limit` most recently active users of the event log, latest first (ties by user id)."""
-    last = func.max(EventRow.ts)
-    q = (select(EventRow.user_id, func.count(), last, func.min(EventRow.simulated))
-         .where(EventRow.user_id.is_not(None)).group_by(EventRow.user_id)
-         .order_by(last.desc(), EventRow.user_id).limit(limit))
-    with db.engine.connect() as conn:
-        return [Shopper(str(u), int(n), ts, bool(sim)) for u, n, ts, sim in conn.execute(q)]
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    id: int
-    ts: datetime
-    kind: str
-    product_id: int
-    algorithm: str | None
-
-
-def history(db: Database, user_id: str, limit: int, impressions: bool) -> tuple[list[HistoryEvent], int]:
-    """The user's `limit` most recent events (newest first, as the profile reads them) and how many there are
-    in all; impressions only when asked for."""
-    where = [EventRow.user_id == user_id]
-    if not impressions:
-        where.append(EventRow.kind != IMPRESSION)
-    q = (select(EventRow.id, EventRow.ts, EventRow.kind, EventRow.product_id, EventRow.algorithm).where(*where)
-         .order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit))
-    with db.engine.connect() as conn:
-        rows = [HistoryEvent(int(i), ts, str(k), int(p), a) for i, ts, k, p, a in conn.execute(q)]
-        total = int(conn.execute(select(func.count()).select_from(EventRow).where(*where)).scalar_one())
-    return rows, total
 
 
 def product_label(product_id: int, cards: dict[int, ProductCard]) -> str:

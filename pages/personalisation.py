@@ -5,9 +5,9 @@ import streamlit as st
 
 from console.errors import attempt
 from console.fmt import count
-from console.personal_view import (disliked_grid, disliking_grid, history, history_frame, interest_frame,
-                                   price_band, shoppers)
-from console.runtime import get_runtime
+from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, history, history_frame,
+                                   interest_frame, price_band, shoppers)
+from console.runtime import get_recommender, get_runtime
 from console.state import kept, remember, value
 from engine.personal import (MAX_NOT_LIKE, MAX_USER_ID_CHARS, SERVED_COLD_START, SERVED_DISABLED,
                              SERVED_PERSONALISED, personalised, profiles_for)
@@ -17,15 +17,15 @@ SERVED = {SERVED_PERSONALISED: ("Personalised", "green", ":material/person_check
           SERVED_DISABLED: ("Personalisation off", "orange", ":material/trending_up:")}
 WHO = {"events": "Shopper with events", "typed": "Type a user id", "anonymous": "Anonymous visitor"}
 MAX_SHOPPERS = 1000  # most recently active users offered in the list; any other is typed
-HISTORY_ROWS = 50
 DEFAULT_RESULTS = 12
 ANON_NOT_LIKE = "personal_anon_not_like"  # an anonymous visitor's "not like this", kept for this session only
 
 rt = get_runtime()
-profiles = profiles_for(rt.recommender)
+profiles = profiles_for(rt.recommender)  # profiles and dislikes are the data location's, whatever the config
 st.title("Personalisation", anchor=False)
 st.caption("A shopper's taste, learnt from their clicks, cart adds and purchases, and the products it brings "
-           "them. \"Not like this\" moves their results away from a product.")
+           "them, ranked with the working config of this session. \"Not like this\" moves their results away "
+           "from a product.")
 
 # ---- who -------------------------------------------------------------------------------------------------------
 who_col, pick_col, n_col = st.columns([2, 4, 1], vertical_alignment="bottom")
@@ -83,8 +83,11 @@ def clear_dislikes() -> None:
 
 
 # ---- what is served ----------------------------------------------------------------------------------------------
-result = attempt(personalised, rt.recommender, user_id, n=n,
-                 not_like=anonymous_not_like() if user_id is None else ())
+recommender = attempt(get_recommender)  # the session's working config, as on every preview of the console
+if recommender is None:
+    st.stop()
+result = attempt(personalised, recommender, user_id, n=n, not_like=anonymous_not_like() if user_id is None else (),
+                 profiles=profiles)
 if result is None:
     st.stop()
 profile = result.profile

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,17 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from engine.personal import SERVED_COLD_START, SERVED_PERSONALISED, personalised, profiles_for  # noqa: I001
+from console.personal_view import HISTORY_ROWS
+from engine.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised,
+                             profiles_for)
 from engine.events_schema import EventRow  # after engine.personal: imported first, it is a circular import
+from engine.tuning import recommender_for
 
 pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 GRID = "grid-personal"
+WORKING = "working_config"  # the session's config every console page previews with
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------
@@ -32,6 +37,11 @@ def app(console_env) -> AppTest:
     at.switch_page("pages/personalisation.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def engine(at: AppTest, runtime):
+    """The recommender of the config the page ranks with: the session's working config."""
+    return recommender_for(runtime, at.session_state[WORKING])
 
 
 def run(changed) -> AppTest:
@@ -126,14 +136,14 @@ def test_a_simulated_shopper_gets_the_engines_personalised_list_taste_and_histor
     user = most_active_simulated_shopper(runtime)
     at = pick_shopper(app, user)
     n = at.number_input(key="personal_n").value
-    result = personalised(runtime.recommender, user, n=n)
+    result = personalised(engine(at, runtime), user, n=n)
     assert result.served == SERVED_PERSONALISED
     assert shown(at) == expected(result.items)
     assert served(at) == SERVED_PERSONALISED
     assert result.reason in at.get_by_key("personal-served").success[0].value
 
     # the taste: interest per category and the usual price, as the engine computes them from the log alone
-    profile = profiles_for(runtime.recommender).from_scratch(user, runtime.config)
+    profile = profiles_for(runtime.recommender).from_scratch(user, at.session_state[WORKING])
     bars = json.loads(at.get_by_key("personal-taste").get("plotly_chart")[0].proto.spec)["data"][0]
     ranked = profile.top_categories(len(profile.categories))
     assert list(bars["y"]) == [profile.category_labels[c] for c in ranked]
@@ -143,11 +153,13 @@ def test_a_simulated_shopper_gets_the_engines_personalised_list_taste_and_histor
     assert (lo, hi) == pytest.approx(profile.price_band, abs=0.01)
 
     # the history: the latest events, impressions left out until asked for
-    assert table_rows(at) == events_of(runtime, user, 50, impressions=False)
+    assert table_rows(at) == events_of(runtime, user, HISTORY_ROWS, impressions=False)
     at = run(at.checkbox(key="personal_impressions").check())
-    with_impressions = events_of(runtime, user, 50, impressions=True)
+    with_impressions = events_of(runtime, user, HISTORY_ROWS, impressions=True)
     assert table_rows(at) == with_impressions
     assert "impression" in {kind for _, kind, _, _ in with_impressions}
+    caption = at.get_by_key("personal-history").caption[0].value
+    assert caption.startswith(f"Latest {len(with_impressions)} of ")
 
 
 def test_not_like_this_removes_the_item_records_the_dislike_and_clear_takes_it_back(app, runtime):
@@ -162,7 +174,7 @@ def test_not_like_this_removes_the_item_records_the_dislike_and_clear_takes_it_b
         at = run(at.button(key=f"{GRID}.not_like.{first}").click())
         assert store.dislikes(user) == [first]
         assert first_sku not in [sku for sku, _ in shown(at)]
-        after = personalised(runtime.recommender, user, n=n)
+        after = personalised(engine(at, runtime), user, n=n)
         assert after.negatives == 1
         assert shown(at) == expected(after.items)
         assert {m.label: m.value for m in at.get_by_key("personal-served").metric}["Moved away from"] == "1"
@@ -170,11 +182,27 @@ def test_not_like_this_removes_the_item_records_the_dislike_and_clear_takes_it_b
 
         at = run(at.button(key="personal_clear").click())
         assert store.dislikes(user) == []
-        assert shown(at) == expected(personalised(runtime.recommender, user, n=n).items)
+        assert shown(at) == expected(personalised(engine(at, runtime), user, n=n).items)
         assert first_sku == shown(at)[0][0]
     finally:
         for product_id in store.dislikes(user):
             store.undislike(user, product_id)
+
+
+def test_switching_personalisation_off_in_the_working_config_serves_trending_and_says_why(app, runtime):
+    user = most_active_simulated_shopper(runtime)
+    at = pick_shopper(app, user)
+    n = at.number_input(key="personal_n").value
+    working = deepcopy(at.session_state[WORKING])
+    working.personalisation.enabled = False
+    at.session_state[WORKING] = working
+    at = run(at)
+    result = personalised(recommender_for(runtime, working), user, n=n)
+    assert result.served == SERVED_DISABLED
+    assert served(at) == SERVED_DISABLED
+    assert result.reason in at.get_by_key("personal-served").info[0].value
+    assert shown(at) == expected(result.items)
+    assert runtime.config.personalisation.enabled, "the saved config is left as it was"
 
 
 def test_an_unknown_user_gets_trending_items_as_a_cold_start(app, runtime):
@@ -185,14 +213,14 @@ def test_an_unknown_user_gets_trending_items_as_a_cold_start(app, runtime):
     at = run(app.radio(key="personal_who").set_value("typed"))
     at = run(at.text_input(key="personal_typed").input(user))
     n = at.number_input(key="personal_n").value
-    result = personalised(runtime.recommender, user, n=n)
+    result = personalised(engine(at, runtime), user, n=n)
     assert result.served == SERVED_COLD_START
     assert served(at) == SERVED_COLD_START
     banner = at.get_by_key("personal-served")
     assert "Cold start" in banner.info[0].value and result.reason in banner.info[0].value
     assert not banner.success
     assert shown(at) == expected(result.items)
-    assert [sku for sku, _ in shown(at)] == [r.product.sku for r in runtime.recommender.trending(n)]
+    assert [sku for sku, _ in shown(at)] == [r.product.sku for r in engine(at, runtime).trending(n)]
     assert not at.get_by_key("personal-history").dataframe
 
 
@@ -200,12 +228,12 @@ def test_an_anonymous_visitors_not_like_this_lasts_for_the_session_only(app, run
     at = run(app.radio(key="personal_who").set_value("anonymous"))
     n = at.number_input(key="personal_n").value
     assert served(at) == SERVED_COLD_START
-    assert personalised(runtime.recommender, None, n=n).reason in at.get_by_key("personal-served").info[0].value
+    assert personalised(engine(at, runtime), None, n=n).reason in at.get_by_key("personal-served").info[0].value
     first = not_like_buttons(at)[0]
     at = run(at.button(key=f"{GRID}.not_like.{first}").click())
-    result = personalised(runtime.recommender, None, n=n, not_like=[first])
+    result = personalised(engine(at, runtime), None, n=n, not_like=[first])
     assert shown(at) == expected(result.items)
     assert first not in not_like_buttons(at)
     at = run(at.button(key="personal_clear").click())
-    assert shown(at) == expected(personalised(runtime.recommender, None, n=n).items)
+    assert shown(at) == expected(personalised(engine(at, runtime), None, n=n).items)
 

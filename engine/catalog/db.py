@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
-from .. import events_schema, personal  # noqa: F401
 
 
 def make_engine(url: str) -> Engine:
+    from .. import events_schema, personal  # noqa: F401  (their tables join Base.metadata; imported here, not at
+    # module level, because both import the catalog models themselves)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True)

@@ -115,11 +115,6 @@ def bench_large(src: Runtime, n: int, queries: int, hnsw: bool, folder: Path) ->
     store = EdgeStore(folder / "qdrant", indexing_threshold_kb=10_000 if hnsw else 10 ** 9)
     big.__dict__["store"] = store
     store.open(spec, recreate=True)
-    from engine.indexing import payload_for
-    parents = {}
-    with big.db.session() as d:
-        from engine.catalog.models import Category
-        parents = dict(d.execute(select(Category.id, Category.parent_id)).all())
     t0 = time.perf_counter()
     batch: list[PointRecord] = []
     for i in range(1, n + 1):

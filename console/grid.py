@@ -4,11 +4,14 @@ Every grid lives in a keyed container (`st-key-<key>` in the page's HTML), so te
 find one grid among several."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import streamlit as st
 
 from engine.types import ProductCard, Recommendation
+
+if TYPE_CHECKING:
+    from engine.tuning import PreviewRow
 
 from .fmt import category_of, facts, match, money
 from .photos import photo_source
@@ -85,3 +88,23 @@ def product_detail(card: ProductCard, *, key: str) -> None:
             st.caption(" · ".join(details))
             if card.description:
                 st.write(card.description[:400] + ("…" if len(card.description) > 400 else ""))
+
+
+CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
+
+
+def preview_list(rows: Sequence["PreviewRow"], side: str, key: str) -> None:
+    """One side of the preview, a compact line per item: rank and move, photo, title, facts and match."""
+    items = [(getattr(r, side), getattr(r, f"{side}_change")) for r in rows if getattr(r, side) is not None]
+    with st.container(key=key):
+        if not items:
+            st.info("Nothing to show for this product.")
+        for rec, change in items:
+            with st.container(border=True):
+                photo, text = st.columns([1, 3], vertical_alignment="center")
+                photo.image(photo_source(rec.product.image), width="stretch")
+                with text:
+                    st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
+                    st.markdown(f"**{md(rec.product.title)}**")
+                    st.caption(facts(rec.product))
+                    st.caption(match(rec))

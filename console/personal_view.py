@@ -4,17 +4,15 @@ per category, and result tiles with a "Not like this" button.
 The shopper list, the event history, the profile and the recommendations all come from `engine.personal`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
 
-from engine.personal import HistoryEvent, Profile, Shopper, history, shoppers  # noqa: F401 (re-exported)
+from engine.personal import HistoryEvent, Profile
 from engine.types import ProductCard, Recommendation
 
-from .fmt import facts, match, when
+from .fmt import facts, match
 from .grid import md
 from .photos import photo_source
 

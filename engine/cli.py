@@ -77,6 +77,12 @@ def _filters(args):
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    add_filter_args(p)
+    p.add_argument("--strategy", help="reranking strategy (default from the config)")
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The result filters every listing command takes (see `_filters`)."""
     p.add_argument("--category", type=int, action="append", help="category id (repeatable; subtree matches)")
     p.add_argument("--price-min", type=float)
     p.add_argument("--price-max", type=float)
@@ -84,7 +90,6 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--brand", action="append", help="brand (repeatable)")
     p.add_argument("--exclude", type=int, action="append", help="product id to leave out (repeatable)")
     p.add_argument("--in-stock", action="store_true", help="only products in stock")
-    p.add_argument("--strategy", help="reranking strategy (default from the config)")
 
 
 def _print_recs(recs, as_json: bool) -> Any:

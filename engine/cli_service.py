@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from .cli import _filters, _print_recs, _runtime, command
+from .cli import _filters, _print_recs, _runtime, add_filter_args, command
 from .errors import ValidationError
 from .settings import Settings
 
@@ -54,13 +54,7 @@ def _personalised_arguments(p: argparse.ArgumentParser) -> None:
                    help="sku or id to move away from in this request (repeatable)")
     p.add_argument("--dislike", action="append", default=[], metavar="PRODUCT",
                    help="sku or id to remember as 'not like this' for the shopper (repeatable)")
-    p.add_argument("--category", type=int, action="append", help="category id (repeatable; subtree matches)")
-    p.add_argument("--price-min", type=float)
-    p.add_argument("--price-max", type=float)
-    p.add_argument("--colour", action="append", help="colour name (repeatable)")
-    p.add_argument("--brand", action="append", help="brand (repeatable)")
-    p.add_argument("--exclude", type=int, action="append", help="product id to leave out (repeatable)")
-    p.add_argument("--in-stock", action="store_true", help="only products in stock")
+    add_filter_args(p)
 
 
 def _key(text: str) -> int | str:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .catalog.models import Product, ProductImage, ProductLink
+from .catalog.models import Product, ProductLink
 from .errors import NotFound, ValidationError, VitrinaError
 from .types import Filters
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
 from .catalog.db import Database
-from .catalog.models import Category, IndexError_, Product, ProductImage, VectorSync, utcnow
+from .catalog.models import Category, IndexError_, Product, VectorSync, utcnow
 from .encoders.base import ImageEncoder, TextEncoder
 from .errors import VitrinaError
 from .images import load_image

@@ -5,12 +5,12 @@ import streamlit as st
 
 from console.errors import attempt
 from console.fmt import count
-from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, history, history_frame,
-                                   interest_frame, price_band, shoppers)
+from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, history_frame, interest_frame,
+                                   price_band)
 from console.runtime import get_recommender, get_runtime
 from console.state import kept, remember, value
 from engine.personal import (MAX_NOT_LIKE, MAX_USER_ID_CHARS, SERVED_COLD_START, SERVED_DISABLED,
-                             SERVED_PERSONALISED, personalised, profiles_for)
+                             SERVED_PERSONALISED, history, personalised, profiles_for, shoppers)
 
 SERVED = {SERVED_PERSONALISED: ("Personalised", "green", ":material/person_check:"),
           SERVED_COLD_START: ("Cold start", "blue", ":material/trending_up:"),

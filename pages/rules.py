@@ -8,19 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import attempt
-from console.fmt import facts, match
-from console.grid import md
-from console.photos import photo_source
+from console.grid import preview_list
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
 from engine.rules import ACTIONS
-from engine.tuning import (SCOPE_KINDS, PreviewRow, describe_scope, preview, recommender_for, scope_text, with_rule,
+from engine.tuning import (SCOPE_KINDS, describe_scope, preview, recommender_for, scope_text, with_rule,
                            without_rules)
 
 NOTICE, ERRORS = "rules_notice", "rules_errors"
 SEARCH_LIMIT, PREVIEW_N = 50, 12
-CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
 SCOPE_LABELS = {"everywhere": "Everywhere", "category": "In a category", "product": "In the picked product's lists"}
 
 rt = get_runtime()
@@ -135,23 +132,6 @@ st.button("Add the rule", key="rule_add", on_click=add, type="primary", icon=":m
 
 
 # ---- preview ---------------------------------------------------------------------------------------------------
-def ranked(rows: list[PreviewRow], side: str, key: str) -> None:
-    """One side of the preview, a compact line per item: rank and move, photo, title, facts and match."""
-    items = [(getattr(r, side), getattr(r, f"{side}_change")) for r in rows if getattr(r, side) is not None]
-    with st.container(key=key):
-        if not items:
-            st.info("Nothing to show for this product.")
-        for rec, change in items:
-            with st.container(border=True):
-                photo, text = st.columns([1, 3], vertical_alignment="center")
-                photo.image(photo_source(rec.product.image), width="stretch")
-                with text:
-                    st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
-                    st.markdown(f"**{md(rec.product.title)}**")
-                    st.caption(facts(rec.product))
-                    st.caption(match(rec))
-
-
 st.subheader("Effect on similar items", anchor=False)
 if picked is None:
     st.info("Find a product above to preview its similar items.")
@@ -166,9 +146,9 @@ else:
         before_col, after_col = st.columns(2)
         with before_col:
             st.markdown("**Without rules**")
-            ranked(rows, "before", "rules-before")
+            preview_list(rows, "before", "rules-before")
         with after_col:
             st.markdown("**With the rules**")
-            ranked(rows, "after", "rules-after")
+            preview_list(rows, "after", "rules-after")
         with st.expander("Rank changes as a table", icon=":material/table:"):
             table([r.record() for r in rows], "rules-changes")

@@ -12,15 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from console.errors import attempt
-from console.fmt import facts, match
-from console.grid import md
-from console.photos import photo_source
+from console.grid import preview_list
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept, put
 from engine.config import RecoConfig, diff
 from engine.errors import ConfigError, VitrinaError
 from engine.rerank import BUILTIN_STRATEGIES, FACTORS
-from engine.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, PreviewRow, WhatIf, default_sample,
+from engine.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, WhatIf, default_sample,
                            export_text, history_for, import_config, preview, recommender_for, resolve_strategy,
                            snapshot, what_if, with_default_strategy, with_strategy)
 
@@ -28,7 +26,6 @@ NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, 
 IMPORT_ERRORS = "tuning_import_errors"
 WEIGHT_STEP, DEFAULT_LAMBDA, MAX_COLLAPSE = 0.05, 0.7, 5
 SEARCH_LIMIT, K = 50, 10
-CHANGE_COLOURS = {"new": "blue", "up": "green", "down": "orange", "same": "gray", "out": "red"}
 DELTA_COLOURS = {"higher": "normal", "lower": "inverse", "neither": "off"}
 
 rt = get_runtime()
@@ -127,23 +124,6 @@ def notices() -> None:
 
 
 # ---- views -----------------------------------------------------------------------------------------------------
-def ranked(rows: list[PreviewRow], side: str, key: str) -> None:
-    """One side of the preview, a compact line per item: rank and move, photo, title, facts and match."""
-    items = [(getattr(r, side), getattr(r, f"{side}_change")) for r in rows if getattr(r, side) is not None]
-    with st.container(key=key):
-        if not items:
-            st.info("Nothing to show for this product.")
-        for rec, change in items:
-            with st.container(border=True):
-                photo, text = st.columns([1, 3], vertical_alignment="center")
-                photo.image(photo_source(rec.product.image), width="stretch")
-                with text:
-                    st.badge(f"#{rec.rank} · {change.label}", color=CHANGE_COLOURS[change.kind])
-                    st.markdown(f"**{md(rec.product.title)}**")
-                    st.caption(facts(rec.product))
-                    st.caption(match(rec))
-
-
 def table(records: list[dict], key: str, columns: list[str] | None = None) -> None:
     """A read-only table in a keyed container (`st-key-<key>`), so tests and browser checks can find it."""
     with st.container(key=key):
@@ -265,10 +245,10 @@ with results_col:
             before_col, after_col = st.columns(2)
             with before_col:
                 st.markdown(f"**Before** — saved config, strategy {before_name}")
-                ranked(rows, "before", "tuning-before")
+                preview_list(rows, "before", "tuning-before")
             with after_col:
                 st.markdown(f"**After** — working config, strategy {name}")
-                ranked(rows, "after", "tuning-after")
+                preview_list(rows, "after", "tuning-after")
             with st.expander("Rank changes as a table", icon=":material/table:"):
                 table([r.record() for r in rows], "tuning-changes")
 

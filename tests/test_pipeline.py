@@ -295,8 +295,14 @@ def test_cli_index_resumes_after_a_kill(tmp_path, luma_dir):
     assert inv.returncode == 2 and "inverted" in inv.stderr and "Traceback" not in inv.stderr
 
 
-@pytest.mark.parametrize("command", ["import-magento", "import", "index", "similar", "search-image",
-                                     "search-text", "check", "evaluate", "demo"])
+def _commands() -> list[str]:
+    from engine.cli import COMMANDS, build_parser
+
+    build_parser()  # registers the commands of every CLI module
+    return sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_cli_command_has_help(command):
     out = subprocess.run([sys.executable, "-m", "engine", command, "--help"], capture_output=True, text=True,
                          cwd=ROOT)

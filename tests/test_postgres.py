@@ -22,7 +22,7 @@ from PIL import Image
 from sqlalchemy import func, insert, inspect, select, text, update
 from starlette.testclient import TestClient
 
-from engine import analytics
+from engine import analytics, dashboards
 from engine.catalog.db import Database
 from engine.catalog.importers import import_generic, import_magento
 from engine.catalog.importers.common import ImportReport
@@ -35,6 +35,7 @@ from engine.events_schema import EventRow
 from engine.experiments import assign, create_experiment, delete_experiment, get_experiment, list_experiments
 from engine.experiments import results as experiment_results
 from engine.experiments import stop, two_proportion
+from engine.fbt import co_purchases
 from engine.personal import SERVED_PERSONALISED, ProfileStore, UserProfileRow, personalised
 from engine.recommend import Recommender
 from engine.runtime import Runtime, shared
@@ -427,6 +428,16 @@ def test_analytics_equal_a_sqlite_copy_and_hand_counts(world: PgWorld, traffic: 
             for by in analytics.TOP_BY:
                 _frames_equal(analytics.top_products(pg, 15, by, scope, min_impressions=5 if by == "ctr" else 0),
                               analytics.top_products(lite, 15, by, scope, min_impressions=5 if by == "ctr" else 0))
+
+        for scope in (None, sim_scope, otto_scope):  # the dashboard page's helpers
+            assert dashboards.span(pg, scope) == dashboards.span(lite, scope)
+            assert dashboards.week_answer(pg, scope) == dashboards.week_answer(lite, scope)
+        assert dashboards.algorithms(pg) == dashboards.algorithms(lite) and "vector_combined" in dashboards.algorithms(pg)
+        top = analytics.top_products(pg, 5, "purchases", sim_scope).product_id.tolist()
+        for pid in top:  # frequently bought together: the same baskets on both
+            got = co_purchases(pg, pid, min_support=2, min_confidence=0.0, min_lift=0.0)
+            assert got == co_purchases(lite, pid, min_support=2, min_confidence=0.0, min_lift=0.0)
+        assert any(pairs for pairs, _ in (co_purchases(pg, pid, 2, 0.0, 0.0) for pid in top))
 
         # by hand: the simulator's own tally and the OTTO file
         sim = traffic.sim

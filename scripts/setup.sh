@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned requirements (again only when a requirements file changed).
-# `scripts/setup.sh dev` adds the test tools and the system packages the tests drive: Chromium and Redis.
+# `scripts/setup.sh dev` adds the test tools and the system packages the tests drive: Chromium, Redis and
+# PostgreSQL (its server binaries live in /usr/lib/postgresql/<version>/bin, off PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -18,6 +19,7 @@ if [ "${1:-}" = "dev" ]; then
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  { ls /usr/lib/postgresql/*/bin/pg_ctl || command -v pg_ctl; } >/dev/null 2>&1 || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "installing ${missing[*]} (apt)"

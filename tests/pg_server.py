@@ -65,7 +65,7 @@ def require_postgres() -> Path:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        _unavailable("the psycopg driver is not installed: pip install 'psycopg[binary]' (requirements-dev.txt)")
+        _unavailable("the psycopg driver is not installed: pip install 'psycopg[binary]' (requirements.txt)")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(RUN_AS)
@@ -103,6 +103,7 @@ class PostgresServer:
         self.as_root = os.geteuid() == 0
         self.base: Path | None = None
         self.port: int | None = None
+        self.locale = "C"
         self.running = False
 
     # ---- commands ----------------------------------------------------------------------------------

@@ -93,9 +93,9 @@ class RecoConfig:
     personalisation: PersonalisationConfig = field(default_factory=PersonalisationConfig)
 
     @classmethod
-    def default(cls) -> "RecoConfig":
-        """The built-ins, with encoders and text weight from the settings (environment)."""
-        s = Settings()
+    def default(cls, settings: Settings | None = None) -> "RecoConfig":
+        """The built-ins, with encoders and text weight from the settings (environment by default)."""
+        s = settings or Settings()
         return cls(encoders=EncodersConfig(s.text_encoder, s.image_encoder), text_weight=s.text_weight)
 
     @classmethod

@@ -275,8 +275,7 @@ def _styles(ranked: Sequence[int], items: dict[int, _Item]) -> list[str]:
 
 
 # ---- generic judged queries ------------------------------------------------------------------------
-def evaluate_queries(runtime, path: Path, k: int = 10, by: str = "combined",
-                     strategy: str | None = None) -> EvaluationReport:
+def evaluate_queries(runtime, path: Path, k: int = 10, strategy: str | None = None) -> EvaluationReport:
     """Score judged queries, one JSON object a line: {"text": "..."} or {"image": "path"}, with
     "relevant": [sku, ...]. Relative image paths resolve against the file's folder."""
     t0 = time.perf_counter()

@@ -88,7 +88,7 @@ class Recommender:
         self.catalog, self.store = catalog, store
         self.text_encoder, self.image_encoder = text_encoder, image_encoder
         self.settings = settings or Settings()
-        self.config: RecoConfig = config or RecoConfig.default()
+        self.config: RecoConfig = config or RecoConfig.default(self.settings)
         self._pop: tuple[float, dict[int, float]] | None = None
         self._pop_lock = threading.Lock()
         self._cards = CardCache(catalog)
@@ -216,11 +216,6 @@ class Recommender:
         self._spec()
         vec = self.image_encoder.encode([img])[0]
         return self._ranked(vec, "image", n, filters, self._strategy(strategy), None)
-
-    def query_vector(self, vector: np.ndarray, by: str, n: int, filters: Filters | None = None) -> list[StoreHit]:
-        """Raw store query (for evaluation and benchmarks)."""
-        return self.store.query(unit(vector), using=self._by(by), limit=self._n(n),
-                                filters=replace(filters or Filters()).validate())
 
     # ---- ranking ----------------------------------------------------------------------------------
     def _ranked(self, vector: np.ndarray, by: str, n: int, filters: Filters, strategy,

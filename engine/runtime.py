@@ -56,7 +56,7 @@ class Runtime:
         from .config import RecoConfig
 
         path = self.config_path or self.settings.config_path
-        return RecoConfig.load(path) if path else RecoConfig.default()
+        return RecoConfig.load(path) if path else RecoConfig.default(self.settings)
 
     @cached_property
     def indexer(self):
@@ -67,8 +67,8 @@ class Runtime:
 
     @property
     def text_weight(self) -> float:
-        return float(self.config.text_weight if self.config_path or self.settings.config_path
-                     else self.settings.text_weight)
+        """From the config (whose built-in default reads VITRINA_TEXT_WEIGHT)."""
+        return float(self.config.text_weight)
 
     @cached_property
     def recommender(self):

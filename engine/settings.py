@@ -26,7 +26,6 @@ SETTINGS: list[Setting] = [
     Setting("QDRANT_COLLECTION", "vitrina_products", "Collection name on the Qdrant server."),
     Setting("REDIS_URL", "", "Redis URL for the recommendation cache; empty = in-process TTL cache."),
     Setting("VITRINA_CATALOG_DIR", str(ROOT.parent / "shared" / "datasets" / "magento-luma"), "Magento Luma sample-data folder used as the demo catalog."),
-    Setting("VITRINA_EVENTS_FILE", str(ROOT.parent / "shared" / "datasets" / "otto-sample" / "train_sample.jsonl"), "OTTO-format event sample for the analytics demo."),
     Setting("VITRINA_TEXT_ENCODER", "use", "Text encoder: `use` (multilingual USE, offline), or `st:<model name or path>` for sentence-transformers."),
     Setting("VITRINA_IMAGE_ENCODER", "auto", "Image encoder: `auto` (CLIP where its weights load, else the descriptor), `descriptor`, or `clip:<arch>:<pretrained tag or checkpoint path>`."),
     Setting("VITRINA_TEXT_WEIGHT", "0.5", "Weight w of text similarity in the combined vector (image gets 1-w)."),
@@ -69,7 +68,6 @@ class Settings:
     qdrant_collection: str = field(default_factory=lambda: _get("QDRANT_COLLECTION"))
     redis_url: str = field(default_factory=lambda: _get("REDIS_URL"))
     catalog_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_CATALOG_DIR")))
-    events_file: Path = field(default_factory=lambda: Path(_get("VITRINA_EVENTS_FILE")))
     text_encoder: str = field(default_factory=lambda: _get("VITRINA_TEXT_ENCODER"))
     image_encoder: str = field(default_factory=lambda: _get("VITRINA_IMAGE_ENCODER"))
     text_weight: float = field(default_factory=lambda: _num("VITRINA_TEXT_WEIGHT", float, 0.0, 1.0))

@@ -1,5 +1,6 @@
 """Shared fixtures. The Luma catalog is read from ../shared/datasets (or VITRINA_CATALOG_DIR); where it is
-absent, tests that need it skip with the reason, except under CI, where its absence fails the run."""
+absent, tests that need it skip with the reason, except under CI, where its absence fails the run.
+VITRINA_EVENTS_FILE points the tests at another OTTO-format event file."""
 from __future__ import annotations
 
 import os

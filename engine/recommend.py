@@ -273,10 +273,10 @@ class Recommender:
         per_cat: dict[str, list[Recommendation]] = {}
         for t in targets:
             try:
-                cat = self.catalog.category(t.category)
+                cat_id = self.catalog.category_id(t.category)
             except NotFound:
                 continue  # a map entry for a category this catalog does not have
-            f = replace(filters, category_ids=[cat.id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
+            f = replace(filters, category_ids=[cat_id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
             hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f)
             per_cat[t.category] = self._candidates(hits, by)
         return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,
@@ -290,7 +290,7 @@ class Recommender:
 
         n = self._n(n)
         filters = replace(filters or Filters()).validate()
-        cat_id = self.catalog.category(category).id if category is not None else None
+        cat_id = self.catalog.category_id(category) if category is not None else None
         ev = self.config.events
         ranked = trending(self.catalog.db, n=min(self.settings.max_results, n * OVERFETCH), category_id=cat_id,
                           half_life_hours=ev.half_life_hours, weights=ev.weights)

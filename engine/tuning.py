@@ -624,7 +624,7 @@ def _category_ids(catalog: Catalog, targets: Sequence[ComplementaryTarget]) -> d
     out: dict[str, int | None] = {}
     for t in targets:
         try:
-            out[t.category] = catalog.category(t.category).id
+            out[t.category] = catalog.category_id(t.category)
         except NotFound:
             out[t.category] = None
     return out

@@ -278,3 +278,24 @@ def test_stats(catalog: Catalog, rows: dict[str, Product], db: Database):
     assert st.styles == len({p.group_key or p.sku for p in rows.values()})
     assert st.links == {k: sum(len(v) for v in catalog.links(k).values()) for k in ("upsell", "related", "crosssell")}
     assert st.with_images == st.products - 3  # TEE-BLU, RU-1 and TR-1 come without photos
+
+
+def test_category_id_resolves_paths_labels_and_ids_without_counts(tmp_path):
+    from engine.catalog.db import Database
+    from engine.catalog.models import Category
+    from engine.catalog.queries import Catalog
+    from engine.errors import NotFound, ValidationError
+
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    with db.session() as s:
+        s.add_all([Category(id=1, name="Men", parent_id=None, path="Men"),
+                   Category(id=2, name="Tops", parent_id=1, path="Men/Tops")])
+    cat = Catalog(db)
+    assert cat.category_id("Men/Tops") == cat.category_id("Men / Tops") == cat.category_id("Men > Tops") == 2
+    assert cat.category_id(1) == 1
+    with pytest.raises(NotFound):
+        cat.category_id("Women")
+    with pytest.raises(NotFound):
+        cat.category_id(99)
+    with pytest.raises(ValidationError):
+        cat.category_id(1.5)

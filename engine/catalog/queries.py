@@ -346,8 +346,9 @@ class Catalog:
             for c in tree.subtree(root))}
         return sorted(nodes, key=lambda n: order.get(n.id, len(order)))
 
-    def category(self, key: int | str) -> CategoryNode:
-        """One category by id, path ("Men/Tops/Jackets") or label ("Men / Tops / Jackets")."""
+    def category_id(self, key: int | str) -> int:
+        """A category's id from its id, path ("Men/Tops/Jackets") or label ("Men / Tops / Jackets"), without
+        counting products (what a request path needs)."""
         if isinstance(key, str):
             path = "/".join(p.strip() for p in key.replace(" > ", "/").split("/") if p.strip())
             tree = self._tree_for()
@@ -357,9 +358,14 @@ class Catalog:
                 found = next((c for c, p in tree.path.items() if p == path), None)
             if found is None:
                 raise NotFound(f"no category with path {key!r}")
-            key = found
+            return found
         self._category_id(key)
-        return next(n for n in self.categories() if n.id == key)
+        return key
+
+    def category(self, key: int | str) -> CategoryNode:
+        """One category by id, path or label, with its product counts."""
+        cid = self.category_id(key)
+        return next(n for n in self.categories() if n.id == cid)
 
     def category_ancestors(self, category_id: int, include_self: bool = False) -> list[int]:
         """Ids above the category, nearest first up to the root (the category itself first if asked)."""

@@ -252,7 +252,7 @@ def test_descriptor_contract(desc: DescriptorImageEncoder, photos: dict[str, Ima
     assert v.shape == (len(photos), desc.dim) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert desc.encode([]).shape == (0, desc.dim)
-    with pytest.raises(NotImplementedError, match="CLIP"):
+    with pytest.raises(ValidationError, match="CLIP"):
         desc.encode_text(["red jacket"])
 
 

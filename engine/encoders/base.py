@@ -28,4 +28,5 @@ class ImageEncoder(Protocol):
         """(N, dim) float32 from decoded RGB images."""
 
     def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-        """(N, dim) in the image space; raises NotImplementedError where supports_text is False."""
+        """(N, dim) in the image space; where supports_text is False, a ValidationError saying that
+        text-to-image search needs CLIP (a user-facing answer, like every engine error)."""

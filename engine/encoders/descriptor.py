@@ -239,5 +239,5 @@ class DescriptorImageEncoder:
         return out
 
     def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-        raise NotImplementedError(f"the {NAME} image encoder has no text tower: text-to-image search "
-                                  "needs a CLIP image encoder")
+        raise ValidationError(f"the {NAME} image encoder has no text tower: text-to-image search "
+                              "needs a CLIP image encoder")

@@ -4,6 +4,7 @@ Every grid lives in a keyed container (`st-key-<key>` in the page's HTML), so te
 find one grid among several."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import streamlit as st
@@ -26,46 +27,58 @@ def md(text: str) -> str:
     return text
 
 
-def tile(card: ProductCard, rec: Recommendation | None = None, *, pick: Pick | None = None,
-         key: str = "") -> None:
+@dataclass(frozen=True)
+class Action:
+    """A button under each tile; `act(product id)` runs on click; button keys are `<key>.<product id>`."""
+
+    label: str
+    act: Callable[[int], None]
+    key: str
+    icon: str | None = None
+    help: str | None = None
+
+
+def tile(card: ProductCard, rec: Recommendation | None = None, *, action: Action | None = None) -> None:
     with st.container(border=True):
         st.image(photo_source(card.image), width="stretch")
         st.markdown(f"**{md(card.title)}**")
         st.caption(facts(card))
         if rec is not None:
             st.caption(match(rec))
-        if pick is not None:
-            st.button("Pick", key=f"{key}.pick.{card.id}", on_click=pick, args=(card.id,), width="stretch")
+        if action is not None:
+            st.button(action.label, key=f"{action.key}.{card.id}", icon=action.icon, on_click=action.act,
+                      args=(card.id,), width="stretch", help=action.help)
 
 
-def _rows(items: Sequence, per_row: int):
-    for start in range(0, len(items), per_row):
-        yield items[start:start + per_row], st.columns(per_row)
+def tile_grid(items: Sequence[ProductCard | Recommendation], *, key: str, per_row: int, empty: str | None,
+              action: Action | None = None) -> None:
+    """Products or ranked results, `per_row` tiles a row, in a keyed container; `empty` is said when there
+    are none (None: nothing is shown)."""
+    with st.container(key=key):
+        if not items:
+            if empty:
+                st.info(empty)
+            return
+        items = list(items)
+        for start in range(0, len(items), per_row):
+            for col, item in zip(st.columns(per_row), items[start:start + per_row]):
+                with col:
+                    if isinstance(item, Recommendation):
+                        tile(item.product, item, action=action)
+                    else:
+                        tile(item, action=action)
 
 
 def result_grid(recs: Sequence[Recommendation], *, key: str, per_row: int = 4, empty: str = "No results.") -> None:
     """Ranked results, `per_row` tiles a row."""
-    with st.container(key=key):
-        if not recs:
-            st.info(empty)
-            return
-        for chunk, cols in _rows(list(recs), per_row):
-            for col, rec in zip(cols, chunk):
-                with col:
-                    tile(rec.product, rec)
+    tile_grid(recs, key=key, per_row=per_row, empty=empty)
 
 
 def product_grid(cards: Sequence[ProductCard], *, key: str, per_row: int = 6, pick: Pick | None = None,
                  empty: str = "No products.") -> None:
     """Catalog products (no scores), each with a "Pick" button when `pick` is given."""
-    with st.container(key=key):
-        if not cards:
-            st.info(empty)
-            return
-        for chunk, cols in _rows(list(cards), per_row):
-            for col, card in zip(cols, chunk):
-                with col:
-                    tile(card, pick=pick, key=key)
+    tile_grid(cards, key=key, per_row=per_row, empty=empty,
+              action=Action("Pick", pick, f"{key}.pick") if pick is not None else None)
 
 
 def product_detail(card: ProductCard, *, key: str) -> None:

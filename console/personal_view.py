@@ -7,14 +7,11 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import pandas as pd
-import streamlit as st
 
 from engine.personal import HistoryEvent, Profile
 from engine.types import ProductCard, Recommendation
 
-from .fmt import facts, match
-from .grid import md
-from .photos import photo_source
+from .grid import Action, tile_grid
 
 HISTORY_ROWS = 50  # latest events of a shopper the page lists
 HISTORY_COLUMNS = ("time", "kind", "product", "algorithm")
@@ -46,43 +43,16 @@ def price_band(profile: Profile | None) -> str | None:
     return f"{lo:,.2f} – {hi:,.2f}".replace(",", "\u202f")
 
 
-def _tile(card: ProductCard, rec: Recommendation | None, *, label: str, icon: str, act: Act, key: str,
-          help: str | None = None) -> None:
-    with st.container(border=True):
-        st.image(photo_source(card.image), width="stretch")
-        st.markdown(f"**{md(card.title)}**")
-        st.caption(facts(card))
-        if rec is not None:
-            st.caption(match(rec))
-        st.button(label, key=f"{key}.{card.id}", icon=icon, on_click=act, args=(card.id,), width="stretch",
-                  help=help)
-
-
-def _rows(items: Sequence, per_row: int):
-    for start in range(0, len(items), per_row):
-        yield items[start:start + per_row], st.columns(per_row)
-
-
 def disliking_grid(recs: Sequence[Recommendation], *, key: str, not_like: Act, per_row: int = 4,
                    empty: str = "No results.") -> None:
     """Ranked results, each tile with a "Not like this" button (button keys `<key>.not_like.<product id>`)."""
-    with st.container(key=key):
-        if not recs:
-            st.info(empty)
-            return
-        for chunk, cols in _rows(list(recs), per_row):
-            for col, rec in zip(cols, chunk):
-                with col:
-                    _tile(rec.product, rec, label="Not like this", icon=":material/thumb_down:", act=not_like,
-                          key=f"{key}.not_like")
+    tile_grid(recs, key=key, per_row=per_row, empty=empty,
+              action=Action("Not like this", not_like, f"{key}.not_like", icon=":material/thumb_down:"))
 
 
 def disliked_grid(cards: Sequence[ProductCard], *, key: str, show_again: Act, per_row: int = 6) -> None:
     """Products marked "not like this", each with an "Undo" button that takes the mark back
     (button keys `<key>.show_again.<product id>`)."""
-    with st.container(key=key):
-        for chunk, cols in _rows(list(cards), per_row):
-            for col, card in zip(cols, chunk):
-                with col:
-                    _tile(card, None, label="Undo", icon=":material/undo:", act=show_again,
-                          key=f"{key}.show_again", help="Take the mark back: show this product again.")
+    tile_grid(cards, key=key, per_row=per_row, empty=None,
+              action=Action("Undo", show_again, f"{key}.show_again", icon=":material/undo:",
+                            help="Take the mark back: show this product again."))

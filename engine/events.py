@@ -420,8 +420,8 @@ def _parse_ts(v: Any) -> datetime:
 
 # ---- OTTO -----------------------------------------------------------------------------------------------------
 
-def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
-               ) -> Iterator[tuple[int, tuple[Event, None]]]:
+def _json_lines(lines: Iterable[str], bad_utf8: set[int], report: ImportReport) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line; undecodable or malformed lines are rejected."""
     for no, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -433,6 +433,12 @@ def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
         except ValueError as e:
             report.rejected.append((no, f"not valid JSON: {e.msg}"))
             continue
+        yield no, obj
+
+
+def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
+               ) -> Iterator[tuple[int, tuple[Event, None]]]:
+    for no, obj in _json_lines(lines, bad_utf8, report):
         if not isinstance(obj, dict) or "session" not in obj or not isinstance(obj.get("events"), list):
             report.rejected.append((no, 'expected {"session": int, "events": [...]}'))
             continue
@@ -525,17 +531,7 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
 
 def _jsonl_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
                 ) -> Iterator[tuple[int, tuple[Event, str | None]]]:
-    for no, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        if no in bad_utf8:
-            report.rejected.append((no, "not valid UTF-8"))
-            continue
-        try:
-            obj = json.loads(text)
-        except ValueError as e:
-            report.rejected.append((no, f"not valid JSON: {e.msg}"))
-            continue
+    for no, obj in _json_lines(lines, bad_utf8, report):
         if not isinstance(obj, dict):
             report.rejected.append((no, "expected a JSON object"))
             continue

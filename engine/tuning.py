@@ -571,14 +571,12 @@ def export_text(config: RecoConfig, now: datetime) -> str:
 
 # ---------------------------------------------------------------- complete the look, judged by links
 
-@dataclass(frozen=True)
-class LookJudgement:
-    """One product's look against the curated links of its style."""
+class _LinkedShare:
+    """Share of look items linked to their source (`linked`, `items`), and what random picks would give."""
 
-    product_id: int
     items: int
-    linked: int  # items whose style the source links to (related or cross-sell)
-    expected: float  # linked items expected from random picks in the same target categories
+    linked: int
+    expected: float
 
     @property
     def rate(self) -> float:
@@ -590,7 +588,17 @@ class LookJudgement:
 
 
 @dataclass(frozen=True)
-class LookEvaluation:
+class LookJudgement(_LinkedShare):
+    """One product's look against the curated links of its style."""
+
+    product_id: int
+    items: int
+    linked: int  # items whose style the source links to (related or cross-sell)
+    expected: float  # linked items expected from random picks in the same target categories
+
+
+@dataclass(frozen=True)
+class LookEvaluation(_LinkedShare):
     """Share of look items linked to their source, over the look sample, beside the random baseline."""
 
     fingerprint: str
@@ -600,14 +608,6 @@ class LookEvaluation:
     expected: float
     seconds: float
     cached: bool = False
-
-    @property
-    def rate(self) -> float:
-        return self.linked / self.items if self.items else float("nan")
-
-    @property
-    def baseline(self) -> float:
-        return self.expected / self.items if self.items else float("nan")
 
 
 def _target_of(rec: Recommendation, targets: Sequence[ComplementaryTarget], ids: Mapping[str, int | None],

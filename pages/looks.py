@@ -9,8 +9,8 @@ import streamlit as st
 
 from console.errors import attempt
 from console.grid import tile
+from console.picker import product_picker
 from console.runtime import WORKING, get_runtime, working_config
-from console.state import kept
 from engine.config import diff
 from engine.errors import ConfigError
 from engine.looks import MAX_ITEMS_LIMIT, ROW_COLUMNS, mapping_to_rows, relation_label
@@ -18,7 +18,7 @@ from engine.tuning import evaluate_looks, judge_product_look, look_sample, snaps
 
 NOTICE = "looks_notice"
 EDITS = "looks_edits"  # bumped after an apply or a reset, so the editor starts again from the working map
-PER_ROW, SEARCH_LIMIT = 5, 50
+PER_ROW = 5
 
 rt = get_runtime()
 ss = st.session_state
@@ -94,21 +94,14 @@ if judged is not None:
 # ---- one product's look ----------------------------------------------------------------------------------------
 st.subheader("Preview", anchor=False)
 find, chooser = st.columns([2, 3], vertical_alignment="bottom")
-with find:
-    query = kept(st.text_input, "Find a product", key="looks_query", default="",
-                 placeholder="sku or words of the title")
-found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
-         else list(rt.catalog.cards(list(look_sample(snapshot(rt)))).values()))
-cards = {c.id: c for c in found}
-with chooser:
-    product_id = kept(st.selectbox, "Product", list(cards), key="looks_product", default=next(iter(cards), None),
-                      valid=lambda v: v in cards, format_func=lambda pid: f"{cards[pid].sku} — {cards[pid].title}",
-                      placeholder="no product matches the search")
+picked = product_picker(rt, find, chooser, prefix="looks", label="Product",
+                        suggestions=lambda: list(rt.catalog.cards(list(look_sample(snapshot(rt)))).values()))
+product_id = picked.id if picked is not None else None
 if product_id is not None:
     result = attempt(judge_product_look, rt, ss[WORKING], product_id)
     if result is not None:
         look, judgement = result
-        source = cards[product_id]
+        source = picked
         st.caption(f"{source.sku} in {source.category_path or 'no category'}: "
                    f"{judgement.linked} of {judgement.items} items linked to it "
                    f"(random picks: {judgement.expected:.1f} expected).")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from console.errors import attempt
 from console.grid import preview_list
+from console.picker import SEARCH_LIMIT, product_picker
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
@@ -17,7 +18,7 @@ from engine.tuning import (SCOPE_KINDS, describe_scope, preview, recommender_for
                            without_rules)
 
 NOTICE, ERRORS = "rules_notice", "rules_errors"
-SEARCH_LIMIT, PREVIEW_N = 50, 12
+PREVIEW_N = 12
 SCOPE_LABELS = {"everywhere": "Everywhere", "category": "In a category", "product": "In the picked product's lists"}
 
 rt = get_runtime()
@@ -30,18 +31,8 @@ st.caption("A hide beats a pin; the most specific pin wins a slot (product, then
 
 # ---- the product whose lists are previewed ---------------------------------------------------------------------
 find, chooser = st.columns([2, 3], vertical_alignment="bottom")
-with find:
-    query = kept(st.text_input, "Find a product", key="rules_query", default="",
-                 placeholder="sku or words of the title")
-found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
-         else rt.catalog.list_products(active_only=True, limit=SEARCH_LIMIT).items)
-cards = {c.id: c for c in found}
-with chooser:
-    product_id = kept(st.selectbox, "Product to preview", list(cards), key="rules_product",
-                      default=next(iter(cards), None), valid=lambda v: v in cards,
-                      format_func=lambda pid: f"{cards[pid].sku} — {cards[pid].title}",
-                      placeholder="no product matches the search")
-picked = cards.get(product_id)
+picked = product_picker(rt, find, chooser, prefix="rules", label="Product to preview",
+                        suggestions=lambda: rt.catalog.list_products(active_only=True, limit=SEARCH_LIMIT).items)
 
 
 def table(records: list[dict], key: str) -> None:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from console.errors import attempt
 from console.grid import preview_list
+from console.picker import product_picker
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept, put
 from engine.config import RecoConfig, diff
@@ -25,7 +26,7 @@ from engine.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, WhatIf, def
 NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, shown on the next run
 IMPORT_ERRORS = "tuning_import_errors"
 WEIGHT_STEP, DEFAULT_LAMBDA, MAX_COLLAPSE = 0.05, 0.7, 5
-SEARCH_LIMIT, K = 50, 10
+K = 10
 DELTA_COLOURS = {"higher": "normal", "lower": "inverse", "neither": "off"}
 
 rt = get_runtime()
@@ -223,17 +224,9 @@ with results_col:
     sample = default_sample(snapshot(rt))
     linked = [pid for pid in sample if pid in snapshot(rt).upsell]
     find, chooser, size = st.columns([2, 3, 1], vertical_alignment="bottom")
-    with find:
-        query = kept(st.text_input, "Find a product", key="tuning_query", default="",
-                     placeholder="sku or words of the title")
-    found = (rt.catalog.search(query, limit=SEARCH_LIMIT, active_only=True) if query.strip()
-             else list(rt.catalog.cards(list(linked or sample)).values()))
-    cards = {c.id: c for c in found}
-    with chooser:
-        product_id = kept(st.selectbox, "Product", list(cards), key="tuning_product",
-                          default=next(iter(cards), None), valid=lambda v: v in cards,
-                          format_func=lambda pid: f"{cards[pid].sku} — {cards[pid].title}",
-                          placeholder="no product matches the search")
+    picked = product_picker(rt, find, chooser, prefix="tuning", label="Product",
+                            suggestions=lambda: list(rt.catalog.cards(list(linked or sample)).values()))
+    product_id = picked.id if picked is not None else None
     with size:
         n = kept(st.number_input, "Items", key="tuning_n", default=12, min_value=1,
                  max_value=rt.settings.max_results, step=1, valid=lambda v: isinstance(v, int) and v >= 1)

@@ -31,3 +31,6 @@ def luma_dir() -> Path:
 @pytest.fixture(scope="session")
 def otto_file() -> Path:
     return _dataset("VITRINA_EVENTS_FILE", ROOT.parent / "shared" / "datasets" / "otto-sample" / "train_sample.jsonl")
+
+# The console's fixtures (one demo catalog prepared per session, browser launch settings), registered once.
+pytest_plugins = ["console_fixtures"]

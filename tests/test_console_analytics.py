@@ -27,7 +27,8 @@ from engine.experiments import get_experiment, results
 from engine.settings import Settings
 from engine.simulate import SIM_EXPERIMENT, simulated_count
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
+from console_fixtures import goto
+
 from test_console_browser import settle, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,9 +44,7 @@ def open_page(name: str) -> AppTest:
     """The page as the console shows it: app.py, then a switch to the page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return goto(at, name)
 
 
 def open_page_alone(name: str) -> AppTest:

@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from console.fmt import count
 from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, placeholder
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
+from console_fixtures import goto
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 
@@ -49,12 +50,6 @@ def tiles(at: AppTest, key: str) -> list[Tile]:
 @pytest.fixture
 def app(console_env) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def goto(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

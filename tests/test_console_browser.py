@@ -8,7 +8,6 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 pytestmark = pytest.mark.browser
 RUN_TIMEOUT = 60_000  # ms: the first visit of a page loads the encoders in the server
 WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1400, 1500, 8000

@@ -21,7 +21,6 @@ from engine.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONAL
 from engine.events_schema import EventRow  # after engine.personal: imported first, it is a circular import
 from engine.tuning import recommender_for
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 GRID = "grid-personal"

@@ -19,7 +19,8 @@ from engine.config import dump, fingerprint, load
 from engine.recommend import Recommender
 from engine.tuning import history_for, look_sample, recommender_for, snapshot
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
+from console_fixtures import goto
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 TIMEOUT = 90
@@ -37,12 +38,6 @@ print(json.dumps([r.product.sku for r in rec.similar(int(sys.argv[2]), n=int(sys
 @pytest.fixture
 def app(console_env) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def goto(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

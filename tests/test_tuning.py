@@ -21,7 +21,6 @@ from engine.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_ME
                            with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
 from engine.types import ProductCard, Recommendation
 
-pytest_plugins = ["console_fixtures"]  # one registration, so the session's demo catalog is prepared once
 
 
 def rec(pid: int, score: float = 0.5) -> Recommendation:

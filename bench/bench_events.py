@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from engine import analytics as A  # noqa: E402
-from engine import experiments as X  # noqa: E402
+from engine.insights import analytics as A  # noqa: E402
+from engine.insights import experiments as X  # noqa: E402
 from engine.catalog.db import Database  # noqa: E402
 from engine.catalog.models import Category, Product, VectorSync  # noqa: E402
-from engine.events import Event, EventLog, import_events  # noqa: E402
-from engine.simulate import SIM_EXPERIMENT, simulate  # noqa: E402
+from engine.insights.events import Event, EventLog, import_events  # noqa: E402
+from engine.insights.simulate import SIM_EXPERIMENT, simulate  # noqa: E402
 
 END = datetime(2024, 6, 1)
 PRODUCTS = 2000

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.catalog.importers import import_magento  # noqa: E402
-from engine.config import PersonalisationConfig, RecoConfig, save  # noqa: E402
-from engine.events import Event, EventLog  # noqa: E402
+from engine.recommend.config import PersonalisationConfig, RecoConfig, save  # noqa: E402
+from engine.insights.events import Event, EventLog  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 
@@ -114,7 +114,7 @@ def start_server(data_dir: Path, config: Path, env_extra: dict[str, str],
     env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir), "VITRINA_IMAGE_ENCODER": "descriptor",
            "VITRINA_CONFIG": str(config), "DATABASE_URL": "", "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
     log = log_path.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "engine.service:create_app", "--host",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "engine.service.app:create_app", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

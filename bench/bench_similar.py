@@ -25,14 +25,14 @@ from sqlalchemy.orm import selectinload  # noqa: E402
 
 from engine.catalog.importers import import_magento  # noqa: E402
 from engine.catalog.models import Product, ProductCategory, ProductImage  # noqa: E402
-from engine.indexing import product_text  # noqa: E402
-from engine.images import load_image  # noqa: E402
+from engine.indexing.indexer import product_text  # noqa: E402
+from engine.encoders.images import load_image  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.store import EdgeStore  # noqa: E402
 from engine.store.base import PointRecord  # noqa: E402
 from engine.types import Filters  # noqa: E402
-from engine.vectors import combine, unit  # noqa: E402
+from engine.store.vectors import combine, unit  # noqa: E402
 
 
 def p50_ms(fn, items) -> float:
@@ -73,8 +73,8 @@ def bench_demo(rt: Runtime, queries: int) -> dict:
     ids = rt.catalog.ids(active_only=True)[:queries]
     vecs = {h.id: h.vectors["combined"] for h in rt.store.retrieve(ids, with_vectors=["combined"])}
     raw = p50_ms(lambda i: rt.store.query(vecs[i], "combined", 12, Filters(exclude_ids=[i])), ids)
-    plain = p50_ms(lambda i: rt.recommender.similar(i, n=12, strategy="relevance"), ids)
-    balanced = p50_ms(lambda i: rt.recommender.similar(i, n=12, strategy="balanced"), ids)
+    plain = p50_ms(lambda i: rt.recommender().similar(i, n=12, strategy="relevance"), ids)
+    balanced = p50_ms(lambda i: rt.recommender().similar(i, n=12, strategy="balanced"), ids)
     return {"catalog": len(rt.catalog.ids(active_only=True)), "raw_query_p50_ms": round(raw, 2),
             "similar_relevance_p50_ms": round(plain, 2), "similar_balanced_p50_ms": round(balanced, 2),
             "similar_over_raw": round(balanced / raw, 1)}
@@ -142,7 +142,7 @@ def bench_large(src: Runtime, n: int, queries: int, hnsw: bool, folder: Path) ->
     out = {"n": n, "sql_insert_s": round(sql_s, 1), "upsert_s": round(upsert_s, 1),
            "exact_raw_p50_ms": round(p50_ms(lambda i: store.query(qv[i], "combined", 12, Filters()), qids), 2),
            "exact_raw_filtered_p50_ms": round(p50_ms(lambda i: store.query(qv[i], "combined", 12, leaf), qids), 2),
-           "exact_similar_p50_ms": round(p50_ms(lambda i: big.recommender.similar(int(i), n=12), qids), 2)}
+           "exact_similar_p50_ms": round(p50_ms(lambda i: big.recommender().similar(int(i), n=12), qids), 2)}
     out["exact_similar_over_raw"] = round(out["exact_similar_p50_ms"] / out["exact_raw_p50_ms"], 2)
     if hnsw:
         exact = {i: [h.id for h in store.query(qv[i], "combined", 10, Filters())] for i in qids}
@@ -150,7 +150,7 @@ def bench_large(src: Runtime, n: int, queries: int, hnsw: bool, folder: Path) ->
         store.optimize()
         out["hnsw_build_s"] = round(time.perf_counter() - t0, 1)
         out["hnsw_raw_p50_ms"] = round(p50_ms(lambda i: store.query(qv[i], "combined", 12, Filters()), qids), 2)
-        out["hnsw_similar_p50_ms"] = round(p50_ms(lambda i: big.recommender.similar(int(i), n=12), qids), 2)
+        out["hnsw_similar_p50_ms"] = round(p50_ms(lambda i: big.recommender().similar(int(i), n=12), qids), 2)
         out["hnsw_recall@10"] = round(statistics.mean(
             len(set(exact[i]) & {h.id for h in store.query(qv[i], "combined", 10, Filters())}) / 10 for i in qids), 3)
     store.close()

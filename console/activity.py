@@ -11,7 +11,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 import streamlit as st
 
 from engine.catalog.importers import ImportReport
-from engine.indexing import DriftReport, IndexReport
+from engine.indexing.indexer import DriftReport, IndexReport
 
 from .runtime import location
 

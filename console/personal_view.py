@@ -1,14 +1,15 @@
 """What the Personalisation page shows: the shoppers to choose from, a shopper's recent events, their interest
 per category, and result tiles with a "Not like this" button.
 
-The shopper list, the event history, the profile and the recommendations all come from `engine.personal`."""
+The shopper list, the event history, the profile and the recommendations all come from `engine.recommend.personal`."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 import pandas as pd
 
-from engine.personal import HistoryEvent, Profile
+from engine.insights.shoppers import HistoryEvent
+from engine.recommend.personal import Profile
 from engine.types import ProductCard, Recommendation
 
 from .grid import Action, tile_grid

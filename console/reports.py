@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.catalog.importers import ImportReport
-from engine.indexing import DriftReport, IndexReport
+from engine.indexing.indexer import DriftReport, IndexReport
 
 from .activity import Done
 from .fmt import count, seconds, when

@@ -61,6 +61,4 @@ def working_config():
 
 def get_recommender():
     """The recommender that ranks with the working config, so every page previews what an export would serve."""
-    from engine.tuning import recommender_for
-
-    return recommender_for(get_runtime(), working_config())
+    return get_runtime().recommender(working_config())

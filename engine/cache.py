@@ -20,11 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 
-from .catalog.db import Database
-from .catalog.models import VectorSync
-from .errors import ValidationError
-from .settings import Settings
-from .types import ProductCard, Recommendation
+import redis
+
+from engine.catalog.db import Database
+from engine.catalog.models import VectorSync
+from engine.errors import ValidationError
+from engine.settings import Settings
+from engine.types import ProductCard, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +138,6 @@ class RedisCache:
     name = "redis"
 
     def __init__(self, url: str, retry_after: float = REDIS_RETRY_SECONDS, timeout: float = REDIS_TIMEOUT_SECONDS):
-        import redis
-
         self.url = url
         self.retry_after = retry_after
         self._errors = (redis.RedisError, OSError)
@@ -260,8 +260,8 @@ def index_version(db: Database, store=None) -> str:
 class IndexVersion:
     """`index_version` read at most once per `ttl` seconds: it sits on every request's path."""
 
-    def __init__(self, db: Database, store=None, ttl: float = INDEX_VERSION_TTL):
-        self.db, self.store, self.ttl = db, store, ttl
+    def __init__(self, db: Database, store_of: Callable[[], Any] = lambda: None, ttl: float = INDEX_VERSION_TTL):
+        self.db, self.store_of, self.ttl = db, store_of, ttl
         self._value: tuple[float, str] | None = None
         self._lock = threading.Lock()
 
@@ -269,7 +269,7 @@ class IndexVersion:
         with self._lock:
             now = time.monotonic()
             if self._value is None or now - self._value[0] >= self.ttl:
-                self._value = (now, index_version(self.db, self.store))
+                self._value = (now, index_version(self.db, self.store_of()))
             return self._value[1]
 
     def forget(self) -> None:

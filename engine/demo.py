@@ -10,7 +10,10 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from .errors import VitrinaError
+from engine.catalog.importers import import_magento
+from engine.errors import VitrinaError
+from engine.insights.events import EventLog
+from engine.insights.simulate import simulate
 
 log = logging.getLogger(__name__)
 LUMA_COMMIT = "53807565ba9f23c9409268c02bb995cf39ef553d"
@@ -66,8 +69,6 @@ def locate_catalog(settings) -> Path:
 def prepare_demo(rt, progress: Progress | None = None, log: Callable[[str], None] | None = print,
                  simulate_events: bool = True) -> dict:
     """Import + index the demo catalog when needed; returns what was done (fast when nothing is)."""
-    from .catalog.importers import import_magento
-
     out: dict = {}
     say = log or (lambda _msg: None)
     stats = rt.catalog.stats()
@@ -82,9 +83,6 @@ def prepare_demo(rt, progress: Progress | None = None, log: Callable[[str], None
     if idx.encoded:
         say(f"indexed {idx.encoded} products in {idx.seconds:.1f}s ({len(idx.errors)} errors)")
     if simulate_events:
-        from .events import EventLog
-        from .simulate import simulate
-
         if EventLog(rt.db).count() == 0:
             sim = simulate(rt.db, seed=7)
             out["simulated_events"] = sim.events
@@ -92,7 +90,7 @@ def prepare_demo(rt, progress: Progress | None = None, log: Callable[[str], None
     if log is not None:
         sample = rt.catalog.list_products(limit=3)
         for p in sample:
-            recs = rt.recommender.similar(p.id, n=5)
+            recs = rt.recommender().similar(p.id, n=5)
             say(f"\nsimilar to {p.sku} {p.title}:")
             for r in recs:
                 say(f"  {r.rank}. {r.product.sku:<14} {r.product.title[:40]:<40} {r.match_percent:>3}% "

@@ -19,39 +19,15 @@ from typing import Callable, Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .catalog.models import Product, ProductLink
-from .errors import NotFound, ValidationError, VitrinaError
-from .types import Filters
+from engine.catalog.models import Product, ProductLink
+from engine.errors import NotFound, ValidationError, VitrinaError
+from engine.encoders.images import load_image
+from engine.merchandising.tuning import evaluate_looks
+from engine.store.vectors import query_combined
+from engine.metrics import coverage, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k
+from engine.types import Filters
 
 Progress = Callable[[int, int], None]
-
-
-# ---- metrics ---------------------------------------------------------------------------------------
-def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    if not relevant:
-        raise ValidationError("recall needs at least one relevant item")
-    return len(set(ranked[:k]) & relevant) / len(relevant)
-
-
-def hit_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    return 1.0 if set(ranked[:k]) & relevant else 0.0
-
-
-def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    return len([r for r in ranked[:k] if r in relevant]) / k
-
-
-def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int) -> float:
-    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(ranked[:k]) if r in relevant)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-    return dcg / ideal if ideal else 0.0
-
-
-def coverage(lists: Iterable[Sequence[int]], catalog_size: int) -> float:
-    seen = set()
-    for lst in lists:
-        seen.update(lst)
-    return len(seen) / catalog_size if catalog_size else 0.0
 
 
 def _mean(xs: list[float]) -> float:
@@ -158,13 +134,11 @@ class Evaluator:
 
         # (a) another view of the same item: a photo query must find the item itself.
         if "image" in kinds or "combined" in kinds:
-            from .images import load_image
             ranks: dict[str, list[list[int]]] = {"image": [], "combined": []}
             spec = indexed
             for pid, path in view_queries:
                 img = load_image(path, self.rt.settings.max_upload_bytes, self.rt.settings.max_pixels)
                 vec = self.rt.image_encoder.encode([img])[0]
-                from .vectors import query_combined
                 for kind in ("image", "combined"):
                     if kind not in kinds:
                         continue
@@ -224,8 +198,6 @@ class Evaluator:
                 rep.rows.append(Row("leaf", f"Precision@{self.k}", name, own, _mean(pr), len(leaf_queries)))
         # (d) complete the look: share of look items whose style the curated related / cross-sell links join
         # to the source, beside picking at random within the same complementary categories.
-        from .tuning import evaluate_looks
-
         looks = evaluate_looks(self.rt, self.rt.config)
         rep.rows.append(Row("look", "linked share", "combined/look", "included", looks.rate, looks.queries))
         rep.rows.append(Row("look", "linked share", "random-in-target", "included", looks.baseline, looks.queries))
@@ -234,7 +206,7 @@ class Evaluator:
 
     def _similar(self, pid: int, kind: str, strategy: str, own: str) -> list[int] | None:
         try:
-            recs = self.rt.recommender.similar(pid, by=kind, n=self.k, strategy=strategy,
+            recs = self.rt.recommender().similar(pid, by=kind, n=self.k, strategy=strategy,
                                                exclude_same_style=own == "excluded")
         except NotFound:  # e.g. no photo vector for an image query
             return None
@@ -283,7 +255,7 @@ def evaluate_queries(runtime, path: Path, k: int = 10, strategy: str | None = No
     if not path.exists():
         raise NotFound(f"query file {path} does not exist")
     rep = EvaluationReport()
-    rec = runtime.recommender
+    rec = runtime.recommender()
     per: dict[str, list[tuple[float, float, float]]] = {}
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

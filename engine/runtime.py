@@ -1,14 +1,31 @@
-"""Wires settings into the parts (database, catalog, store, encoders, indexer, recommender), lazily, so a
-command that needs only SQL never loads a model. The console keeps one Runtime in st.cache_resource."""
+"""The one place that builds the engine: settings → database, catalog, store, encoders, cache, config →
+recommenders. Parts are made lazily, so a command that needs only SQL never loads a model.
+
+Every recommender of a Runtime shares its parts (the open store, the encoders, the product cards, the
+popularity snapshots, the shopper profiles); `recommender(config)` is the only way one is built, for the
+live config or for a draft under study. The console keeps one Runtime per process in st.cache_resource.
+"""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
-from .catalog.db import Database
-from .catalog.queries import Catalog
-from .settings import Settings
+from engine.cache import IndexVersion, RecoCache, make_cache
+from engine.catalog.db import Database
+from engine.catalog.queries import Catalog
+from engine.encoders.base import ImageEncoder, TextEncoder
+from engine.encoders.factory import make_image_encoder, make_text_encoder
+from engine.indexing.indexer import Indexer
+from engine.insights.analytics import popularity
+from engine.recommend.cards import CardCache, PopularityCache
+from engine.recommend.config import RecoConfig
+from engine.recommend.facade import Recommender
+from engine.recommend.personal import ProfileStore
+from engine.settings import Settings
+from engine.store import VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +34,15 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings = field(default_factory=Settings)
     config_path: str | None = None
+
+    @classmethod
+    def from_config(cls, path: str | Path, settings: Settings | None = None) -> "Runtime":
+        """How a production service starts: the exported config names the strategies, rules, maps and the
+        encoders; its `recommender()` ranks with it. Loading validates the whole document (ConfigError lists
+        every problem); opening a collection built by other encoders fails with EncoderMismatch."""
+        rt = cls(settings or Settings(), config_path=str(path))
+        rt.config  # noqa: B018  (load now: a bad document fails here, not on the first request)
+        return rt
 
     @cached_property
     def db(self) -> Database:
@@ -28,23 +54,19 @@ class Runtime:
         return Catalog(self.db)
 
     @cached_property
-    def store(self):
+    def store(self) -> VectorStore:
         return _store_for(self.settings)
 
     @cached_property
-    def text_encoder(self):
-        from .encoders.factory import make_text_encoder
-
+    def text_encoder(self) -> TextEncoder:
         return make_text_encoder(self.settings.text_encoder)
 
     @cached_property
-    def _image(self):
-        from .encoders.factory import make_image_encoder
-
+    def _image(self) -> tuple[ImageEncoder, str | None]:
         return make_image_encoder(self.settings.image_encoder)
 
     @property
-    def image_encoder(self):
+    def image_encoder(self) -> ImageEncoder:
         return self._image[0]
 
     @property
@@ -52,16 +74,13 @@ class Runtime:
         return self._image[1]
 
     @cached_property
-    def config(self):
-        from .config import RecoConfig
-
+    def config(self) -> RecoConfig:
+        """The live config: the file named by the runtime or the settings, else the built-in default."""
         path = self.config_path or self.settings.config_path
         return RecoConfig.load(path) if path else RecoConfig.default(self.settings)
 
     @cached_property
-    def indexer(self):
-        from .indexing import Indexer
-
+    def indexer(self) -> Indexer:
         return Indexer(self.db, self.store, self.text_encoder, self.image_encoder, self.text_weight,
                        max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels)
 
@@ -70,37 +89,63 @@ class Runtime:
         """From the config (whose built-in default reads VITRINA_TEXT_WEIGHT)."""
         return float(self.config.text_weight)
 
+    # ---- what every recommender of this location shares --------------------------------------------------
     @cached_property
-    def recommender(self):
-        from .recommend import Recommender
+    def cards(self) -> CardCache:
+        return CardCache(self.catalog)
 
-        return Recommender(self.catalog, self.store, self.text_encoder, self.image_encoder,
-                           self.settings, self.config)
+    @cached_property
+    def popularity(self) -> PopularityCache:
+        return PopularityCache(lambda half_life, weights: popularity(self.db, half_life_hours=half_life,
+                                                                     weights=weights))
+
+    @cached_property
+    def profiles(self) -> ProfileStore:
+        return ProfileStore(self, self.index_version)
+
+    @cached_property
+    def index_version(self) -> IndexVersion:
+        """What the vectors are now, re-read at most once a second (it keys cached responses and profiles)."""
+        return IndexVersion(self.db, lambda: self.store)
+
+    @cached_property
+    def cache(self) -> RecoCache:
+        """The response cache of the HTTP service (in-process, or Redis with REDIS_URL)."""
+        return make_cache(self.settings)
+
+    def recommender(self, config: RecoConfig | None = None) -> Recommender:
+        """A recommender ranking with `config` (validated: ConfigError lists every problem), or with the live
+        config. Building one costs nothing: it shares every part of this runtime."""
+        if config is None:
+            return Recommender(self, self.config)
+        return Recommender(self, config.validate())
 
     def close(self) -> None:
-        """Flush and release the store (every Runtime of this process on the same location shares it)."""
-        if "store" in self.__dict__:
-            _STORES.pop(_store_key(self.settings), None)
-            self.store.close()
-            del self.__dict__["store"]
+        """Flush and release the store (every Runtime of this process on the same location shares it); the
+        next use reopens it."""
+        with _LOCK:
+            if "store" in self.__dict__:
+                _STORES.pop(_store_key(self.settings), None)
+                self.store.close()
+                del self.__dict__["store"]
 
 
 _SHARED: dict[tuple, Runtime] = {}
-_STORES: dict[str, object] = {}
+_STORES: dict[str, VectorStore] = {}
+_LOCK = threading.RLock()
 
 
 def _store_key(settings: Settings) -> str:
     return settings.qdrant_url + "|" + settings.qdrant_collection if settings.qdrant_url else str(settings.qdrant_path)
 
 
-def _store_for(settings: Settings):
+def _store_for(settings: Settings) -> VectorStore:
     """The embedded store admits one opener per folder: Runtimes of one process share the open store."""
-    from .store import open_store
-
     key = _store_key(settings)
-    if key not in _STORES:
-        _STORES[key] = open_store(settings)
-    return _STORES[key]
+    with _LOCK:
+        if key not in _STORES:
+            _STORES[key] = open_store(settings)
+        return _STORES[key]
 
 
 def shared(settings: Settings | None = None, config_path: str | None = None) -> Runtime:
@@ -108,6 +153,7 @@ def shared(settings: Settings | None = None, config_path: str | None = None) -> 
     console, its tests and the CLI helpers in one process must share it."""
     settings = settings or Settings()
     key = (str(settings.data_dir), settings.sql_url, settings.qdrant_url, config_path)
-    if key not in _SHARED:
-        _SHARED[key] = Runtime(settings, config_path=config_path)
-    return _SHARED[key]
+    with _LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Runtime(settings, config_path=config_path)
+        return _SHARED[key]

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from engine.errors import ValidationError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,10 +53,8 @@ def _num(name: str, cast=float, lo: float | None = None, hi: float | None = None
     try:
         v = cast(float(raw)) if cast is int else cast(raw)
     except ValueError:
-        from .errors import ValidationError
         raise ValidationError(f"setting {name} must be a number, got {raw!r}") from None
     if (lo is not None and v < lo) or (hi is not None and v > hi) or v != v:
-        from .errors import ValidationError
         raise ValidationError(f"setting {name} must be within [{lo}, {hi}], got {raw!r}")
     return v
 

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import ValidationError
+from engine.errors import ValidationError
 
 VECTOR_KINDS = ("text", "image", "combined")
 

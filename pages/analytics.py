@@ -12,12 +12,12 @@ from console.fmt import count
 from console.progress import LiveProgress
 from console.runtime import get_runtime
 from console.state import kept, put, remember, value
-from engine import dashboards as D
-from engine.analytics import TOP_BY, funnel, top_products
+from engine.insights import dashboards as D
+from engine.insights.analytics import TOP_BY, funnel, top_products
 from engine.errors import VitrinaError
-from engine.events import import_events
-from engine.experiments import list_experiments, results
-from engine.simulate import remove_simulated, simulated_count
+from engine.insights.events import import_events
+from engine.insights.experiments import list_experiments, results
+from engine.insights.simulate import remove_simulated, simulated_count
 
 FORMATS = {"auto": "Detect", "generic": "Generic CSV / JSON Lines", "otto": "OTTO sessions"}
 DIMENSIONS = {"algorithm": "By algorithm", "strategy": "By strategy"}

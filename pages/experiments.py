@@ -6,8 +6,8 @@ import streamlit as st
 from console.errors import attempt
 from console.runtime import get_runtime
 from console.state import kept, put
-from engine import dashboards as D
-from engine.experiments import create_experiment, list_experiments, results, stop
+from engine.insights import dashboards as D
+from engine.insights.experiments import create_experiment, list_experiments, results, stop
 
 NO_WINNER = ""  # stop without a winner: everyone gets control
 

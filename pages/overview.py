@@ -6,8 +6,8 @@ from console.errors import attempt
 from console.fmt import count, percent, when
 from console.progress import LiveProgress
 from console.runtime import get_runtime
-from engine.analytics import coverage
-from engine.indexing import index_status
+from engine.insights.analytics import coverage
+from engine.indexing.indexer import index_status
 
 rt = get_runtime()
 log = activity()

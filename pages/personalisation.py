@@ -9,8 +9,8 @@ from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, 
                                    price_band)
 from console.runtime import get_recommender, get_runtime
 from console.state import kept, remember, value
-from engine.personal import (MAX_NOT_LIKE, MAX_USER_ID_CHARS, SERVED_COLD_START, SERVED_DISABLED,
-                             SERVED_PERSONALISED, history, personalised, profiles_for, shoppers)
+from engine.recommend.personal import (MAX_NOT_LIKE, MAX_USER_ID_CHARS, SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED)
+from engine.insights.shoppers import history, shoppers
 
 SERVED = {SERVED_PERSONALISED: ("Personalised", "green", ":material/person_check:"),
           SERVED_COLD_START: ("Cold start", "blue", ":material/trending_up:"),
@@ -21,7 +21,7 @@ DEFAULT_RESULTS = 12
 ANON_NOT_LIKE = "personal_anon_not_like"  # an anonymous visitor's "not like this", kept for this session only
 
 rt = get_runtime()
-profiles = profiles_for(rt.recommender)  # profiles and dislikes are the data location's, whatever the config
+profiles = rt.recommender().profiles  # profiles and dislikes are the data location's, whatever the config
 st.title("Personalisation", anchor=False)
 st.caption("A shopper's taste, learnt from their clicks, cart adds and purchases, and the products it brings "
            "them, ranked with the working config of this session. \"Not like this\" moves their results away "
@@ -86,8 +86,7 @@ def clear_dislikes() -> None:
 recommender = attempt(get_recommender)  # the session's working config, as on every preview of the console
 if recommender is None:
     st.stop()
-result = attempt(personalised, recommender, user_id, n=n, not_like=anonymous_not_like() if user_id is None else (),
-                 profiles=profiles)
+result = attempt(recommender.personalised, user_id, n=n, not_like=anonymous_not_like() if user_id is None else ())
 if result is None:
     st.stop()
 profile = result.profile

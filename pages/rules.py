@@ -13,9 +13,8 @@ from console.picker import SEARCH_LIMIT, product_picker
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
-from engine.rules import ACTIONS
-from engine.tuning import (SCOPE_KINDS, describe_scope, preview, recommender_for, scope_text, with_rule,
-                           without_rules)
+from engine.recommend.rules import ACTIONS
+from engine.merchandising.tuning import (SCOPE_KINDS, describe_scope, preview, scope_text, with_rule, without_rules)
 
 NOTICE, ERRORS = "rules_notice", "rules_errors"
 PREVIEW_N = 12
@@ -130,8 +129,8 @@ else:
     strategies = list(working.strategies)
     strategy = kept(st.selectbox, "Strategy", strategies, key="rules_strategy", default=working.default_strategy,
                     valid=lambda v: v in working.strategies)
-    organic = attempt(recommender_for, rt, replace(working, rules=[]))
-    ruled = attempt(recommender_for, rt, working)
+    organic = attempt(rt.recommender, replace(working, rules=[]))
+    ruled = attempt(rt.recommender, working)
     rows = attempt(preview, organic, ruled, picked.id, strategy, PREVIEW_N) if organic and ruled else None
     if rows is not None:
         before_col, after_col = st.columns(2)

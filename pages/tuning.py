@@ -16,12 +16,10 @@ from console.grid import preview_list
 from console.picker import product_picker
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept, put
-from engine.config import RecoConfig, diff
+from engine.recommend.config import RecoConfig, diff
 from engine.errors import ConfigError, VitrinaError
-from engine.rerank import BUILTIN_STRATEGIES, FACTORS
-from engine.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, WhatIf, default_sample,
-                           export_text, history_for, import_config, preview, recommender_for, resolve_strategy,
-                           snapshot, what_if, with_default_strategy, with_strategy)
+from engine.recommend.rerank import BUILTIN_STRATEGIES, FACTORS
+from engine.merchandising.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, WhatIf, default_sample, export_text, history_for, import_config, preview, resolve_strategy, snapshot, what_if, with_default_strategy, with_strategy)
 
 NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, shown on the next run
 IMPORT_ERRORS = "tuning_import_errors"
@@ -231,8 +229,8 @@ with results_col:
         n = kept(st.number_input, "Items", key="tuning_n", default=12, min_value=1,
                  max_value=rt.settings.max_results, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
     if product_id is not None:
-        after_rec = attempt(recommender_for, rt, working)
-        rows = (attempt(preview, recommender_for(rt, saved_config), after_rec, product_id, name, n)
+        after_rec = attempt(rt.recommender, working)
+        rows = (attempt(preview, rt.recommender(saved_config), after_rec, product_id, name, n)
                 if after_rec else None)
         if rows is not None:
             before_col, after_col = st.columns(2)

@@ -8,12 +8,12 @@ from statistics import NormalDist
 import pandas as pd
 import pytest
 
-from engine import analytics as A
-from engine.analytics import Scope
+from engine.insights import analytics as A
+from engine.insights.analytics import Scope
 from engine.catalog.db import Database
 from engine.catalog.models import Category, Product, ProductCategory, VectorSync
 from engine.errors import NotFound, ValidationError
-from engine.events import Event, EventLog
+from engine.insights.events import Event, EventLog
 
 Z = NormalDist().inv_cdf(0.975)
 D1, D2 = datetime(2024, 5, 1), datetime(2024, 5, 2)

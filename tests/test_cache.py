@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from engine.cache import (IndexVersion, NullCache, RecoCache, RedisCache, TTLCache, cache_key, index_version,
-                          make_cache, recommendations_from_json, recommendations_to_json, redact)
+from engine.cache import (IndexVersion, NullCache, RecoCache, RedisCache, TTLCache, cache_key, index_version, make_cache, recommendations_from_json, recommendations_to_json, redact)
 from engine.catalog.models import Product
-from engine.config import RecoConfig, fingerprint
+from engine.recommend.config import RecoConfig, fingerprint
 from engine.errors import ValidationError
-from engine.events import utc_now
+from engine.insights.events import utc_now
 from engine.settings import Settings
 from engine.types import ProductCard, Recommendation
 from test_personal import World, luma_world
@@ -191,7 +190,7 @@ def test_index_version_changes_with_a_reindex_only(world):
     assert indexer.run().candidates == 1
     v2 = index_version(rt.db, rt.store)
     assert v2 != v1
-    memo = IndexVersion(rt.db, rt.store, ttl=60)
+    memo = IndexVersion(rt.db, lambda: rt.store, ttl=60)
     assert memo() == v2
     _touch(world, "24-WG085", 14.0)
     indexer.run()

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine.config import (EVENT_KINDS, SCHEMA_PATH, Change, ConfigHistory, DiversityConfig, RecoConfig, diff, dump,
-                           fingerprint, load, save, validate_document)
+from engine.recommend.config import (EVENT_KINDS, SCHEMA_PATH, Change, ConfigHistory, DiversityConfig, RecoConfig, diff, dump, fingerprint, load, save, validate_document)
 from engine.errors import ConfigError, NotFound
-from engine.looks import ComplementaryTarget
-from engine.rerank import FactorParams, Strategy
-from engine.rules import Rule
+from engine.recommend.looks import ComplementaryTarget
+from engine.recommend.rerank import FactorParams, Strategy
+from engine.recommend.rules import Rule
 
 MINIMAL = "schema_version: 1\nversion: v1\n"
 
@@ -40,7 +39,7 @@ def custom() -> RecoConfig:
 # ---------------------------------------------------------------- schema file and round trip
 
 def test_event_kinds_and_weights_match_the_event_log_and_analytics():
-    from engine import analytics, events
+    from engine.insights import analytics, events
     assert EVENT_KINDS == events.EVENT_KINDS
     assert RecoConfig.default().events.weights == analytics.DEFAULT_WEIGHTS
     assert RecoConfig.default().events.half_life_hours == analytics.DEFAULT_HALF_LIFE_HOURS

@@ -1,5 +1,5 @@
-"""The Analytics and Experiments pages, driven through AppTest and checked against engine.analytics and
-engine.experiments computed here for the same scope; and the Analytics page in a real Chromium.
+"""The Analytics and Experiments pages, driven through AppTest and checked against engine.insights.analytics and
+engine.insights.experiments computed here for the same scope; and the Analytics page in a real Chromium.
 
 Read-only checks use the demo data prepared once per session, simulated traffic included
 (tests/console_fixtures.py). Checks that write events or experiments get a data folder of their own, so the
@@ -19,13 +19,13 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from engine.analytics import Scope, ctr_by_position, daily, funnel, metrics, top_products
+from engine.insights.analytics import Scope, ctr_by_position, daily, funnel, metrics, top_products
 from engine.catalog.db import Database
-from engine.events import Event, EventLog
-from engine.events_schema import EventRow
-from engine.experiments import get_experiment, results
+from engine.insights.events import Event, EventLog
+from engine.catalog.events import EventRow
+from engine.insights.experiments import get_experiment, results
 from engine.settings import Settings
-from engine.simulate import SIM_EXPERIMENT, simulated_count
+from engine.insights.simulate import SIM_EXPERIMENT, simulated_count
 
 from console_fixtures import goto
 
@@ -337,7 +337,7 @@ def test_experiment_is_validated_created_listed_and_stopped_with_a_winner(own_da
 
 
 def test_a_clearly_better_variant_is_called_better(own_data):
-    from engine.experiments import create_experiment
+    from engine.insights.experiments import create_experiment
 
     strategies = list(own_data.config.strategies)
     create_experiment(own_data.db, "clear-win", [("A", strategies[0], 0.5), ("B", strategies[1], 0.5)])

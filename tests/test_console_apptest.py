@@ -103,7 +103,7 @@ def test_missing_photo_gets_a_grey_placeholder(tmp_path):
 
 # ---- Overview ------------------------------------------------------------------------------------------------
 def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
-    from engine.analytics import coverage
+    from engine.insights.analytics import coverage
 
     stats, cov = runtime.catalog.stats(), coverage(runtime.db)
     shown = metrics(app)
@@ -138,7 +138,7 @@ def test_similar_pick_from_the_catalog_shows_three_grids_without_the_product(app
         assert len(grid) == 12, kind
         assert chosen.sku not in {t.sku for t in grid}, kind
         assert all(t.match and t.match.split("%")[0].isdigit() for t in grid), kind
-    expected = runtime.recommender.similar(chosen.id, by="combined", n=12)
+    expected = runtime.recommender().similar(chosen.id, by="combined", n=12)
     assert [t.sku for t in tiles(app, "grid-similar-combined")] == [r.product.sku for r in expected]
 
 
@@ -312,7 +312,7 @@ def test_search_pages_preview_with_the_working_config(app, runtime):
     """A hide rule added on the Rules page (the session's working config) applies to Similar items at once."""
     from copy import deepcopy
 
-    from engine.rules import Rule
+    from engine.recommend.rules import Rule
 
     goto(app, "similar")
     first = tiles(app, "grid-browse")[0]
@@ -326,4 +326,4 @@ def test_search_pages_preview_with_the_working_config(app, runtime):
     app.run()
     shown = [t.sku for t in tiles(app, "grid-similar-combined")]
     assert hidden.sku not in shown and len(shown) == 12
-    assert top.sku in [r.product.sku for r in runtime.recommender.similar(chosen.id, n=12)]  # saved config unchanged
+    assert top.sku in [r.product.sku for r in runtime.recommender().similar(chosen.id, n=12)]  # saved config unchanged

@@ -1,5 +1,5 @@
 """The Personalisation page driven through AppTest on the demo catalog and its simulated shoppers, prepared once
-per session (tests/console_fixtures.py). What the page shows is checked against engine.personal and the event
+per session (tests/console_fixtures.py). What the page shows is checked against engine.recommend.personal and the event
 log read here; every "not like this" a test records is taken back before it ends, so the shared data stays as
 prepared."""
 from __future__ import annotations
@@ -16,10 +16,8 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from console.personal_view import HISTORY_ROWS
-from engine.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised,
-                             profiles_for)
-from engine.events_schema import EventRow  # after engine.personal: imported first, it is a circular import
-from engine.tuning import recommender_for
+from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised)
+from engine.catalog.events import EventRow  # after engine.recommend.personal: imported first, it is a circular import
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -40,7 +38,7 @@ def app(console_env) -> AppTest:
 
 def engine(at: AppTest, runtime):
     """The recommender of the config the page ranks with: the session's working config."""
-    return recommender_for(runtime, at.session_state[WORKING])
+    return runtime.recommender(at.session_state[WORKING])
 
 
 def run(changed) -> AppTest:
@@ -142,7 +140,7 @@ def test_a_simulated_shopper_gets_the_engines_personalised_list_taste_and_histor
     assert result.reason in at.get_by_key("personal-served").success[0].value
 
     # the taste: interest per category and the usual price, as the engine computes them from the log alone
-    profile = profiles_for(runtime.recommender).from_scratch(user, at.session_state[WORKING])
+    profile = runtime.recommender().profiles.from_scratch(user, at.session_state[WORKING])
     bars = json.loads(at.get_by_key("personal-taste").get("plotly_chart")[0].proto.spec)["data"][0]
     ranked = profile.top_categories(len(profile.categories))
     assert list(bars["y"]) == [profile.category_labels[c] for c in ranked]
@@ -163,7 +161,7 @@ def test_a_simulated_shopper_gets_the_engines_personalised_list_taste_and_histor
 
 def test_not_like_this_removes_the_item_records_the_dislike_and_clear_takes_it_back(app, runtime):
     user = most_active_simulated_shopper(runtime)
-    store = profiles_for(runtime.recommender)
+    store = runtime.recommender().profiles
     assert store.dislikes(user) == []
     at = pick_shopper(app, user)
     n = at.number_input(key="personal_n").value
@@ -196,7 +194,7 @@ def test_switching_personalisation_off_in_the_working_config_serves_trending_and
     working.personalisation.enabled = False
     at.session_state[WORKING] = working
     at = run(at)
-    result = personalised(recommender_for(runtime, working), user, n=n)
+    result = personalised(runtime.recommender(working), user, n=n)
     assert result.served == SERVED_DISABLED
     assert served(at) == SERVED_DISABLED
     assert result.reason in at.get_by_key("personal-served").info[0].value

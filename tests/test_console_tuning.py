@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.config import dump, fingerprint, load
-from engine.recommend import Recommender
-from engine.tuning import history_for, look_sample, recommender_for, snapshot
+from engine.recommend.config import dump, fingerprint, load
+from engine.runtime import Runtime
+from engine.merchandising.tuning import history_for, look_sample, snapshot
 
 from console_fixtures import goto
 
@@ -28,9 +28,9 @@ PREVIEW_N = 12
 # Production start-up: a recommender from an exported file, in a process of its own.
 FROM_CONFIG = """
 import json, sys
-from engine.recommend import Recommender
+from engine.runtime import Runtime
 from engine.settings import Settings
-rec = Recommender.from_config(sys.argv[1], Settings())
+rec = Runtime.from_config(sys.argv[1], Settings()).recommender()
 print(json.dumps([r.product.sku for r in rec.similar(int(sys.argv[2]), n=int(sys.argv[4]), strategy=sys.argv[3])]))
 """
 
@@ -85,7 +85,7 @@ def test_a_weight_slider_reorders_the_after_grid_and_moves_the_figures(app, runt
     assert name == runtime.config.default_strategy
     before, after = grid_skus(app, "tuning-before"), grid_skus(app, "tuning-after")
     assert len(before) == PREVIEW_N and before == after  # the working config starts as the saved one
-    assert skus(runtime.recommender.similar(pid, n=PREVIEW_N, strategy=name)) == before
+    assert skus(runtime.recommender().similar(pid, n=PREVIEW_N, strategy=name)) == before
     assert set(badges(app, "tuning-after")) == {f"#{i} · same" for i in range(1, PREVIEW_N + 1)}
     figures = metrics(app, "tuning-whatif-after")
     assert all(delta == "" for _, delta in figures.values())
@@ -96,7 +96,7 @@ def test_a_weight_slider_reorders_the_after_grid_and_moves_the_figures(app, runt
     assert "price_up" not in config.strategies[name].weights
     moved = grid_skus(app, "tuning-after")
     assert grid_skus(app, "tuning-before") == before and moved != before
-    assert moved == skus(recommender_for(runtime, config).similar(pid, n=PREVIEW_N, strategy=name))
+    assert moved == skus(runtime.recommender(config).similar(pid, n=PREVIEW_N, strategy=name))
     marks = badges(app, "tuning-after")
     assert any("▲" in m or "new" in m for m in marks) and any("▼" in m for m in marks)
     changed = metrics(app, "tuning-whatif-after")
@@ -141,7 +141,7 @@ def test_save_as_a_new_strategy_and_make_it_the_default(app, runtime):
 
 
 def test_the_exported_config_ranks_exactly_as_the_after_preview(app, runtime, console_env, tmp_path):
-    """Export from the Tuning page, then start recommenders from the file with Recommender.from_config: in this
+    """Export from the Tuning page, then start recommenders from the file with Runtime.from_config: in this
     process (its Runtime shares the open store) and, as production does, in a process of its own on a copy of the
     data folder."""
     goto(app, "tuning")
@@ -168,7 +168,7 @@ def test_the_exported_config_ranks_exactly_as_the_after_preview(app, runtime, co
     assert fingerprint(exported) == fingerprint(working(app))
     assert exported.diversity.mmr_lambda == 0.6
 
-    served = Recommender.from_config(new[0].path, runtime.settings)
+    served = Runtime.from_config(new[0].path, runtime.settings).recommender()
     assert served.config.version == new[0].version
     assert skus(served.similar(pid, n=PREVIEW_N, strategy=name)) == after
 
@@ -231,7 +231,7 @@ def test_a_hide_rule_removes_the_product_from_the_preview_until_removed(app, run
     goto(app, "rules")
     pid = app.selectbox(key="rules_product").value
     before = grid_skus(app, "rules-before")
-    assert before == grid_skus(app, "rules-after") == skus(runtime.recommender.similar(pid, n=PREVIEW_N))
+    assert before == grid_skus(app, "rules-after") == skus(runtime.recommender().similar(pid, n=PREVIEW_N))
     target = before[2]
     app.text_input(key="rule_sku").input(target).run()
     app.radio(key="rule_action").set_value("hide").run()
@@ -299,7 +299,7 @@ def test_editing_the_look_map_changes_the_preview(app, runtime):
     goto(app, "looks")
     pid = pick_mens_top(app, runtime)
     assert badges(app, "looks-preview") == ["bottom", "bottom", "layer", "bag", "accessories"]
-    assert grid_skus(app, "looks-preview") == skus(runtime.recommender.complete_the_look(pid))
+    assert grid_skus(app, "looks-preview") == skus(runtime.recommender().complete_the_look(pid))
     rows = editor(app).value
     bag = int(rows.index[(rows["category"] == "Men/Tops") & (rows["complementary"] == "Gear/Bags")][0])
     watches = int(rows.index[(rows["category"] == "Men/Tops") & (rows["complementary"] == "Gear/Watches")][0])
@@ -314,7 +314,7 @@ def test_editing_the_look_map_changes_the_preview(app, runtime):
     assert [(t.category, t.relation) for t in config.complementary["Men/Tops"]] == [
         ("Men/Bottoms", "bottom"), ("Men/Tops/Jackets", "layer"), ("Gear/Bags", "carryall")]
     assert badges(app, "looks-preview") == ["bottom", "bottom", "layer", "carryall"]
-    assert grid_skus(app, "looks-preview") == skus(recommender_for(runtime, config).complete_the_look(pid))
+    assert grid_skus(app, "looks-preview") == skus(runtime.recommender(config).complete_the_look(pid))
     assert any("Applied the map" in s.value for s in app.success)
     assert editor(app).key != "looks_map_0"  # the editor starts again from the applied map
     assert len(editor(app).value) == len(rows) - 1

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine.encoders import DescriptorImageEncoder
-from engine.images import load_image
+from engine.encoders.images import load_image
 
 OTHER_VIEW = re.compile(r"^(?P<item>.+)_(?:alt1|back)\.jpg$")
 

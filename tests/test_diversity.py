@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.diversity import catalog_coverage, collapse, intra_list_diversity, mmr
+from engine.metrics import catalog_coverage, intra_list_diversity
+from engine.recommend.diversity import collapse, mmr
 from engine.errors import ValidationError
 from engine.types import ProductCard, Recommendation
 

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.encoders import (ClipImageEncoder, DescriptorImageEncoder, ImageEncoder,
-                             SentenceTransformerTextEncoder, TextEncoder, UseTextEncoder, clear_encoder_cache,
-                             make_image_encoder, make_text_encoder)
+from engine.encoders import (ClipImageEncoder, DescriptorImageEncoder, ImageEncoder, SentenceTransformerTextEncoder, TextEncoder, UseTextEncoder, clear_encoder_cache, make_image_encoder, make_text_encoder)
 from engine.encoders import descriptor as descriptor_module
 from engine.encoders.clip import weights_obtainable
 from engine.errors import ValidationError, VitrinaError
-from engine.images import load_image
+from engine.encoders.images import load_image
 
 TINY = "VitrinaTiny-Test"
 TINY_CFG = {

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from engine.catalog.db import Database
 from engine.catalog.models import Product
 from engine.errors import ValidationError
-from engine.events import Event, EventLog, import_events
-from engine.events_schema import EventRow
+from engine.insights.events import Event, EventLog, import_events
+from engine.catalog.events import EventRow
 
 
 @pytest.fixture()

@@ -11,10 +11,10 @@ from statistics import NormalDist
 
 import pytest
 
-from engine import experiments as X
+from engine.insights import experiments as X
 from engine.catalog.db import Database
 from engine.errors import NotFound, ValidationError
-from engine.events import Event, EventLog
+from engine.insights.events import Event, EventLog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ def test_assignment_is_stable_across_processes():
     ids = [f"u{i}" for i in range(300)] + [12345]
     here = [X.assign(exp, u).name for u in ids]
     assert here == [X.assign(exp, u).name for u in ids]
-    code = ("import json, sys; from engine import experiments as X; "
+    code = ("import json, sys; from engine.insights import experiments as X; "
             "exp = X.define('stable', [('A', 'similar', 0.2), ('B', 'diverse', 0.3), ('C', 'margin', 0.5)]); "
             "print(json.dumps([X.assign(exp, u).name for u in json.loads(sys.argv[1])]))")
     env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(ROOT))

@@ -8,9 +8,9 @@ import pytest
 
 from engine.catalog.db import Database
 from engine.errors import NotFound, ValidationError
-from engine.events import Event, EventLog
-from engine.fbt import SOURCE_CO_PURCHASE, SOURCE_LOOK, SOURCE_MIXED, co_purchases, frequently_bought_together
-from engine.rules import Rule
+from engine.insights.events import Event, EventLog
+from engine.recommend.fbt import (SOURCE_CO_PURCHASE, SOURCE_LOOK, SOURCE_MIXED, co_purchases, frequently_bought_together)
+from engine.recommend.rules import Rule
 from engine.types import Filters
 from test_personal import World, luma_world, personal_config
 

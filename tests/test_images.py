@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import InvalidImage, ValidationError
-from engine.images import load_image
+from engine.encoders.images import load_image
 
 MB = 1024 * 1024
 LIMITS = dict(max_bytes=20 * MB, max_pixels=40_000_000)

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError
-from engine.looks import (DEFAULT_COMPLEMENTARY, LOOK_STRATEGY, ComplementaryTarget, complete_the_look,
-                          mapping_to_rows, relation_label, rows_to_mapping, targets_for, validate_rows)
-from engine.rerank import Strategy
-from engine.rules import Rule
+from engine.recommend.looks import (DEFAULT_COMPLEMENTARY, LOOK_STRATEGY, ComplementaryTarget, complete_the_look, mapping_to_rows, relation_label, rows_to_mapping, targets_for, validate_rows)
+from engine.recommend.rerank import Strategy
+from engine.recommend.rules import Rule
 from engine.types import ProductCard, Recommendation
 
 # The Luma category tree, written out from its categories.csv files.

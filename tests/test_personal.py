@@ -16,14 +16,14 @@ import pytest
 from sqlalchemy import delete
 
 from engine.catalog.importers import import_magento
-from engine.config import PersonalisationConfig, RecoConfig
+from engine.recommend.config import PersonalisationConfig, RecoConfig
 from engine.errors import NotFound, ValidationError
-from engine.events import Event, EventLog, utc_now
-from engine.events_schema import EventRow
-from engine.indexing import Indexer
-from engine.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, ProfileStore,
-                             UserProfileRow, personalised)
-from engine.recommend import Recommender
+from engine.insights.events import Event, EventLog, utc_now
+from engine.catalog.events import EventRow
+from engine.indexing.indexer import Indexer
+from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, ProfileStore, personalised)
+from engine.catalog.profiles import UserProfileRow
+from engine.recommend.facade import Recommender
 from engine.runtime import Runtime, shared
 from engine.settings import Settings
 from engine.types import ProductCard
@@ -41,8 +41,7 @@ class World:
     def recommender(self, config: RecoConfig | None = None) -> Recommender:
         """A fresh facade over the shared parts (the store is reopened if a service released it)."""
         rt = self.runtime
-        return Recommender(rt.catalog, rt.store, rt.text_encoder, rt.image_encoder, self.settings,
-                           config or personal_config())
+        return rt.recommender(config or personal_config())
 
     def indexer(self) -> Indexer:
         rt = self.runtime
@@ -93,7 +92,7 @@ def world(tmp_path_factory, luma_dir) -> World:
 
 def _profiles(world: World) -> ProfileStore:
     rt = world.runtime
-    return ProfileStore(rt.db, rt.store, rt.catalog)
+    return ProfileStore(rt)
 
 
 def _ev(kind: str, user: str, card: ProductCard | int, ts: datetime, session: str = "s") -> Event:

@@ -74,7 +74,7 @@ def test_combined_score_is_the_weighted_mix(rt):
 @pytest.mark.parametrize("by", ["text", "image", "combined"])
 def test_similar_never_returns_itself_and_is_typed(rt, by):
     p = _sku(rt, "MJ01-Red")
-    recs = rt.recommender.similar("MJ01-Red", by=by, n=12, strategy="relevance")
+    recs = rt.recommender().similar("MJ01-Red", by=by, n=12, strategy="relevance")
     assert len(recs) == 12
     assert p.id not in [r.product.id for r in recs]
     assert all(r.vector == by for r in recs)
@@ -86,23 +86,23 @@ def test_similar_never_returns_itself_and_is_typed(rt, by):
 def test_similar_respects_every_filter(rt):
     jackets = rt.catalog.category("Men/Tops/Jackets").id
     f = Filters(category_ids=[jackets], price_min=40, price_max=80, colours=["black", "blue"])
-    recs = rt.recommender.similar("MH01-Black", n=10, filters=f)
+    recs = rt.recommender().similar("MH01-Black", n=10, filters=f)
     assert recs
     for r in recs:
         assert 40 <= r.product.price <= 80
         assert r.product.colour in ("black", "blue")
         assert jackets in r.product.category_ids
-    siblings = rt.recommender.similar("MH01-Black", n=20, exclude_same_style=True)
+    siblings = rt.recommender().similar("MH01-Black", n=20, exclude_same_style=True)
     assert all(r.product.group_key != "MH01" for r in siblings)
-    in_stock = rt.recommender.similar("MH01-Black", n=10, filters=Filters(in_stock=True))
+    in_stock = rt.recommender().similar("MH01-Black", n=10, filters=Filters(in_stock=True))
     assert all(r.product.in_stock for r in in_stock)
 
 
 def test_balanced_strategy_is_category_aware(rt):
     p = _sku(rt, "WS03-Blue")
-    recs = rt.recommender.similar(p.id, n=10, strategy="balanced", exclude_same_style=True)
+    recs = rt.recommender().similar(p.id, n=10, strategy="balanced", exclude_same_style=True)
     same_leaf = sum(r.product.category_id == p.category_id for r in recs)
-    plain = rt.recommender.similar(p.id, n=10, strategy="relevance", exclude_same_style=True)
+    plain = rt.recommender().similar(p.id, n=10, strategy="relevance", exclude_same_style=True)
     assert same_leaf >= sum(r.product.category_id == p.category_id for r in plain)
     assert all(r.reasons and r.factors for r in recs)
 
@@ -116,27 +116,27 @@ def test_balanced_strategy_is_category_aware(rt):
 ])
 def test_similar_bad_arguments(rt, bad, err):
     with pytest.raises(err):
-        rt.recommender.similar("MH01-Black", **bad)
+        rt.recommender().similar("MH01-Black", **bad)
 
 
 def test_unknown_product(rt):
     with pytest.raises(NotFound, match="NO-SUCH"):
-        rt.recommender.similar("NO-SUCH-SKU")
+        rt.recommender().similar("NO-SUCH-SKU")
     with pytest.raises(NotFound):
-        rt.recommender.similar(10 ** 9)
+        rt.recommender().similar(10 ** 9)
 
 
 def test_search_by_text_in_three_languages(rt):
     for q in ("мужская куртка", "erkek ceket", "men's jacket"):
-        recs = rt.recommender.search_by_text(q, n=10)
+        recs = rt.recommender().search_by_text(q, n=10)
         cats = [r.product.category_path or "" for r in recs]
         assert sum("Jackets" in c for c in cats) >= 3, (q, cats)
     with pytest.raises(ValidationError, match="empty"):
-        rt.recommender.search_by_text("   ")
+        rt.recommender().search_by_text("   ")
     with pytest.raises(ValidationError, match="characters"):
-        rt.recommender.search_by_text("x" * 100_000)
+        rt.recommender().search_by_text("x" * 100_000)
     with pytest.raises(ValidationError, match="CLIP"):
-        rt.recommender.search_by_text("red dress", space="image")
+        rt.recommender().search_by_text("red dress", space="image")
 
 
 def test_search_by_photo_finds_the_item_from_another_view(rt):
@@ -145,7 +145,7 @@ def test_search_by_photo_finds_the_item_from_another_view(rt):
                          .where(ProductImage.role == "back").limit(15)).all()
     found = 0
     for path, pid in rows:
-        recs = rt.recommender.search_by_image(Path(path), n=5, strategy="relevance")
+        recs = rt.recommender().search_by_image(Path(path), n=5, strategy="relevance")
         found += pid in [r.product.id for r in recs]
     assert found >= len(rows) * 0.4, f"{found}/{len(rows)}"
 
@@ -154,9 +154,9 @@ def test_bad_uploads_are_clear_errors_and_write_nothing(rt, tmp_path):
     before = rt.store.count(Filters())
     for data in (b"", b"%PDF-1.4 not an image", b"\xff\xd8\xff\xe0" + b"\x00" * 40):
         with pytest.raises(InvalidImage):
-            rt.recommender.search_by_image(data)
+            rt.recommender().search_by_image(data)
     with pytest.raises(InvalidImage):
-        rt.recommender.search_by_image(tmp_path / "missing.jpg")
+        rt.recommender().search_by_image(tmp_path / "missing.jpg")
     assert rt.store.count(Filters()) == before
 
 
@@ -189,9 +189,9 @@ def test_incremental_sync_payload_text_and_deactivation(rt):
     assert rep.removed == 1
     assert p.id not in rt.store.all_ids()
     for by in ("text", "combined"):
-        assert p.id not in [r.product.id for r in rt.recommender.similar("MS01-Black", by=by, n=30)]
+        assert p.id not in [r.product.id for r in rt.recommender().similar("MS01-Black", by=by, n=30)]
     with pytest.raises(NotFound):
-        rt.recommender.similar(p.id)
+        rt.recommender().similar(p.id)
     with rt.db.session() as s:
         s.get(Product, p.id).is_active = True
     assert rt.indexer.run().encoded == 1
@@ -229,7 +229,7 @@ def test_index_reports_per_product_errors_and_indexes_text_only(rt):
     assert "image" not in hit.vectors and hit.payload["has_image"] == 0
     assert abs(np.linalg.norm(hit.vectors["combined"]) - 1) < 1e-5
     with pytest.raises(NotFound, match="photo"):
-        rt.recommender.similar(p.id, by="image")
+        rt.recommender().similar(p.id, by="image")
     with rt.db.session() as s:
         s.get(ProductImage, img.id).path = original
         s.get(Product, p.id).updated_at = s.get(Product, p.id).updated_at.replace(year=2101)
@@ -296,7 +296,7 @@ def test_cli_index_resumes_after_a_kill(tmp_path, luma_dir):
 
 
 def _commands() -> list[str]:
-    from engine.cli import COMMANDS, build_parser
+    from engine.cli.main import COMMANDS, build_parser
 
     build_parser()  # registers the commands of every CLI module
     return sorted(COMMANDS)
@@ -310,10 +310,10 @@ def test_every_cli_command_has_help(command):
 
 
 def test_complete_the_look_uses_the_complementary_map(rt):
-    from engine.looks import targets_for
+    from engine.recommend.looks import targets_for
 
     src = rt.catalog.card(_sku(rt, "MH01-Black"))
-    look = rt.recommender.complete_the_look("MH01-Black")
+    look = rt.recommender().complete_the_look("MH01-Black")
     targets = {t.category: t.relation for t in targets_for(src, rt.config.complementary)}
     assert look and {r.relation for r in look} <= set(targets.values())
     for r in look:
@@ -321,36 +321,36 @@ def test_complete_the_look_uses_the_complementary_map(rt):
         paths = [rt.catalog.category(c).path for c in r.product.category_ids]
         assert any(p.startswith(t) for t in targets for p in paths)
     with pytest.raises(ValidationError):
-        rt.recommender.complete_the_look("MH01-Black", n_per_relation=0)
+        rt.recommender().complete_the_look("MH01-Black", n_per_relation=0)
 
 
 def test_trending_follows_the_event_log(rt):
-    from engine.analytics import trending
-    from engine.events import Event, EventLog
+    from engine.insights.analytics import trending
+    from engine.insights.events import Event, EventLog
 
     a, b = _sku(rt, "WJ01-Red"), _sku(rt, "WB01-Black")
     log = EventLog(rt.db)
     log.log_many([Event(kind="purchase", session_id="s1", product_id=a.id),
                   Event(kind="click", session_id="s1", product_id=b.id)])
-    rt.recommender.invalidate()
-    got = rt.recommender.trending(5)
+    rt.recommender().invalidate()
+    got = rt.recommender().trending(5)
     expected = [s.product_id for s in trending(rt.db, 5, half_life_hours=rt.config.events.half_life_hours)]
     assert [r.product.id for r in got] == expected[:len(got)] and got[0].product.id == a.id
-    assert rt.recommender.trending(5, filters=Filters(price_max=a.price - 0.01))[0].product.id != a.id
+    assert rt.recommender().trending(5, filters=Filters(price_max=a.price - 0.01))[0].product.id != a.id
     with pytest.raises(NotFound):
-        rt.recommender.trending(5, category="No/Such/Category")
+        rt.recommender().trending(5, category="No/Such/Category")
     bag = _sku(rt, "24-MB01")  # in Gear/Bags: a parent category covers its subtree
     log.log_many([Event(kind="cart_add", session_id="s2", product_id=bag.id)])
-    rt.recommender.invalidate()
-    gear = rt.recommender.trending(5, category="Gear")
+    rt.recommender().invalidate()
+    gear = rt.recommender().trending(5, category="Gear")
     assert [r.product.id for r in gear] == [bag.id]
 
 
 def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path):
-    from engine.config import save
-    from engine.recommend import Recommender
-    from engine.rerank import Strategy
-    from engine.rules import Rule
+    from engine.recommend.config import save
+    from engine.recommend.facade import Recommender
+    from engine.recommend.rerank import Strategy
+    from engine.recommend.rules import Rule
 
     cfg = rt.config
     custom = type(cfg).load(save(cfg, tmp_path / "base.yaml"))
@@ -358,15 +358,15 @@ def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path)
     custom.default_strategy = "cheap-first"
     custom.rules.append(Rule("hide-1", "hide", _sku(rt, "MH02-Black").id))
     path = save(custom, tmp_path / "exported.yaml")
-    preview = Recommender(rt.catalog, rt.store, rt.text_encoder, rt.image_encoder, rt.settings, custom)
-    service = Recommender.from_config(path, rt.settings)
+    preview = rt.recommender(custom)
+    service = Runtime.from_config(path, rt.settings).recommender()
     for sku in ("MH01-Black", "WS03-Blue", "24-MB01"):
         a = [(r.product.id, round(r.score, 6)) for r in preview.similar(sku, n=10)]
         b = [(r.product.id, round(r.score, 6)) for r in service.similar(sku, n=10)]
         assert a == b
         assert _sku(rt, "MH02-Black").id not in [i for i, _ in b]
     assert [r.product.id for r in service.similar("MH01-Black", n=10)] != \
-        [r.product.id for r in rt.recommender.similar("MH01-Black", n=10)]
+        [r.product.id for r in rt.recommender().similar("MH01-Black", n=10)]
 
 
 def test_judged_query_file_is_scored(rt, tmp_path, luma_dir):
@@ -426,7 +426,7 @@ def test_demo_catalog_is_fetched_when_absent(tmp_path, luma_dir):
 
 
 def test_index_status_reads_the_last_run_from_sql(rt):
-    from engine.indexing import index_status
+    from engine.indexing.indexer import index_status
 
     st = index_status(rt.db)
     assert st.synced == rt.catalog.stats().active and st.last_synced_at is not None

@@ -21,26 +21,27 @@ from PIL import Image
 from sqlalchemy import func, insert, inspect, select, text, update
 from starlette.testclient import TestClient
 
-from engine import analytics, dashboards
+from engine.insights import analytics, dashboards
 from engine.catalog.db import Database
 from engine.catalog.importers import import_generic, import_magento
 from engine.catalog.importers.common import ImportReport
 from engine.catalog.models import Base, Category, Product, utcnow
 from engine.catalog.queries import Catalog
-from engine.config import PersonalisationConfig, RecoConfig
+from engine.recommend.config import PersonalisationConfig, RecoConfig
 from engine.errors import NotFound, ValidationError
-from engine.events import Event, EventLog, import_events, utc_now
-from engine.events_schema import EventRow
-from engine.experiments import assign, create_experiment, delete_experiment, get_experiment, list_experiments
-from engine.experiments import results as experiment_results
-from engine.experiments import stop, two_proportion
-from engine.fbt import co_purchases
-from engine.personal import SERVED_PERSONALISED, ProfileStore, UserProfileRow, personalised
-from engine.recommend import Recommender
+from engine.insights.events import Event, EventLog, import_events, utc_now
+from engine.catalog.events import EventRow
+from engine.insights.experiments import assign, create_experiment, delete_experiment, get_experiment, list_experiments
+from engine.insights.experiments import results as experiment_results
+from engine.insights.experiments import stop, two_proportion
+from engine.recommend.fbt import co_purchases
+from engine.recommend.personal import SERVED_PERSONALISED, ProfileStore, personalised
+from engine.catalog.profiles import UserProfileRow
+from engine.recommend.facade import Recommender
 from engine.runtime import Runtime, shared
-from engine.service import create_app
+from engine.service.app import create_app
 from engine.settings import Settings
-from engine.simulate import SIM_EXPERIMENT, SimulationReport, simulate
+from engine.insights.simulate import SIM_EXPERIMENT, SimulationReport, simulate
 from engine.types import Filters
 from pg_server import postgres_server, postgres_url  # noqa: F401  (session fixtures)
 from test_importers import CSV_REJECTED, JSONL_REJECTED
@@ -252,21 +253,21 @@ def test_index_is_complete_and_similar_respects_filters(world: PgWorld):
 
     jackets = rt.catalog.category("Men/Tops/Jackets").id
     f = Filters(category_ids=[jackets], price_min=40, price_max=80, colours=["black", "blue"])
-    recs = rt.recommender.similar("MH01-Black", n=10, filters=f)
+    recs = rt.recommender().similar("MH01-Black", n=10, filters=f)
     assert recs
     for r in recs:
         assert 40 <= r.product.price <= 80 and r.product.colour in ("black", "blue")
         assert jackets in r.product.category_ids
-    plain = rt.recommender.similar("MJ01-Red", by="combined", n=12, strategy="relevance")
+    plain = rt.recommender().similar("MJ01-Red", by="combined", n=12, strategy="relevance")
     assert len(plain) == 12 and rt.catalog.get("MJ01-Red").id not in [r.product.id for r in plain]
     sims = [r.similarity for r in plain]
     assert sims == sorted(sims, reverse=True)
-    in_stock = rt.recommender.similar("MH01-Black", n=10, filters=Filters(in_stock=True))
+    in_stock = rt.recommender().similar("MH01-Black", n=10, filters=Filters(in_stock=True))
     assert in_stock and all(r.product.in_stock for r in in_stock)
-    assert all(r.product.group_key != "MH01" for r in rt.recommender.similar("MH01-Black", n=20,
+    assert all(r.product.group_key != "MH01" for r in rt.recommender().similar("MH01-Black", n=20,
                                                                              exclude_same_style=True))
     # a product written only in Russian is indexed on text and found by its neighbours' language
-    ru = rt.recommender.similar("RU-1", by="text", n=3)
+    ru = rt.recommender().similar("RU-1", by="text", n=3)
     assert ru and ru[0].product.sku.startswith("RU-")
 
 
@@ -541,7 +542,7 @@ def test_profile_refresh_and_personalised_for_a_simulated_shopper(world: PgWorld
                             .group_by(EventRow.user_id).order_by(func.count().desc(), EventRow.user_id)
                             .limit(1)).scalar_one()
     assert user.startswith(f"sim-u{SIM_SEED}-")
-    ps = ProfileStore(rt.db, rt.store, rt.catalog)
+    ps = ProfileStore(rt)
     now = NOW + timedelta(hours=1)
     profile = ps.refresh(user, cfg, now=now)
     assert profile.vector is not None and profile.events > 0 and profile.price_band is not None
@@ -561,15 +562,15 @@ def test_profile_refresh_and_personalised_for_a_simulated_shopper(world: PgWorld
     assert (inc.events, inc.last_event_id) == (scratch.events, scratch.last_event_id)
     assert inc.last_event_id > profile.last_event_id
 
-    rec = Recommender(rt.catalog, rt.store, rt.text_encoder, rt.image_encoder, world.settings, cfg)
-    res = personalised(rec, user, n=8, now=later, profiles=ps)
+    rec = rt.recommender(cfg)
+    res = personalised(rec, user, n=8, now=later)
     assert res.served == SERVED_PERSONALISED and len(res.items) == 8
     served = [r.product.id for r in res.items]
     seen = ps.interacted(user, ("click", "cart_add", "purchase"))
     assert bought not in served and not set(served) & seen
     ps.dislike(user, served[0])
     assert ps.dislikes(user) == [served[0]]
-    again = personalised(rec, user, n=8, now=later, profiles=ps)
+    again = personalised(rec, user, n=8, now=later)
     assert served[0] not in [r.product.id for r in again.items] and again.negatives == 1
     assert ps.undislike(user, served[0]) and ps.dislikes(user) == []
 

@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from engine.errors import ValidationError
-from engine.rerank import (BUILTIN_STRATEGIES, FACTORS, FactorParams, Strategy, category_closeness, compute_factors,
-                           freshness, margin, popularity_scores, price_proximity, price_up, rerank, same_brand,
-                           similarity_value, stock_level)
-from engine.rules import Rule
+from engine.recommend.rerank import (BUILTIN_STRATEGIES, FACTORS, FactorParams, Strategy, category_closeness, compute_factors, freshness, margin, popularity_scores, price_proximity, price_up, rerank, same_brand, similarity_value, stock_level)
+from engine.recommend.rules import Rule
 from engine.types import ProductCard, Recommendation
 
 NOW = datetime(2026, 11, 26, 12, 0, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ValidationError
-from engine.rules import Rule, apply_rules, hidden_ids, parse_scope, winning_pins
+from engine.recommend.rules import Rule, apply_rules, hidden_ids, parse_scope, winning_pins
 from engine.types import ProductCard, Recommendation
 
 # The source: a jacket (id 100) in Men/Tops/Jackets = categories [11, 10, 1].

@@ -22,12 +22,12 @@ from starlette.testclient import TestClient
 
 from engine.catalog.importers import import_generic
 from engine.catalog.models import Product
-from engine.config import RecoConfig, save
-from engine.events import utc_now
-from engine.events_schema import EventRow
-from engine.recommend import Recommender
-from engine.rules import Rule
-from engine.service import MAX_EVENTS_PER_REQUEST, create_app
+from engine.recommend.config import RecoConfig, save
+from engine.insights.events import utc_now
+from engine.catalog.events import EventRow
+from engine.runtime import Runtime
+from engine.recommend.rules import Rule
+from engine.service.app import MAX_EVENTS_PER_REQUEST, create_app
 from engine.settings import Settings
 from engine.types import Filters
 from test_cache import RedisServer, free_port, require_redis_server
@@ -91,7 +91,7 @@ SIMILAR_CASES = [
 
 def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, config_path):
     served = [_get(client, f"/api/products/MJ01-Red/{path}/", params=params) for path, params, _ in SIMILAR_CASES]
-    rec = Recommender.from_config(config_path, settings)  # shares the open store of this process
+    rec = Runtime.from_config(config_path, settings).recommender()  # shares the open store of this process
     for body, (_, _, call) in zip(served, SIMILAR_CASES):
         call = dict(call)
         if "filters" in call:
@@ -438,7 +438,7 @@ def test_config_reload_on_file_change(client, config_path, world, caplog):
         assert after["config_version"] == "svc-2" and after["cached"] is False
         assert _ids(after)[0] == pinned != _ids(before)[0]
 
-        caplog.set_level(logging.ERROR, logger="engine.service")
+        caplog.set_level(logging.ERROR, logger="engine.service.app")
         config_path.write_text("schema_version: 1\nversion: broken\ndefault_strategy: [\n", encoding="utf-8")
         time.sleep(1.05)
         still = _get(client, url, params={"limit": 5})

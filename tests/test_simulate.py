@@ -6,14 +6,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import analytics as A
-from engine import experiments as X
+from engine.insights import analytics as A
+from engine.insights import experiments as X
 from engine.catalog.db import Database
 from engine.catalog.models import Category, Product
 from engine.errors import ValidationError
-from engine.events import Event, EventLog
-from engine.events_schema import EventRow
-from engine.simulate import SIM_EXPERIMENT, ProductMeta, remove_simulated, simulate
+from engine.insights.events import Event, EventLog
+from engine.catalog.events import EventRow
+from engine.insights.simulate import SIM_EXPERIMENT, ProductMeta, remove_simulated, simulate
 
 END = datetime(2024, 6, 1)
 COLOURS = ["red", "blue", "black", "white"]

@@ -19,7 +19,7 @@ from engine.settings import Settings
 from engine.store import EdgeStore, QdrantClientStore, StoreLocked, open_store
 from engine.store.base import CollectionSpec, PointRecord, VectorStore
 from engine.types import Filters
-from engine.vectors import combine, text_only_combined
+from engine.store.vectors import combine, text_only_combined
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = CollectionSpec(text_encoder="test-text", text_dim=8, image_encoder="test-image", image_dim=6,

@@ -8,17 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.config import dump, fingerprint, load
+from engine.recommend.config import dump, fingerprint, load
 from engine.errors import ConfigError, NotFound, ValidationError
-from engine.evaluation import ndcg_at_k, recall_at_k
-from engine.looks import ComplementaryTarget
-from engine.recommend import Recommender
-from engine.rerank import FACTORS
-from engine.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_METRICS, RankChange, TunedRecommender,
-                           WhatIf, compare, default_sample, describe_scope, evaluate_looks, export_text, fates,
-                           history_for, import_config, judge_look, judge_product_look, look_sample, preview,
-                           rank_changes, recommender_for, resolve_strategy, scope_text, snapshot, what_if,
-                           with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
+from engine.metrics import ndcg_at_k, recall_at_k
+from engine.recommend.looks import ComplementaryTarget
+from engine.runtime import Runtime
+from engine.recommend.rerank import FACTORS
+from engine.merchandising.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_METRICS, RankChange, WhatIf, compare, default_sample, describe_scope, evaluate_looks, export_text, fates, history_for, import_config, judge_look, judge_product_look, look_sample, preview, rank_changes, resolve_strategy, scope_text, snapshot, what_if, with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
 from engine.types import ProductCard, Recommendation
 
 
@@ -63,17 +59,17 @@ def test_compare_lines_up_lists_of_different_lengths_rank_by_rank():
 
 
 # ---- recommenders for configs ----------------------------------------------------------------------------------
-def test_a_tuned_recommender_ranks_as_a_recommender_built_from_the_same_config(runtime):
+def test_recommenders_of_one_runtime_share_cards_and_popularity_and_rank_alike(runtime, tmp_path):
     config = with_strategy(runtime.config, "pop", {"similarity": 0.3, "popularity": 0.7}, 0.6, 2)
-    plain = Recommender(runtime.catalog, runtime.store, runtime.text_encoder, runtime.image_encoder,
-                        runtime.settings, config)
-    tuned = recommender_for(runtime, config)
-    assert isinstance(tuned, TunedRecommender) and tuned.popularity() is runtime.recommender.popularity()
+    tuned = runtime.recommender(config)
+    assert tuned.popularity() is runtime.recommender().popularity()  # one snapshot per event weighting
+    path = tmp_path / "pop.yaml"
+    path.write_text(export_text(config, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    served = Runtime.from_config(path, runtime.settings).recommender()  # as a production service starts
     for pid in default_sample(snapshot(runtime))[:8]:
-        assert skus(tuned.similar(pid, n=12, strategy="pop")) == skus(plain.similar(pid, n=12, strategy="pop"))
-    assert recommender_for(runtime, runtime.config) is runtime.recommender
+        assert skus(tuned.similar(pid, n=12, strategy="pop")) == skus(served.similar(pid, n=12, strategy="pop"))
     events = replace(config, events=replace(config.events, half_life_hours=1.0))
-    assert recommender_for(runtime, events).popularity() != runtime.recommender.popularity()
+    assert runtime.recommender(events).popularity() != runtime.recommender().popularity()
 
 
 def test_resolve_strategy_falls_back_to_the_default_of_a_config_without_it(runtime):
@@ -108,7 +104,7 @@ def test_what_if_figures_are_those_of_the_recommenders_own_lists(runtime):
     sample = [p for p in default_sample(snap) if p in snap.upsell][:6] + \
              [p for p in default_sample(snap) if p not in snap.upsell][:2]
     result = what_if(runtime, runtime.config, "balanced", sample)
-    lists = {p: runtime.recommender.similar(p, n=10, strategy="balanced") for p in sample}
+    lists = {p: runtime.recommender().similar(p, n=10, strategy="balanced") for p in sample}
     style = lambda c: c.group_key or c.sku  # noqa: E731
     recalls, ndcgs, distances = [], [], []
     for p, recs in lists.items():
@@ -166,10 +162,10 @@ def test_new_counts_products_created_in_the_last_thirty_days(runtime):
 
 # ---- previews --------------------------------------------------------------------------------------------------
 def test_preview_compares_the_two_recommenders_lists(runtime):
-    after = recommender_for(runtime, with_strategy(runtime.config, "cheap", {"similarity": 0.5, "price": 0.5}))
+    after = runtime.recommender(with_strategy(runtime.config, "cheap", {"similarity": 0.5, "price": 0.5}))
     pid = default_sample(snapshot(runtime))[0]
-    rows = preview(runtime.recommender, after, pid, "cheap", 12)
-    before_list = runtime.recommender.similar(pid, n=12, strategy=runtime.config.default_strategy)
+    rows = preview(runtime.recommender(), after, pid, "cheap", 12)
+    before_list = runtime.recommender().similar(pid, n=12, strategy=runtime.config.default_strategy)
     after_list = after.similar(pid, n=12, strategy="cheap")
     assert [r.before.product.sku for r in rows] == skus(before_list)  # "cheap" is unknown before: its default
     assert [r.after.product.sku for r in rows] == skus(after_list)
@@ -183,7 +179,7 @@ def test_preview_compares_the_two_recommenders_lists(runtime):
             assert row.after_change == (RankChange("up", moved) if moved > 0 else
                                         RankChange("down", -moved) if moved < 0 else RankChange("same"))
     with pytest.raises(NotFound):
-        preview(runtime.recommender, after, pid, "nonexistent", 12)
+        preview(runtime.recommender(), after, pid, "nonexistent", 12)
 
 
 # ---- config edits ----------------------------------------------------------------------------------------------
@@ -215,13 +211,13 @@ def test_with_strategy_lists_every_problem_and_changes_nothing(runtime):
 
 def test_rules_are_added_with_fresh_ids_validated_and_removed(runtime):
     pid = default_sample(snapshot(runtime))[0]
-    organic = runtime.recommender.similar(pid, n=12)
+    organic = runtime.recommender().similar(pid, n=12)
     hidden, pinned = organic[0].product, organic[5].product
     config = with_rule(runtime.config, "hide", hidden.id, scope=scope_text("everywhere"))
     config = with_rule(config, "pin", pinned.id, 1, scope_text("product", pid), note="campaign")
     assert [(r.id, r.action, r.scope) for r in config.rules] == [("hide-1", "hide", "global"),
                                                                   ("pin-1", "pin", f"product:{pid}")]
-    ruled = recommender_for(runtime, config).similar(pid, n=12)
+    ruled = runtime.recommender(config).similar(pid, n=12)
     assert hidden.sku not in skus(ruled) and ruled[0].product.sku == pinned.sku
     with pytest.raises(ConfigError, match="already pinned"):
         with_rule(config, "pin", organic[7].product.id, 1, f"product:{pid}")
@@ -315,7 +311,7 @@ def test_looks_are_judged_by_links_against_random_picks(runtime):
     assert default.queries == len(look_sample(snap)) and 0 < default.baseline < default.rate < 1
     assert evaluate_looks(runtime, runtime.config).cached
     look, one = judge_product_look(runtime, runtime.config, tops[0])
-    assert skus(look) == skus(runtime.recommender.complete_the_look(tops[0]))
+    assert skus(look) == skus(runtime.recommender().complete_the_look(tops[0]))
     assert one.items == len(look) and one.linked == sum((r.product.group_key or r.product.sku) in
                                                         snap.styles(snap.look_links[tops[0]]) for r in look)
 

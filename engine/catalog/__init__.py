@@ -1,9 +1,9 @@
 """The SQL catalog: schema, sessions, importers, colour lexicon and the read API."""
-from .colours import detect_colour, normalise_colour
-from .db import Database
-from .importers import ImportReport, RowError, import_generic, import_magento
-from .models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
-from .queries import Catalog, CatalogStats, CategoryNode, ProductPage
+from engine.catalog.colours import detect_colour, normalise_colour
+from engine.catalog.db import Database
+from engine.catalog.importers import ImportReport, RowError, import_generic, import_magento
+from engine.catalog.models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
+from engine.catalog.queries import Catalog, CatalogStats, CategoryNode, ProductPage
 
 __all__ = [
     "Brand", "Catalog", "CatalogStats", "Category", "CategoryNode", "Database", "ImportReport", "Product",

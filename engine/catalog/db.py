@@ -9,12 +9,11 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base
+from engine.catalog.models import Base
+from engine.catalog.profiles import EVENTS_BY_USER  # with the event tables, joins Base.metadata
 
 
 def make_engine(url: str) -> Engine:
-    from .. import events_schema, personal  # noqa: F401  (their tables join Base.metadata; imported here, not at
-    # module level, because both import the catalog models themselves)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True)
@@ -27,6 +26,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
     Base.metadata.create_all(engine)
+    EVENTS_BY_USER.create(engine, checkfirst=True)  # databases made before the index existed
     return engine
 
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..errors import NotFound, ValidationError
-from ..types import ProductCard
-from .colours import _FOLD, fold
-from .db import Database
-from .importers.common import LINK_KINDS
-from .models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
+from engine.errors import NotFound, ValidationError
+from engine.types import ProductCard
+from engine.catalog.colours import _FOLD, fold
+from engine.catalog.db import Database
+from engine.catalog.importers.common import LINK_KINDS
+from engine.catalog.models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
 
 MAX_PAGE = 1000
 

@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..errors import ValidationError, VitrinaError
-from ..images import to_rgb
-from .use import check_texts, encode_batches
+from engine.errors import ValidationError, VitrinaError
+from engine.encoders.images import to_rgb
+from engine.encoders.use import check_texts, encode_batches
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..errors import ValidationError
-from ..images import to_rgb
+from engine.errors import ValidationError
+from engine.encoders.images import to_rgb
 
 NAME = "descriptor-v2"  # v1: 256 px working size (a development snapshot); v2: 160 px
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-from ..errors import ValidationError, VitrinaError
-from .base import ImageEncoder, TextEncoder
-from .clip import DEFAULT_ARCH, DEFAULT_PRETRAINED, ClipImageEncoder
-from .descriptor import DescriptorImageEncoder
+from engine.errors import ValidationError, VitrinaError
+from engine.encoders.base import ImageEncoder, TextEncoder
+from engine.encoders.clip import DEFAULT_ARCH, DEFAULT_PRETRAINED, ClipImageEncoder
+from engine.encoders.descriptor import DescriptorImageEncoder
+from engine.encoders.sentence import SentenceTransformerTextEncoder
+from engine.encoders.use import UseTextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +33,11 @@ def _clean(spec: str, kind: str, allowed: str) -> str:
 @lru_cache(maxsize=8)
 def _text_encoder(spec: str) -> TextEncoder:
     if spec == "use":
-        from .use import UseTextEncoder
-
         return UseTextEncoder()
     if spec.startswith("st:"):
         model = spec[3:].strip()
         if not model:
             raise ValidationError(f"text encoder spec '{spec}' names no model: use 'st:<model name or path>'")
-        from .sentence import SentenceTransformerTextEncoder
-
         return SentenceTransformerTextEncoder(model)
     raise ValidationError(f"unknown text encoder '{spec}': use {TEXT_SPECS}")
 

@@ -9,8 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ValidationError, VitrinaError
-from .use import check_texts, encode_batches
+from engine.errors import ValidationError, VitrinaError
+from engine.encoders.use import check_texts, encode_batches
 
 # The tokenizer truncates to the model's max_seq_length anyway; cutting characters first bounds the work
 # spent tokenising a pathological input.

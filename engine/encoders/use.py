@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import ValidationError, VitrinaError
+from engine.errors import ValidationError, VitrinaError
 
 NAME = "use-multilingual-v3"
 DIM = 512

@@ -2,10 +2,10 @@
 when QDRANT_URL is set."""
 from __future__ import annotations
 
-from ..settings import Settings
-from .base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit, VectorStore
-from .client import QdrantClientStore
-from .edge import EdgeStore, StoreLocked
+from engine.settings import Settings
+from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit, VectorStore
+from engine.store.client import QdrantClientStore
+from engine.store.edge import EdgeStore, StoreLocked
 
 
 def open_store(settings: Settings) -> VectorStore:

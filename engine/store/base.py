@@ -7,7 +7,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..types import Filters
+from engine.types import Filters
 
 # Payload fields that get a Qdrant payload index (every filtered field is indexed).
 PAYLOAD_SCHEMA: dict[str, str] = {

@@ -12,10 +12,10 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 
-from ..errors import EncoderMismatch, NotFound, VitrinaError
-from ..types import Filters
-from .base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
-from . import filters as fx
+from engine.errors import EncoderMismatch, NotFound, VitrinaError
+from engine.types import Filters
+from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store import filters as fx
 
 SPEC_KEY = "vitrina_spec"
 _SCHEMA_TYPES = {

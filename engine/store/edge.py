@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 import qdrant_edge as qe
 
-from ..errors import EncoderMismatch, NotFound, VitrinaError
-from ..types import Filters
-from .base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
-from . import filters as fx
+from engine.errors import EncoderMismatch, NotFound, VitrinaError
+from engine.types import Filters
+from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store import filters as fx
 
 # Segments smaller than this (per vector, in KB) keep the plain index: search stays exact and no HNSW build
 # is ever needed. The build holds the GIL and freezes the process for minutes on 2 cores, while exact search

@@ -12,9 +12,9 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from ..errors import EncoderMismatch, ValidationError
-from ..types import VECTOR_KINDS, Filters
-from .base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord
+from engine.errors import EncoderMismatch, ValidationError
+from engine.types import VECTOR_KINDS, Filters
+from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord
 
 MAX_POINT_ID = 2**63 - 1  # Qdrant ids are unsigned 64-bit; staying below 2^63 keeps every client happy
 REINDEX_HINT = "reindex with `python -m engine index --full`"

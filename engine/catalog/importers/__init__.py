@@ -1,6 +1,6 @@
 """Catalog importers: each reads one source format, validates every record and upserts by natural key."""
-from .common import ImportReport, ProductData, RowError
-from .generic import import_generic
-from .magento import import_magento
+from engine.catalog.importers.common import ImportReport, ProductData, RowError
+from engine.catalog.importers.generic import import_generic
+from engine.catalog.importers.magento import import_magento
 
 __all__ = ["ImportReport", "ProductData", "RowError", "import_generic", "import_magento"]

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from ...errors import ValidationError
-from ..models import Brand, Category, Product, ProductImage, utcnow
+from engine.errors import ValidationError
+from engine.catalog.models import Brand, Category, Product, ProductImage, utcnow
 
 Progress = Callable[[int, int], None]
 LINK_KINDS = ("upsell", "related", "crosssell")

@@ -17,12 +17,11 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
 
-from ...errors import NotFound, ValidationError
-from ..colours import detect_colour, normalise_colour
-from ..db import Database
-from ..models import Category, Product, ProductImage, ProductLink
-from .common import (LINK_KINDS, CatalogWriter, CsvRecord, ImportReport, Progress, ProductData, RowError, Ticker,
-                     Timer, html_to_text, image_roles, parse_count, parse_number, read_csv, write_products)
+from engine.errors import NotFound, ValidationError
+from engine.catalog.colours import detect_colour, normalise_colour
+from engine.catalog.db import Database
+from engine.catalog.models import Category, Product, ProductImage, ProductLink
+from engine.catalog.importers.common import (LINK_KINDS, CatalogWriter, CsvRecord, ImportReport, Progress, ProductData, RowError, Ticker, Timer, html_to_text, image_roles, parse_count, parse_number, read_csv, write_products)
 
 SOURCE = "magento"
 BATCH = 100

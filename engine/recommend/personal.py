@@ -24,24 +24,23 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import DateTime, Float, Index, Integer, JSON, LargeBinary, String, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, select
 
-from .catalog.models import Base, utcnow
-from .errors import NotFound, ValidationError
-from .events_schema import EventRow
-from .rerank import rerank, resolve_lang
-from .types import Filters, ProductCard, Recommendation
-from .vectors import unit
+from engine.cache import index_version as read_index_version
+from engine.insights.events import to_utc_naive, utc_now
+from engine.catalog.models import utcnow
+from engine.catalog.profiles import UserDislikeRow, UserProfileRow
+from engine.errors import NotFound, ValidationError
+from engine.catalog.events import EventRow
+from engine.recommend.rerank import rerank, resolve_lang
+from engine.types import Filters, ProductCard, Recommendation
+from engine.store.vectors import unit
 
-if TYPE_CHECKING:  # engine/catalog/db.py imports this module so that create_all makes its tables
-    from .catalog.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -69,38 +68,6 @@ _REASONS: dict[str, dict[str, str]] = {
     "price": {"en": "in your usual price range", "ru": "в привычном для вас ценовом диапазоне",
               "tr": "alışık olduğunuz fiyat aralığında"},
 }
-
-
-# ---------------------------------------------------------------- tables
-
-class UserProfileRow(Base):
-    """The decayed sums of one shopper's profile as of `as_of`, and the events they cover."""
-
-    __tablename__ = "user_profiles"
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    signature: Mapped[str] = mapped_column(String(300))  # parameters and index version the sums were built with
-    as_of: Mapped[datetime] = mapped_column(DateTime)  # naive UTC the sums are decayed to
-    last_event_id: Mapped[int] = mapped_column(Integer, default=0)  # newest event id folded in
-    vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # float64 Σ w·decay·v (not normalised)
-    weight: Mapped[float] = mapped_column(Float, default=0.0)  # Σ w·decay over events with a vector
-    categories: Mapped[dict] = mapped_column(JSON, default=dict)  # leaf category id → Σ w·decay
-    price: Mapped[list] = mapped_column(JSON, default=list)  # [Σ w·decay, Σ … ·ln p, Σ … ·(ln p)²]
-    window: Mapped[list] = mapped_column(JSON, default=list)  # the history_size most recent weighted events
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class UserDislikeRow(Base):
-    """"Not like this": a product a shopper asked to see less of. Results move away from it."""
-
-    __tablename__ = "user_dislikes"
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-# A shopper's events by user: the profile refresh and the seen-products exclusion read nothing else, and the
-# event log has no index on user_id of its own. Covering (kind, product_id) so "what did u see" is index-only.
-EVENTS_BY_USER = Index("ix_events_user", EventRow.user_id, EventRow.kind, EventRow.product_id)
 
 
 # ---------------------------------------------------------------- records
@@ -189,22 +156,18 @@ def _check_user(user_id: Any) -> str:
 
 
 def _now(now: datetime | None) -> datetime:
-    from .events import to_utc_naive, utc_now
-
     return utc_now() if now is None else to_utc_naive(now)
 
 
 class ProfileStore:
-    """Profiles and dislikes in the catalog database, vectors from the store, cards from the catalog."""
+    """Profiles and dislikes in the catalog database, vectors from the store, cards from the catalog.
 
-    def __init__(self, db: Database, store, catalog, index_version: Callable[[], str] | None = None):
-        from .cache import index_version as read_index_version
+    `parts` is the Runtime (anything with db, store and catalog): the store is read through on every use,
+    so a runtime that closed and reopened its store is followed."""
 
-        self.db, self.store, self.catalog = db, store, catalog
-        self._index_version = index_version or (lambda: read_index_version(db, store))
-        # Databases made before this module was imported lack the tables and the index: make them here.
-        Base.metadata.create_all(db.engine, tables=[UserProfileRow.__table__, UserDislikeRow.__table__])
-        EVENTS_BY_USER.create(db.engine, checkfirst=True)
+    def __init__(self, parts, index_version: Callable[[], str] | None = None):
+        self.parts = parts
+        self._index_version = index_version or (lambda: read_index_version(parts.db, parts.store))
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -232,13 +195,13 @@ class ProfileStore:
             q = q.where(EventRow.id > after_id).order_by(EventRow.id)
         else:
             q = q.order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit)
-        with self.db.engine.connect() as conn:
+        with self.parts.db.engine.connect() as conn:
             return [(int(i), int(p), str(k), ts) for i, p, k, ts in conn.execute(q)]
 
     def _last_event_id(self, user_id: str, params: _Params) -> int:
         if not params.kinds:
             return 0
-        with self.db.engine.connect() as conn:
+        with self.parts.db.engine.connect() as conn:
             got = conn.execute(select(func.max(EventRow.id)).where(
                 EventRow.user_id == user_id, EventRow.kind.in_(params.kinds))).scalar()
         return int(got or 0)
@@ -247,7 +210,7 @@ class ProfileStore:
                  ) -> tuple[list[dict[str, Any]], dict[int, np.ndarray]]:
         """Window entries and the vectors of their products. An entry keeps the category and price the
         product had when the event was folded in, so subtracting it later removes exactly what was added."""
-        cards = self.catalog.cards([p for _, p, _, _ in rows]) if rows else {}
+        cards = self.parts.catalog.cards([p for _, p, _, _ in rows]) if rows else {}
         vectors = self._vectors(cards)
         out = []
         for i, p, k, ts in rows:
@@ -264,7 +227,7 @@ class ProfileStore:
         if not ids:
             return {}
         return {h.id: np.asarray(h.vectors[VECTOR], dtype=np.float64)
-                for h in self.store.retrieve(ids, with_vectors=[VECTOR]) if VECTOR in h.vectors}
+                for h in self.parts.store.retrieve(ids, with_vectors=[VECTOR]) if VECTOR in h.vectors}
 
     @staticmethod
     def _contribution(entry: dict[str, Any], now: datetime, params: _Params) -> float:
@@ -345,7 +308,7 @@ class ProfileStore:
         user_id, now = _check_user(user_id), _now(now)
         params = self._params(config)
         with self._user_lock(user_id):
-            with self.db.session() as s:
+            with self.parts.db.session() as s:
                 row = s.get(UserProfileRow, user_id)
                 if row is None or row.signature != params.signature:
                     state, changed = self._from_scratch(user_id, params, now), True
@@ -391,13 +354,13 @@ class ProfileStore:
     # ---- exclusions and dislikes --------------------------------------------------------------------
     def interacted(self, user_id: str, kinds: Sequence[str]) -> set[int]:
         """Products the user acted on with any of these event kinds (whatever the weights)."""
-        with self.db.engine.connect() as conn:
+        with self.parts.db.engine.connect() as conn:
             return {int(p) for p in conn.execute(select(EventRow.product_id).distinct().where(
                 EventRow.user_id == user_id, EventRow.kind.in_(list(kinds)))).scalars()}
 
     def dislike(self, user_id: str, product_id: int) -> None:
         user_id = _check_user(user_id)
-        with self.db.session() as s:
+        with self.parts.db.session() as s:
             row = s.get(UserDislikeRow, (user_id, int(product_id)))
             if row is None:
                 s.add(UserDislikeRow(user_id=user_id, product_id=int(product_id)))
@@ -406,7 +369,7 @@ class ProfileStore:
 
     def undislike(self, user_id: str, product_id: int) -> bool:
         user_id = _check_user(user_id)
-        with self.db.session() as s:
+        with self.parts.db.session() as s:
             gone = s.execute(delete(UserDislikeRow).where(UserDislikeRow.user_id == user_id,
                                                           UserDislikeRow.product_id == int(product_id)))
         return bool(gone.rowcount)
@@ -414,24 +377,10 @@ class ProfileStore:
     def dislikes(self, user_id: str) -> list[int]:
         """Most recent first."""
         user_id = _check_user(user_id)
-        with self.db.engine.connect() as conn:
+        with self.parts.db.engine.connect() as conn:
             return [int(p) for p in conn.execute(
                 select(UserDislikeRow.product_id).where(UserDislikeRow.user_id == user_id)
                 .order_by(UserDislikeRow.created_at.desc(), UserDislikeRow.product_id)).scalars()]
-
-
-_STORES: "weakref.WeakKeyDictionary[Any, ProfileStore]" = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
-
-
-def profiles_for(recommender) -> ProfileStore:
-    """One ProfileStore per recommender (the tables are checked once, the per-user locks are shared)."""
-    with _STORES_LOCK:
-        ps = _STORES.get(recommender)
-        if ps is None:
-            ps = ProfileStore(recommender.catalog.db, recommender.store, recommender.catalog)
-            _STORES[recommender] = ps
-        return ps
 
 
 # ---------------------------------------------------------------- serving
@@ -447,11 +396,10 @@ def _product_ids(recommender, products: Iterable[int | str], what: str) -> list[
 
 
 def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters | None = None,
-                 not_like: Sequence[int | str] = (), *, now: datetime | None = None,
-                 profiles: ProfileStore | None = None) -> PersonalisedResult:
+                 not_like: Sequence[int | str] = (), *, now: datetime | None = None) -> PersonalisedResult:
     """Products for this shopper: nearest to their taste, not bought or seen before, away from what they
     (now or earlier) said they do not like; trending when there is nothing to go on, saying so."""
-    n = recommender._n(n)
+    n = recommender.check_n(n)
     filters = replace(filters or Filters()).validate()
     if user_id is not None and not (isinstance(user_id, str) and user_id.strip() == ""):
         user_id = _check_user(user_id)
@@ -466,7 +414,7 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
     if user_id is None:
         return _trending(recommender, n, filters, SERVED_COLD_START,
                          "anonymous visitor: showing what is popular now", request_negatives)
-    ps = profiles or profiles_for(recommender)
+    ps = recommender.profiles
     bought = ps.interacted(user_id, BOUGHT_KINDS)
     stored_negatives = ps.dislikes(user_id)
     never = request_negatives + sorted(bought) + stored_negatives  # not offered again, whatever is served
@@ -507,7 +455,7 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
     items = rerank(None, candidates, config.strategy(None), n, vectors=with_vec,
                    mmr_lambda=div.mmr_lambda if div.mmr_lambda is not None else PERSONAL_MMR_LAMBDA,
                    collapse_k=div.collapse_k, rules=config.rules, params=config.factors,
-                   fetch_product=_pinned(recommender, f))
+                   fetch_product=recommender.pinned(f))
     for rec in items:
         rec.vector = VECTOR
         rec.reasons = _personal_reasons(rec.product, profile) + list(rec.reasons)
@@ -519,7 +467,7 @@ def _candidates(recommender, ids: Sequence[int], query: np.ndarray,
                 vectors: dict[int, np.ndarray]) -> list[Recommendation]:
     """Cards with their cosine to the ranking query as the similarity (the store's recommend score is a
     transformed best-of-examples score, not a similarity the reranker can weigh)."""
-    cards = recommender.catalog.cards(list(ids))
+    cards = recommender.cards(list(ids))
     pop = recommender.popularity()
     out = []
     for pid in ids:
@@ -531,17 +479,6 @@ def _candidates(recommender, ids: Sequence[int], query: np.ndarray,
         sim = float(np.dot(unit(v), query))
         out.append(Recommendation(product=card, score=sim, vector=VECTOR, similarity=sim))
     return out
-
-
-def _pinned(recommender, filters: Filters) -> Callable[[int], ProductCard | None]:
-    """A merchant's pin outside the candidates shows only when it passes the filters and exclusions."""
-    def fetch(pid: int) -> ProductCard | None:
-        try:
-            card = recommender.catalog.card(recommender.catalog.get(pid))
-        except NotFound:
-            return None
-        return card if filters.matches(card) else None
-    return fetch
 
 
 def _personal_reasons(card: ProductCard, profile: Profile) -> list[str]:
@@ -577,54 +514,5 @@ def _trending(recommender, n: int, filters: Filters, served: str, reason: str, e
     return PersonalisedResult(items, served, reason, profile, len(set(exclude)), 0)
 
 
-__all__ = ["Profile", "PersonalisedResult", "ProfileStore", "UserProfileRow", "UserDislikeRow", "personalised",
-           "profiles_for", "SERVED_PERSONALISED", "SERVED_COLD_START", "SERVED_DISABLED"]
-
-
-# ---- reads for the console: who has events, and what they did --------------------------------------------
-@dataclass(frozen=True)
-class Shopper:
-    """A user id of the event log, with how much and how lately it was active."""
-
-    user_id: str
-    events: int
-    last_seen: datetime
-    simulated: bool  # every event of this user was made by the traffic simulator
-
-    @property
-    def label(self) -> str:
-        origin = " · simulated" if self.simulated else ""
-        return f"{self.user_id} · {self.events} events · last {self.last_seen:%Y-%m-%d %H:%M}{origin}"
-
-
-def shoppers(db: Database, limit: int) -> list[Shopper]:
-    """The `limit` most recently active users of the event log, latest first (ties by user id)."""
-    last = func.max(EventRow.ts)
-    q = (select(EventRow.user_id, func.count(), last, func.min(EventRow.simulated))
-         .where(EventRow.user_id.is_not(None)).group_by(EventRow.user_id)
-         .order_by(last.desc(), EventRow.user_id).limit(limit))
-    with db.engine.connect() as conn:
-        return [Shopper(str(u), int(n), ts, bool(sim)) for u, n, ts, sim in conn.execute(q)]
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    id: int
-    ts: datetime
-    kind: str
-    product_id: int
-    algorithm: str | None
-
-
-def history(db: Database, user_id: str, limit: int, impressions: bool) -> tuple[list[HistoryEvent], int]:
-    """The user's `limit` most recent events (newest first, as the profile reads them) and how many there are
-    in all; impressions only when asked for."""
-    where = [EventRow.user_id == user_id]
-    if not impressions:
-        where.append(EventRow.kind != "impression")
-    q = (select(EventRow.id, EventRow.ts, EventRow.kind, EventRow.product_id, EventRow.algorithm).where(*where)
-         .order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit))
-    with db.engine.connect() as conn:
-        rows = [HistoryEvent(int(i), ts, str(k), int(p), a) for i, ts, k, p, a in conn.execute(q)]
-        total = int(conn.execute(select(func.count()).select_from(EventRow).where(*where)).scalar_one())
-    return rows, total
+__all__ = ["Profile", "PersonalisedResult", "ProfileStore", "personalised",
+           "SERVED_PERSONALISED", "SERVED_COLD_START", "SERVED_DISABLED"]

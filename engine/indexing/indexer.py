@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
-from .catalog.db import Database
-from .catalog.models import Category, IndexError_, Product, VectorSync, utcnow
-from .encoders.base import ImageEncoder, TextEncoder
-from .errors import VitrinaError
-from .images import load_image
-from .store.base import CollectionSpec, PointRecord, VectorStore
-from .vectors import combine, text_only_combined
+from engine.catalog.db import Database
+from engine.catalog.models import Category, IndexError_, Product, VectorSync, utcnow
+from engine.encoders.base import ImageEncoder, TextEncoder
+from engine.errors import VitrinaError
+from engine.encoders.images import load_image
+from engine.store.base import CollectionSpec, PointRecord, VectorStore
+from engine.store.vectors import combine, text_only_combined
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -85,7 +86,6 @@ def content_hash(p: Product) -> str:
         path = p.images[0].path
         h.update(path.encode())
         try:
-            import os
             st = os.stat(path)
             h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
         except OSError:
@@ -140,8 +140,6 @@ class IndexStatus:
 
 def index_status(db: Database) -> IndexStatus:
     """What the last run left, read from SQL: no models or store are opened."""
-    from sqlalchemy import func
-
     with db.session() as s:
         n, last = s.execute(select(func.count(VectorSync.product_id), func.max(VectorSync.synced_at))).one()
         errs = [ProductError(e.product_id, e.sku, e.error) for e in s.scalars(select(IndexError_))]

@@ -10,8 +10,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import VitrinaError
-from .settings import Settings
+from engine.errors import VitrinaError
+from engine.settings import Settings
 
 COMMANDS: dict[str, tuple[Callable, str, Callable | None]] = {}
 
@@ -62,13 +62,13 @@ class Progress:
 
 
 def _runtime(args):
-    from .runtime import Runtime
+    from engine.runtime import Runtime
 
     return Runtime(Settings(), config_path=getattr(args, "config", None))
 
 
 def _filters(args):
-    from .types import Filters
+    from engine.types import Filters
 
     return Filters(category_ids=args.category or [], price_min=args.price_min, price_max=args.price_max,
                    colours=args.colour or [], brands=args.brand or [],
@@ -137,7 +137,7 @@ def _evaluate_args(p):
 @command("import-magento", "import the Magento sample-data layout (the demo catalog)", lambda p: p.add_argument(
     "path", nargs="?", help="Magento sample-data folder (default VITRINA_CATALOG_DIR)"))
 def cmd_import_magento(args):
-    from .catalog.importers import import_magento
+    from engine.catalog.importers import import_magento
 
     rt = _runtime(args)
     bar = Progress("import", args.json)
@@ -149,7 +149,7 @@ def cmd_import_magento(args):
 @command("import", "import a generic CSV / JSONL catalog file", lambda p: p.add_argument(
     "path", help="catalog file (.csv or .jsonl; format in the README)"))
 def cmd_import(args):
-    from .catalog.importers import import_generic
+    from engine.catalog.importers import import_generic
 
     rt = _runtime(args)
     bar = Progress("import", args.json)
@@ -195,7 +195,7 @@ def cmd_index(args):
 def cmd_similar(args):
     rt = _runtime(args)
     key = int(args.product) if args.product.isdigit() else args.product
-    recs = rt.recommender.similar(key, by=args.by, n=args.n, filters=_filters(args), strategy=args.strategy,
+    recs = rt.recommender().similar(key, by=args.by, n=args.n, filters=_filters(args), strategy=args.strategy,
                                   exclude_same_style=args.exclude_same_style,
                                   exclude_same_brand=args.exclude_same_brand)
     return _print_recs(recs, args.json)
@@ -205,14 +205,14 @@ def cmd_similar(args):
                                                                        _add_filters(p)))
 def cmd_search_image(args):
     rt = _runtime(args)
-    recs = rt.recommender.search_by_image(Path(args.path), n=args.n, filters=_filters(args), strategy=args.strategy)
+    recs = rt.recommender().search_by_image(Path(args.path), n=args.n, filters=_filters(args), strategy=args.strategy)
     return _print_recs(recs, args.json)
 
 
 @command("search-text", "products matching a text query (ru / tr / en)", _search_text_args)
 def cmd_search_text(args):
     rt = _runtime(args)
-    recs = rt.recommender.search_by_text(args.query, n=args.n, filters=_filters(args), space=args.space,
+    recs = rt.recommender().search_by_text(args.query, n=args.n, filters=_filters(args), space=args.space,
                                          strategy=args.strategy)
     return _print_recs(recs, args.json)
 
@@ -235,7 +235,7 @@ def cmd_check(args):
 
 @command("evaluate", "offline metrics on the Luma ground truth, or on a judged query file", _evaluate_args)
 def cmd_evaluate(args):
-    from .evaluation import Evaluator, evaluate_queries
+    from engine.evaluation import Evaluator, evaluate_queries
 
     rt = _runtime(args)
     if args.queries:
@@ -254,7 +254,7 @@ def cmd_evaluate(args):
 
 @command("demo", "import and index the demo catalog, then print a few similar items")
 def cmd_demo(args):
-    from .demo import prepare_demo
+    from engine.demo import prepare_demo
 
     rt = _runtime(args)
     bar = Progress("demo", args.json)
@@ -266,7 +266,7 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_more, cli_service  # noqa: F401  (register their commands)
+    from engine.cli import more as cli_more, serve as cli_service  # noqa: F401  (register their commands)
     parser = argparse.ArgumentParser(prog="python -m engine", description="Vitrina recommendation engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")

@@ -1,4 +1,4 @@
-"""View models of the console's Analytics and Experiments pages, built on engine.analytics and engine.experiments.
+"""View models of the console's Analytics and Experiments pages, built on engine.insights.analytics and engine.insights.experiments.
 
 The pages draw; this module decides what they draw: the scope a sidebar choice means, tidy frames the plotly
 charts read directly (error bars as plus / minus columns), the CSV bytes of every table, the week's answer to
@@ -16,11 +16,11 @@ from typing import Any, Sequence
 import pandas as pd
 from sqlalchemy import func, select
 
-from .analytics import Scope, ctr_by_position, daily, metrics
-from .catalog.db import Database
-from .errors import ValidationError
-from .events_schema import EPOCH, EventRow
-from .experiments import Experiment, ExperimentResults
+from engine.insights.analytics import Scope, ctr_by_position, daily, metrics
+from engine.catalog.db import Database
+from engine.errors import ValidationError
+from engine.catalog.events import EPOCH, EventRow
+from engine.insights.experiments import Experiment, ExperimentResults
 
 RATES = {"ctr": "CTR", "conversion_impression": "Conversion"}  # analytics column: label
 RATE_HELP = {"ctr": "clicks per impression", "conversion_impression": "purchases per impression"}

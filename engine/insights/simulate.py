@@ -27,12 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from sqlalchemy import Select, delete, func, select
 
-from .catalog.db import Database
-from .catalog.models import Category, Product
-from .errors import NotFound, ValidationError
-from .events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now
-from .events_schema import EventRow, ExperimentRow
-from .experiments import Experiment, assign, create_experiment, get_experiment
+from engine.catalog.db import Database
+from engine.catalog.models import Category, Product
+from engine.errors import NotFound, ValidationError
+from engine.insights.events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now
+from engine.catalog.events import EventRow, ExperimentRow
+from engine.insights.experiments import Experiment, assign, create_experiment, get_experiment
 
 # List quality q per algorithm: the weight of true relevance against noise in the list's ranking.
 ALGORITHM_QUALITY: dict[str, float] = {

@@ -13,9 +13,10 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidImage
+from engine.errors import InvalidImage
 
 # Leading bytes of documents users upload by mistake: named in the error instead of "not an image".
 _KNOWN_NON_IMAGES: tuple[tuple[bytes, str], ...] = (
@@ -131,8 +132,6 @@ def to_rgb(im: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # 16-bit / float greyscale: scale into 8 bits instead of letting convert() clip at 255
-        import numpy as np
-
         a = np.asarray(im, dtype=np.float64)
         lo, hi = float(a.min()), float(a.max())
         a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)

@@ -20,18 +20,19 @@ from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 import numpy as np
 from sqlalchemy import func, select
 
-from .catalog.models import Product, ProductCategory
-from .catalog.queries import Catalog
-from .config import ConfigHistory, DiversityConfig, RecoConfig, dump, fingerprint, load
-from .diversity import catalog_coverage, intra_list_diversity
-from .errors import ConfigError, NotFound, ValidationError
-from .evaluation import ndcg_at_k, recall_at_k
-from .looks import ComplementaryTarget, rows_to_mapping, targets_for
-from .recommend import Recommender
-from .rerank import Strategy, age_days
-from .rules import Rule, parse_scope
-from .settings import Settings
-from .types import VECTOR_KINDS, ProductCard, Recommendation
+from engine.catalog.models import Product, ProductCategory
+from engine.catalog.queries import Catalog
+from engine.recommend.config import ConfigHistory, DiversityConfig, RecoConfig, dump, fingerprint, load
+from engine.metrics import catalog_coverage, intra_list_diversity
+from engine.errors import ConfigError, NotFound, ValidationError
+from engine.metrics import ndcg_at_k, recall_at_k
+from engine.recommend.looks import ComplementaryTarget, rows_to_mapping, targets_for
+from engine.recommend.facade import Recommender
+from engine.runtime import Runtime
+from engine.recommend.rerank import Strategy, age_days
+from engine.recommend.rules import Rule, parse_scope
+from engine.settings import Settings
+from engine.types import VECTOR_KINDS, ProductCard, Recommendation
 
 SAMPLE_SEED = 7
 SAMPLE_LINKED = 60  # sample products that have upsell links: the Recall/NDCG queries
@@ -40,48 +41,6 @@ LOOK_SAMPLE = 40  # products with related or cross-sell links whose looks are ju
 NEW_DAYS = 30.0  # a product created within this many days counts as new
 CACHE_ENTRIES = 64
 HISTORY_FOLDER = "configs"  # exported versions, under the data folder
-
-Parts = Any  # a Runtime (anything with a `recommender`) or a Recommender
-
-
-# ---------------------------------------------------------------- recommenders for configs
-
-class TunedRecommender(Recommender):
-    """A Recommender for a config under study, on the serving recommender's catalog, store and encoders.
-
-    It reuses the serving recommender's product cards and, while both configs weigh events alike, its
-    popularity snapshot instead of recomputing it from the event log, so building one per slider move costs
-    nothing; the rankings are those of a Recommender built from the same config (popularity depends only on
-    the event log and `events`)."""
-
-    def __init__(self, base: Recommender, config: RecoConfig):
-        super().__init__(base.catalog, base.store, base.text_encoder, base.image_encoder, base.settings, config)
-        self.base = base
-        self._cards = base._cards  # product cards do not depend on the config: one cache for both
-
-    def popularity(self) -> dict[int, float]:
-        if self.config.events == self.base.config.events:
-            return self.base.popularity()
-        return super().popularity()
-
-    def invalidate(self) -> None:
-        self.base.invalidate()
-        super().invalidate()
-
-
-def base_recommender(parts: Parts) -> Recommender:
-    """The serving recommender of a Runtime, or the Recommender itself."""
-    return parts if isinstance(parts, Recommender) else parts.recommender
-
-
-def recommender_for(parts: Parts, config: RecoConfig) -> Recommender:
-    """A recommender that ranks with `config` (validated first: ConfigError lists every problem)."""
-    config.validate()
-    base = base_recommender(parts)
-    if config is base.config:
-        return base
-    return TunedRecommender(base, config)
-
 
 def resolve_strategy(config: RecoConfig, name: str | None) -> str:
     """`name` when the config defines it, else the config's default strategy (a config saved before a
@@ -169,8 +128,8 @@ class CatalogSnapshot:
         return self._members[category_id]
 
 
-def snapshot(parts: Parts) -> CatalogSnapshot:
-    base = base_recommender(parts)
+def snapshot(runtime: Runtime) -> CatalogSnapshot:
+    base = runtime.recommender()
     key = _location(base)
     snap = _SNAPSHOTS.get(key, base.settings.cache_ttl)
     if snap is None:
@@ -282,19 +241,19 @@ def _k(k: int, settings: Settings) -> int:
     return k
 
 
-def what_if(parts: Parts, config: RecoConfig, strategy: str | None = None, sample: Sequence[int] | None = None,
+def what_if(runtime: Runtime, config: RecoConfig, strategy: str | None = None, sample: Sequence[int] | None = None,
             k: int = 10, by: str = "combined", now: datetime | None = None) -> WhatIf:
     """Similar items of every sample product (default: `default_sample`) ranked by `config` and `strategy`
     (default: the config's default), and what the lists are like. Cached per data location, config
     fingerprint, strategy, sample, k and vector kind for the settings' cache TTL."""
-    base = base_recommender(parts)
+    base = runtime.recommender()
     k = _k(k, base.settings)
     if by not in VECTOR_KINDS:
         raise ValidationError(f"unknown vector {by!r}: use one of {', '.join(VECTOR_KINDS)}")
-    rec = recommender_for(base, config)
+    rec = runtime.recommender(config)
     name = strategy or config.default_strategy
     config.strategy(name)
-    snap = snapshot(base)
+    snap = snapshot(runtime)
     ids = tuple(int(i) for i in sample) if sample is not None else default_sample(snap)
     key = (_location(base), fingerprint(config), name, ids, k, by, now)
     hit = _WHAT_IF.get(key, base.settings.cache_ttl)
@@ -652,23 +611,23 @@ def judge_look(snap: CatalogSnapshot, catalog: Catalog, config: RecoConfig, sour
     return LookJudgement(source.id, len(look), linked, expected)
 
 
-def judge_product_look(parts: Parts, config: RecoConfig, product: int | str, by: str = "combined"
+def judge_product_look(runtime: Runtime, config: RecoConfig, product: int | str, by: str = "combined"
                        ) -> tuple[list[Recommendation], LookJudgement]:
     """The look of one product under `config`, and its judgement."""
-    base = base_recommender(parts)
-    rec = recommender_for(base, config)
+    base = runtime.recommender()
+    rec = runtime.recommender(config)
     look = rec.complete_the_look(product, by=by)
     source = base.catalog.card(base.catalog.get(product))
-    return look, judge_look(snapshot(base), base.catalog, config, source, look)
+    return look, judge_look(snapshot(runtime), base.catalog, config, source, look)
 
 
-def evaluate_looks(parts: Parts, config: RecoConfig, sample: Sequence[int] | None = None,
+def evaluate_looks(runtime: Runtime, config: RecoConfig, sample: Sequence[int] | None = None,
                    by: str = "combined") -> LookEvaluation:
     """The looks of the sample products (default: `look_sample`) under `config`, judged by the links. Cached
     per data location, config fingerprint, sample and vector kind for the settings' cache TTL."""
-    base = base_recommender(parts)
-    rec = recommender_for(base, config)
-    snap = snapshot(base)
+    base = runtime.recommender()
+    rec = runtime.recommender(config)
+    snap = snapshot(runtime)
     ids = tuple(int(i) for i in sample) if sample is not None else look_sample(snap)
     key = (_location(base), fingerprint(config), ids, by)
     hit = _LOOKS.get(key, base.settings.cache_ttl)
@@ -693,8 +652,8 @@ def evaluate_looks(parts: Parts, config: RecoConfig, sample: Sequence[int] | Non
 
 
 __all__ = ["CatalogSnapshot", "FACTOR_HELP", "LookEvaluation", "LookJudgement", "MetricSpec", "PreviewRow",
-           "RankChange", "SCOPE_KINDS", "TunedRecommender", "WHAT_IF_METRICS", "WhatIf", "base_recommender",
+           "RankChange", "SCOPE_KINDS", "WHAT_IF_METRICS", "WhatIf",
            "clear_cache", "compare", "default_sample", "describe_scope", "evaluate_looks", "export_text", "fates",
            "history_for", "import_config", "judge_look", "judge_product_look", "look_sample", "next_rule_id",
-           "preview", "rank_changes", "recommender_for", "resolve_strategy", "scope_text", "snapshot", "stamped",
+           "preview", "rank_changes", "resolve_strategy", "scope_text", "snapshot", "stamped",
            "what_if", "with_default_strategy", "with_look_map", "with_rule", "with_strategy", "without_rules"]

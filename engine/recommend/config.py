@@ -21,11 +21,11 @@ from typing import Any, Iterable, Sequence
 import yaml
 from jsonschema import Draft202012Validator
 
-from .errors import ConfigError, NotFound
-from .looks import DEFAULT_COMPLEMENTARY, ComplementaryMap, ComplementaryTarget, normalise_path
-from .rerank import BUILTIN_STRATEGIES, FACTORS, FactorParams, Strategy
-from .rules import Rule
-from .settings import Settings
+from engine.errors import ConfigError, NotFound
+from engine.recommend.looks import DEFAULT_COMPLEMENTARY, ComplementaryMap, ComplementaryTarget, normalise_path
+from engine.recommend.rerank import BUILTIN_STRATEGIES, FACTORS, FactorParams, Strategy
+from engine.recommend.rules import Rule
+from engine.settings import Settings
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")

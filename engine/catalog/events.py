@@ -11,7 +11,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, 
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .catalog.models import Base, utcnow
+from engine.catalog.models import Base, utcnow
 
 
 EPOCH = datetime(1970, 1, 1)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .errors import ValidationError
+from engine.errors import ValidationError
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -22,11 +22,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .analytics import Scope, add_rates, grouped_counts
-from .catalog.db import Database
-from .errors import NotFound, ValidationError
-from .events import utc_now
-from .events_schema import ExperimentRow, VariantRow
+from engine.insights.analytics import Scope, add_rates, grouped_counts
+from engine.catalog.db import Database
+from engine.errors import NotFound, ValidationError
+from engine.insights.events import utc_now
+from engine.catalog.events import ExperimentRow, VariantRow
 
 STATUSES = ("running", "stopped")
 SHARE_TOLERANCE = 1e-6

@@ -6,24 +6,15 @@ little relevance for variety, in a way the console can measure."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ValidationError
-from .types import ProductCard, Recommendation
+from engine.errors import ValidationError
+from engine.metrics import unit_or_none
+from engine.types import ProductCard, Recommendation
 
 GroupKey = Callable[[ProductCard], Hashable]
-
-
-def _unit_or_none(v: np.ndarray | None) -> np.ndarray | None:
-    if v is None:
-        return None
-    a = np.asarray(v, dtype=np.float64).ravel()
-    norm = float(np.linalg.norm(a))
-    if norm == 0.0 or not math.isfinite(norm):
-        return None
-    return a / norm
 
 
 def mmr(candidates: Sequence[Recommendation], vectors: Mapping[int, np.ndarray], lambda_: float,
@@ -41,7 +32,7 @@ def mmr(candidates: Sequence[Recommendation], vectors: Mapping[int, np.ndarray],
     k = min(n, len(pool))
     if k == 0:
         return []
-    units = [_unit_or_none(vectors.get(c.product.id)) for c in pool]
+    units = [unit_or_none(vectors.get(c.product.id)) for c in pool]
     dim = next((u.shape[0] for u in units if u is not None), 0)
     mat = np.zeros((len(pool), dim))
     has = np.zeros(len(pool), dtype=bool)
@@ -102,27 +93,3 @@ def collapse(candidates: Sequence[Recommendation], k: int,
             seen[g] = seen.get(g, 0) + 1
             out.append(c)
     return out
-
-
-def intra_list_diversity(vectors: Sequence[np.ndarray]) -> float:
-    """Mean pairwise cosine distance (1 − cos) of a result list; 0 for fewer than two items.
-    Zero vectors are left out: they carry no direction to compare."""
-    units = [u for u in (_unit_or_none(v) for v in vectors) if u is not None]
-    m = len(units)
-    if m < 2:
-        return 0.0
-    mat = np.vstack(units)
-    sims = mat @ mat.T
-    iu = np.triu_indices(m, k=1)
-    return float(np.mean(1.0 - sims[iu]))
-
-
-def catalog_coverage(lists: Iterable[Iterable[int | Recommendation]], catalog_size: int) -> float:
-    """Share of the catalog that appears in at least one of the lists (ids or recommendations)."""
-    if isinstance(catalog_size, bool) or not isinstance(catalog_size, int) or catalog_size < 1:
-        raise ValidationError(f"catalog size must be a positive integer, got {catalog_size!r}")
-    seen: set[int] = set()
-    for items in lists:
-        for it in items:
-            seen.add(it.product.id if isinstance(it, Recommendation) else int(it))
-    return min(1.0, len(seen) / catalog_size)

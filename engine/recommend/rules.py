@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Literal, Sequence
 
-from .errors import ValidationError
-from .types import ProductCard, Recommendation
+from engine.errors import ValidationError
+from engine.types import ProductCard, Recommendation
 
 ACTIONS = ("pin", "hide")
 FetchProduct = Callable[[int], "ProductCard | Recommendation | None"]

@@ -6,133 +6,102 @@ records carrying the product card, the score and the vector that produced it.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Protocol, Sequence
 
 import numpy as np
 
-from .catalog.queries import Catalog
-from .encoders.base import ImageEncoder, TextEncoder
-from .errors import NotFound, ValidationError, VitrinaError
-from .images import load_image
-from .settings import Settings
-from .store.base import CollectionSpec, StoreHit, VectorStore
-from .types import VECTOR_KINDS, Filters, ProductCard, Recommendation
-from .vectors import query_combined, unit
+from engine.catalog.queries import Catalog
+from engine.encoders.base import ImageEncoder, TextEncoder
+from engine.encoders.images import load_image
+from engine.errors import NotFound, ValidationError, VitrinaError
+from engine.insights.analytics import trending
+from engine.recommend import fbt, personal
+from engine.recommend.cards import CardCache, PopularityCache
+from engine.recommend.config import RecoConfig
+from engine.recommend.looks import complete_the_look, targets_for
+from engine.recommend.personal import PersonalisedResult, ProfileStore
+from engine.recommend.rerank import reason_text, rerank
+from engine.settings import Settings
+from engine.store.base import CollectionSpec, StoreHit, VectorStore
+from engine.store.vectors import query_combined, unit
+from engine.types import VECTOR_KINDS, Filters, ProductCard, Recommendation
 
 OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have room
-POPULARITY_TTL = 60.0  # seconds a popularity snapshot from the event log is reused
 
 
-class CardCache:
-    """Product cards by id, reused while the catalog is unchanged. The check is one indexed query per call
-    (newest updated_at and highest id), far cheaper than rebuilding cards with their categories and photos."""
+class Parts(Protocol):
+    """What a Recommender runs on: a Runtime provides it (engine.runtime builds every part once per data
+    location, so recommenders for different configs share the open store, the encoders, the product cards
+    and the popularity snapshots)."""
 
-    def __init__(self, catalog: Catalog, max_entries: int = 200_000):
-        self.catalog, self.max_entries = catalog, max_entries
-        self._by_id: dict[int, ProductCard] = {}
-        self._by_sku: dict[str, int] = {}
-        self._version: tuple | None = None
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._by_id.clear()
-            self._by_sku.clear()
-
-    def _check(self) -> None:
-        from sqlalchemy import func, select
-
-        from .catalog.models import Product
-
-        with self.catalog.db.engine.connect() as conn:
-            version = tuple(conn.execute(select(func.max(Product.updated_at), func.max(Product.id))).one())
-        if version != self._version:
-            self.clear()
-            self._version = version
-
-    def _keep(self, cards: dict[int, ProductCard]) -> None:
-        with self._lock:
-            if len(self._by_id) + len(cards) > self.max_entries:
-                self._by_id.clear()
-                self._by_sku.clear()
-            self._by_id.update(cards)
-            self._by_sku.update((c.sku, c.id) for c in cards.values())
-
-    def cards(self, ids: Sequence[int]) -> dict[int, ProductCard]:
-        self._check()
-        missing = [i for i in ids if i not in self._by_id]
-        if missing:
-            self._keep(self.catalog.cards(missing))
-        return {i: self._by_id[i] for i in ids if i in self._by_id}
-
-    def get(self, key: int | str) -> ProductCard:
-        """A card by id or sku; NotFound / ValidationError exactly as Catalog.get."""
-        self._check()
-        pid = self._by_sku.get(key.strip()) if isinstance(key, str) else key
-        if isinstance(pid, int) and not isinstance(pid, bool) and pid in self._by_id:
-            return self._by_id[pid]
-        card = self.catalog.card(self.catalog.get(key))
-        self._keep({card.id: card})
-        return card
+    settings: Settings
+    catalog: Catalog
+    store: VectorStore
+    text_encoder: TextEncoder
+    image_encoder: ImageEncoder
+    cards: CardCache
+    popularity: PopularityCache
+    profiles: ProfileStore
 
 
 class Recommender:
-    def __init__(self, catalog: Catalog, store: VectorStore, text_encoder: TextEncoder,
-                 image_encoder: ImageEncoder, settings: Settings | None = None, config=None):
-        from .config import RecoConfig
+    """Every list a shopper can be shown, ranked by one config. Cheap to build: all state but the config
+    lives in the parts, so a config under study in the console is one more Recommender, not a second copy
+    of the engine. Build one with `Runtime.recommender(config)` or `Runtime.from_config(path).recommender()`."""
 
-        self.catalog, self.store = catalog, store
-        self.text_encoder, self.image_encoder = text_encoder, image_encoder
-        self.settings = settings or Settings()
-        self.config: RecoConfig = config or RecoConfig.default(self.settings)
-        self._pop: tuple[float, dict[int, float]] | None = None
-        self._pop_lock = threading.Lock()
-        self._cards = CardCache(catalog)
+    def __init__(self, parts: Parts, config: RecoConfig):
+        self.parts, self.config = parts, config
 
-    @classmethod
-    def from_config(cls, path: str | Path, settings: Settings | None = None) -> "Recommender":
-        """How a production service starts: the exported config names the strategies, rules, maps and the
-        encoders; opening a collection built by other encoders fails with EncoderMismatch."""
-        from .config import RecoConfig
-        from .runtime import Runtime
+    # The parts are read through on every use: a runtime that closed and reopened its store is followed.
+    @property
+    def settings(self) -> Settings:
+        return self.parts.settings
 
-        config = RecoConfig.load(path)
-        rt = Runtime(settings or Settings(), config_path=str(path))
-        rt.__dict__["config"] = config
-        return rt.recommender
+    @property
+    def catalog(self) -> Catalog:
+        return self.parts.catalog
+
+    @property
+    def store(self) -> VectorStore:
+        return self.parts.store
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        return self.parts.text_encoder
+
+    @property
+    def image_encoder(self) -> ImageEncoder:
+        return self.parts.image_encoder
+
+    @property
+    def profiles(self) -> ProfileStore:
+        """Shopper profiles and dislikes of this data location (shared by every config)."""
+        return self.parts.profiles
 
     def popularity(self) -> dict[int, float]:
-        """Time-decayed popularity per product from the event log (empty without events), briefly cached."""
-        from .analytics import popularity
-
-        db = getattr(self.catalog, "db", None)
-        if db is None:
-            return {}
-        with self._pop_lock:
-            if self._pop is None or time.monotonic() - self._pop[0] > POPULARITY_TTL:
-                ev = self.config.events
-                self._pop = (time.monotonic(), popularity(db, half_life_hours=ev.half_life_hours,
-                                                          weights=ev.weights))
-            return self._pop[1]
+        """Time-decayed popularity per product from the event log (empty without events), briefly cached and
+        shared by every recommender that weighs events alike."""
+        ev = self.config.events
+        return self.parts.popularity.get(ev.half_life_hours, ev.weights)
 
     def card(self, key: int | str) -> ProductCard:
         """A product's card by id or sku (NotFound when unknown), from the shared card cache."""
-        return self._cards.get(key)
+        return self.parts.cards.get(key)
 
     def cards(self, ids: Sequence[int]) -> dict[int, ProductCard]:
-        return self._cards.cards(ids)
+        return self.parts.cards.cards(ids)
 
     def invalidate(self) -> None:
-        """Forget cached popularity (after new events are logged in bulk)."""
-        self._pop = None
-        self._cards.clear()
+        """Forget cached popularity and cards (after new events or catalog edits in bulk)."""
+        self.parts.popularity.clear()
+        self.parts.cards.clear()
 
     # ---- validation -------------------------------------------------------------------------------
-    def _n(self, n) -> int:
+    def check_n(self, n) -> int:
+        """`n` as a whole number within 1..max_results, or ValidationError."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer, float)):
             raise ValidationError(f"n must be a whole number, got {n!r}")
         if isinstance(n, float) and (math.isnan(n) or not n.is_integer()):
@@ -164,10 +133,11 @@ class Recommender:
                 strategy: str | None = None, exclude_same_style: bool = False,
                 exclude_same_brand: bool = False) -> list[Recommendation]:
         """Products like `product` (never itself), by one vector kind, within the filters, reranked."""
-        n, by = self._n(n), self._by(by)
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n, by = self.check_n(n), self._by(by)
         filters = replace(filters or Filters()).validate()
         strat = self._strategy(strategy)
-        source = self._cards.get(product)
+        source = self.parts.cards.get(product, checked=True)
         self._spec()
         stored = self.store.retrieve([source.id], with_vectors=[by])
         if not stored or by not in stored[0].vectors:
@@ -184,7 +154,8 @@ class Recommender:
     def search_by_text(self, query: str, n: int = 12, filters: Filters | None = None, space: str = "text",
                        strategy: str | None = None) -> list[Recommendation]:
         """Free text in any supported language; space="image" searches photos with CLIP's text tower."""
-        n = self._n(n)
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n = self.check_n(n)
         filters = replace(filters or Filters()).validate()
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("the search text is empty")
@@ -210,7 +181,8 @@ class Recommender:
     def search_by_image(self, image: bytes | str | Path | BinaryIO, n: int = 12, filters: Filters | None = None,
                         strategy: str | None = None) -> list[Recommendation]:
         """Photo in, visually closest products out (image vectors)."""
-        n = self._n(n)
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n = self.check_n(n)
         filters = replace(filters or Filters()).validate()
         img = load_image(image, self.settings.max_upload_bytes, self.settings.max_pixels)
         self._spec()
@@ -220,8 +192,6 @@ class Recommender:
     # ---- ranking ----------------------------------------------------------------------------------
     def _ranked(self, vector: np.ndarray, by: str, n: int, filters: Filters, strategy,
                 source: ProductCard | None) -> list[Recommendation]:
-        from .rerank import rerank
-
         div = self.config.diversity
         need_vectors = div.mmr_lambda is not None
         with_vectors = [by] if need_vectors else ()
@@ -239,10 +209,10 @@ class Recommender:
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
                       collapse_k=div.collapse_k, rules=self.config.rules,
                       lang=source.language if source else None, params=self.config.factors,
-                      fetch_product=self._pinned(filters, source))
+                      fetch_product=self.pinned(filters, source))
 
     def _candidates(self, hits: Sequence[StoreHit], by: str) -> list[Recommendation]:
-        cards = self._cards.cards([h.id for h in hits])
+        cards = self.parts.cards.cards([h.id for h in hits], checked=True)
         pop = self.popularity()
         out = []
         for h in hits:
@@ -257,13 +227,12 @@ class Recommender:
     def complete_the_look(self, product: int | str, n_per_relation: int | None = None,
                           filters: Filters | None = None, by: str = "combined") -> list[Recommendation]:
         """The best items of each complementary category (from the config's map) for the source product."""
-        from .looks import complete_the_look, targets_for
-
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
         if n_per_relation is not None:
-            n_per_relation = self._n(n_per_relation)
+            n_per_relation = self.check_n(n_per_relation)
         by = self._by(by)
         filters = replace(filters or Filters()).validate()
-        source = self._cards.get(product)
+        source = self.parts.cards.get(product, checked=True)
         self._spec()
         stored = self.store.retrieve([source.id], with_vectors=[by])
         if not stored or by not in stored[0].vectors:
@@ -285,16 +254,14 @@ class Recommender:
     def trending(self, n: int = 12, category: int | str | None = None,
                  filters: Filters | None = None) -> list[Recommendation]:
         """Most popular products now (time-decayed events), optionally within a category and filters."""
-        from .analytics import trending
-        from .rerank import reason_text
-
-        n = self._n(n)
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n = self.check_n(n)
         filters = replace(filters or Filters()).validate()
         cat_id = self.catalog.category_id(category) if category is not None else None
         ev = self.config.events
         ranked = trending(self.catalog.db, n=min(self.settings.max_results, n * OVERFETCH), category_id=cat_id,
                           half_life_hours=ev.half_life_hours, weights=ev.weights)
-        cards = self._cards.cards([r.product_id for r in ranked])
+        cards = self.parts.cards.cards([r.product_id for r in ranked], checked=True)
         top = max((r.score for r in ranked), default=0.0) or 1.0
         out = []
         for r in ranked:
@@ -308,14 +275,29 @@ class Recommender:
                 break
         return out
 
-    def _pinned(self, filters: Filters, source: ProductCard | None):
+    def pinned(self, filters: Filters, source: ProductCard | None = None):
         """Pinned products outside the candidates are shown only when they pass the caller's filters."""
         def fetch(pid: int) -> ProductCard | None:
             try:
-                card = self._cards.get(pid)
+                card = self.parts.cards.get(pid, checked=True)
             except NotFound:
                 return None
             if source is not None and card.id == source.id:
                 return None
             return card if filters.matches(card) else None
         return fetch
+
+    # ---- lists built on the above -------------------------------------------------------------------
+    def personalised(self, user_id: str | None, n: int = 12, filters: Filters | None = None,
+                     not_like: Sequence[int | str] = (), *, now: datetime | None = None) -> PersonalisedResult:
+        """"Recommended for you": nearest to the shopper's taste, away from what they said they do not
+        like, trending (and saying so) when there is nothing to go on. See engine.recommend.personal."""
+        return personal.personalised(self, user_id, n, filters, not_like, now=now)
+
+    def frequently_bought_together(self, product: int | str, n: int = 6,
+                                   min_support: int = fbt.DEFAULT_MIN_SUPPORT,
+                                   min_confidence: float = fbt.DEFAULT_MIN_CONFIDENCE,
+                                   min_lift: float = fbt.DEFAULT_MIN_LIFT,
+                                   filters: Filters | None = None) -> fbt.FBTResult:
+        """Products carted or bought with `product`, topped up by complete the look. See engine.recommend.fbt."""
+        return fbt.frequently_bought_together(self, product, n, min_support, min_confidence, min_lift, filters)

@@ -52,10 +52,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
-from .catalog.db import Database
-from .catalog.models import Product
-from .errors import ValidationError
-from .events_schema import EPOCH, EventRow, day_number
+from engine.catalog.db import Database
+from engine.catalog.models import Product
+from engine.errors import ValidationError
+from engine.catalog.events import EPOCH, EventRow, day_number
 
 EVENT_KINDS = ("impression", "click", "cart_add", "purchase")
 ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", "complete_the_look", "trending",

@@ -8,9 +8,9 @@ import argparse
 import os
 import sys
 
-from .cli import _filters, _print_recs, _runtime, add_filter_args, command
-from .errors import ValidationError
-from .settings import Settings
+from engine.cli.main import _filters, _print_recs, _runtime, add_filter_args, command
+from engine.errors import ValidationError
+from engine.settings import Settings
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,10 +36,10 @@ def cmd_serve(args):
         if not settings.qdrant_url:
             raise ValidationError("several workers need a Qdrant server (set QDRANT_URL): the embedded store "
                                   "in the data folder admits one process")
-        uvicorn.run("engine.service:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run("engine.service.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level)
         return None
-    from .service import create_app
+    from engine.service.app import create_app
 
     app = create_app(settings, config_path=args.config)  # a bad config fails here, before listening
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
@@ -64,15 +64,13 @@ def _key(text: str) -> int | str:
 @command("personalised", "products for a shopper from their events (trending on a cold start)",
          _personalised_arguments)
 def cmd_personalised(args):
-    from .personal import personalised, profiles_for
-
     rt = _runtime(args)
-    rec = rt.recommender
-    store = profiles_for(rec)
+    rec = rt.recommender()
+    store = rec.profiles
     for product in args.dislike:
         store.dislike(args.user, rec.catalog.get(_key(product)).id)
-    result = personalised(rec, args.user, n=args.n, filters=_filters(args),
-                          not_like=[_key(p) for p in args.not_like])
+    result = rec.personalised(args.user, n=args.n, filters=_filters(args),
+                              not_like=[_key(p) for p in args.not_like])
     if args.json:
         profile = None
         if result.profile is not None:

@@ -41,12 +41,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .cache import IndexVersion, RecoCache, cache_key, make_cache, recommendations_from_json, recommendations_to_json
-from .config import RecoConfig, fingerprint
-from .errors import ConfigError, EncoderMismatch, InvalidImage, NotFound, ValidationError, VitrinaError
-from .events import EVENT_KINDS, Event, EventLog
-from .settings import Settings
-from .types import Filters, Recommendation
+from engine.cache import (RecoCache, cache_key, make_cache, recommendations_from_json, recommendations_to_json)
+from engine.recommend.config import RecoConfig, fingerprint
+from engine.errors import ConfigError, EncoderMismatch, InvalidImage, NotFound, ValidationError, VitrinaError
+from engine.insights.events import EVENT_KINDS, Event, EventLog
+from engine.settings import Settings
+from engine.types import Filters, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class Service:
     work runs in Starlette's thread pool."""
 
     def __init__(self, settings: Settings | None = None, config_path: str | None = None):
-        from .runtime import shared
+        from engine.runtime import shared
 
         self.settings = settings or Settings()
         path = config_path if config_path is not None else (self.settings.config_path or None)
@@ -319,7 +319,6 @@ class Service:
         self.cache: RecoCache = make_cache(self.settings)
         self.events = EventLog(self.runtime.db)
         self.impressions = ImpressionWriter(self.events)
-        self._index_version: IndexVersion | None = None
         self._recommender = None
         self._built_for: str | None = None  # fingerprint the recommender was built with
         self._lock = threading.Lock()
@@ -333,43 +332,22 @@ class Service:
     def recommender(self):
         """The recommender of the config in use, rebuilt (sharing store, catalog and encoders) when the
         config file changed, or after close()."""
-        from .recommend import Recommender
-
         self.watcher.check()
         loaded = self.watcher.current
-        rec = self._recommender
-        if rec is not None and self._built_for == loaded.fingerprint and rec.store is self._open_store():
-            return rec
         with self._lock:
-            rt = self.runtime
-            store = rt.store  # reopened by the runtime when someone sharing it called close()
-            rec = self._recommender
-            if rec is None or self._built_for != loaded.fingerprint or rec.store is not store:
-                rec = Recommender(rt.catalog, store, rt.text_encoder, rt.image_encoder, self.settings, loaded.config)
-                self._recommender, self._built_for = rec, loaded.fingerprint
-                if self._index_version is None or self._index_version.store is not store:
-                    self._index_version = IndexVersion(rt.db, store)
-            return rec
-
-    def _open_store(self):
-        """The runtime's store when it is open, without opening it (that happens under the lock)."""
-        return self.runtime.__dict__.get("store")
+            if self._recommender is None or self._built_for != loaded.fingerprint:
+                self._recommender, self._built_for = self.runtime.recommender(loaded.config), loaded.fingerprint
+            return self._recommender
 
     def index_version(self) -> str:
-        memo = None
-        while memo is None:  # None only when close() ran in between: the next recommender() reopens
-            self.recommender()
-            memo = self._index_version
-        return memo()
+        self.watcher.check()  # a changed config file is taken before the version keys anything
+        return self.runtime.index_version()
 
     def close(self) -> None:
         """Write the queued impressions and release the vector store (shared by the Runtimes of this
         process on the same location); a later request reopens it."""
         self.impressions.close()
-        with self._lock:
-            self._recommender = None
-            self._index_version = None
-            self.runtime.close()
+        self.runtime.close()
 
     def category_id(self, key: str) -> int:
         """A category parameter (id or path) as an id; an unknown one is a bad parameter."""
@@ -619,7 +597,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _event_ts(value: Any, where: str) -> datetime | None:
-    from .events import to_utc_naive, utc_now
+    from engine.insights.events import to_utc_naive, utc_now
 
     if value is None:
         return None
@@ -784,11 +762,11 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
         return _respond(service, await run_in_threadpool(run), rid, p)
 
     async def personalized(request, p, rid):
-        from .personal import SERVED_PERSONALISED, personalised
+        from engine.recommend.personal import SERVED_PERSONALISED
 
         def run() -> tuple[Served, dict[str, Any]]:
             rec = service.recommender()
-            result = personalised(rec, p["user_id"], n=p["limit"], filters=service.filters(p),
+            result = rec.personalised(p["user_id"], n=p["limit"], filters=service.filters(p),
                                   not_like=p["not_like"] or ())
             is_personal = result.served == SERVED_PERSONALISED
             profile = None
@@ -809,7 +787,7 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
                                          "in_stock")}
 
             def compute() -> Served:
-                from .looks import LOOK_STRATEGY
+                from engine.recommend.looks import LOOK_STRATEGY
 
                 rec = service.recommender()
                 source = rec.catalog.get(p["product_id"])
@@ -830,7 +808,6 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
         return _respond(service, await run_in_threadpool(run), rid, p)
 
     async def fbt(request, p, rid):
-        from .fbt import frequently_bought_together
 
         def run() -> Served:
             filters = service.filters(p)
@@ -839,7 +816,7 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
 
             def compute() -> Served:
                 rec = service.recommender()
-                result = frequently_bought_together(rec, p["product_id"], n=p["limit"],
+                result = rec.frequently_bought_together(p["product_id"], n=p["limit"],
                                                     min_support=p["min_support"],
                                                     min_confidence=p["min_confidence"], min_lift=p["min_lift"],
                                                     filters=filters)
@@ -866,15 +843,11 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
                              "request_id": rid}, status_code=201, headers={"X-Request-Id": rid})
 
     async def not_like_list(request, p, rid):
-        from .personal import profiles_for
-
-        ids = await run_in_threadpool(lambda: profiles_for(service.recommender()).dislikes(p["user_id"]))
+        ids = await run_in_threadpool(lambda: service.recommender().profiles.dislikes(p["user_id"]))
         return JSONResponse({"user_id": p["user_id"], "not_like": ids, "request_id": rid},
                             headers={"X-Request-Id": rid})
 
     async def not_like_add(request, p, rid):
-        from .personal import profiles_for
-
         body = await _read_body(request, 4096, "the body")
         try:
             data = json.loads(body)
@@ -887,7 +860,7 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
         def run() -> list[int]:
             rec = service.recommender()
             product = rec.catalog.get(data["product_id"])
-            store = profiles_for(rec)
+            store = rec.profiles
             store.dislike(p["user_id"], product.id)
             return store.dislikes(p["user_id"])
 
@@ -896,12 +869,10 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
                             headers={"X-Request-Id": rid})
 
     async def not_like_remove(request, p, rid):
-        from .personal import profiles_for
-
         def run() -> list[int]:
             rec = service.recommender()
             product = rec.catalog.get(p["product"])
-            store = profiles_for(rec)
+            store = rec.profiles
             if not store.undislike(p["user_id"], product.id):
                 raise NotFound(f"user {p['user_id']} has not marked {product.sku} as \"not like this\"")
             return store.dislikes(p["user_id"])
@@ -944,7 +915,7 @@ def _handlers(service: Service) -> dict[str, Callable[[Request, dict[str, Any], 
 
 
 def _endpoints(settings: Settings) -> list[Endpoint]:
-    from .fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
+    from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 
     similar_params = (_product_path(), _limit(settings), _strategy(),
                       Param("exclude_same_brand", "bool", "Leave out the source's brand.", default=False),

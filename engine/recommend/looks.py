@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ConfigError
-from .rerank import FactorParams, Strategy, rerank
-from .rules import Rule
-from .types import ProductCard, Recommendation
+from engine.errors import ConfigError
+from engine.recommend.rerank import FactorParams, Strategy, rerank
+from engine.recommend.rules import Rule
+from engine.types import ProductCard, Recommendation
 
 MAX_ITEMS_LIMIT = 20
 ROW_COLUMNS = ("category", "complementary", "relation", "max_items")

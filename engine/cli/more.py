@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import Progress, _print_recs, _runtime, command
-from .errors import ValidationError
+from engine.cli.main import Progress, _print_recs, _runtime, command
+from engine.errors import ValidationError
 
 
 def _history(rt):
-    from .config import ConfigHistory
+    from engine.recommend.config import ConfigHistory
 
     return ConfigHistory(rt.settings.data_dir / "configs")
 
@@ -16,7 +16,7 @@ def _history(rt):
 @command("export-config", "write the recommender config (strategies, rules, maps, weights) as YAML",
          lambda p: p.add_argument("path", nargs="?", help="file to write (default: a new version in data/configs)"))
 def cmd_export_config(args):
-    from .config import save
+    from engine.recommend.config import save
 
     rt = _runtime(args)
     if args.path:
@@ -34,7 +34,7 @@ def cmd_export_config(args):
 @command("import-config", "validate a config file and store it as the newest version (nothing applied if invalid)",
          lambda p: p.add_argument("path", help="YAML config file"))
 def cmd_import_config(args):
-    from .config import RecoConfig, diff
+    from engine.recommend.config import RecoConfig, diff
 
     rt = _runtime(args)
     new = RecoConfig.load(Path(args.path))  # ConfigError lists every problem
@@ -59,7 +59,7 @@ def _log_args(p):
 @command("log-events", "import an event file (bad rows reported with line numbers; re-import adds nothing)",
          _log_args)
 def cmd_log_events(args):
-    from .events import import_events
+    from engine.insights.events import import_events
 
     rt = _runtime(args)
     bar = Progress("events", args.json)
@@ -83,7 +83,7 @@ def _simulate_args(p):
 
 @command("simulate", "simulate shopper traffic for the demo dashboards (events marked simulated)", _simulate_args)
 def cmd_simulate(args):
-    from .simulate import remove_simulated, simulate
+    from engine.insights.simulate import remove_simulated, simulate
 
     rt = _runtime(args)
     if args.remove:
@@ -103,7 +103,7 @@ def cmd_simulate(args):
 
 @command("stats", "catalog size, vector coverage per kind and event counts")
 def cmd_stats(args):
-    from .analytics import coverage, metrics
+    from engine.insights.analytics import coverage, metrics
 
     rt = _runtime(args)
     cat = rt.catalog.stats()
@@ -130,7 +130,7 @@ def _trending_args(p):
 def cmd_trending(args):
     rt = _runtime(args)
     cat = int(args.category) if args.category and args.category.isdigit() else args.category
-    return _print_recs(rt.recommender.trending(args.n, category=cat), args.json)
+    return _print_recs(rt.recommender().trending(args.n, category=cat), args.json)
 
 
 def _look_args(p):
@@ -144,4 +144,4 @@ def cmd_look(args):
     if args.n is not None and args.n <= 0:
         raise ValidationError(f"-n must be at least 1, got {args.n}")
     key = int(args.product) if args.product.isdigit() else args.product
-    return _print_recs(rt.recommender.complete_the_look(key, n_per_relation=args.n), args.json)
+    return _print_recs(rt.recommender().complete_the_look(key, n_per_relation=args.n), args.json)

@@ -20,11 +20,11 @@ import pandas as pd
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from .catalog.db import Database
-from .catalog.models import Category, Product, ProductCategory, VectorSync
-from .errors import NotFound, ValidationError
-from .events import EVENT_KINDS, to_utc_naive, utc_now
-from .events_schema import EventRow, day_number
+from engine.catalog.db import Database
+from engine.catalog.models import Category, Product, ProductCategory, VectorSync
+from engine.errors import NotFound, ValidationError
+from engine.insights.events import EVENT_KINDS, to_utc_naive, utc_now
+from engine.catalog.events import EventRow, day_number
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 COUNT_COLUMNS = {"impression": "impressions", "click": "clicks", "cart_add": "carts", "purchase": "purchases"}

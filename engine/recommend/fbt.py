@@ -21,12 +21,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .catalog.db import Database
-from .errors import ValidationError
-from .events_schema import EventRow
-from .rerank import resolve_lang
-from .rules import hidden_ids
-from .types import Filters, Recommendation
+from engine.catalog.db import Database
+from engine.errors import ValidationError
+from engine.catalog.events import EventRow
+from engine.recommend.rerank import resolve_lang
+from engine.recommend.rules import hidden_ids
+from engine.types import Filters, Recommendation
 
 BASKET_KINDS = ("cart_add", "purchase")
 DEFAULT_MIN_SUPPORT = 2  # baskets holding both: one basket is an anecdote
@@ -118,11 +118,11 @@ def frequently_bought_together(recommender, product: int | str, n: int = 6,
                                filters: Filters | None = None) -> FBTResult:
     """Up to n products bought with `product` (active, within the filters, not its own variants, not
     hidden by a rule), topped up by complete the look when the log has too few."""
-    n = recommender._n(n)
+    n = recommender.check_n(n)
     filters = replace(filters or Filters()).validate()
-    source = recommender.catalog.card(recommender.catalog.get(product))
+    source = recommender.card(product)
     pairs, baskets = co_purchases(recommender.catalog.db, source.id, min_support, min_confidence, min_lift)
-    cards = recommender.catalog.cards([p.product_id for p in pairs])
+    cards = recommender.cards([p.product_id for p in pairs])
     hidden = hidden_ids(source, recommender.config.rules)
     items: list[Recommendation] = []
     for p in pairs:

@@ -15,10 +15,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .diversity import collapse, mmr
-from .errors import ValidationError
-from .rules import FetchProduct, Rule, apply_rules, hidden_ids, winning_pins
-from .types import ProductCard, Recommendation
+from engine.recommend.diversity import collapse, mmr
+from engine.errors import ValidationError
+from engine.recommend.rules import FetchProduct, Rule, apply_rules, hidden_ids, winning_pins
+from engine.types import ProductCard, Recommendation
 
 FACTORS: tuple[str, ...] = ("similarity", "category", "price", "price_up", "stock", "freshness", "popularity",
                             "margin", "same_brand")

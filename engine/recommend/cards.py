@@ -1,0 +1,93 @@
+"""What every recommender of one data location shares, whatever its config: product cards and the
+popularity snapshot read from the event log. Building them is the expensive part of a request; a config
+under study in the console must not pay for it again on every slider move."""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Mapping, Sequence
+
+from cachetools import TTLCache
+from sqlalchemy import func, select
+
+from engine.catalog.models import Product
+from engine.catalog.queries import Catalog
+from engine.types import ProductCard
+
+POPULARITY_TTL = 60.0  # seconds a popularity snapshot from the event log is reused
+POPULARITY_VARIANTS = 8  # event weightings kept at once (the live config and a few drafts)
+
+
+class CardCache:
+    """Product cards by id, reused while the catalog is unchanged. The check is one indexed query per call
+    (newest updated_at and highest id), far cheaper than rebuilding cards with their categories and photos."""
+
+    def __init__(self, catalog: Catalog, max_entries: int = 200_000):
+        self.catalog, self.max_entries = catalog, max_entries
+        self._by_id: dict[int, ProductCard] = {}
+        self._by_sku: dict[str, int] = {}
+        self._version: tuple | None = None
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_id.clear()
+            self._by_sku.clear()
+
+    def check(self) -> None:
+        """Forget every card when the catalog changed since the last check (one indexed query)."""
+        with self.catalog.db.engine.connect() as conn:
+            version = tuple(conn.execute(select(func.max(Product.updated_at), func.max(Product.id))).one())
+        if version != self._version:
+            self.clear()
+            self._version = version
+
+    def _keep(self, cards: dict[int, ProductCard]) -> None:
+        with self._lock:
+            if len(self._by_id) + len(cards) > self.max_entries:
+                self._by_id.clear()
+                self._by_sku.clear()
+            self._by_id.update(cards)
+            self._by_sku.update((c.sku, c.id) for c in cards.values())
+
+    def cards(self, ids: Sequence[int], checked: bool = False) -> dict[int, ProductCard]:
+        """Cards of these ids (unknown ids are left out); `checked` skips the version check when the caller
+        has just made it in the same request."""
+        if not checked:
+            self.check()
+        missing = [i for i in ids if i not in self._by_id]
+        if missing:
+            self._keep(self.catalog.cards(missing))
+        return {i: self._by_id[i] for i in ids if i in self._by_id}
+
+    def get(self, key: int | str, checked: bool = False) -> ProductCard:
+        """A card by id or sku; NotFound / ValidationError exactly as Catalog.get."""
+        if not checked:
+            self.check()
+        pid = self._by_sku.get(key.strip()) if isinstance(key, str) else key
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid in self._by_id:
+            return self._by_id[pid]
+        card = self.catalog.card(self.catalog.get(key))
+        self._keep({card.id: card})
+        return card
+
+
+class PopularityCache:
+    """Time-decayed popularity snapshots per event weighting, each reused for POPULARITY_TTL seconds."""
+
+    def __init__(self, read: Callable[[float, Mapping[str, float]], dict[int, float]],
+                 ttl: float = POPULARITY_TTL):
+        self._read = read
+        self._snapshots: TTLCache = TTLCache(maxsize=POPULARITY_VARIANTS, ttl=ttl)
+        self._lock = threading.Lock()
+
+    def get(self, half_life_hours: float, weights: Mapping[str, float]) -> dict[int, float]:
+        key = (float(half_life_hours), tuple(sorted((k, float(v)) for k, v in weights.items())))
+        with self._lock:
+            snap = self._snapshots.get(key)
+            if snap is None:
+                snap = self._snapshots[key] = self._read(half_life_hours, weights)
+            return snap
+
+    def clear(self) -> None:
+        with self._lock:
+            self._snapshots.clear()

@@ -16,7 +16,7 @@ from engine.catalog.db import Database
 from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event, EventLog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()

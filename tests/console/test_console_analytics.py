@@ -31,7 +31,7 @@ from console_fixtures import goto
 
 from test_console_browser import settle, snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 CHART_TIMEOUT = 30_000  # ms: plotly draws a few seconds after the script ends
 RATES = ("ctr", "conversion_impression")

@@ -22,7 +22,7 @@ from engine.settings import Settings
 from engine.store.base import CollectionSpec, PointRecord
 from engine.types import Filters
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(tmp: Path) -> Settings:

@@ -19,7 +19,7 @@ from console.personal_view import HISTORY_ROWS
 from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised)
 from engine.catalog.events import EventRow  # after engine.recommend.personal: imported first, it is a circular import
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 GRID = "grid-personal"
 WORKING = "working_config"  # the session's config every console page previews with

@@ -16,7 +16,7 @@ from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, pla
 
 from console_fixtures import goto
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 

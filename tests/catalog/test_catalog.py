@@ -14,7 +14,7 @@ from engine.catalog.colours import CANONICAL, detect_colour, find_colours, fold,
 from engine.catalog.models import Category, Product, ProductLink
 from engine.errors import NotFound, ValidationError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 # ------------------------------------------------------------------------------------------- colours

@@ -21,7 +21,7 @@ from engine.merchandising.tuning import history_for, look_sample, snapshot
 
 from console_fixtures import goto
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 TIMEOUT = 90
 PREVIEW_N = 12

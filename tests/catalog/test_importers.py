@@ -23,7 +23,7 @@ from engine.catalog.colours import CANONICAL, normalise_colour
 from engine.catalog.models import Category, Product, ProductCategory, ProductImage, ProductLink
 from engine.errors import NotFound, ValidationError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 TABLES = (Product, ProductImage, ProductLink, Category, ProductCategory)
 
 

@@ -21,7 +21,7 @@ from engine.store.base import CollectionSpec, PointRecord, VectorStore
 from engine.types import Filters
 from engine.store.vectors import combine, text_only_combined
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = CollectionSpec(text_encoder="test-text", text_dim=8, image_encoder="test-image", image_dim=6,
                       text_weight=0.6)
 N = 40

@@ -33,7 +33,7 @@ from engine.types import Filters
 from test_cache import RedisServer, free_port, require_redis_server
 from test_personal import World, luma_world, personal_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UPLOAD_LIMIT = 100_000  # bytes; the Luma photos are ~20-80 KB
 SERVER_START_TIMEOUT = 90.0
 

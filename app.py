@@ -3,6 +3,7 @@
 Adding a page is one line in PAGES."""
 import streamlit as st
 
+from console.api import ensure_api
 from console.runtime import get_runtime
 from console.startup import ensure_demo
 from engine.errors import VitrinaError
@@ -34,6 +35,7 @@ PAGES = {
 page = st.navigation(PAGES)
 try:
     ensure_demo(get_runtime())
+    ensure_api(get_runtime())
 except VitrinaError as e:  # e.g. the store is held by another process
     st.error(str(e))
     st.stop()

@@ -27,7 +27,8 @@ from engine.insights import analytics as A  # noqa: E402
 from engine.insights import experiments as X  # noqa: E402
 from engine.catalog.db import Database  # noqa: E402
 from engine.catalog.models import Category, Product, VectorSync  # noqa: E402
-from engine.insights.events import Event, EventLog, import_events  # noqa: E402
+from engine.insights.event_import import import_events  # noqa: E402
+from engine.insights.events import Event, EventLog  # noqa: E402
 from engine.insights.simulate import SIM_EXPERIMENT, simulate  # noqa: E402
 
 END = datetime(2024, 6, 1)

@@ -16,7 +16,6 @@ from engine.types import Filters
 from .runtime import working_config
 from .state import kept
 
-SAME_BRAND = "__same__"  # the Recommender reads this as "the brand of the source product"
 DEFAULT_RESULTS = 12
 
 
@@ -29,7 +28,7 @@ class FilterChoice:
     colours: list[str] = field(default_factory=list)
     brands: list[str] = field(default_factory=list)
     in_stock: bool = False
-    exclude_same_brand: bool = False
+    exclude_same_brand: bool = False  # recommender arguments, not filters: they depend on the source product
     exclude_same_style: bool = False
     n: int = DEFAULT_RESULTS
     strategy: str | None = None
@@ -37,8 +36,7 @@ class FilterChoice:
     def filters(self) -> Filters:
         lo, hi = self.price if self.price is not None else (None, None)
         return Filters(category_ids=list(self.category_ids), price_min=lo, price_max=hi,
-                       colours=list(self.colours), brands=list(self.brands), in_stock=self.in_stock,
-                       exclude_brands=[SAME_BRAND] if self.exclude_same_brand else [])
+                       colours=list(self.colours), brands=list(self.brands), in_stock=self.in_stock)
 
 
 def _subset(options: Iterable[Any]) -> Callable[[Any], bool]:

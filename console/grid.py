@@ -12,7 +12,7 @@ import streamlit as st
 from engine.types import ProductCard, Recommendation
 
 if TYPE_CHECKING:
-    from engine.merchandising.tuning import PreviewRow
+    from engine.merchandising.previews import PreviewRow
 
 from .fmt import category_of, facts, match, money
 from .photos import photo_source

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from engine.insights.shoppers import HistoryEvent
-from engine.recommend.personal import Profile
+from engine.recommend.profiles import Profile
 from engine.types import ProductCard, Recommendation
 
 from .grid import Action, tile_grid

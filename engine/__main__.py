@@ -1,3 +1,4 @@
+"""`python -m engine <command>`: the exit code of the command is the process's (see engine.cli.main)."""
 import sys
 
 from engine.cli.main import main

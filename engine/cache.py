@@ -4,6 +4,10 @@ A cache entry is only reusable while the config and the vectors that produced it
 every key carries the config fingerprint and the index version: exporting a new config or reindexing moves
 every lookup to fresh keys and the old entries simply expire. Redis is an optimisation, never a dependency:
 when it goes away the cache reads as empty (one warning per outage) and it is retried every few seconds.
+
+Entries are JSON written and read through pydantic (`CachedList`, over the engine's own `Recommendation`
+records), so a cached list comes back as exactly the records that were computed, and an entry of another
+shape (an older release sharing the Redis) is dropped instead of served.
 """
 from __future__ import annotations
 
@@ -12,21 +16,22 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import func, select
-
+import cachetools
+import pydantic
 import redis
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import func, select
 
 from engine.catalog.db import Database
 from engine.catalog.models import VectorSync
 from engine.errors import ValidationError
 from engine.settings import Settings
-from engine.types import ProductCard, Recommendation
+from engine.types import Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +43,15 @@ INDEX_VERSION_TTL = 1.0  # seconds an index version read from SQL is reused (it 
 
 
 class CacheBackend(Protocol):
-    """Bytes by key with a time-to-live. Implementations never raise for an unavailable backend."""
+    """Bytes by key, each entry living `ttl` seconds (one TTL per backend, set when it is built).
+    Implementations never raise for an unavailable backend."""
 
     name: str
+    ttl: float
 
     def get(self, key: str) -> bytes | None: ...
 
-    def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    def set(self, key: str, value: bytes) -> None: ...
 
     def clear(self) -> None: ...
 
@@ -55,11 +62,12 @@ class NullCache:
     """VITRINA_CACHE_TTL=0: every lookup misses, nothing is kept."""
 
     name = "none"
+    ttl = 0.0
 
     def get(self, key: str) -> bytes | None:
         return None
 
-    def set(self, key: str, value: bytes, ttl: float) -> None:
+    def set(self, key: str, value: bytes) -> None:
         return None
 
     def clear(self) -> None:
@@ -69,54 +77,69 @@ class NullCache:
         return {"backend": self.name}
 
 
-class TTLCache:
-    """In-process, thread-safe, bounded: at most `max_entries`, least recently used evicted first, each entry
-    expiring `ttl` seconds after it was written. One per process, so instances of a scaled-out service do
-    not share it (that is what Redis is for)."""
+class _EvictingTTLCache(cachetools.TTLCache):
+    """cachetools' TTLCache (the least recently used entry goes first when it is full), reporting those
+    evictions: a cache that keeps evicting is too small for the traffic, which /health should show."""
+
+    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float], on_evict: Callable[[], None]):
+        super().__init__(maxsize=maxsize, ttl=ttl, timer=timer)
+        self._on_evict = on_evict
+
+    def popitem(self):
+        item = super().popitem()
+        self._on_evict()
+        return item
+
+
+class MemoryCache:
+    """In-process and bounded: at most `max_entries`, each expiring `ttl` seconds after it was written
+    (cachetools.TTLCache, behind a lock: it is not thread-safe by itself). One per process, so instances of a
+    scaled-out service do not share it (that is what Redis is for)."""
 
     name = "memory"
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl: float, max_entries: int = DEFAULT_MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic):
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ValidationError(f"max_entries must be a whole number ≥ 1, got {max_entries!r}")
-        self.max_entries = max_entries
-        self._clock = clock
-        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        if not ttl > 0:
+            raise ValidationError(f"the TTL of an in-process cache must be above 0 seconds, got {ttl!r} "
+                                  f"(no cache at all is NullCache)")
+        self.ttl, self.max_entries, self._clock = float(ttl), max_entries, clock
         self._lock = threading.Lock()
         self.hits = self.misses = self.evictions = 0
+        self._data = self._empty()
+
+    def _empty(self) -> _EvictingTTLCache:
+        return _EvictingTTLCache(self.max_entries, self.ttl, self._clock, self._evicted)
+
+    def _evicted(self) -> None:
+        self.evictions += 1
 
     def get(self, key: str) -> bytes | None:
-        now = self._clock()
         with self._lock:
-            item = self._data.get(key)
-            if item is None or item[0] <= now:
-                if item is not None:
-                    del self._data[key]
+            value = self._data.get(key)
+            if value is None:
+                self._data.expire()  # expired entries are dropped when met, not kept until evicted
                 self.misses += 1
                 return None
-            self._data.move_to_end(key)
             self.hits += 1
-            return item[1]
+            return value
 
-    def set(self, key: str, value: bytes, ttl: float) -> None:
-        if ttl <= 0:
-            return
+    def set(self, key: str, value: bytes) -> None:
         with self._lock:
-            self._data[key] = (self._clock() + ttl, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-                self.evictions += 1
+            self._data[key] = value
 
     def clear(self) -> None:
         with self._lock:
-            self._data.clear()
+            self._data = self._empty()  # emptying in place would count every entry as evicted
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._lock:
+            return len(self._data)
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "entries": len(self._data), "max_entries": self.max_entries,
+        return {"backend": self.name, "entries": len(self), "max_entries": self.max_entries,
                 "evictions": self.evictions}
 
 
@@ -137,8 +160,9 @@ class RedisCache:
 
     name = "redis"
 
-    def __init__(self, url: str, retry_after: float = REDIS_RETRY_SECONDS, timeout: float = REDIS_TIMEOUT_SECONDS):
-        self.url = url
+    def __init__(self, url: str, ttl: float, retry_after: float = REDIS_RETRY_SECONDS,
+                 timeout: float = REDIS_TIMEOUT_SECONDS):
+        self.url, self.ttl = url, float(ttl)
         self.retry_after = retry_after
         self._errors = (redis.RedisError, OSError)
         try:
@@ -182,11 +206,11 @@ class RedisCache:
         self._succeeded()
         return value
 
-    def set(self, key: str, value: bytes, ttl: float) -> None:
-        if ttl <= 0 or not self._available():
+    def set(self, key: str, value: bytes) -> None:
+        if self.ttl <= 0 or not self._available():
             return
         try:
-            self._client.set(key, value, px=max(1, int(ttl * 1000)))
+            self._client.set(key, value, px=max(1, int(self.ttl * 1000)))
         except self._errors as e:
             self._failed(e)
             return
@@ -213,33 +237,28 @@ class RedisCache:
 
 # ---------------------------------------------------------------- serialising results
 
-def _card_to_json(card: ProductCard) -> dict[str, Any]:
-    d = asdict(card)
-    d["created_at"] = card.created_at.isoformat() if card.created_at is not None else None
-    return d
+RECOMMENDATIONS = TypeAdapter(list[Recommendation])  # the engine's records, validated field by field
 
 
-def recommendation_to_json(rec: Recommendation) -> dict[str, Any]:
-    return {"product": _card_to_json(rec.product), "score": rec.score, "vector": rec.vector, "rank": rec.rank,
-            "similarity": rec.similarity, "factors": dict(rec.factors), "reasons": list(rec.reasons),
-            "relation": rec.relation}
+class CachedList(BaseModel):
+    """A served list as the cache keeps it: the ranked records and what the response and the impression log
+    say about them. The per-request parts (request id, config label, whether it came from the cache) are
+    added when it is served."""
 
-
-def recommendation_from_json(d: dict[str, Any]) -> Recommendation:
-    card = dict(d["product"])
-    if card.get("created_at") is not None:
-        card["created_at"] = datetime.fromisoformat(card["created_at"])
-    return Recommendation(product=ProductCard(**card), score=d["score"], vector=d["vector"], rank=d["rank"],
-                          similarity=d["similarity"], factors=dict(d["factors"]), reasons=list(d["reasons"]),
-                          relation=d["relation"])
+    items: list[Recommendation]
+    algorithm: str
+    strategy: str | None = None
+    source_product_id: int | None = None
+    extra: dict[str, Any] = {}  # endpoint-specific fields of the response (FBT's source, reason, baskets)
 
 
 def recommendations_to_json(recs: Sequence[Recommendation]) -> list[dict[str, Any]]:
-    return [recommendation_to_json(r) for r in recs]
+    return RECOMMENDATIONS.dump_python(list(recs), mode="json")
 
 
 def recommendations_from_json(items: Sequence[dict[str, Any]]) -> list[Recommendation]:
-    return [recommendation_from_json(d) for d in items]
+    """The records back; pydantic.ValidationError (a ValueError) when an item is of another shape."""
+    return RECOMMENDATIONS.validate_python(list(items))
 
 
 # ---------------------------------------------------------------- versions and keys
@@ -296,10 +315,9 @@ def cache_key(kind: str, params: dict[str, Any], config_fingerprint: str, index:
 
 @dataclass
 class RecoCache:
-    """JSON payloads (recommendation lists and their context) in a backend, with one TTL."""
+    """JSON payloads (recommendation lists and their context) in a backend, which sets the TTL."""
 
     backend: CacheBackend
-    ttl: float
     stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0, "errors": 0})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -307,31 +325,57 @@ class RecoCache:
         with self._lock:
             self.stats[what] += 1
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def _read(self, key: str) -> Any | None:
         raw = self.backend.get(key)
         if raw is None:
             self._count("misses")
             return None
         try:
-            value = json.loads(raw)
+            return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             self._count("errors")
             log.warning("dropping an unreadable cache entry %s", key)
             return None
-        self._count("hits")
+
+    def get(self, key: str) -> Any | None:
+        value = self._read(key)
+        if value is not None:
+            self._count("hits")
         return value
 
-    def put(self, key: str, payload: dict[str, Any]) -> None:
+    def put(self, key: str, payload: Any) -> None:
         try:
             raw = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
         except (TypeError, ValueError) as e:
             self._count("errors")
             log.warning("not caching %s: %s", key, e)
             return
-        self.backend.set(key, raw, self.ttl)
+        self.backend.set(key, raw)
+
+    def get_list(self, key: str) -> CachedList | None:
+        """The cached list under `key`; None on a miss or for an entry of another shape (dropped, counted as
+        an error: say, written by an older release sharing the Redis)."""
+        value = self._read(key)
+        if value is None:
+            return None
+        try:
+            entry = CachedList.model_validate(value)
+        except pydantic.ValidationError as e:
+            self._count("errors")
+            log.warning("ignoring a cache entry of another shape (%s): %s", key, e.errors()[0]["msg"])
+            return None
+        self._count("hits")
+        return entry
+
+    def put_list(self, key: str, entry: CachedList) -> None:
+        self.put(key, entry.model_dump(mode="json"))
 
     def clear(self) -> None:
         self.backend.clear()
+
+    @property
+    def ttl(self) -> float:
+        return self.backend.ttl
 
     @property
     def enabled(self) -> bool:
@@ -348,7 +392,7 @@ def make_cache(settings: Settings | None = None, max_entries: int = DEFAULT_MAX_
     if ttl != ttl or ttl < 0:
         raise ValidationError(f"VITRINA_CACHE_TTL must be a number of seconds ≥ 0, got {settings.cache_ttl!r}")
     if ttl == 0:
-        return RecoCache(NullCache(), 0.0)
+        return RecoCache(NullCache())
     if settings.redis_url:
-        return RecoCache(RedisCache(settings.redis_url), ttl)
-    return RecoCache(TTLCache(max_entries), ttl)
+        return RecoCache(RedisCache(settings.redis_url, ttl))
+    return RecoCache(MemoryCache(ttl, max_entries))

@@ -9,12 +9,11 @@ so the upsell task is judged on the styles a ranking shows.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -22,9 +21,9 @@ from sqlalchemy.orm import selectinload
 from engine.catalog.models import Product, ProductLink
 from engine.errors import NotFound, ValidationError, VitrinaError
 from engine.encoders.images import load_image
-from engine.merchandising.tuning import evaluate_looks
+from engine.merchandising.looks import evaluate_looks
 from engine.store.vectors import query_combined
-from engine.metrics import coverage, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k
+from engine.metrics import hit_at_k, ndcg_at_k, precision_at_k, recall_at_k
 from engine.types import Filters
 
 Progress = Callable[[int, int], None]

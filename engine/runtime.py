@@ -19,13 +19,13 @@ from engine.catalog.queries import Catalog
 from engine.encoders.base import ImageEncoder, TextEncoder
 from engine.encoders.factory import make_image_encoder, make_text_encoder
 from engine.indexing.indexer import Indexer
-from engine.insights.analytics import popularity
+from engine.insights.popularity import popularity
 from engine.recommend.cards import CardCache, PopularityCache
 from engine.recommend.config import RecoConfig
 from engine.recommend.facade import Recommender
-from engine.recommend.personal import ProfileStore
+from engine.recommend.profiles import ProfileStore
 from engine.settings import Settings
-from engine.store import VectorStore, open_store
+from engine.store import EdgeStore, VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,12 @@ class Runtime:
         if config is None:
             return Recommender(self, self.config)
         return Recommender(self, config.validate())
+
+    def announce(self, api: str) -> None:
+        """Record where this process serves the engine over HTTP, in the embedded store's owner note, so a
+        process that finds the store taken is told where to go (a Qdrant server needs no such note)."""
+        if isinstance(self.store, EdgeStore):
+            self.store.announce(api)
 
     def close(self) -> None:
         """Flush and release the store (every Runtime of this process on the same location shares it); the

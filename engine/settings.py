@@ -38,6 +38,7 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
     Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
     Setting("VITRINA_CONFIG", "", "Exported config (YAML) the recommender loads; empty = built-in defaults."),
+    Setting("VITRINA_API_PORT", "8000", "Port of the HTTP API the console serves beside itself (it owns the embedded store); 0 = no API."),
 ]
 
 
@@ -78,6 +79,7 @@ class Settings:
     batch_size: int = field(default_factory=lambda: _num("VITRINA_BATCH_SIZE", int, 1))
     cache_ttl: float = field(default_factory=lambda: _num("VITRINA_CACHE_TTL", float, 0.0))
     config_path: str = field(default_factory=lambda: _get("VITRINA_CONFIG"))
+    api_port: int = field(default_factory=lambda: _num("VITRINA_API_PORT", int, 0, 65535))
 
     @property
     def sql_url(self) -> str:

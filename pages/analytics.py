@@ -15,7 +15,7 @@ from console.state import kept, put, remember, value
 from engine.insights import dashboards as D
 from engine.insights.analytics import TOP_BY, funnel, top_products
 from engine.errors import VitrinaError
-from engine.insights.events import import_events
+from engine.insights.event_import import import_events
 from engine.insights.experiments import list_experiments, results
 from engine.insights.simulate import remove_simulated, simulated_count
 

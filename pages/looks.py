@@ -11,10 +11,12 @@ from console.errors import attempt
 from console.grid import tile
 from console.picker import product_picker
 from console.runtime import WORKING, get_runtime, working_config
-from engine.recommend.config import diff
+from engine.merchandising.history import diff
 from engine.errors import ConfigError
 from engine.recommend.looks import MAX_ITEMS_LIMIT, ROW_COLUMNS, mapping_to_rows, relation_label
-from engine.merchandising.tuning import evaluate_looks, judge_product_look, look_sample, snapshot, with_look_map
+from engine.merchandising.edits import with_look_map
+from engine.merchandising.looks import evaluate_looks, judge_product_look
+from engine.merchandising.snapshot import look_sample, snapshot
 
 NOTICE = "looks_notice"
 EDITS = "looks_edits"  # bumped after an apply or a reset, so the editor starts again from the working map

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from console.activity import activity
+from console.api import ensure_api
 from console.errors import attempt
 from console.fmt import count, percent, when
 from console.progress import LiveProgress
@@ -45,6 +46,15 @@ with st.container(key="overview-collection", horizontal=True):
     st.metric("Points", count(points), border=True)
     st.metric("Synced products", count(cov.with_combined), border=True)
     st.metric("Last index run", last_at, border=True, help=last_help)
+api = ensure_api(rt)
+if api is not None and api.url is not None:
+    st.caption(f"HTTP API: {api.url} (this console serves the engine; its OpenAPI document is "
+               f"{api.url}/openapi.json). "
+               + ("It owns the embedded store: other processes reach the engine through this API."
+                  if not rt.settings.qdrant_url else ""), help="VITRINA_API_PORT sets the port; 0 turns it off.")
+elif api is not None:
+    st.warning(f"The HTTP API is not running: {api.error}. Set VITRINA_API_PORT to a free port (0: no API) and "
+               "restart the console.", icon=":material/warning:")
 
 st.subheader("Encoders", anchor=False)
 with st.spinner("Loading the encoders to compare them with the collection…"):

@@ -9,7 +9,8 @@ from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, 
                                    price_band)
 from console.runtime import get_recommender, get_runtime
 from console.state import kept, remember, value
-from engine.recommend.personal import (MAX_NOT_LIKE, MAX_USER_ID_CHARS, SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED)
+from engine.recommend.personal import MAX_NOT_LIKE, SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED
+from engine.recommend.profiles import MAX_USER_ID_CHARS
 from engine.insights.shoppers import history, shoppers
 
 SERVED = {SERVED_PERSONALISED: ("Personalised", "green", ":material/person_check:"),

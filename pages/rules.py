@@ -14,7 +14,8 @@ from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
 from engine.recommend.rules import ACTIONS
-from engine.merchandising.tuning import (SCOPE_KINDS, describe_scope, preview, scope_text, with_rule, without_rules)
+from engine.merchandising.edits import SCOPE_KINDS, describe_scope, scope_text, with_rule, without_rules
+from engine.merchandising.previews import preview
 
 NOTICE, ERRORS = "rules_notice", "rules_errors"
 PREVIEW_N = 12

@@ -76,7 +76,8 @@ else:
             if side_by_side:
                 st.subheader(f"By {kind}", anchor=False)
             recs = attempt(get_recommender().similar, product_id, by=kind, n=choice.n, filters=choice.filters(),
-                           strategy=choice.strategy, exclude_same_style=choice.exclude_same_style)
+                           strategy=choice.strategy, exclude_same_style=choice.exclude_same_style,
+                           exclude_same_brand=choice.exclude_same_brand)
             if recs is not None:
                 result_grid(recs, key=f"grid-similar-{kind}", per_row=2 if side_by_side else 4,
                             empty="Nothing similar within these filters.")

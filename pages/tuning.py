@@ -16,10 +16,14 @@ from console.grid import preview_list
 from console.picker import product_picker
 from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept, put
-from engine.recommend.config import RecoConfig, diff
+from engine.merchandising.history import diff
+from engine.recommend.config import RecoConfig
 from engine.errors import ConfigError, VitrinaError
 from engine.recommend.rerank import BUILTIN_STRATEGIES, FACTORS
-from engine.merchandising.tuning import (FACTOR_HELP, WHAT_IF_METRICS, MetricSpec, WhatIf, default_sample, export_text, history_for, import_config, preview, resolve_strategy, snapshot, what_if, with_default_strategy, with_strategy)
+from engine.merchandising.edits import FACTOR_HELP, export_text, history_for, import_config, with_default_strategy, with_strategy
+from engine.merchandising.previews import preview, resolve_strategy
+from engine.merchandising.snapshot import default_sample, snapshot
+from engine.merchandising.whatif import MetricSpec, WHAT_IF_METRICS, WhatIf, what_if
 
 NOTICE, ERRORS = "tuning_notice", "tuning_errors"  # what the last action said, shown on the next run
 IMPORT_ERRORS = "tuning_import_errors"

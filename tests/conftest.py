@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The console serves its HTTP API only in the tests that ask for it (on a free port), never on the default one.
+os.environ.setdefault("VITRINA_API_PORT", "0")
 
 
 def _dataset(env: str, default: Path) -> Path:

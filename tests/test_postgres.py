@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, inspect, select, text, update
 from starlette.testclient import TestClient
 
 from engine.insights import analytics, dashboards
+from engine.insights import popularity as pop
 from engine.catalog.db import Database
 from engine.catalog.importers import import_generic, import_magento
 from engine.catalog.importers.common import ImportReport
@@ -29,15 +30,16 @@ from engine.catalog.models import Base, Category, Product, utcnow
 from engine.catalog.queries import Catalog
 from engine.recommend.config import PersonalisationConfig, RecoConfig
 from engine.errors import NotFound, ValidationError
-from engine.insights.events import Event, EventLog, import_events, utc_now
+from engine.insights.event_import import import_events
+from engine.insights.events import Event, EventLog, utc_now
 from engine.catalog.events import EventRow
 from engine.insights.experiments import assign, create_experiment, delete_experiment, get_experiment, list_experiments
 from engine.insights.experiments import results as experiment_results
 from engine.insights.experiments import stop, two_proportion
 from engine.recommend.fbt import co_purchases
-from engine.recommend.personal import SERVED_PERSONALISED, ProfileStore, personalised
+from engine.recommend.personal import SERVED_PERSONALISED, personalised
+from engine.recommend.profiles import ProfileStore
 from engine.catalog.profiles import UserProfileRow
-from engine.recommend.facade import Recommender
 from engine.runtime import Runtime, shared
 from engine.service.app import create_app
 from engine.settings import Settings
@@ -398,7 +400,7 @@ def _scored_equal(a: list, b: list) -> None:
 
 def _popularity_by_hand(db: Database, half_life: float, now: datetime, ids: set[int] | None = None
                         ) -> dict[int, float]:
-    weights = analytics.DEFAULT_WEIGHTS
+    weights = pop.DEFAULT_WEIGHTS
     out: dict[int, float] = {}
     with db.engine.connect() as conn:
         rows = conn.execute(select(EventRow.product_id, EventRow.kind, EventRow.ts).where(
@@ -457,21 +459,21 @@ def test_analytics_equal_a_sqlite_copy_and_hand_counts(world: PgWorld, traffic: 
         gear = world.runtime.catalog.category("Gear").id
         for half_life in (72.0, 1.0):  # 1 h: OTTO's 2022 events decay past float range (PostgreSQL's exp underflow)
             now = NOW + timedelta(hours=1)
-            got = analytics.popularity(pg, half_life, now=now)
-            assert got == pytest.approx(analytics.popularity(lite, half_life, now=now), rel=LITE_REL, abs=1e-300)
+            got = pop.popularity(pg, half_life, now=now)
+            assert got == pytest.approx(pop.popularity(lite, half_life, now=now), rel=LITE_REL, abs=1e-300)
             assert got == pytest.approx(_popularity_by_hand(pg, half_life, now), rel=1e-9, abs=1e-300)
-            _scored_equal(analytics.trending(pg, 10, half_life_hours=half_life, now=now),
-                          analytics.trending(lite, 10, half_life_hours=half_life, now=now))
-            in_gear = analytics.trending(pg, 10, category_id=gear, half_life_hours=half_life, now=now)
-            _scored_equal(in_gear, analytics.trending(lite, 10, category_id=gear, half_life_hours=half_life,
+            _scored_equal(pop.trending(pg, 10, half_life_hours=half_life, now=now),
+                          pop.trending(lite, 10, half_life_hours=half_life, now=now))
+            in_gear = pop.trending(pg, 10, category_id=gear, half_life_hours=half_life, now=now)
+            _scored_equal(in_gear, pop.trending(lite, 10, category_id=gear, half_life_hours=half_life,
                                                       now=now))
             gear_ids = {c.id for c in world.runtime.catalog.list_products(gear, limit=1000)}
             assert in_gear and {s.product_id for s in in_gear} <= gear_ids
         with pg.engine.connect() as conn:  # back when only the OTTO sessions had happened
             then = conn.execute(select(func.max(EventRow.ts)).where(EventRow.external_id.like("otto:%"))).scalar_one()
-        old = analytics.trending(pg, 5, half_life_hours=1.0, now=then + timedelta(hours=1))
+        old = pop.trending(pg, 5, half_life_hours=1.0, now=then + timedelta(hours=1))
         assert old and all(s.score > 0 for s in old) and old == sorted(old, key=lambda s: (-s.score, s.product_id))
-        _scored_equal(old, analytics.trending(lite, 5, half_life_hours=1.0, now=then + timedelta(hours=1)))
+        _scored_equal(old, pop.trending(lite, 5, half_life_hours=1.0, now=then + timedelta(hours=1)))
         cov = analytics.coverage(pg)
         assert (cov.products, cov.with_text) == (cov.active, world.runtime.catalog.stats().active)
     finally:

@@ -32,7 +32,7 @@ _STRONG: dict[str, str] = {
     "хаки": "green", "беж": "beige", "бордо": "red", "фуксия": "pink", "фуксии": "pink",
     "индиго": "blue", "марсала": "red",
     # Turkish words that take no suffix matching (altın + "da" would read "altında", "under")
-    "altin": "gold", "gold": "gold",
+    "altin": "gold",
 }
 _WEAK: dict[str, str] = {
     "tan": "brown", "camel": "brown", "chocolate": "brown", "coffee": "brown", "cream": "beige",

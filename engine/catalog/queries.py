@@ -3,23 +3,24 @@
 Every call runs a fixed, small number of queries whatever the number of products (batch loads, no lazy
 loading per row), and returns plain records (`ProductCard`, dataclasses, dicts) that stay valid after the
 session is closed. The category tree is small and append-only (importers create categories by path and
-never move them), so it is cached per Catalog and reloaded only when a product names a category the cache
-has not seen yet.
+never move them), so it is cached per Catalog (engine.catalog.tree) and reloaded only when a product names a
+category the cache has not seen yet. Text search lives in engine.catalog.search.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from engine.errors import NotFound, ValidationError
-from engine.types import ProductCard
-from engine.catalog.colours import _FOLD, fold
 from engine.catalog.db import Database
 from engine.catalog.importers.common import LINK_KINDS
 from engine.catalog.models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
+from engine.catalog.search import search_ids
+from engine.catalog.tree import CategoryTree
+from engine.errors import NotFound, ValidationError
+from engine.types import ProductCard
 
 MAX_PAGE = 1000
 
@@ -68,88 +69,27 @@ class CatalogStats:
     without_colour: int
 
 
-class _Tree:
-    """Category id -> parent / name / path, loaded in one query."""
-
-    def __init__(self, rows: list[tuple[int, str, str, int | None]]):
-        self.name = {cid: name for cid, name, _, _ in rows}
-        self.path = {cid: path for cid, _, path, _ in rows}
-        self.parent = {cid: parent for cid, _, _, parent in rows}
-        self.children: dict[int, list[int]] = {cid: [] for cid in self.name}
-        for cid, parent in self.parent.items():
-            if parent in self.children:
-                self.children[parent].append(cid)
-        for kids in self.children.values():
-            kids.sort(key=lambda c: self.path[c])
-
-    def chain(self, cid: int | None) -> list[int]:
-        """The category then its ancestors up to the root."""
-        out: list[int] = []
-        while cid is not None and cid in self.name and cid not in out:
-            out.append(cid)
-            cid = self.parent[cid]
-        return out
-
-    def subtree(self, cid: int) -> list[int]:
-        out, stack = [], [cid]
-        while stack:
-            c = stack.pop()
-            out.append(c)
-            stack.extend(reversed(self.children.get(c, [])))
-        return out
-
-    def label(self, cid: int) -> str:
-        return " / ".join(self.name[c] for c in reversed(self.chain(cid)))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _sql_fold_map() -> tuple[str, str]:
-    """`fold` as arguments of SQL translate(): the letters it makes equal (and their capitals, for a database
-    whose lower() leaves them alone), then the marks it drops (translate deletes what has no counterpart)."""
-    src, dst, drop = [], [], []
-    for code, to in _FOLD.items():
-        for c in dict.fromkeys((chr(code), chr(code).upper())):
-            if len(c) == 1:
-                (drop if to is None else src).append(c)
-                if to is not None:
-                    dst.append(to)
-    src.append("İ")  # casefold gives i + U+0307, whose dot fold drops
-    dst.append("i")
-    return "".join(src + drop), "".join(dst)
-
-
-_SQL_FOLD_FROM, _SQL_FOLD_TO = _sql_fold_map()
-
-
-def _folded(column):
-    """fold() in PostgreSQL: lower() for case, translate() for ё/е, the Turkish i's and letters."""
-    return func.translate(func.lower(column), _SQL_FOLD_FROM, _SQL_FOLD_TO)
-
-
 class Catalog:
     def __init__(self, db: Database):
         self.db = db
-        self._tree: _Tree | None = None
+        self._tree: CategoryTree | None = None
         self._lock = threading.Lock()
 
     # ---- category tree -----------------------------------------------------------------------------
-    def _load_tree(self) -> _Tree:
+    def _load_tree(self) -> CategoryTree:
         with self.db.session() as s:
             rows = [tuple(r) for r in s.execute(select(Category.id, Category.name, Category.path, Category.parent_id))]
         with self._lock:
-            self._tree = _Tree(rows)
+            self._tree = CategoryTree(rows)
         return self._tree
 
-    def _tree_for(self, ids: set[int | None] = frozenset()) -> _Tree:
+    def _tree_for(self, ids: set[int | None] = frozenset()) -> CategoryTree:
         tree = self._tree
         if tree is None or any(c is not None and c not in tree.name for c in ids):
             tree = self._load_tree()
         return tree
 
-    def _category_id(self, category_id: int) -> _Tree:
+    def _category_id(self, category_id: int) -> CategoryTree:
         if isinstance(category_id, bool) or not isinstance(category_id, int):
             raise ValidationError(f"a category id is a whole number, got {category_id!r}")
         tree = self._tree_for({category_id})
@@ -202,7 +142,7 @@ class Catalog:
         return {i: self._card(found[i], tree) for i in wanted if i in found}
 
     @staticmethod
-    def _card(p: Product, tree: _Tree) -> ProductCard:
+    def _card(p: Product, tree: CategoryTree) -> ProductCard:
         cid = p.category_id if p.category_id in tree.name else None
         return ProductCard(
             id=p.id, sku=p.sku, title=p.title, price=float(p.price or 0.0), colour=p.colour,
@@ -221,56 +161,7 @@ class Catalog:
         needle = (text or "").strip()
         if not needle:
             return []
-        dialect = self.db.engine.dialect.name
-        search = (self._search_folded if dialect == "sqlite" else self._search_pg if dialect == "postgresql"
-                  else self._search_sql)
-        return list(self.cards(search(needle, limit, active_only)).values())
-
-    def _search_pg(self, needle: str, limit: int, active_only: bool) -> list[int]:
-        """PostgreSQL matches and ranks on the same folded text as `_search_folded` (ILIKE alone misses
-        "чёрный" for "черный" and "Kırmızı" for "KIRMIZI"), ordered by code point as Python sorts."""
-        want = fold(needle)
-        escaped = _escape_like(want)
-        sku, title = _folded(Product.sku), _folded(Product.title)
-        rank = case((sku == want, 0), (sku.like(f"{escaped}%", escape="\\"), 1),
-                    (title.like(f"{escaped}%", escape="\\"), 2), else_=3)
-        q = (select(Product.id)
-             .where(or_(sku.like(f"%{escaped}%", escape="\\"), title.like(f"%{escaped}%", escape="\\")))
-             .order_by(rank, title.collate("C"), Product.id).limit(limit))
-        if active_only:
-            q = q.where(Product.is_active.is_(True))
-        with self.db.session() as s:
-            return list(s.scalars(q))
-
-    def _search_sql(self, needle: str, limit: int, active_only: bool) -> list[int]:
-        escaped = _escape_like(needle)
-        rank = case((func.lower(Product.sku) == needle.lower(), 0),
-                    (Product.sku.ilike(f"{escaped}%", escape="\\"), 1),
-                    (Product.title.ilike(f"{escaped}%", escape="\\"), 2), else_=3)
-        q = (select(Product.id)
-             .where(or_(Product.sku.ilike(f"%{escaped}%", escape="\\"),
-                        Product.title.ilike(f"%{escaped}%", escape="\\")))
-             .order_by(rank, Product.title, Product.id).limit(limit))
-        if active_only:
-            q = q.where(Product.is_active.is_(True))
-        with self.db.session() as s:
-            return list(s.scalars(q))
-
-    def _search_folded(self, needle: str, limit: int, active_only: bool) -> list[int]:
-        """SQLite folds only ASCII case ("siyah" would miss "SİYAH", "платье" miss "Платье"), so on SQLite
-        sku and title are matched here on folded text; one pass over three columns."""
-        want = fold(needle)
-        q = select(Product.id, Product.sku, Product.title)
-        if active_only:
-            q = q.where(Product.is_active.is_(True))
-        hits: list[tuple[int, str, int]] = []
-        with self.db.session() as s:
-            for pid, sku, title in s.execute(q):
-                fs, ft = fold(sku), fold(title)
-                if want in fs or want in ft:
-                    rank = 0 if fs == want else 1 if fs.startswith(want) else 2 if ft.startswith(want) else 3
-                    hits.append((rank, ft, pid))
-        return [pid for _, _, pid in sorted(hits)[:limit]]
+        return list(self.cards(search_ids(self.db, needle, limit, active_only)).values())
 
     @staticmethod
     def _limit(limit: int, offset: int = 0) -> int:

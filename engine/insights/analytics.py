@@ -1,4 +1,4 @@
-"""Dashboard numbers from the event log: rates with 95% Wilson intervals, funnels, series, coverage, trending.
+"""Dashboard numbers from the event log: rates with 95% Wilson intervals, funnels, series, coverage.
 
 Every query is one SQL GROUP BY over `events` (the covering indexes in events_schema keep it fast at millions of
 rows on SQLite); pandas only pivots and divides the few grouped rows. Results are DataFrames because the
@@ -7,26 +7,28 @@ console plots them and offers them as CSV downloads.
 Rates: CTR = clicks/impressions, cart rate = carts/clicks, conversion_click = purchases/clicks,
 conversion_impression = purchases/impressions. A rate with a zero denominator is NaN; its interval is NaN too,
 as it is when the numerator exceeds the denominator (imported logs may hold clicks without impressions).
+Intervals come from statsmodels' `proportion_confint(method="wilson")`.
+
+Popularity and trending live in engine.insights.popularity.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, and_, case, func, literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, case, func, literal, select
+from statsmodels.stats.proportion import proportion_confint
 
 from engine.catalog.db import Database
-from engine.catalog.models import Category, Product, ProductCategory, VectorSync
-from engine.errors import NotFound, ValidationError
-from engine.insights.events import EVENT_KINDS, to_utc_naive, utc_now
 from engine.catalog.events import EventRow, day_number
+from engine.catalog.models import Product, VectorSync
+from engine.errors import ValidationError
+from engine.insights.events import EVENT_KINDS, to_utc_naive
+from engine.insights.popularity import top_n
 
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 COUNT_COLUMNS = {"impression": "impressions", "click": "clicks", "cart_add": "carts", "purchase": "purchases"}
 RATES = {  # name: (numerator, denominator)
     "ctr": ("clicks", "impressions"),
@@ -36,38 +38,28 @@ RATES = {  # name: (numerator, denominator)
 }
 DIMENSIONS = {"algorithm": EventRow.algorithm, "strategy": EventRow.strategy, "experiment": EventRow.experiment,
               "variant": EventRow.variant, "position": EventRow.position}
-DEFAULT_WEIGHTS: dict[str, float] = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
-DEFAULT_HALF_LIFE_HOURS = 72.0
-EXP_FLOOR = -700.0  # exp() below this is 0 in float8 (which underflows at about -745)
 
 
 # ---- intervals ------------------------------------------------------------------------------------------------
 
-def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval: unlike p ± z·se it stays inside [0, 1] and is sound for small counts and p near 0."""
-    if trials <= 0 or successes < 0 or successes > trials:
-        return math.nan, math.nan
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds at the edges, no rounding dust
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return low, high
+def wilson(successes: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval: unlike p ± z·se it stays inside [0, 1] and is sound for small counts and p near 0.
+    NaN without trials or with more successes than trials, where no proportion exists."""
+    low, high = wilson_arrays(np.array([successes]), np.array([trials]), alpha)
+    return float(low[0]), float(high[0])
 
 
-def wilson_arrays(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised `wilson` for DataFrame columns."""
+def wilson_arrays(successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """`wilson` over DataFrame columns. Rows without a proportion go to statsmodels as 0 of 1 (so it never
+    divides by zero) and come back NaN; 0 and all successes get the exact bounds 0 and 1, where the formula
+    would leave rounding dust."""
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     ok = (n > 0) & (x >= 0) & (x <= n)
-    n_safe = np.where(ok, n, 1.0)
-    p = np.where(ok, x / n_safe, 0.0)
-    denom = 1 + z * z / n_safe
-    centre = (p + z * z / (2 * n_safe)) / denom
-    half = z * np.sqrt(p * (1 - p) / n_safe + z * z / (4 * n_safe * n_safe)) / denom
-    low = np.where(x == 0, 0.0, np.maximum(0.0, centre - half))
-    high = np.where(x == n, 1.0, np.minimum(1.0, centre + half))
+    low, high = proportion_confint(np.where(ok, x, 0.0), np.where(ok, n, 1.0), alpha=alpha, method="wilson")
+    low = np.where(x == 0, 0.0, low)
+    high = np.where(x == n, 1.0, high)
     return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
 
 
@@ -243,7 +235,7 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
     `min_impressions` keeps a product shown once and clicked once from topping a CTR ranking."""
     if by not in TOP_BY:
         raise ValidationError(f"cannot rank products by {by!r}: use one of {', '.join(TOP_BY)}")
-    n = _n(n)
+    n = top_n(n)
     if isinstance(min_impressions, bool) or not isinstance(min_impressions, int) or min_impressions < 0:
         raise ValidationError(f"min_impressions must be a whole number ≥ 0, got {min_impressions!r}")
     sums = {col: func.sum(case((EventRow.kind == kind, 1), else_=0)).label(col)
@@ -263,13 +255,6 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
         df[c] = df[c].astype("int64")
     return add_rates(df, ("ctr", "conversion_click"))
 
-
-def _n(n: Any, limit: int = 10_000) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise ValidationError(f"n must be a whole number, got {n!r}")
-    if not 1 <= n <= limit:
-        raise ValidationError(f"n must be between 1 and {limit}, got {n}")
-    return n
 
 
 # ---- coverage -------------------------------------------------------------------------------------------------
@@ -304,105 +289,5 @@ def coverage(db: Database) -> Coverage:
     return Coverage(int(products), int(active), int(synced), int(images), int(synced))
 
 
-# ---- popularity and trending ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Scored:
-    product_id: int
-    score: float
-
-
-def _weights(weights: Mapping[str, float] | None) -> dict[str, float]:
-    w = dict(DEFAULT_WEIGHTS)
-    if weights is not None:
-        if not isinstance(weights, Mapping):
-            raise ValidationError(f"weights must map event kinds to numbers, got {weights!r}")
-        for k, v in weights.items():
-            if k not in EVENT_KINDS:
-                raise ValidationError(f"unknown event kind {k!r} in weights: use {', '.join(EVENT_KINDS)}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValidationError(f"weight of {k} must be a finite number ≥ 0, got {v!r}")
-            w[k] = float(v)
-    if not any(v > 0 for v in w.values()):
-        raise ValidationError("at least one event kind needs a positive weight")
-    return w
-
-
-def _ensure_sqlite_math(conn: Connection) -> None:
-    """SQLite builds without math functions get `exp` from Python, so the decay still runs inside the query."""
-    try:
-        conn.exec_driver_sql("SELECT exp(0)").scalar()
-    except Exception:  # noqa: BLE001 - "no such function" is an OperationalError of the driver
-        conn.rollback()
-        conn.connection.driver_connection.create_function("exp", 1, math.exp, deterministic=True)
-
-
-def _popularity_query(conn: Connection, half_life_hours: float, now: datetime, category_id: int | None,
-                      weights: dict[str, float], include_simulated: bool) -> Select:
-    wexpr = case(*((EventRow.kind == k, literal(v)) for k, v in weights.items() if v > 0), else_=literal(0.0))
-    if conn.dialect.name == "sqlite":
-        _ensure_sqlite_math(conn)
-        age_hours = (func.julianday(literal(now.isoformat(sep=" "))) - func.julianday(EventRow.ts)) * 24.0
-    else:
-        age_hours = func.extract("epoch", literal(now) - EventRow.ts) / 3600.0
-    exponent = -math.log(2) * age_hours / half_life_hours
-    decay = func.exp(exponent)
-    if conn.dialect.name != "sqlite":  # PostgreSQL's exp() raises on underflow where SQLite's returns 0
-        decay = case((exponent < EXP_FLOOR, literal(0.0)), else_=decay)
-    score = func.sum(wexpr * decay).label("score")
-    conds: list[Any] = [EventRow.ts <= now, EventRow.kind.in_([k for k, v in weights.items() if v > 0])]
-    if not include_simulated:
-        conds.append(EventRow.simulated == 0)
-    if category_id is not None:  # the category's whole subtree: "Gear" covers Bags and Watches
-        parents = dict(conn.execute(select(Category.id, Category.parent_id)).all())
-        subtree, grew = {category_id}, True
-        while grew:
-            more = {c for c, p in parents.items() if p in subtree} - subtree
-            subtree |= more
-            grew = bool(more)
-        in_cat = select(Product.id).where(Product.category_id.in_(subtree)).union(
-            select(ProductCategory.product_id).where(ProductCategory.category_id.in_(subtree)))
-        conds.append(EventRow.product_id.in_(in_cat))
-    return select(EventRow.product_id, score).where(*conds).group_by(EventRow.product_id)
-
-
-def _popularity_args(db: Database, half_life_hours: float, now: datetime | None, category_id: int | None,
-                     weights: Mapping[str, float] | None) -> tuple[datetime, dict[str, float]]:
-    if isinstance(half_life_hours, bool) or not isinstance(half_life_hours, (int, float)) \
-            or not math.isfinite(half_life_hours) or half_life_hours <= 0:
-        raise ValidationError(f"half_life_hours must be a positive number, got {half_life_hours!r}")
-    if category_id is not None:
-        with db.session() as s:
-            if s.get(Category, category_id) is None:
-                raise NotFound(f"unknown category {category_id}")
-    return (utc_now() if now is None else to_utc_naive(now)), _weights(weights)
-
-
-def popularity(db: Database, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, now: datetime | None = None,
-               category_id: int | None = None, weights: Mapping[str, float] | None = None,
-               include_simulated: bool = True) -> dict[int, float]:
-    """Σ weight(kind) · 2^(−age/half_life) per product over events up to `now`: recent buying outranks old
-    browsing, and a product's score halves every half-life without new events."""
-    now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
-    with db.engine.connect() as conn:
-        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
-        return {int(p): float(s) for p, s in conn.execute(q)}
-
-
-def trending(db: Database, n: int = 10, category_id: int | None = None,
-             half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, now: datetime | None = None,
-             weights: Mapping[str, float] | None = None, include_simulated: bool = True) -> list[Scored]:
-    """The n most popular products by `popularity`, best first (ties: lower id first)."""
-    n = _n(n)
-    now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
-    with db.engine.connect() as conn:
-        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
-        sub = q.subquery()
-        rows = conn.execute(select(sub.c.product_id, sub.c.score).where(sub.c.score > 0)
-                            .order_by(sub.c.score.desc(), sub.c.product_id).limit(n)).all()
-    return [Scored(int(p), float(s)) for p, s in rows]
-
-
-__all__ = ["Coverage", "Scope", "Scored", "add_rates", "coverage", "ctr_by_position", "daily", "funnel",
-           "grouped_counts", "metrics", "popularity", "top_products", "trending", "wilson", "wilson_arrays",
-           "DEFAULT_WEIGHTS", "Z95"]
+__all__ = ["Coverage", "Scope", "add_rates", "coverage", "ctr_by_position", "daily", "funnel", "grouped_counts",
+           "metrics", "top_products", "wilson", "wilson_arrays", "TOP_BY"]

@@ -6,8 +6,9 @@ same shopper therefore sees the same variant on every server and every day, and 
 traffic independently of each other.
 
 Results compare each variant's CTR and conversion (purchases per impression) with the control variant's: the
-difference, its confidence interval (two-proportion normal approximation, unpooled standard error) and the
-two-sided p-value of the pooled two-proportion z-test; `significant` means p < alpha.
+difference, its confidence interval (two-proportion normal approximation, unpooled standard error: statsmodels'
+`confint_proportions_2indep(method="wald")`) and the two-sided p-value of the pooled two-proportion z-test
+(statsmodels' `proportions_ztest`); `significant` means p < alpha.
 """
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from statistics import NormalDist
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from engine.insights.analytics import Scope, add_rates, grouped_counts
 from engine.catalog.db import Database
-from engine.errors import NotFound, ValidationError
-from engine.insights.events import utc_now
 from engine.catalog.events import ExperimentRow, VariantRow
+from engine.errors import NotFound, ValidationError
+from engine.insights.analytics import Scope, add_rates, grouped_counts
+from engine.insights.events import utc_now
 
 STATUSES = ("running", "stopped")
 SHARE_TOLERANCE = 1e-6
@@ -216,19 +217,17 @@ class Comparison:
 
 def two_proportion(x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05) -> Comparison:
     """p1 − p0 with a (1−alpha) interval from the unpooled standard error and the two-sided p-value of the
-    pooled z-test. NaN everywhere when a group has no trials or more successes than trials."""
+    pooled z-test. NaN everywhere when a group has no trials or more successes than trials. When both groups
+    are all successes or all failures the pooled standard error is 0 and the z-test would divide by it: the
+    rates are identical, so that is z = 0, p = 1 and an interval of width 0."""
     if n1 <= 0 or n0 <= 0 or not (0 <= x1 <= n1) or not (0 <= x0 <= n0):
         return Comparison(math.nan, math.nan, math.nan, math.nan, math.nan)
-    z_crit = NormalDist().inv_cdf(1 - alpha / 2)
-    p1, p0 = x1 / n1, x0 / n0
-    diff = p1 - p0
-    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
-    pooled = (x1 + x0) / (n1 + n0)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
-    if se_pooled == 0:  # both groups all-success or all-failure: identical rates
+    diff = x1 / n1 - x0 / n0
+    if x1 + x0 in (0, n1 + n0):
         return Comparison(diff, diff, diff, 0.0, 1.0)
-    z = diff / se_pooled
-    return Comparison(diff, diff - z_crit * se, diff + z_crit * se, z, math.erfc(abs(z) / math.sqrt(2)))
+    low, high = confint_proportions_2indep(x1, n1, x0, n0, method="wald", compare="diff", alpha=alpha)
+    z, p_value = proportions_ztest([x1, x0], [n1, n0], value=0, alternative="two-sided", prop_var=False)
+    return Comparison(diff, float(low), float(high), float(z), float(p_value))
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Everything a shopper can be shown: the Recommender facade, the business reranker, diversity, merchants' rules, complete the look, frequently bought together and personalised lists — and the config they rank by."""

@@ -17,12 +17,13 @@ from engine.catalog.queries import Catalog
 from engine.encoders.base import ImageEncoder, TextEncoder
 from engine.encoders.images import load_image
 from engine.errors import NotFound, ValidationError, VitrinaError
-from engine.insights.analytics import trending
+from engine.insights.popularity import trending
 from engine.recommend import fbt, personal
 from engine.recommend.cards import CardCache, PopularityCache
 from engine.recommend.config import RecoConfig
 from engine.recommend.looks import complete_the_look, targets_for
-from engine.recommend.personal import PersonalisedResult, ProfileStore
+from engine.recommend.personal import PersonalisedResult
+from engine.recommend.profiles import ProfileStore
 from engine.recommend.rerank import reason_text, rerank
 from engine.settings import Settings
 from engine.store.base import CollectionSpec, StoreHit, VectorStore

@@ -19,6 +19,7 @@ from engine.errors import EncoderMismatch, NotFound, VitrinaError
 from engine.types import Filters
 from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
 from engine.store import filters as fx
+from engine.store import owner
 
 # Segments smaller than this (per vector, in KB) keep the plain index: search stays exact and no HNSW build
 # is ever needed. The build holds the GIL and freezes the process for minutes on 2 cores, while exact search
@@ -82,6 +83,7 @@ class EdgeStore:
         if self._shard_exists():
             self._shard = self._load()
             self._spec = self._read_spec_or_none()
+            owner.write(self.path)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -90,8 +92,7 @@ class EdgeStore:
 
     def _locked_error(self, exc: Exception) -> Exception:
         if "WouldBlock" in str(exc) or "Can't init WAL" in str(exc):
-            return StoreLocked(f"store at {self.path} is open in another process (or by another EdgeStore in "
-                               f"this one): close it first, or point VITRINA_DATA_DIR at another folder")
+            return StoreLocked(owner.locked_message(self.path))
         return exc
 
     def _load(self) -> qe.EdgeShard:
@@ -169,6 +170,7 @@ class EdgeStore:
             if self._shard is None and self._shard_exists():
                 self._shard = self._load()
                 self._spec = self._read_spec_or_none()
+                owner.write(self.path)
             if self._shard is not None and not recreate:
                 if self._spec is None:
                     raise self._no_spec()
@@ -179,6 +181,7 @@ class EdgeStore:
                 return
             self._wipe()
             self._shard = self._create(spec)
+            owner.write(self.path)
             self._write_spec(spec)
             self._spec = spec
 
@@ -217,6 +220,12 @@ class EdgeStore:
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+                owner.clear(self.path)
+
+    def announce(self, api: str) -> None:
+        """Record the HTTP API this process serves the engine on, for processes that find the store taken."""
+        if self._shard is not None:
+            owner.write(self.path, api)
 
     def __enter__(self) -> "EdgeStore":
         return self

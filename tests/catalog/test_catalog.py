@@ -11,7 +11,8 @@ from sqlalchemy import event, select
 
 from engine.catalog import Catalog, Database, import_generic, import_magento
 from engine.catalog.colours import CANONICAL, detect_colour, find_colours, fold, normalise_colour
-from engine.catalog.models import Category, Product, ProductLink
+from engine.catalog.models import Category, Product, ProductCategory, ProductLink
+from engine.catalog.search import search_folded, search_sql
 from engine.errors import NotFound, ValidationError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -182,8 +183,8 @@ def test_search(catalog: Catalog):
 def test_search_in_sql_agrees_with_the_folded_scan(catalog: Catalog):
     """The SQL path (used on PostgreSQL) and the folded scan (SQLite) find the same products for ASCII."""
     for needle in ("jacket", "MH0", "Tee", "24-WG08", "_"):
-        via_sql = set(catalog._search_sql(needle, 500, False))
-        via_scan = set(catalog._search_folded(needle, 500, False))
+        via_sql = set(search_sql(catalog.db, needle, 500, False))
+        via_scan = set(search_folded(catalog.db, needle, 500, False))
         assert via_sql == via_scan, needle
 
 
@@ -191,7 +192,6 @@ def test_list_products_pages_cover_the_subtree(catalog: Catalog, rows: dict[str,
     men = catalog.category("Men")
     subtree = set(catalog.category_descendants(men.id))
     with db.session() as s:
-        from engine.catalog.models import ProductCategory
         members = {pid for pid, cid in s.execute(select(ProductCategory.product_id, ProductCategory.category_id))
                    if cid in subtree}
     expected = {p.id for p in rows.values() if p.category_id in subtree} | members
@@ -281,11 +281,6 @@ def test_stats(catalog: Catalog, rows: dict[str, Product], db: Database):
 
 
 def test_category_id_resolves_paths_labels_and_ids_without_counts(tmp_path):
-    from engine.catalog.db import Database
-    from engine.catalog.models import Category
-    from engine.catalog.queries import Catalog
-    from engine.errors import NotFound, ValidationError
-
     db = Database(f"sqlite:///{tmp_path / 'c.db'}")
     with db.session() as s:
         s.add_all([Category(id=1, name="Men", parent_id=None, path="Men"),

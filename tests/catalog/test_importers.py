@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import selectinload
 
 from engine.catalog import Catalog, Database, ImportReport, import_generic, import_magento
 from engine.catalog.colours import CANONICAL, normalise_colour
@@ -43,7 +44,6 @@ def _updated_at(db: Database) -> dict[str, datetime]:
 
 
 def _products(db: Database) -> dict[str, Product]:
-    from sqlalchemy.orm import selectinload
     with db.session() as s:
         return {p.sku: p for p in s.scalars(select(Product).options(
             selectinload(Product.images), selectinload(Product.categories), selectinload(Product.category)))}

@@ -15,6 +15,8 @@ from console.fmt import count
 from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, placeholder
 
 from console_fixtures import goto
+from engine.catalog.importers import import_generic
+from engine.runtime import Runtime, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -59,23 +61,26 @@ def metrics(at, key: str | None = None) -> dict[str, str]:
     return {m.label: m.value for m in (at.get_by_key(key) if key else at).metric}
 
 
+def own_catalog(tmp_path, monkeypatch, console_data, header: str, rows: list[str]) -> Runtime:
+    """Point the app at a data folder of its own holding just these catalog rows (not indexed yet)."""
+    feed = tmp_path / "feed.csv"
+    feed.write_text(header + "\n" + "".join(row + "\n" for row in rows))
+    for k, v in {**console_data.env, "VITRINA_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(k, v)
+    rt = shared()
+    assert import_generic(rt.db, feed).created == len(rows)
+    return rt
+
+
 # ---- first start ---------------------------------------------------------------------------------------------
 def test_first_start_indexes_an_empty_index_in_a_status_box_then_starts_at_once(tmp_path, monkeypatch, luma_dir,
                                                                                  console_data):
     """A catalog without vectors: the first run prepares it inside st.status with a progress bar, the
     next run finds everything in place and shows no status at all."""
-    from engine.catalog.importers import import_generic
-    from engine.runtime import shared
-
     photos = sorted((luma_dir / "media").rglob("*_main.jpg"))[:3]
-    feed = tmp_path / "feed.csv"
-    feed.write_text("sku,title,price,category,images\n" + "".join(
-        f"FIRST-{i},First start item {i},{10 + i}.00,Start/Items,{p}\n" for i, p in enumerate(photos)))
-    for k, v in {**console_data.env, "VITRINA_DATA_DIR": str(tmp_path / "data")}.items():
-        monkeypatch.setenv(k, v)
-    rt = shared()
+    rt = own_catalog(tmp_path, monkeypatch, console_data, "sku,title,price,category,images", [
+        f"FIRST-{i},First start item {i},{10 + i}.00,Start/Items,{p}" for i, p in enumerate(photos)])
     try:
-        assert import_generic(rt.db, feed).created == 3
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
         assert not at.exception, [e.value for e in at.exception]
         assert len(at.status) == 1 and at.status[0].state == "complete"
@@ -200,6 +205,32 @@ def test_exclude_same_style_leaves_out_other_colours(app, runtime):
     shown = {t.sku for t in tiles(app, "grid-similar-image")}
     groups = {c.group_key for c in runtime.catalog.cards([runtime.catalog.get(s).id for s in shown]).values()}
     assert styled.group_key not in groups
+
+
+def test_exclude_same_brand_leaves_out_the_source_brand(tmp_path, monkeypatch, luma_dir, console_data):
+    """A catalog of two brands: with "Exclude the same brand" ticked the grids hold only the other brand, and
+    they are the engine's own list for exclude_same_brand=True."""
+    photos = sorted((luma_dir / "media").rglob("*_main.jpg"))[:10]
+    rt = own_catalog(tmp_path, monkeypatch, console_data, "sku,title,price,brand,category,images", [
+        f"BR-{i},Trail jacket {i},{20 + i}.00,{'Acme' if i % 2 else 'Zeta'},Outdoor/Jackets,{p}"
+        for i, p in enumerate(photos)])
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+        assert not at.exception, [e.value for e in at.exception]
+        goto(at, "similar")
+        source = rt.catalog.get("BR-1")
+        at.selectbox(key="similar_product").set_value(source.id).run()
+        assert "Acme" in {c.brand for c in rt.catalog.cards([rt.catalog.get(t.sku).id
+                                                              for t in tiles(at, "grid-similar-combined")]).values()}
+        at.checkbox(key="f_same_brand").check().run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = [t.sku for t in tiles(at, "grid-similar-combined")]
+        brands = {c.brand for c in rt.catalog.cards([rt.catalog.get(s).id for s in shown]).values()}
+        assert shown and brands == {"Zeta"}
+        expected = rt.recommender().similar(source.id, n=len(shown), exclude_same_brand=True)
+        assert shown == [r.product.sku for r in expected]
+    finally:
+        rt.close()
 
 
 # ---- Visual search -------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from engine.recommend.config import dump, fingerprint, load
 from engine.runtime import Runtime
-from engine.merchandising.tuning import history_for, look_sample, snapshot
+from engine.merchandising.edits import history_for
+from engine.merchandising.snapshot import look_sample, snapshot
 
 from console_fixtures import goto
 

@@ -325,7 +325,7 @@ def test_complete_the_look_uses_the_complementary_map(rt):
 
 
 def test_trending_follows_the_event_log(rt):
-    from engine.insights.analytics import trending
+    from engine.insights.popularity import trending
     from engine.insights.events import Event, EventLog
 
     a, b = _sku(rt, "WJ01-Red"), _sku(rt, "WB01-Black")
@@ -348,7 +348,6 @@ def test_trending_follows_the_event_log(rt):
 
 def test_from_config_reproduces_the_rankings_of_an_exported_config(rt, tmp_path):
     from engine.recommend.config import save
-    from engine.recommend.facade import Recommender
     from engine.recommend.rerank import Strategy
     from engine.recommend.rules import Rule
 

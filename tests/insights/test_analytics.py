@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from engine.insights import analytics as A
+from engine.insights import popularity as P
 from engine.insights.analytics import Scope
 from engine.catalog.db import Database
 from engine.catalog.models import Category, Product, ProductCategory, VectorSync
@@ -220,28 +221,28 @@ def pop_db(tmp_path) -> Database:
 
 def test_popularity_is_the_decayed_weighted_sum(pop_db):
     h = 24.0
-    got = A.popularity(pop_db, half_life_hours=h, now=NOW)
+    got = P.popularity(pop_db, half_life_hours=h, now=NOW)
     assert got == pytest.approx({1: 5 * 0.5 ** (48 / h), 2: 2 * 1 * 0.5 ** (1 / h), 3: 3 * 0.5 ** (10 / h)})
-    custom = A.popularity(pop_db, half_life_hours=h, now=NOW, weights={"impression": 0.5, "click": 0.0})
+    custom = P.popularity(pop_db, half_life_hours=h, now=NOW, weights={"impression": 0.5, "click": 0.0})
     assert custom == pytest.approx({1: 5 * 0.5 ** (48 / h), 2: 0.5 * 0.5 ** (1 / h), 3: 3 * 0.5 ** (10 / h)})
 
 
 def test_trending_order_follows_the_half_life(pop_db):
     # long memory: the old purchase (5) beats two fresh clicks (2) and the cart (3)
-    slow = A.trending(pop_db, n=3, half_life_hours=10_000, now=NOW)
+    slow = P.trending(pop_db, n=3, half_life_hours=10_000, now=NOW)
     assert [t.product_id for t in slow] == [1, 3, 2]
     # short memory: 5·2^(−48/6) ≈ 0.02, 3·2^(−10/6) ≈ 0.94, 2·2^(−1/6) ≈ 1.78
-    fast = A.trending(pop_db, n=3, half_life_hours=6, now=NOW)
+    fast = P.trending(pop_db, n=3, half_life_hours=6, now=NOW)
     assert [t.product_id for t in fast] == [2, 3, 1]
     assert fast[0].score == pytest.approx(2 * 0.5 ** (1 / 6))
-    assert [t.product_id for t in A.trending(pop_db, n=1, half_life_hours=6, now=NOW)] == [2]
+    assert [t.product_id for t in P.trending(pop_db, n=1, half_life_hours=6, now=NOW)] == [2]
 
 
 def test_trending_within_a_category_includes_secondary_categories(pop_db):
-    assert [t.product_id for t in A.trending(pop_db, n=5, category_id=20, now=NOW)] == [3]
-    assert {t.product_id for t in A.trending(pop_db, n=5, category_id=10, now=NOW)} == {1, 2, 3}
+    assert [t.product_id for t in P.trending(pop_db, n=5, category_id=20, now=NOW)] == [3]
+    assert {t.product_id for t in P.trending(pop_db, n=5, category_id=10, now=NOW)} == {1, 2, 3}
     with pytest.raises(NotFound):
-        A.trending(pop_db, category_id=99, now=NOW)
+        P.trending(pop_db, category_id=99, now=NOW)
 
 
 @pytest.mark.parametrize("kwargs", [{"half_life_hours": 0}, {"half_life_hours": math.nan},
@@ -249,7 +250,7 @@ def test_trending_within_a_category_includes_secondary_categories(pop_db):
                                     {"weights": {k: 0.0 for k in ("impression", "click", "cart_add", "purchase")}}])
 def test_popularity_rejects_bad_arguments(pop_db, kwargs):
     with pytest.raises(ValidationError):
-        A.popularity(pop_db, now=NOW, **kwargs)
+        P.popularity(pop_db, now=NOW, **kwargs)
 
 
 def test_wilson_helper_matches_the_formula_and_handles_empty_groups():

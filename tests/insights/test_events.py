@@ -14,7 +14,8 @@ from sqlalchemy import select
 from engine.catalog.db import Database
 from engine.catalog.models import Product
 from engine.errors import ValidationError
-from engine.insights.events import Event, EventLog, import_events
+from engine.insights.event_import import import_events
+from engine.insights.events import Event, EventLog
 from engine.catalog.events import EventRow
 
 

@@ -14,7 +14,11 @@ from engine.metrics import ndcg_at_k, recall_at_k
 from engine.recommend.looks import ComplementaryTarget
 from engine.runtime import Runtime
 from engine.recommend.rerank import FACTORS
-from engine.merchandising.tuning import (FACTOR_HELP, SAMPLE_LINKED, SAMPLE_OTHERS, WHAT_IF_METRICS, RankChange, WhatIf, compare, default_sample, describe_scope, evaluate_looks, export_text, fates, history_for, import_config, judge_look, judge_product_look, look_sample, preview, rank_changes, resolve_strategy, scope_text, snapshot, what_if, with_default_strategy, with_look_map, with_rule, with_strategy, without_rules)
+from engine.merchandising.edits import FACTOR_HELP, describe_scope, export_text, history_for, import_config, scope_text, with_default_strategy, with_look_map, with_rule, with_strategy, without_rules
+from engine.merchandising.looks import evaluate_looks, judge_look, judge_product_look
+from engine.merchandising.previews import RankChange, compare, fates, preview, rank_changes, resolve_strategy
+from engine.merchandising.snapshot import SAMPLE_LINKED, SAMPLE_OTHERS, default_sample, look_sample, snapshot
+from engine.merchandising.whatif import WHAT_IF_METRICS, WhatIf, what_if
 from engine.types import ProductCard, Recommendation
 
 

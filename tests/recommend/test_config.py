@@ -1,16 +1,17 @@
-"""The config document: round trip, full validation (every error, with its path), YAML errors with lines,
-all-or-nothing saving, fingerprint, diff and the version history."""
+"""The config document: the schema file generated from the models, round trip, full validation (every error,
+with its path), YAML errors with lines, all-or-nothing saving and the fingerprint. Diff and version history:
+tests/merchandising/test_history.py."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 
-from engine.recommend.config import (EVENT_KINDS, SCHEMA_PATH, Change, ConfigHistory, DiversityConfig, RecoConfig, diff, dump, fingerprint, load, save, validate_document)
+from engine.recommend.config import (EVENT_KINDS, SCHEMA_PATH, DiversityConfig, RecoConfig, dump, fingerprint, load, save, schema, validate_document, write_schema)
 from engine.errors import ConfigError, NotFound
+from engine.insights import events, popularity
 from engine.recommend.looks import ComplementaryTarget
 from engine.recommend.rerank import FactorParams, Strategy
 from engine.recommend.rules import Rule
@@ -38,17 +39,40 @@ def custom() -> RecoConfig:
 
 # ---------------------------------------------------------------- schema file and round trip
 
-def test_event_kinds_and_weights_match_the_event_log_and_analytics():
-    from engine.insights import analytics, events
+def test_event_kinds_and_weights_match_the_event_log_and_popularity():
+    # Repeated in the config module so that reading a config does not load the database layer.
     assert EVENT_KINDS == events.EVENT_KINDS
-    assert RecoConfig.default().events.weights == analytics.DEFAULT_WEIGHTS
-    assert RecoConfig.default().events.half_life_hours == analytics.DEFAULT_HALF_LIFE_HOURS
+    assert RecoConfig.default().events.weights == popularity.DEFAULT_WEIGHTS
+    assert RecoConfig.default().events.half_life_hours == popularity.DEFAULT_HALF_LIFE_HOURS
 
 
-def test_schema_is_valid_draft_2020_12():
-    doc = json.loads(SCHEMA_PATH.read_text())
+def test_committed_schema_file_is_the_one_generated_from_the_models(tmp_path: Path):
+    # config.schema.json is what other readers validate against: after a model changes, write_schema() must
+    # be run (module docstring of engine/recommend/config_document.py) or this fails.
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == write_schema(tmp_path / "schema.json").read_text(encoding="utf-8")
+    doc = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert doc == schema()
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    Draft202012Validator.check_schema(doc)
+    assert doc["required"] == ["schema_version", "version"] and doc["additionalProperties"] is False
+
+
+def test_schema_carries_the_names_and_the_pin_slot_rule_for_other_readers():
+    doc = schema()
+    weights = doc["$defs"]["StrategyDoc"]["properties"]["weights"]
+    assert weights["propertyNames"]["enum"][0] == "similarity" and "colour" not in weights["propertyNames"]["enum"]
+    assert doc["$defs"]["EventsDoc"]["properties"]["weights"]["propertyNames"] == {"enum": list(EVENT_KINDS)}
+    assert doc["properties"]["strategies"]["propertyNames"] == {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+    rule = doc["$defs"]["RuleDoc"]
+    assert rule["then"]["required"] == ["slot"] and rule["else"]["properties"]["slot"] == {"type": "null"}
+    assert "default" not in _keys(doc)  # a left-out field takes the engine's built-in, not a placeholder
+
+
+def _keys(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in _keys(v)}
+    if isinstance(node, list):
+        return {k for v in node for k in _keys(v)}
+    return set()
 
 
 def test_default_round_trip():
@@ -66,6 +90,21 @@ def test_custom_round_trip_through_text_and_files(tmp_path: Path):
     assert RecoConfig.load(path.read_bytes()) == cfg
     again = load(dump(load(path)))
     assert again == cfg and again.strategy().weights == {"margin": 2.0, "similarity": 1.0}
+
+
+def test_configs_edited_in_code_are_checked_as_documents():
+    # The console and tuning code build configs with dataclasses.replace and check them afterwards: building
+    # never raises, and errors() speaks in the same paths as a loaded file.
+    cfg = replace(RecoConfig.default(), text_weight=2.0, rules=[Rule("p", "pin", 5), Rule("h", "hide", 6, slot=1)])
+    assert cfg.errors() == ["$.rules[0].slot: a pin needs a slot (1 = first position)",
+                            "$.rules[1].slot: only pins have a slot",
+                            "$.text_weight: Input should be less than or equal to 1, got 2.0"]
+    with pytest.raises(ConfigError):
+        cfg.validate()
+    doc = cfg.to_dict()
+    doc["strategies"]["balanced"]["weights"]["price"] = 9.0
+    doc["rules"][0]["slot"] = 1
+    assert "price" not in cfg.strategies["balanced"].weights and cfg.rules[0].slot is None  # a copy
 
 
 def test_minimal_document_takes_builtin_defaults():
@@ -96,30 +135,35 @@ def test_unquoted_yaml_timestamps_and_numeric_keys_are_read_as_text():
 # ---------------------------------------------------------------- schema errors, each with its path
 
 @pytest.mark.parametrize("fragment, expected", [
-    ("version: 3\n", "$.version: 3 is not of type 'string'"),
-    ("text_weight: 1.5\n", "$.text_weight: 1.5 is greater than the maximum of 1"),
-    ("encoders: {text: use, audio: x}\n", "$.encoders: Additional properties are not allowed ('audio' was unexpected)"),
-    ("strategies: {s: {weights: {similarity: -1}}}\n", "$.strategies.s.weights.similarity: -1 is less than the minimum of 0"),
-    ("strategies: {s: {weights: {}}}\n", "$.strategies.s.weights: {} should be non-empty"),
-    ("strategies: {s: {description: no weights}}\n", "$.strategies.s: 'weights' is a required property"),
-    ("strategies: {'bad name': {weights: {price: 1}}}\n", "$.strategies: 'bad name' does not match"),
-    ("diversity: {mmr_lambda: 2}\n", "$.diversity.mmr_lambda: 2 is greater than the maximum of 1"),
-    ("diversity: {collapse_k: 0}\n", "$.diversity.collapse_k: 0 is less than the minimum of 1"),
-    ("diversity: {collapse_k: 1.5}\n", "$.diversity.collapse_k: 1.5 is not of type 'integer', 'null'"),
-    ("factors: {price_scale: 0}\n", "$.factors.price_scale: 0 is less than or equal to the minimum of 0"),
-    ("rules: [{id: a, action: pin, product_id: 5}]\n", "$.rules[0]: 'slot' is a required property"),
-    ("rules: [{id: a, action: boost, product_id: 5}]\n", "$.rules[0].action: 'boost' is not one of ['pin', 'hide']"),
-    ("rules: [{id: a, action: hide, product_id: x}]\n", "$.rules[0].product_id: 'x' is not of type 'integer'"),
-    ("rules: [{id: a, action: pin, product_id: 5, slot: 0}]\n", "$.rules[0].slot: 0 is less than the minimum of 1"),
-    ("rules: [{id: a, action: hide, product_id: 5, scope: 'brand:2'}]\n", "$.rules[0].scope: 'brand:2' does not match"),
-    ("complementary: {Men/Tops: [{category: Gear/Bags}]}\n", "$.complementary['Men/Tops'][0]: 'relation' is a required property"),
+    ("version: 3\n", "$.version: Input should be a valid string, got 3"),
+    ("text_weight: 1.5\n", "$.text_weight: Input should be less than or equal to 1, got 1.5"),
+    ("text_weight: '0.5'\n", "$.text_weight: Input should be a valid number, got '0.5'"),  # strict: text is not a number
+    ("encoders: {text: use, audio: x}\n", "$.encoders.audio: Extra inputs are not permitted"),
+    ("strategies: {s: {weights: {similarity: -1}}}\n",
+     "$.strategies.s.weights.similarity: Input should be greater than or equal to 0, got -1"),
+    ("strategies: {s: {weights: {}}}\n", "$.strategies.s.weights: at least one weight is needed"),
+    ("strategies: {s: {description: no weights}}\n", "$.strategies.s.weights: Field required"),
+    ("strategies: {'bad name': {weights: {price: 1}}}\n", "$.strategies['bad name']: a strategy name is 1 to 64"),
+    ("diversity: {mmr_lambda: 2}\n", "$.diversity.mmr_lambda: Input should be less than or equal to 1, got 2"),
+    ("diversity: {collapse_k: 0}\n", "$.diversity.collapse_k: Input should be greater than or equal to 1, got 0"),
+    ("diversity: {collapse_k: 1.5}\n", "$.diversity.collapse_k: Input should be a valid integer, got 1.5"),
+    ("factors: {price_scale: 0}\n", "$.factors.price_scale: Input should be greater than 0, got 0"),
+    ("rules: [{id: a, action: pin, product_id: 5}]\n", "$.rules[0].slot: a pin needs a slot (1 = first position)"),
+    ("rules: [{id: a, action: boost, product_id: 5}]\n", "$.rules[0].action: Input should be 'pin' or 'hide', got 'boost'"),
+    ("rules: [{id: a, action: hide, product_id: x}]\n", "$.rules[0].product_id: Input should be a valid integer, got 'x'"),
+    ("rules: [{id: a, action: hide, product_id: true}]\n", "$.rules[0].product_id: Input should be a valid integer, got True"),
+    ("rules: [{id: a, action: pin, product_id: 5, slot: 0}]\n", "$.rules[0].slot: Input should be greater than or equal to 1"),
+    ("rules: [{id: a, action: hide, product_id: 5, scope: 'brand:2'}]\n", "$.rules[0].scope: String should match pattern"),
+    ("complementary: {Men/Tops: [{category: Gear/Bags}]}\n", "$.complementary['Men/Tops'][0].relation: Field required"),
     ("complementary: {Men/Tops: [{category: Gear/Bags, relation: bag, max_items: 0}]}\n",
-     "$.complementary['Men/Tops'][0].max_items: 0 is less than the minimum of 1"),
-    ("events: {half_life_hours: 0}\n", "$.events.half_life_hours: 0 is less than or equal to the minimum of 0"),
-    ("events: {weights: {click: -1}}\n", "$.events.weights.click: -1 is less than the minimum of 0"),
-    ("events: {weights: {Click: 1}}\n", "$.events.weights: 'Click' does not match"),
-    ("personalisation: {enabled: maybe}\n", "$.personalisation.enabled: 'maybe' is not of type 'boolean'"),
-    ("colour_boost: 1\n", "$: Additional properties are not allowed ('colour_boost' was unexpected)"),
+     "$.complementary['Men/Tops'][0].max_items: Input should be greater than or equal to 1, got 0"),
+    ("complementary: {Men/Tops: [{category: true, relation: bag}]}\n",
+     "$.complementary['Men/Tops'][0].category: must be a category path or id, got True"),
+    ("events: {half_life_hours: 0}\n", "$.events.half_life_hours: Input should be greater than 0, got 0"),
+    ("events: {weights: {click: -1}}\n", "$.events.weights.click: Input should be greater than or equal to 0, got -1"),
+    ("events: {weights: {Click: 1}}\n", "$.events.weights.Click: unknown event kind 'Click'"),
+    ("personalisation: {enabled: maybe}\n", "$.personalisation.enabled: Input should be a valid boolean, got 'maybe'"),
+    ("colour_boost: 1\n", "$.colour_boost: Extra inputs are not permitted"),
 ])
 def test_each_schema_error_is_reported_with_its_path(fragment: str, expected: str):
     with pytest.raises(ConfigError) as e:
@@ -133,6 +177,7 @@ def test_each_schema_error_is_reported_with_its_path(fragment: str, expected: st
     ("strategies: {s: {weights: {price: 0, stock: 0}}}\n", "$.strategies.s.weights: at least one weight must be positive"),
     ("strategies: {s: {weights: {price: .nan}}}\n", "$.strategies.s.weights.price: must be a finite number"),
     ("text_weight: .nan\n", "$.text_weight: must be a finite number"),
+    ("factors: {price_up_band: .inf}\n", "$.factors.price_up_band: must be a finite number, got inf"),
     ("rules: [{id: a, action: pin, product_id: 5, slot: 500}]\n", "$.rules[0].slot: slot 500 is beyond the longest list"),
     ("rules: [{id: a, action: hide, product_id: 5, slot: 2}]\n", "$.rules[0].slot: only pins have a slot"),
     ("rules: [{id: a, action: hide, product_id: 5}, {id: a, action: hide, product_id: 6}]\n",
@@ -170,13 +215,13 @@ def test_many_errors_are_listed_at_once():
     with pytest.raises(ConfigError) as e:
         load(text)
     paths = [err.split(": ", 1)[0] for err in e.value.errors]
-    assert paths == sorted(paths) and paths[0] == "$"  # listed in path order, stable between runs
-    for p in ("$", "$.text_weight", "$.default_strategy", "$.strategies.s.weights.similarity",
-              "$.strategies.s.weights.colour", "$.diversity.mmr_lambda", "$.diversity.collapse_k", "$.rules[0]",
+    assert paths == sorted(paths)  # listed in path order, stable between runs
+    for p in ("$.version", "$.text_weight", "$.default_strategy", "$.strategies.s.weights.similarity",
+              "$.strategies.s.weights.colour", "$.diversity.mmr_lambda", "$.diversity.collapse_k", "$.rules[0].slot",
               "$.rules[1].id", "$.rules[1].slot"):
         assert p in paths, (p, e.value.errors)
     assert len(e.value.errors) == 10
-    assert "'version' is a required property" in str(e.value)  # the message itself lists them too
+    assert "$.version: Field required" in str(e.value)  # the message itself lists them too
 
 
 # ---------------------------------------------------------------- YAML errors
@@ -202,7 +247,7 @@ def test_duplicate_keys_are_errors_with_line_and_path():
         load(text)
     assert e.value.errors == ["$.strategies: duplicate key 's' at line 5",
                               "$.strategies.s.weights: duplicate key 'price' at line 5",
-                              "$.text_weight: 3 is greater than the maximum of 1"]
+                              "$.text_weight: Input should be less than or equal to 1, got 3"]
 
 
 def test_empty_or_non_mapping_documents():
@@ -224,8 +269,9 @@ def test_invalid_config_is_never_written(tmp_path: Path):
     bad.rules.append(Rule("pin-bag", "pin", 99))
     with pytest.raises(ConfigError) as e:
         save(bad, path)
-    assert "$.strategies.broken.weights.similarity: -1.0 is less than the minimum of 0" in e.value.errors
-    assert "$.rules[2]: 'slot' is a required property" in e.value.errors
+    assert "$.strategies.broken.weights.similarity: Input should be greater than or equal to 0, got -1.0" \
+        in e.value.errors
+    assert "$.rules[2].slot: a pin needs a slot (1 = first position)" in e.value.errors
     assert "$.rules[2].id: duplicate rule id 'pin-bag' (also rules[0])" in e.value.errors
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.yaml"]  # no temp file left behind
@@ -265,83 +311,3 @@ def test_fingerprint_of_independently_built_equal_content_is_equal():
     # process state leaks into it), and it differs from the built-in defaults'.
     assert fingerprint(custom()) == fingerprint(custom())
     assert fingerprint(custom()) != fingerprint(RecoConfig.default())
-
-
-# ---------------------------------------------------------------- diff
-
-def test_diff_lists_each_change():
-    a = custom()
-    b = load(dump(a))
-    b.strategies["balanced"].weights["stock"] = 0.2
-    b.strategies["margin-first"].weights.pop("similarity")
-    del b.strategies["upsell"]
-    b.rules[0].slot = 1
-    b.rules.append(Rule("hide-x", "hide", 8))
-    b.complementary["Men/Tops"][0] = ComplementaryTarget("Men/Bottoms", "bottom", 3)
-    b.diversity.mmr_lambda = None
-    changes = diff(a, b)
-    assert changes == [
-        Change("strategies.balanced.weights.stock", 0.05, 0.2),
-        Change("strategies.upsell", a.to_dict()["strategies"]["upsell"], None),  # built-ins come first
-        Change("strategies['margin-first'].weights.similarity", 1.0, None),
-        Change("diversity.mmr_lambda", 0.6, None),
-        Change("rules['pin-bag'].slot", 2, 1),
-        Change("rules['hide-x']", None, {"action": "hide", "product_id": 8, "scope": "global", "note": ""}),
-        Change("complementary['Men/Tops']['Men/Bottoms'].max_items", 2, 3),
-    ]
-    assert [c.kind for c in changes] == ["changed", "removed", "removed", "removed", "changed", "added", "changed"]
-    assert diff(a, load(dump(a))) == []
-
-
-def test_diff_ignores_rule_reordering():
-    a = custom()
-    b = load(dump(a))
-    b.rules.reverse()
-    assert diff(a, b) == []
-
-
-# ---------------------------------------------------------------- history
-
-def test_history_saves_lists_and_loads_versions(tmp_path: Path):
-    hist = ConfigHistory(tmp_path / "configs")
-    assert hist.list() == [] and hist.latest() is None
-    t1 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
-    t2 = datetime(2026, 11, 26, 11, 30, 0, 123456, tzinfo=timezone.utc)
-    v1 = hist.save(custom(), now=t1)
-    second = custom()
-    second.text_weight = 0.3
-    v2 = hist.save(second, now=t2)
-    assert v1.name == "config-20261126T100000000000Z.yaml"
-    assert v2.version == "20261126T113000123456Z"
-    assert v2.created_at == "2026-11-26T11:30:00.123456+00:00"
-    listed = hist.list()
-    assert [v.name for v in listed] == [v2.name, v1.name]  # newest first
-    assert listed[1].fingerprint == fingerprint(custom())
-    assert hist.latest().text_weight == 0.3
-    assert hist.load(v1.name).text_weight == 0.7
-    assert hist.load("20261126T100000000000Z").version == "20261126T100000000000Z"
-    assert [c.path for c in diff(hist.load(v1.name), hist.load(v2.name))] == ["version", "created_at", "text_weight"]
-    with pytest.raises(NotFound):
-        hist.load("nothing-like-this")
-
-
-def test_history_same_instant_gets_distinct_names(tmp_path: Path):
-    hist = ConfigHistory(tmp_path)
-    t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    a, b = hist.save(custom(), now=t), hist.save(custom(), now=t)
-    assert a.name != b.name and b.name.endswith("-1.yaml")
-    assert [v.name for v in hist.list()] == [b.name, a.name]
-
-
-def test_history_refuses_invalid_and_lists_corrupt_files(tmp_path: Path):
-    hist = ConfigHistory(tmp_path)
-    bad = custom()
-    bad.text_weight = 2.0
-    with pytest.raises(ConfigError, match="text_weight"):
-        hist.save(bad)
-    assert list(tmp_path.iterdir()) == []
-    good = hist.save(custom(), now=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    (tmp_path / "config-20270101T000000000000Z.yaml").write_text("schema_version: 1\nversion: [\n")
-    listed = hist.list()
-    assert listed[0].error is not None and "line" in listed[0].error
-    assert listed[1].name == good.name and listed[1].error is None

@@ -21,7 +21,8 @@ from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event, EventLog, utc_now
 from engine.catalog.events import EventRow
 from engine.indexing.indexer import Indexer
-from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, ProfileStore, personalised)
+from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised)
+from engine.recommend.profiles import ProfileStore
 from engine.catalog.profiles import UserProfileRow
 from engine.recommend.facade import Recommender
 from engine.runtime import Runtime, shared

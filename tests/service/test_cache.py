@@ -1,8 +1,9 @@
-"""The recommendation cache: the bounded in-process TTL cache, JSON round trips of results, keys that follow
-the config and the index (a real reindex of the Luma catalog), and Redis — a real redis-server started here,
-then killed mid-test and restarted."""
+"""The recommendation cache: the bounded in-process TTL cache (cachetools), JSON round trips of results and of
+cached lists, keys that follow the config and the index (a real reindex of the Luma catalog), and Redis — a real
+redis-server started here, then killed mid-test and restarted."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -13,13 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import update
 
-from engine.cache import (IndexVersion, NullCache, RecoCache, RedisCache, TTLCache, cache_key, index_version, make_cache, recommendations_from_json, recommendations_to_json, redact)
+from engine.cache import (CachedList, IndexVersion, MemoryCache, NullCache, RecoCache, RedisCache, cache_key,
+                          index_version, make_cache, recommendations_from_json, recommendations_to_json, redact)
 from engine.catalog.models import Product
-from engine.recommend.config import RecoConfig, fingerprint
 from engine.errors import ValidationError
 from engine.insights.events import utc_now
+from engine.recommend.config import RecoConfig, fingerprint
 from engine.settings import Settings
 from engine.types import ProductCard, Recommendation
 from test_personal import World, luma_world
@@ -46,9 +49,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
-        import redis
-
+    def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
@@ -104,31 +105,33 @@ class Clock:
         return self.now
 
 
-def test_ttl_cache_hits_misses_and_expiry():
+def test_memory_cache_hits_misses_and_expiry():
     clock = Clock()
-    cache = TTLCache(max_entries=10, clock=clock)
+    cache = MemoryCache(ttl=10, max_entries=10, clock=clock)
     assert cache.get("a") is None
-    cache.set("a", b"1", ttl=10)
+    cache.set("a", b"1")
     assert cache.get("a") == b"1"
     clock.now += 9.9
     assert cache.get("a") == b"1"
     clock.now += 0.1
     assert cache.get("a") is None and len(cache) == 0  # expired entries are dropped when met
-    cache.set("b", b"2", ttl=0)  # a zero TTL stores nothing
-    assert cache.get("b") is None
-    assert (cache.hits, cache.misses) == (2, 3)
+    assert (cache.hits, cache.misses) == (2, 2)
+    with pytest.raises(ValidationError):
+        MemoryCache(ttl=0)  # a zero TTL is no cache at all: NullCache, never an in-process one
 
 
-def test_ttl_cache_is_bounded_and_evicts_the_least_recently_used():
-    cache = TTLCache(max_entries=3, clock=Clock())
+def test_memory_cache_is_bounded_and_evicts_the_least_recently_used():
+    cache = MemoryCache(ttl=60, max_entries=3, clock=Clock())
     for k in "abc":
-        cache.set(k, k.encode(), ttl=60)
+        cache.set(k, k.encode())
     assert cache.get("a") == b"a"  # a is now the most recently used
-    cache.set("d", b"d", ttl=60)
+    cache.set("d", b"d")
     assert len(cache) == 3 and cache.evictions == 1
     assert cache.get("b") is None and [cache.get(k) for k in "acd"] == [b"a", b"c", b"d"]
+    cache.clear()  # emptying is not evicting
+    assert len(cache) == 0 and cache.evictions == 1 and cache.status()["evictions"] == 1
     with pytest.raises(ValidationError):
-        TTLCache(max_entries=0)
+        MemoryCache(ttl=60, max_entries=0)
 
 
 def _recs() -> list[Recommendation]:
@@ -144,8 +147,6 @@ def _recs() -> list[Recommendation]:
 
 
 def test_recommendations_survive_a_json_round_trip():
-    import json
-
     recs = _recs()
     again = recommendations_from_json(json.loads(json.dumps(recommendations_to_json(recs))))
     assert again == recs
@@ -154,7 +155,7 @@ def test_recommendations_survive_a_json_round_trip():
 def test_make_cache_picks_the_backend_from_the_settings():
     s = Settings()
     s.redis_url, s.cache_ttl = "", 300.0
-    assert isinstance(make_cache(s).backend, TTLCache) and make_cache(s).enabled
+    assert isinstance(make_cache(s).backend, MemoryCache) and make_cache(s).enabled and make_cache(s).ttl == 300.0
     s.cache_ttl = 0.0
     assert isinstance(make_cache(s).backend, NullCache) and not make_cache(s).enabled
     s.cache_ttl, s.redis_url = 30.0, "redis://:secret@127.0.0.1:1/0"
@@ -217,23 +218,34 @@ def test_keys_carry_the_config_fingerprint_and_the_index_version():
 
 
 def test_reco_cache_stores_json_and_drops_unreadable_entries():
-    backend = TTLCache()
-    cache = RecoCache(backend, ttl=60)
+    backend = MemoryCache(ttl=60)
+    cache = RecoCache(backend)
     payload = {"items": recommendations_to_json(_recs()), "algorithm": "vector_combined"}
     cache.put("k", payload)
     assert cache.get("k") == payload and cache.stats["hits"] == 1
-    backend.set("broken", b"{not json", 60)
+    backend.set("broken", b"{not json")
     assert cache.get("broken") is None and cache.stats["errors"] == 1
     cache.put("nan", {"score": float("nan")})  # not valid JSON: refused, not stored
     assert backend.get("nan") is None and cache.stats["errors"] == 2
 
 
+def test_cached_lists_round_trip_and_other_shapes_are_dropped():
+    cache = RecoCache(MemoryCache(ttl=60))
+    entry = CachedList(items=_recs(), algorithm="fbt", strategy=None, source_product_id=7,
+                       extra={"source": "co-purchases", "baskets": 3})
+    cache.put_list("k", entry)
+    again = cache.get_list("k")
+    assert again == entry and again.items == _recs() and isinstance(again.items[0].product, ProductCard)
+    cache.put("old", {"items": [{"id": 7}], "algorithm": "fbt"})  # an entry written by another release
+    hits, errors = cache.stats["hits"], cache.stats["errors"]
+    assert cache.get_list("old") is None and cache.stats["errors"] == errors + 1 and cache.stats["hits"] == hits
+    assert cache.get_list("absent") is None
+
+
 # ---------------------------------------------------------------- Redis
 
 def test_redis_cache_hits_misses_expiry_and_clear(redis_server):
-    import redis
-
-    cache = RecoCache(RedisCache(redis_server.url), ttl=0.3)
+    cache = RecoCache(RedisCache(redis_server.url, ttl=0.3))
     key = cache_key("similar", {"id": 1}, "f" * 64, "ix")
     assert cache.get(key) is None
     payload = {"items": recommendations_to_json(_recs())}
@@ -250,8 +262,8 @@ def test_redis_cache_hits_misses_expiry_and_clear(redis_server):
 
 def test_redis_going_away_degrades_to_no_cache_with_one_warning(redis_server, caplog):
     caplog.set_level(logging.INFO, logger="engine.cache")
-    backend = RedisCache(redis_server.url, retry_after=0.3)
-    cache = RecoCache(backend, ttl=60)
+    backend = RedisCache(redis_server.url, ttl=60, retry_after=0.3)
+    cache = RecoCache(backend)
     cache.put("vitrina:reco:v1:k", {"n": 1})
     assert cache.get("vitrina:reco:v1:k") == {"n": 1}
 

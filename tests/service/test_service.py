@@ -1,7 +1,8 @@
 """The HTTP service on the real Luma catalog: every endpoint and every error code through Starlette's
-TestClient, the OpenAPI document against the routes and the validator, rankings against the facade built
-from the same exported config (the console's preview path), impressions, the cache (in-process and Redis,
-killed mid-test), config reload, and one run of `python -m engine serve` over loopback."""
+TestClient, the generated OpenAPI document against the routes and the validation, rankings against the facade
+built from the same exported config (the console's preview path), catalog photos served by URL, impressions,
+the cache (in-process and Redis, killed mid-test), config reload, and one run of `python -m engine serve` over
+loopback."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
 from engine.catalog.importers import import_generic
@@ -25,7 +27,7 @@ from engine.catalog.models import Product
 from engine.recommend.config import RecoConfig, save
 from engine.insights.events import utc_now
 from engine.catalog.events import EventRow
-from engine.runtime import Runtime
+from engine.runtime import Runtime, shared
 from engine.recommend.rules import Rule
 from engine.service.app import MAX_EVENTS_PER_REQUEST, create_app
 from engine.settings import Settings
@@ -90,6 +92,9 @@ SIMILAR_CASES = [
 
 
 def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, config_path):
+    # The world is shared with other modules that log events: start from a fresh popularity snapshot, as the
+    # recommender started from the file below does (snapshots are otherwise reused for up to a minute).
+    shared(settings).recommender().invalidate()
     served = [_get(client, f"/api/products/MJ01-Red/{path}/", params=params) for path, params, _ in SIMILAR_CASES]
     rec = Runtime.from_config(config_path, settings).recommender()  # shares the open store of this process
     for body, (_, _, call) in zip(served, SIMILAR_CASES):
@@ -117,29 +122,95 @@ def _refs(node) -> list[str]:
     return []
 
 
-def test_openapi_documents_every_route_and_every_parameter(client, app):
+def _photo_path(world) -> str:
+    """A Luma photo's path under the catalog folder, as the /media/ route takes it."""
+    root = Path(world.settings.catalog_dir).resolve()
+    return Path(world.card("MJ01-Red").image).relative_to(root).as_posix()
+
+
+def test_openapi_is_generated_for_every_route_and_refuses_what_it_does_not_list(client, app, world):
     doc = _get(client, "/openapi.json")
     assert doc["openapi"] == "3.1.0"
-    routes = {(r.path, m.lower()) for r in app.routes for m in r.methods if m != "HEAD"}
+    api = {(r.path_format, m.lower()) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
-    assert routes == documented and len(routes) == 13
+    assert api == documented and len(api) == 13
+    assert {r.path for r in app.routes if not isinstance(r, APIRoute)} == {"/openapi.json"}  # the document itself
     for ref in _refs(doc):
         assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            names = sorted(p["name"] for p in op["parameters"] if p["in"] == "query")
-            url = path.replace("{id}", "MJ01-Red").replace("{user_id}", "u-doc").replace("{product}", "MJ01-Red")
+            names = sorted(p["name"] for p in op.get("parameters", []) if p["in"] == "query")
+            url = (path.replace("{id}", "MJ01-Red").replace("{user_id}", "u-doc").replace("{product}", "MJ01-Red")
+                   .replace("{path}", _photo_path(world)))
             r = client.request(method.upper(), url, params={"bogus": "1"})
             assert r.status_code == 400, (method, path, r.text)
             message = r.json()["message"]
             assert message.startswith("unknown parameter bogus (allowed: ")
             allowed = message.split("(allowed: ")[1].rstrip(")")
             assert allowed == (", ".join(names) or "none"), (method, path)
-            for p in op["parameters"]:
+            for p in op.get("parameters", []):
+                assert p["description"] and p["schema"], (path, p["name"])
                 if p["in"] == "path":
                     assert "{" + p["name"] + "}" in path and p["required"]
-            for code in op["responses"]:
-                assert code in {"200", "201", "400", "404", "413", "503"}
+            assert set(op["responses"]) <= {"200", "201", "400", "404", "413", "503"}, (method, path)  # no 422
+            for code, response in op["responses"].items():
+                if code.startswith(("4", "5")) and not (path == "/health" and code == "503"):
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+# What each route accepts, as the hand-written service documented it before the move to FastAPI: the generated
+# document must list every one of them, and no other.
+QUERY_PARAMETERS = {
+    **{("get", f"/api/products/{{id}}/{kind}/"): {
+        "limit", "strategy", "exclude_same_brand", "exclude_same_style", "category", "price_min", "price_max",
+        "color", "in_stock", "session_id", "user_id"} for kind in ("similar", "visually_similar")},
+    ("post", "/api/recommendations/search_by_image/"): {
+        "limit", "strategy", "category", "price_min", "price_max", "color", "in_stock", "session_id", "user_id"},
+    ("get", "/api/recommendations/personalized/"): {
+        "user_id", "limit", "not_like", "category", "price_min", "price_max", "color", "in_stock", "session_id"},
+    ("get", "/api/recommendations/complete_the_look/"): {
+        "product_id", "per_relation", "price_min", "price_max", "color", "in_stock", "session_id", "user_id"},
+    ("get", "/api/recommendations/trending/"): {
+        "limit", "category", "price_min", "price_max", "color", "in_stock", "session_id", "user_id"},
+    ("get", "/api/recommendations/frequently_bought_together/"): {
+        "product_id", "limit", "min_support", "min_confidence", "min_lift", "category", "price_min", "price_max",
+        "color", "in_stock", "session_id", "user_id"},
+    ("post", "/api/events/"): set(),
+    ("get", "/api/users/{user_id}/not_like/"): set(),
+    ("post", "/api/users/{user_id}/not_like/"): set(),
+    ("delete", "/api/users/{user_id}/not_like/{product}/"): set(),
+    ("get", "/health"): set(),
+    ("get", "/media/{path}"): set(),
+}
+LIST_PARAMETERS = {"color", "not_like"}
+
+
+def _bounds(schema: dict) -> dict:
+    """The schema of a parameter's value, whether or not it may be absent (anyOf [..., null])."""
+    return next((s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"), schema)
+
+
+def test_the_generated_openapi_lists_every_query_parameter_of_every_route(client, app):
+    doc = app.openapi()
+    listed = {(method, path): {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
+              for path, ops in doc["paths"].items() for method, op in ops.items()}
+    assert listed == QUERY_PARAMETERS
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for p in (p for p in op.get("parameters", []) if p["in"] == "query"):
+                value = _bounds(p["schema"])
+                assert (value.get("type") == "array") == (p["name"] in LIST_PARAMETERS), (path, p["name"])
+                if "minimum" in value:  # the documented bounds are the enforced ones
+                    url = path.replace("{id}", "MJ01-Red")
+                    params = {"product_id": "MJ01-Red"} if "product_id" in listed[(method, path)] else {}
+                    upload = {"files": {"image": ("a.jpg", b"x", "image/jpeg")}} if method == "post" else {}
+                    r = client.request(method.upper(), url, params={**params, p["name"]: value["minimum"] - 1},
+                                       **upload)
+                    assert r.status_code == 400 and r.json()["message"].startswith(f"{p['name']} must be at least"), \
+                        (path, p["name"], r.text)
+    limit = _bounds(next(p for p in doc["paths"]["/api/recommendations/trending/"]["get"]["parameters"]
+                         if p["name"] == "limit")["schema"])
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, app.state.service.settings.max_results, 12)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -295,6 +366,62 @@ def test_events_endpoint_validates_and_deduplicates(client, world):
         ("api:ev-1", "click", world.card("MJ01-Red").id), ("api:ev-2", "click", world.card("MJ01-Red").id)]
 
 
+# ---------------------------------------------------------------- photos
+
+def test_item_images_are_urls_that_serve_the_photo(client, world):
+    body = _get(client, "/api/products/MJ01-Red/similar/", params={"limit": 3})
+    assert len(body["items"]) == 3
+    for item in body["items"]:
+        assert item["image"].startswith("http://testserver/media/"), item["image"]
+        r = client.get(item["image"])
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert r.content == Path(world.card(item["sku"]).image).read_bytes()
+    # the catalog folder holds more than photos, and nothing outside it is reachable
+    assert (Path(world.settings.catalog_dir) / "README.md").is_file()
+    for url in ("/media/README.md", "/media/media/no-such-photo.jpg"):
+        r = client.get(url)
+        assert r.status_code == 404 and r.json()["error"] == "NotFound", url
+    for url in ("/media/%2e%2e/%2e%2e/etc/passwd", "/media/media/..%2F..%2FREADME.md", "/media//etc/passwd",
+                "/media/%2Fetc%2Fhostname", f"/media/{_photo_path(world)}/%2e%2e/%2e%2e/README.md"):
+        r = client.get(url)
+        assert r.status_code == 400 and r.json()["error"] == "ValidationError", (url, r.text)
+        assert r.json()["request_id"]
+
+
+def test_photo_urls_follow_where_the_photo_is(tmp_path, world):
+    """An http(s) image is passed through, a photo under the catalog folder gets a /media/ URL, a photo
+    elsewhere gets none; a link from the folder to elsewhere is refused like `..`."""
+    catalog, elsewhere = tmp_path / "catalog", tmp_path / "elsewhere"
+    (catalog / "photos").mkdir(parents=True)
+    elsewhere.mkdir()
+    photo = Path(world.card("MJ01-Red").image).read_bytes()
+    (catalog / "photos" / "tee.jpg").write_bytes(photo)
+    (elsewhere / "secret.jpg").write_bytes(photo)
+    (catalog / "photos" / "escape.jpg").symlink_to(elsewhere / "secret.jpg")
+    (catalog / "products.csv").write_text(
+        "sku,title,price,images\nTEE-1,Red tee,10,photos/tee.jpg\nCAP-1,Cap,5,https://cdn.example.com/cap.jpg\n"
+        f"BAG-1,Bag,30,{elsewhere / 'secret.jpg'}\n", encoding="utf-8")
+    s = Settings()
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.image_encoder, s.text_encoder, s.catalog_dir = "descriptor", "use", catalog
+    assert import_generic(shared(s).db, catalog / "products.csv").created == 3
+    with TestClient(create_app(s)) as c:
+        bought = [{"kind": "purchase", "session_id": f"photo-{sku}", "sku": sku} for sku in ("TEE-1", "CAP-1", "BAG-1")]
+        assert c.post("/api/events/", json=bought).status_code == 201
+        images = {i["sku"]: i["image"] for i in _get(c, "/api/recommendations/trending/")["items"]}
+        assert images == {"TEE-1": "http://testserver/media/photos/tee.jpg", "CAP-1": "https://cdn.example.com/cap.jpg",
+                          "BAG-1": None}
+        r = c.get(images["TEE-1"])
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content == photo
+        for url in ("/media/photos/escape.jpg", "/media/%2e%2e/elsewhere/secret.jpg",
+                    f"/media/{elsewhere / 'secret.jpg'}", f"/media/photos/{elsewhere / 'secret.jpg'}"):
+            r = c.get(url)
+            assert r.status_code in (400, 404) and r.json()["error"] in ("ValidationError", "NotFound"), url
+            assert r.content != photo
+        assert c.get("/media/photos/escape.jpg").json()["message"].endswith("leads outside the catalog folder")
+        assert c.get("/media/products.csv").status_code == 404
+
+
 # ---------------------------------------------------------------- error codes
 
 BAD_PARAMS = [
@@ -364,8 +491,6 @@ def test_bad_events_are_400_and_write_nothing(client, world, body, message):
 
 
 def _event_count(world) -> int:
-    from sqlalchemy import func
-
     with world.runtime.db.session() as s:
         return s.scalar(select(func.count()).select_from(EventRow))
 
@@ -400,8 +525,6 @@ def test_503_without_an_index(tmp_path):
     s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
     s.image_encoder, s.text_encoder = "descriptor", "use"
     (tmp_path / "products.csv").write_text("sku,title,price\nTEE-1,Red tee,10\n", encoding="utf-8")
-    from engine.runtime import shared
-
     import_generic(shared(s).db, tmp_path / "products.csv")  # a catalog, but nothing indexed yet
     with TestClient(create_app(s)) as c:
         r = c.get("/api/products/TEE-1/similar/")

@@ -4,6 +4,7 @@ over the same hand-made points, never from the store under test."""
 from __future__ import annotations
 
 import socket
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -468,15 +469,18 @@ def test_second_edgestore_on_an_open_path_is_refused(tmp_path):
     first = EdgeStore(path)
     first.open(SPEC)
     first.upsert(POINTS[:3])
+    first.announce("http://127.0.0.1:8765")
     try:
-        with pytest.raises(StoreLocked, match="is open in another process"):
+        with pytest.raises(StoreLocked, match=f"is owned by process {os.getpid()} "):
             EdgeStore(path)
         code = f"from engine.store import EdgeStore\nEdgeStore({str(path)!r})"
         proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0
-        assert f"store at {path} is open in another process" in proc.stderr
+        assert f"store at {path} is owned by process {os.getpid()}" in proc.stderr
+        assert "use the HTTP API it serves at http://127.0.0.1:8765" in proc.stderr and "QDRANT_URL" in proc.stderr
     finally:
         first.close()
+    assert not (path / "owner.json").exists()  # the owner's note goes with its lock
     with EdgeStore(path) as after:  # close() releases the lock
         assert after.all_ids() == {p.id for p in POINTS[:3]}
 

@@ -53,7 +53,10 @@ from typing import Any, BinaryIO, Iterator
 from engine.errors import NotFound, ValidationError
 from engine.catalog.colours import detect_colour, normalise_colour
 from engine.catalog.db import Database
-from engine.catalog.importers.common import (MAX_SKU, MAX_TITLE, ImportReport, Progress, ProductData, RowError, Ticker, Timer, html_to_text, parse_bool, parse_count, parse_datetime, parse_number, read_csv, sniff_delimiter, split_path, write_products)
+from engine.catalog.importers.common import ImportReport, Progress, RowError, Ticker, Timer
+from engine.catalog.importers.parsing import (html_to_text, parse_bool, parse_count, parse_datetime, parse_number,
+                                              read_csv, sniff_delimiter, split_path)
+from engine.catalog.importers.writer import MAX_SKU, MAX_TITLE, ProductData, write_products
 
 SOURCE = "generic"
 REQUIRED = ("sku", "title", "price")

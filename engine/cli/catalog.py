@@ -1,0 +1,132 @@
+"""Commands that fill and look after the catalog and its vectors: import (Magento sample data or a generic
+file), index, check, the demo, and the catalog statistics."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.catalog.importers import import_generic, import_magento
+from engine.cli.common import Command, Progress, jsonable, runtime
+from engine.demo import prepare_demo
+from engine.insights.analytics import coverage, metrics
+
+
+def _report(rep: Any, args: argparse.Namespace) -> Any:
+    """An import report: whole under --json; as text, the counts on one line, then each rejected row."""
+    if args.json:
+        return rep
+    d = jsonable(rep)
+    rejected = d.pop("rejected", [])
+    warnings = d.pop("warnings", [])
+    print(", ".join(f"{k}: {v}" for k, v in d.items() if not isinstance(v, (list, dict))))
+    for r in rejected:
+        print(f"  rejected {r.get('file', '')}:{r.get('line')}: {r.get('message')}")
+    if warnings:
+        print(f"  {len(warnings)} warnings, e.g. {warnings[0]}")
+    return None
+
+
+def _import_magento_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", help="Magento sample-data folder (default VITRINA_CATALOG_DIR)")
+
+
+def import_magento_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    bar = Progress("import", args.json)
+    rep = import_magento(rt.db, Path(args.path or rt.settings.catalog_dir), progress=bar)
+    bar.close()
+    return _report(rep, args)
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="catalog file (.csv or .jsonl; format in the README)")
+
+
+def import_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    bar = Progress("import", args.json)
+    rep = import_generic(rt.db, Path(args.path), progress=bar)
+    bar.close()
+    return _report(rep, args)
+
+
+def _index_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--full", action="store_true", help="drop all vectors and rebuild")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--limit", type=int, help="handle at most this many products in this run")
+
+
+def index_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    if rt.encoder_warning and not args.json:
+        print("warning:", rt.encoder_warning, file=sys.stderr)
+    bar = Progress("index", args.json)
+    rep = rt.indexer.run(full=args.full, batch_size=args.batch_size or rt.settings.batch_size,
+                         progress=bar, limit=args.limit)
+    bar.close()
+    rt.close()
+    if args.json:
+        return rep
+    print(f"{rep.mode}: {rep.candidates} to do, {rep.encoded} encoded, {rep.payload_only} payload-only, "
+          f"{rep.text_only} text-only, {rep.removed} removed, {len(rep.errors)} errors in {rep.seconds:.1f}s")
+    for e in rep.errors[:20]:
+        print(f"  {e.sku}: {e.error}")
+    return None
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repair", action="store_true", help="remove orphans, reindex what is missing")
+
+
+def check_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    bar = Progress("check", args.json)
+    rep = rt.indexer.check(repair=args.repair, progress=bar)
+    bar.close()
+    rt.close()
+    if args.json:
+        return rep
+    print(f"active products {rep.active_products}, points {rep.points}: missing {len(rep.missing)}, "
+          f"orphans {len(rep.orphans)}, stale {len(rep.stale)}, payload mismatches {len(rep.payload_mismatch)}"
+          + (" — repaired" if rep.repaired else "") + (" — clean" if rep.clean else ""))
+    return None
+
+
+def demo_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    bar = Progress("demo", args.json)
+    out = prepare_demo(rt, progress=bar, log=None if args.json else print)
+    bar.close()
+    return out if args.json else None
+
+
+def stats_command(args: argparse.Namespace) -> Any:
+    rt = runtime(args)
+    cat = rt.catalog.stats()
+    cov = coverage(rt.db)
+    by_algo = metrics(rt.db, by="algorithm")
+    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo.to_dict(orient="records")}
+    if args.json:
+        return out
+    print(f"products {cat.products} (active {cat.active}, with photos {cat.with_images}), styles {cat.styles}, "
+          f"categories {cat.categories}")
+    print("coverage:", ", ".join(f"{k} {v}" for k, v in vars(cov).items()))
+    if not by_algo.empty:
+        cols = [c for c in ("algorithm", "impressions", "clicks", "ctr", "conversion_per_click") if c in by_algo]
+        print(by_algo[cols].to_string(index=False))
+    return None
+
+
+COMMANDS = (
+    Command("import-magento", "import the Magento sample-data layout (the demo catalog)", import_magento_command,
+            _import_magento_args),
+    Command("import", "import a generic CSV / JSONL catalog file", import_command, _import_args),
+    Command("index", "embed new and changed products into the vector store (--full rebuilds)", index_command,
+            _index_args),
+    Command("check", "report drift between the SQL catalog and the vector store (--repair fixes it)",
+            check_command, _check_args),
+    Command("demo", "import and index the demo catalog, then print a few similar items", demo_command),
+    Command("stats", "catalog size, vector coverage per kind and event counts", stats_command),
+)

@@ -1,0 +1,119 @@
+"""What every command group of `python -m engine` shares: the `Command` record main.py builds the parser
+from, the runtime and result filters made from the parsed arguments, the progress bar, and the printing of
+result lists and JSON. The groups import from here and main.py imports the groups, so nothing imports back."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from engine.runtime import Runtime
+from engine.settings import Settings
+from engine.types import Filters, Recommendation
+
+Handler = Callable[[argparse.Namespace], Any]
+ArgumentSetup = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `python -m engine <name>`. `handler` returns what --json prints (None when it printed the text
+    itself); `arguments` adds the command's own arguments beside the --json and --config every command takes."""
+
+    name: str
+    help: str
+    handler: Handler
+    arguments: ArgumentSetup | None = None
+
+
+def jsonable(o: Any) -> Any:
+    """Reports are dataclasses holding dates, paths and numpy scalars: turn them into what json.dumps takes."""
+    if is_dataclass(o) and not isinstance(o, type):
+        return {k: jsonable(v) for k, v in asdict(o).items()}
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, set)):
+        return [jsonable(v) for v in o]
+    if isinstance(o, (datetime, date, Path)):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    return o
+
+
+class Progress:
+    """A tqdm bar on stderr (silent under --json, whose stdout a script parses) usable as the engine's
+    (done, total) progress callback."""
+
+    def __init__(self, desc: str, quiet: bool):
+        self.desc, self.quiet, self.bar = desc, quiet, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None and (total != self.bar.total or done < self.bar.n):
+            self.bar.close()  # a new phase (e.g. import, then index) gets its own bar
+            self.bar = None
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="item", file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def runtime(args: argparse.Namespace) -> Runtime:
+    """The engine as the environment and the command's --config describe it; built per command, so a bad
+    setting surfaces as the command's error rather than at import."""
+    return Runtime(Settings(), config_path=getattr(args, "config", None))
+
+
+def product_key(text: str) -> int | str:
+    """A product named on the command line: digits are a product id, anything else a sku."""
+    return int(text) if text.isdigit() else text
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The result filters every listing command takes (read back by `filters`)."""
+    p.add_argument("--category", type=int, action="append", help="category id (repeatable; subtree matches)")
+    p.add_argument("--price-min", type=float)
+    p.add_argument("--price-max", type=float)
+    p.add_argument("--colour", action="append", help="colour name (repeatable)")
+    p.add_argument("--brand", action="append", help="brand (repeatable)")
+    p.add_argument("--exclude", type=int, action="append", help="product id to leave out (repeatable)")
+    p.add_argument("--in-stock", action="store_true", help="only products in stock")
+
+
+def add_listing_args(p: argparse.ArgumentParser) -> None:
+    """How many results, the filters and the reranking strategy: what the vector searches share."""
+    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    add_filter_args(p)
+    p.add_argument("--strategy", help="reranking strategy (default from the config)")
+
+
+def filters(args: argparse.Namespace) -> Filters:
+    """The Filters of `add_filter_args`; the engine validates them (an inverted price range is refused)."""
+    return Filters(category_ids=args.category or [], price_min=args.price_min, price_max=args.price_max,
+                   colours=args.colour or [], brands=args.brand or [],
+                   exclude_ids=args.exclude or [], active_only=True, in_stock=args.in_stock)
+
+
+def print_recs(recs: list[Recommendation], as_json: bool) -> list[dict] | None:
+    """A result list: the rows for --json to print, else one aligned line per result printed here."""
+    rows = [{"rank": r.rank, "id": r.product.id, "sku": r.product.sku, "title": r.product.title,
+             "price": r.product.price, "colour": r.product.colour, "category": r.product.category,
+             "score": round(r.score, 4), "similarity": None if r.similarity is None else round(r.similarity, 4),
+             "vector": r.vector, "reasons": r.reasons, "relation": r.relation} for r in recs]
+    if as_json:
+        return rows
+    for row in rows:
+        print(f"{row['rank']:>3}. {row['sku']:<16} {row['title'][:40]:<40} {row['price']:>8.2f}  "
+              f"{(row['colour'] or ''):<8} {row['score']:.3f}  {', '.join(row['reasons'])}")
+    return None

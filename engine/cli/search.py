@@ -1,0 +1,114 @@
+"""Commands that ask the recommender for a list: similar products, search by photo or text, trending,
+complete the look, and a shopper's personalised list. Each takes its recommender from the runtime
+(`Runtime.recommender`), so it ranks with the live config or the one named by --config."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import Command, add_filter_args, add_listing_args, filters, print_recs, product_key, runtime
+from engine.errors import ValidationError
+
+
+def _similar_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("product", help="sku or product id")
+    p.add_argument("--by", default="combined", choices=["text", "image", "combined"])
+    p.add_argument("--exclude-same-brand", action="store_true")
+    p.add_argument("--exclude-same-style", action="store_true", help="leave out other colours of the style")
+    add_listing_args(p)
+
+
+def similar_command(args: argparse.Namespace) -> Any:
+    recs = runtime(args).recommender().similar(
+        product_key(args.product), by=args.by, n=args.n, filters=filters(args), strategy=args.strategy,
+        exclude_same_style=args.exclude_same_style, exclude_same_brand=args.exclude_same_brand)
+    return print_recs(recs, args.json)
+
+
+def _search_image_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="image file")
+    add_listing_args(p)
+
+
+def search_image_command(args: argparse.Namespace) -> Any:
+    recs = runtime(args).recommender().search_by_image(Path(args.path), n=args.n, filters=filters(args),
+                                                       strategy=args.strategy)
+    return print_recs(recs, args.json)
+
+
+def _search_text_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query")
+    p.add_argument("--space", default="text", choices=["text", "combined", "image"],
+                   help="image = photos by text (needs CLIP)")
+    add_listing_args(p)
+
+
+def search_text_command(args: argparse.Namespace) -> Any:
+    recs = runtime(args).recommender().search_by_text(args.query, n=args.n, filters=filters(args),
+                                                      space=args.space, strategy=args.strategy)
+    return print_recs(recs, args.json)
+
+
+def _trending_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--category", help="category id or path, e.g. Men/Tops")
+
+
+def trending_command(args: argparse.Namespace) -> Any:
+    category = product_key(args.category) if args.category else args.category  # a category id or path
+    return print_recs(runtime(args).recommender().trending(args.n, category=category), args.json)
+
+
+def _look_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("product", help="sku or product id")
+    p.add_argument("-n", type=int, default=None, help="items per complementary category")
+
+
+def look_command(args: argparse.Namespace) -> Any:
+    if args.n is not None and args.n <= 0:
+        raise ValidationError(f"-n must be at least 1, got {args.n}")
+    recs = runtime(args).recommender().complete_the_look(product_key(args.product), n_per_relation=args.n)
+    return print_recs(recs, args.json)
+
+
+def _personalised_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("user", help="shopper id as in the event log's user_id")
+    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    p.add_argument("--not-like", action="append", default=[], metavar="PRODUCT",
+                   help="sku or id to move away from in this request (repeatable)")
+    p.add_argument("--dislike", action="append", default=[], metavar="PRODUCT",
+                   help="sku or id to remember as 'not like this' for the shopper (repeatable)")
+    add_filter_args(p)
+
+
+def personalised_command(args: argparse.Namespace) -> Any:
+    rec = runtime(args).recommender()
+    for product in args.dislike:
+        rec.profiles.dislike(args.user, rec.catalog.get(product_key(product)).id)
+    result = rec.personalised(args.user, n=args.n, filters=filters(args),
+                              not_like=[product_key(p) for p in args.not_like])
+    if args.json:
+        profile = None
+        if result.profile is not None:
+            profile = {"events": result.profile.events, "categories": result.profile.categories,
+                       "price_band": result.profile.price_band}
+        return {"served": result.served, "reason": result.reason, "profile": profile,
+                "items": print_recs(result.items, True)}
+    print(f"{result.served}: {result.reason}", file=sys.stdout)
+    print_recs(result.items, False)
+    return None
+
+
+COMMANDS = (
+    Command("similar", "products similar to a product (sku or id)", similar_command, _similar_args),
+    Command("search-image", "products that look like a photo", search_image_command, _search_image_args),
+    Command("search-text", "products matching a text query (ru / tr / en)", search_text_command,
+            _search_text_args),
+    Command("trending", "most popular products now (time-decayed events)", trending_command, _trending_args),
+    Command("look", "complete the look: the best items of each complementary category", look_command,
+            _look_args),
+    Command("personalised", "products for a shopper from their events (trending on a cold start)",
+            personalised_command, _personalised_args),
+)

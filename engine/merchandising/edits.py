@@ -1,0 +1,152 @@
+"""Edits of a config — strategies, diversity, rules, the complete-the-look map — each returning a validated
+copy (ConfigError lists every problem, the original is untouched); and the export / import of the document."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from engine.catalog.queries import Catalog
+from engine.errors import ConfigError, NotFound, ValidationError
+from engine.merchandising.history import ConfigHistory
+from engine.recommend.config import DiversityConfig, RecoConfig, dump, load
+from engine.recommend.looks import rows_to_mapping
+from engine.recommend.rerank import Strategy
+from engine.recommend.rules import Rule, parse_scope
+from engine.settings import Settings
+
+HISTORY_FOLDER = "configs"  # exported versions, under the data folder
+
+
+FACTOR_HELP: dict[str, str] = {
+    "similarity": "Vector similarity to the source: how alike the two products look and read.",
+    "category": "1 in the source's leaf category, 0.5 in its parent, 0.25 in its top-level category.",
+    "price": "Closeness in price, whichever way: twice or half the price scores 0.5.",
+    "price_up": "Upsell: pricier than the source, up to the price band, scores highest.",
+    "stock": "0 out of stock, rising with the units in stock.",
+    "freshness": "New products first: halves every freshness half-life.",
+    "popularity": "Time-decayed shopper events (views, carts, purchases), relative to the candidates.",
+    "margin": "(price − cost) / price, where the catalog has costs.",
+    "same_brand": "1 for the source's own brand.",
+}
+
+
+def _weights(weights: Mapping[str, Any]) -> dict[str, Any]:
+    """Zero weights are left out (they change nothing); numbers become floats, anything else is kept for the
+    validation to report."""
+    out = {}
+    for f, w in weights.items():
+        number = isinstance(w, (int, float)) and not isinstance(w, bool)
+        if number and w == 0:
+            continue
+        out[f] = float(w) if number else w
+    return out
+
+
+def with_strategy(config: RecoConfig, name: str, weights: Mapping[str, float], mmr_lambda: float | None = None,
+                  collapse_k: int | None = None, *, description: str | None = None,
+                  make_default: bool = False) -> RecoConfig:
+    """A copy of `config` where strategy `name` (created or replaced) has `weights`, the diversity settings
+    are `mmr_lambda` / `collapse_k` (None: off), and, with make_default, `name` is the default strategy.
+    ConfigError lists every problem; `config` itself is never changed."""
+    old = config.strategies.get(name)
+    text = description if description is not None else (old.description if old is not None else "")
+    strategies = dict(config.strategies)
+    strategies[name] = Strategy(name, _weights(weights), text)
+    diversity = DiversityConfig(None if mmr_lambda is None else float(mmr_lambda), collapse_k)
+    out = replace(config, strategies=strategies, diversity=diversity,
+                  default_strategy=name if make_default else config.default_strategy)
+    return out.validate()
+
+
+def with_default_strategy(config: RecoConfig, name: str) -> RecoConfig:
+    config.strategy(name)
+    return replace(config, default_strategy=name).validate()
+
+
+SCOPE_KINDS = ("everywhere", "category", "product")
+
+
+def scope_text(kind: str, ref: int | None = None) -> str:
+    """The rule scope for "everywhere", "category" (ref: category id) or "product" (ref: product id)."""
+    if kind == "everywhere":
+        return "global"
+    if kind in ("category", "product"):
+        if isinstance(ref, bool) or not isinstance(ref, int):
+            raise ValidationError(f"a {kind} scope needs a {kind} id, got {ref!r}")
+        return f"{kind}:{ref}"
+    raise ValidationError(f"unknown scope {kind!r}: use one of {', '.join(SCOPE_KINDS)}")
+
+
+def describe_scope(scope: str, catalog: Catalog) -> str:
+    """A scope as people read it: everywhere, category Men / Tops, product MH01-Black."""
+    kind, ref = parse_scope(scope)
+    if kind == "global":
+        return "everywhere"
+    try:
+        if kind == "category":
+            return f"category {catalog.category(ref).label}"
+        return f"product {catalog.get(ref).sku}"
+    except NotFound:
+        return f"{kind} {ref} (no longer in the catalog)"
+
+
+def next_rule_id(config: RecoConfig, action: str) -> str:
+    used = {r.id for r in config.rules}
+    i = 1
+    while f"{action}-{i}" in used:
+        i += 1
+    return f"{action}-{i}"
+
+
+def with_rule(config: RecoConfig, action: str, product_id: int, slot: int | None = None, scope: str = "global",
+              note: str = "") -> RecoConfig:
+    """A copy of `config` with one more rule (its id made up from the action); ConfigError lists every problem
+    (a slot already pinned in that scope, a repeated rule, a hide with a slot...)."""
+    rule = Rule(next_rule_id(config, action), action, product_id, slot, scope, note)
+    return replace(config, rules=list(config.rules) + [rule]).validate()
+
+
+def without_rules(config: RecoConfig, ids: Iterable[str]) -> RecoConfig:
+    gone = set(ids)
+    unknown = gone - {r.id for r in config.rules}
+    if unknown:
+        raise NotFound(f"no rule with id {', '.join(sorted(unknown))}")
+    return replace(config, rules=[r for r in config.rules if r.id not in gone]).validate()
+
+
+def with_look_map(config: RecoConfig, rows: Iterable[Mapping[str, Any]], known_paths: Iterable[str] | None = None,
+                  known_ids: Iterable[int] = ()) -> RecoConfig:
+    """A copy of `config` with the complete-the-look map the editor rows describe; ConfigError lists every bad
+    row and nothing is applied."""
+    mapping = rows_to_mapping(rows, known_paths, known_ids)
+    return replace(config, complementary=mapping).validate()
+
+
+# ---------------------------------------------------------------- export and history
+
+def history_for(settings: Settings) -> ConfigHistory:
+    """Exported versions live in the data folder's configs/."""
+    return ConfigHistory(Path(settings.data_dir) / HISTORY_FOLDER)
+
+
+def stamped(config: RecoConfig, now: datetime) -> RecoConfig:
+    """The config labelled as ConfigHistory.save labels a version saved at `now`."""
+    now = now.astimezone(timezone.utc)
+    return replace(config, version=now.strftime("%Y%m%dT%H%M%S%fZ"), created_at=now.isoformat())
+
+
+def import_config(data: bytes) -> RecoConfig:
+    """A config from an uploaded file: a fully valid config, or ConfigError listing every problem. Always read
+    as a document (bytes), never as a path, whatever the file holds."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("config file cannot be read", [f"not UTF-8 text: {e}"]) from None
+    return load(bytes(data))
+
+
+def export_text(config: RecoConfig, now: datetime) -> str:
+    """The YAML of the version `ConfigHistory.save(config, now)` writes, byte for byte."""
+    return dump(stamped(config, now).validate())

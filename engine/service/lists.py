@@ -1,0 +1,139 @@
+"""What each endpoint computes: the recommender call, the cache key of its list, and the response the list
+becomes. The routes (engine.service.app) declare and validate the parameters; these functions get them
+typed, run in FastAPI's thread pool, and resolve a product once per request."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import Request
+
+from engine.cache import CachedList
+from engine.errors import ValidationError
+from engine.insights.events import Event
+from engine.recommend.looks import LOOK_STRATEGY
+from engine.recommend.personal import SERVED_PERSONALISED
+from engine.service.models import EventIn, Item, RecommendationList
+from engine.service.params import Refine, Shopper
+from engine.service.state import Service
+
+Served = tuple[CachedList, bool]  # the list, and whether it came from the cache
+
+
+def respond(model: type[RecommendationList], service: Service, served: Served, request: Request, rid: str,
+            shopper: Shopper, logged: dict[str, Any], /, **extra: Any) -> Any:
+    """The response of a served list, after queueing its impressions (with the filters it was served under)."""
+    listing, cached = served
+    service.log_impressions(listing, rid, shopper.session_id, shopper.user_id, logged)
+    items = [Item.of(r, service.photos.url(r.product.image, request)) for r in listing.items]
+    return model(items=items, algorithm=listing.algorithm, strategy=listing.strategy,
+                 config_version=service.config.version, cached=cached, request_id=rid, **listing.extra, **extra)
+
+
+def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
+    return {"category": category, **refine.as_dict()}
+
+
+def similar(service: Service, key: str, by: str, n: int, strategy: str | None, exclude_same_brand: bool,
+            exclude_same_style: bool, category: str | None, refine: Refine) -> Served:
+    strategy = service.strategy(strategy)
+    filters = service.filters(category, refine)
+
+    def compute() -> CachedList:
+        rec = service.recommender()
+        source = rec.card(key)  # NotFound → 404; similar() gets the id, so the product is resolved once
+        items = rec.similar(source.id, by=by, n=n, filters=filters, strategy=strategy,
+                            exclude_same_brand=exclude_same_brand, exclude_same_style=exclude_same_style)
+        return CachedList(items=items, algorithm=f"vector_{by}", strategy=strategy, source_product_id=source.id)
+
+    params = {"id": key, "limit": n, "strategy": strategy, "exclude_same_brand": exclude_same_brand,
+              "exclude_same_style": exclude_same_style, "category": category, **refine.as_dict()}
+    return service.cached_list(f"similar-{by}", params, compute)
+
+
+def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None, category: str | None,
+                    refine: Refine) -> Served:
+    strategy = service.strategy(strategy)
+    filters = service.filters(category, refine)
+
+    def compute() -> CachedList:
+        items = service.recommender().search_by_image(photo, n=n, filters=filters, strategy=strategy)
+        return CachedList(items=items, algorithm="search_image", strategy=strategy)
+
+    params = {"image": hashlib.sha256(photo).hexdigest(), "limit": n, "strategy": strategy,
+              "category": category, **refine.as_dict()}
+    return service.cached_list("search-image", params, compute)
+
+
+def personalised(service: Service, user_id: str | None, n: int, not_like: list[str] | None,
+                 category: str | None, refine: Refine) -> tuple[Served, dict[str, Any]]:
+    """Never cached: it follows the shopper's latest events."""
+    result = service.recommender().personalised(user_id, n=n, filters=service.filters(category, refine),
+                                                not_like=not_like or ())
+    is_personal = result.served == SERVED_PERSONALISED
+    profile = None
+    if result.profile is not None:
+        profile = {"events": result.profile.events, "price_band": result.profile.price_band,
+                   "categories": {str(k): round(v, 4) for k, v in result.profile.categories.items()}}
+    listing = CachedList(items=result.items, algorithm="personalised" if is_personal else "trending",
+                         strategy=service.config.default_strategy if is_personal else None)
+    return (listing, False), {"served": result.served, "reason": result.reason, "profile": profile}
+
+
+def complete_the_look(service: Service, key: str, per_relation: int | None, refine: Refine) -> Served:
+    filters = service.filters(None, refine)
+
+    def compute() -> CachedList:
+        rec = service.recommender()
+        source = rec.card(key)
+        items = rec.complete_the_look(source.id, n_per_relation=per_relation, filters=filters)
+        return CachedList(items=items, algorithm="complete_the_look", strategy=LOOK_STRATEGY.name,
+                          source_product_id=source.id)
+
+    return service.cached_list("complete-the-look", {"product_id": key, "per_relation": per_relation,
+                                                     **refine.as_dict()}, compute)
+
+
+def trending(service: Service, n: int, category: str | None, refine: Refine) -> Served:
+    filters = service.filters(category, refine)
+
+    def compute() -> CachedList:
+        return CachedList(items=service.recommender().trending(n, filters=filters), algorithm="trending")
+
+    return service.cached_list("trending", {"limit": n, "category": category, **refine.as_dict()}, compute)
+
+
+def bought_together(service: Service, key: str, n: int, min_support: int, min_confidence: float, min_lift: float,
+                    category: str | None, refine: Refine) -> Served:
+    filters = service.filters(category, refine)
+
+    def compute() -> CachedList:
+        rec = service.recommender()
+        source = rec.card(key)
+        result = rec.frequently_bought_together(source.id, n=n, min_support=min_support,
+                                                min_confidence=min_confidence, min_lift=min_lift, filters=filters)
+        return CachedList(items=result.items, algorithm="fbt", source_product_id=source.id,
+                          extra={"source": result.source, "reason": result.reason, "baskets": result.baskets})
+
+    params = {"product_id": key, "limit": n, "min_support": min_support, "min_confidence": min_confidence,
+              "min_lift": min_lift, "category": category, **refine.as_dict()}
+    return service.cached_list("fbt", params, compute)
+
+
+def log_events(service: Service, events: list[EventIn]) -> int:
+    """Validate every event (an unknown sku is a 404), then write them all or none; returns how many were
+    new (an event_id already logged is skipped)."""
+    rec = service.recommender()
+    out = []
+    for i, e in enumerate(events):
+        product_id = rec.card(e.sku).id if e.sku is not None else e.product_id
+        ev = Event(e.kind, e.session_id, product_id, ts=e.ts, user_id=e.user_id,
+                   source_product_id=e.source_product_id, query=e.query, algorithm=e.algorithm,
+                   strategy=e.strategy, position=e.position, score=e.score, filters=e.filters,
+                   experiment=e.experiment, variant=e.variant,
+                   external_id=f"api:{e.event_id}" if e.event_id else None)
+        try:
+            out.append(ev.validate())
+        except ValidationError as err:
+            raise ValidationError(f"event {i}: {err}") from None
+    return service.events.log_many(out)

@@ -1,0 +1,73 @@
+"""Catalog photos over HTTP. A product's `image` in the catalog is a file on this server (the importers
+resolve photo paths) or an http(s) URL; a web frontend can load neither path, so lists give each item a
+URL instead: an http(s) image is passed through, and a photo under the catalog folder (VITRINA_CATALOG_DIR)
+becomes this service's GET /media/<path under that folder>. That route serves those photos and nothing
+else: no path that climbs out of the folder (`..`, an absolute path, a link pointing outside), and no
+file of the folder that is not a photo (the catalog's CSVs, its README). A photo outside the folder has no
+URL (null): the service never hands out a filesystem path.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import FileResponse
+
+from engine.errors import NotFound, ValidationError
+
+MEDIA_ROUTE = "media"  # the route's name, for url_for
+PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+               ".gif": "image/gif"}
+CACHE_CONTROL = "public, max-age=86400"  # a catalog photo rarely changes; a changed one gets a new ETag
+_URL = re.compile(r"(?i)^https?://")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class PhotoRoot:
+    """The folder whose photos the service may serve, and the URLs of the photos in it."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.given = Path(os.path.abspath(folder))
+        self.root = self.given.resolve()  # the importers store resolved paths; the setting may be a link
+
+    def relative(self, image: str | None) -> str | None:
+        """The photo's path under the folder (with / separators), or None when it is not under it."""
+        if not image or _URL.match(image):
+            return None
+        path = os.path.normpath(image)
+        for root in (str(self.root), str(self.given)):
+            if path.startswith(root + os.sep):
+                return PurePosixPath(*Path(path[len(root) + 1:]).parts).as_posix()
+        return None
+
+    def url(self, image: str | None, request: Request) -> str | None:
+        """What a frontend loads for a product's `image`: its own http(s) URL, the /media/ URL of a photo in
+        the catalog folder, or None."""
+        if not image:
+            return None
+        if _URL.match(image):
+            return image
+        rel = self.relative(image)
+        return str(request.url_for(MEDIA_ROUTE, path=quote(rel))) if rel is not None else None
+
+    def file(self, path: str) -> tuple[Path, str]:
+        """The photo a /media/ path names and its media type. ValidationError for a path that is absolute or
+        climbs out of the folder (also through a link), NotFound for anything but an existing photo."""
+        parts = path.split("/")
+        if (not path or "\x00" in path or "\\" in path or path.startswith("/") or _DRIVE.match(path)
+                or any(p in ("..", ".") for p in parts)):
+            raise ValidationError(f"photo path {path!r} must be relative to the catalog folder, without '..'")
+        target = (self.root / path).resolve()
+        if not target.is_relative_to(self.root):
+            raise ValidationError(f"photo path {path!r} leads outside the catalog folder")
+        media_type = PHOTO_TYPES.get(target.suffix.lower())
+        if media_type is None or not target.is_file():
+            raise NotFound(f"no catalog photo at {path!r}")
+        return target, media_type
+
+    def response(self, path: str) -> FileResponse:
+        target, media_type = self.file(path)
+        return FileResponse(target, media_type=media_type, headers={"Cache-Control": CACHE_CONTROL})

@@ -1,0 +1,155 @@
+"""The parts behind the routes: the runtime of the data location, the config watcher, the response cache,
+the event log, the impression writer and the catalog's photos. Thread-safe: FastAPI runs the routes, which
+block on SQL and the vector store, in its thread pool."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from engine.cache import CachedList, RecoCache, cache_key, make_cache
+from engine.errors import ValidationError, VitrinaError
+from engine.insights.events import EventLog
+from engine.recommend.config import RecoConfig
+from engine.recommend.facade import Recommender
+from engine.runtime import Runtime, shared
+from engine.service.impressions import ImpressionWriter
+from engine.service.media import PhotoRoot
+from engine.service.params import Refine
+from engine.service.watcher import ConfigWatcher
+from engine.settings import Settings
+from engine.types import Filters
+
+log = logging.getLogger(__name__)
+
+CATEGORY_MAP_SECONDS = 60.0  # category path → id map reuse
+
+
+def _response_cache(runtime: Runtime, settings: Settings) -> RecoCache:
+    """The runtime's response cache. `shared` keys runtimes by data location only, so an app given other cache
+    settings than the runtime of its location was built with (another REDIS_URL or TTL) gets its own."""
+    if (runtime.settings.redis_url, runtime.settings.cache_ttl) == (settings.redis_url, settings.cache_ttl):
+        return runtime.cache
+    return make_cache(settings)
+
+
+class Service:
+    def __init__(self, settings: Settings | None = None, config_path: str | None = None):
+        self.settings = settings or Settings()
+        path = config_path if config_path is not None else (self.settings.config_path or None)
+        self.watcher = ConfigWatcher(path)
+        # The process-wide runtime of this data location: a console serving this API beside itself, or a job
+        # in the same process, shares its open store, cards and profiles instead of opening a second copy.
+        self.runtime = shared(self.settings)
+        self.cache = _response_cache(self.runtime, self.settings)
+        self.events = EventLog(self.runtime.db)
+        self.impressions = ImpressionWriter(self.events)
+        self.photos = PhotoRoot(self.settings.catalog_dir)
+        self._recommender: Recommender | None = None
+        self._built_for: str | None = None  # fingerprint the recommender was built with
+        self._lock = threading.Lock()
+        self._categories: tuple[float, dict[str, int]] | None = None
+
+    # ---- parts --------------------------------------------------------------------------------------
+    @property
+    def config(self) -> RecoConfig:
+        return self.watcher.current.config
+
+    def recommender(self) -> Recommender:
+        """The recommender of the config in use, rebuilt by the runtime (sharing store, cards and encoders)
+        when the config file changed."""
+        self.watcher.check()
+        loaded = self.watcher.current
+        with self._lock:
+            if self._recommender is None or self._built_for != loaded.fingerprint:
+                self._recommender, self._built_for = self.runtime.recommender(loaded.config), loaded.fingerprint
+            return self._recommender
+
+    def index_version(self) -> str:
+        self.watcher.check()  # a changed config file is taken before the version keys anything
+        return self.runtime.index_version()
+
+    def close(self) -> None:
+        """Write the queued impressions and release the vector store (shared by the Runtimes of this
+        process on the same location); a later request reopens it."""
+        self.impressions.close()
+        self.runtime.close()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the index, the store and the config are usable, and what /health says about them."""
+        body: dict[str, Any] = {"status": "ok", "config_version": self.config.version,
+                                "config_fingerprint": self.watcher.current.fingerprint[:16],
+                                "config_path": str(self.watcher.path) if self.watcher.path else None,
+                                "config_error": self.watcher.error, "cache": self.cache.status(),
+                                "impressions": self.impressions.status()}
+        try:
+            rec = self.recommender()
+            spec = rec.store.spec()
+            if spec is None:
+                raise VitrinaError("the vector index is empty: run `python -m engine index`")
+            body.update(products=rec.store.count(Filters(active_only=False)), backend=rec.store.backend,
+                        index_version=self.index_version(),
+                        encoders={"text": spec.text_encoder, "image": spec.image_encoder})
+            return True, body
+        except VitrinaError as e:
+            body.update(status="unavailable", error=str(e))
+            return False, body
+
+    # ---- parameters ---------------------------------------------------------------------------------
+    def category_id(self, key: str) -> int:
+        """A category parameter (id or path) as an id; an unknown one is a bad parameter."""
+        now = time.monotonic()
+        cached = self._categories
+        if cached is None or now - cached[0] > CATEGORY_MAP_SECONDS or key not in cached[1]:
+            table: dict[str, int] = {}
+            for n in self.runtime.catalog.categories():
+                table[str(n.id)] = n.id
+                table[n.path] = n.id
+                table[n.path.casefold()] = n.id
+                table[n.label] = n.id
+            cached = self._categories = (now, table)
+        norm = "/".join(p.strip() for p in key.replace(" > ", "/").split("/") if p.strip())
+        for k in (key, norm, norm.casefold()):
+            if k in cached[1]:
+                return cached[1][k]
+        raise ValidationError(f"unknown category {key!r}: give a category id or a path such as Men/Tops/Jackets")
+
+    def filters(self, category: str | None, refine: Refine) -> Filters:
+        return Filters(category_ids=[self.category_id(category)] if category else [],
+                       price_min=refine.price_min, price_max=refine.price_max, colours=list(refine.color or []),
+                       in_stock=refine.in_stock).validate()
+
+    def strategy(self, name: str | None) -> str:
+        config = self.config
+        name = name or config.default_strategy
+        if name not in config.strategies:
+            raise ValidationError(f"unknown strategy {name!r} (known: {', '.join(config.strategies)})")
+        return name
+
+    # ---- cache --------------------------------------------------------------------------------------
+    def cached_list(self, kind: str, key_params: dict[str, Any],
+                    compute: Callable[[], CachedList]) -> tuple[CachedList, bool]:
+        """The list from the cache (and True), or computed and cached (and False)."""
+        if not self.cache.enabled:
+            return compute(), False
+        index = self.index_version()  # first: it also takes a changed config file
+        key = cache_key(kind, key_params, self.watcher.current.fingerprint, index)
+        hit = self.cache.get_list(key)
+        if hit is not None:
+            return hit, True
+        served = compute()
+        self.cache.put_list(key, served)
+        return served, False
+
+    # ---- impressions --------------------------------------------------------------------------------
+    def log_impressions(self, served: CachedList, request_id: str, session_id: str | None, user_id: str | None,
+                        filters: dict[str, Any]) -> None:
+        """Queue the list's impressions for the writer thread (one batch per list)."""
+        if not served.items:
+            return
+        self.impressions.submit(dict(
+            served=[(r.product.id, i, float(r.score)) for i, r in enumerate(served.items)],
+            session_id=session_id or f"request-{request_id}", algorithm=served.algorithm, user_id=user_id,
+            strategy=served.strategy, source_product_id=served.source_product_id,
+            filters={"request_id": request_id, **{k: v for k, v in filters.items() if v not in (None, [], False)}}))

@@ -280,19 +280,20 @@ class IndexVersion:
     """`index_version` read at most once per `ttl` seconds: it sits on every request's path."""
 
     def __init__(self, db: Database, store_of: Callable[[], Any] = lambda: None, ttl: float = INDEX_VERSION_TTL):
-        self.db, self.store_of, self.ttl = db, store_of, ttl
-        self._value: tuple[float, str] | None = None
+        self.db, self.store_of = db, store_of
+        self._memo: cachetools.TTLCache = cachetools.TTLCache(maxsize=1, ttl=ttl)
         self._lock = threading.Lock()
 
     def __call__(self) -> str:
         with self._lock:
-            now = time.monotonic()
-            if self._value is None or now - self._value[0] >= self.ttl:
-                self._value = (now, index_version(self.db, self.store_of()))
-            return self._value[1]
+            value = self._memo.get("version")
+            if value is None:
+                value = self._memo["version"] = index_version(self.db, self.store_of())
+            return value
 
     def forget(self) -> None:
-        self._value = None
+        with self._lock:
+            self._memo.clear()
 
 
 def _canonical(value: Any) -> Any:

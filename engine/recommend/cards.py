@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Mapping, Sequence
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from sqlalchemy import func, select
 
 from engine.catalog.models import Product
@@ -23,8 +23,8 @@ class CardCache:
 
     def __init__(self, catalog: Catalog, max_entries: int = 200_000):
         self.catalog, self.max_entries = catalog, max_entries
-        self._by_id: dict[int, ProductCard] = {}
-        self._by_sku: dict[str, int] = {}
+        self._by_id: LRUCache = LRUCache(maxsize=max_entries)  # least recently used cards leave first
+        self._by_sku: LRUCache = LRUCache(maxsize=max_entries)
         self._version: tuple | None = None
         self._lock = threading.Lock()
 
@@ -43,9 +43,6 @@ class CardCache:
 
     def _keep(self, cards: dict[int, ProductCard]) -> None:
         with self._lock:
-            if len(self._by_id) + len(cards) > self.max_entries:
-                self._by_id.clear()
-                self._by_sku.clear()
             self._by_id.update(cards)
             self._by_sku.update((c.sku, c.id) for c in cards.values())
 
@@ -54,18 +51,24 @@ class CardCache:
         has just made it in the same request."""
         if not checked:
             self.check()
-        missing = [i for i in ids if i not in self._by_id]
+        with self._lock:
+            found = {i: card for i in ids if (card := self._by_id.get(i)) is not None}
+        missing = [i for i in ids if i not in found]
         if missing:
-            self._keep(self.catalog.cards(missing))
-        return {i: self._by_id[i] for i in ids if i in self._by_id}
+            fresh = self.catalog.cards(missing)
+            self._keep(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in ids if i in found}
 
     def get(self, key: int | str, checked: bool = False) -> ProductCard:
         """A card by id or sku; NotFound / ValidationError exactly as Catalog.get."""
         if not checked:
             self.check()
-        pid = self._by_sku.get(key.strip()) if isinstance(key, str) else key
-        if isinstance(pid, int) and not isinstance(pid, bool) and pid in self._by_id:
-            return self._by_id[pid]
+        with self._lock:
+            pid = self._by_sku.get(key.strip()) if isinstance(key, str) else key
+            card = self._by_id.get(pid) if isinstance(pid, int) and not isinstance(pid, bool) else None
+        if card is not None:
+            return card
         card = self.catalog.card(self.catalog.get(key))
         self._keep({card.id: card})
         return card

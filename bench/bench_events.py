@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from engine.insights import analytics as A  # noqa: E402
+from engine.insights import popularity as P  # noqa: E402
 from engine.insights import experiments as X  # noqa: E402
 from engine.catalog.db import Database  # noqa: E402
 from engine.catalog.models import Category, Product, VectorSync  # noqa: E402
@@ -147,9 +148,9 @@ def main() -> None:
             ("top 20 products by purchases", lambda: A.top_products(db, 20)),
             ("top 20 products by CTR (≥ 100 shown)", lambda: A.top_products(db, 20, "ctr", min_impressions=100)),
             ("experiment results", lambda: X.results(db, SIM_EXPERIMENT)),
-            ("popularity (all products)", lambda: A.popularity(db, 72, now=END)),
-            ("trending top 20", lambda: A.trending(db, 20, now=END)),
-            ("trending top 20 in a category", lambda: A.trending(db, 20, category_id=3, now=END)),
+            ("popularity (all products)", lambda: P.popularity(db, 72, now=END)),
+            ("trending top 20", lambda: P.trending(db, 20, now=END)),
+            ("trending top 20 in a category", lambda: P.trending(db, 20, category_id=3, now=END)),
             ("coverage", lambda: A.coverage(db)),
         ]
         times = []

@@ -7,12 +7,22 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The console serves its HTTP API only in the tests that ask for it (on a free port), never on the default one.
 os.environ.setdefault("VITRINA_API_PORT", "0")
+
+# Property tests: a small derandomised run under CI (same examples every run, no timing deadline: the
+# machine is shared), a larger random one by hand with HYPOTHESIS_PROFILE=deep. The worst cases found are
+# kept as files in tests/corpus/, not in hypothesis' own database.
+hypothesis_settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("deep", max_examples=2000, deadline=None, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _dataset(env: str, default: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -53,21 +54,31 @@ def _read(source: bytes | bytearray | memoryview | str | Path | BinaryIO, max_by
         label = f"image file {path}"
         if not str(source).strip():
             raise InvalidImage("no image file given: the path is empty")
-        try:
-            size = path.stat().st_size
+        try:  # non-blocking, so a FIFO named as a photo cannot hang the caller; checked on the open descriptor
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise InvalidImage(f"{label} does not exist") from None
         except OSError as e:
             raise InvalidImage(f"{label} cannot be read: {e.strerror or e}") from None
-        if path.is_dir():
-            raise InvalidImage(f"{label} is a folder, not an image file")
-        if size > max_bytes:
-            raise InvalidImage(f"{label} is too large: {_size(size)}, the limit is {_size(max_bytes)}")
+        except ValueError as e:  # a NUL or a lone surrogate in the path
+            raise InvalidImage(f"{label!r} is not a usable path: {e}") from None
         try:
-            with open(path, "rb") as f:
-                data = f.read(max_bytes + 1)
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise InvalidImage(f"{label} is a folder, not an image file")
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidImage(f"{label} is not a regular file (a device, pipe or socket), so it is not read")
+            if info.st_size > max_bytes:
+                raise InvalidImage(f"{label} is too large: {_size(info.st_size)}, the limit is {_size(max_bytes)}")
+            chunks, got = [], 0
+            while got <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - got)):
+                chunks.append(chunk)
+                got += len(chunk)
+            data = b"".join(chunks)
         except OSError as e:
             raise InvalidImage(f"{label} cannot be read: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
         if len(data) > max_bytes:  # grew between stat and read
             raise InvalidImage(f"{label} is too large: over {max_bytes} bytes, the limit is {_size(max_bytes)}")
         return data, label

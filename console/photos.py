@@ -1,12 +1,16 @@
-"""Product photos for st.image: the catalog's path or URL, or a grey "no photo" placeholder made in memory."""
+"""Product photos for st.image, through the engine (engine.catalog.media): a remote photo's URL, a local photo
+decoded and confined to the media roots, or a grey "no photo" placeholder made in memory. Nothing a catalog
+names reaches st.image unchecked, so one bad photo never breaks a page."""
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from engine.catalog.media import photo
+from engine.settings import Settings
 
 PLACEHOLDER_SIZE = (400, 496)  # the portrait shape of catalog photos
 PLACEHOLDER_GREY = (214, 219, 225)
@@ -29,17 +33,10 @@ def placeholder() -> bytes:
     return buf.getvalue()
 
 
-def is_remote(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
 def photo_source(path: str | None) -> str | bytes:
-    """What st.image should show for a product photo: its file or URL when there is one, else the placeholder."""
-    if not path:
-        return placeholder()
-    if is_remote(path):
-        return path
-    return path if Path(path).is_file() else placeholder()
+    """What st.image should show for a product photo: its URL, its decoded bytes, or the placeholder."""
+    shown = photo(path, Settings())
+    return placeholder() if shown is None else shown
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ engine's own answers."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from engine.catalog.importers import import_generic
 from engine.runtime import Runtime, shared
 
 ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "corpus" / "images"
 TIMEOUT = 60
 
 
@@ -100,10 +103,45 @@ def test_missing_photo_gets_a_grey_placeholder(tmp_path):
     assert im.size == PLACEHOLDER_SIZE and im.getpixel((2, 2)) == PLACEHOLDER_GREY
     assert len(set(im.getdata())) > 1  # the words "no photo" are drawn on it
     assert photo_source(None) == placeholder() and photo_source(str(tmp_path / "gone.jpg")) == placeholder()
-    real = tmp_path / "there.jpg"
-    Image.new("RGB", (8, 8)).save(real)
-    assert photo_source(str(real)) == str(real)
     assert photo_source("https://shop.example/p.jpg") == "https://shop.example/p.jpg"
+
+
+def test_photos_are_shown_only_from_the_media_roots_and_only_when_they_decode(tmp_path, monkeypatch):
+    catalog, outside = tmp_path / "catalog", tmp_path / "elsewhere"
+    catalog.mkdir()
+    outside.mkdir()
+    monkeypatch.setenv("VITRINA_CATALOG_DIR", str(catalog))
+    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
+    Image.new("RGB", (800, 992), (200, 30, 30)).save(catalog / "red.jpg")
+    Image.new("RGB", (8, 8)).save(outside / "secret.jpg")
+    (catalog / "link-out.jpg").symlink_to(outside / "secret.jpg")
+    os.mkfifo(catalog / "pipe.jpg")
+    for name in ("truncated.jpg", "bomb-100000x100000.png", "greyscale-16-bit.png"):
+        shutil.copy(CORPUS / name, catalog / name)
+    shown = Image.open(io.BytesIO(photo_source(str(catalog / "red.jpg"))))
+    assert shown.size == (400, 496) and shown.getpixel((200, 248))[0] > 150  # decoded, scaled, upright
+    assert photo_source(str(catalog / "greyscale-16-bit.png")) != placeholder()
+    for hostile in (outside / "secret.jpg", catalog / "link-out.jpg", catalog / "pipe.jpg", "/etc/passwd",
+                    "/dev/zero", catalog / "truncated.jpg", catalog / "bomb-100000x100000.png",
+                    f"{catalog}/../elsewhere/secret.jpg", "~/.bashrc", "bad\x00path.jpg"):
+        assert photo_source(str(hostile)) == placeholder(), hostile
+
+
+def test_a_grid_with_unusable_photos_shows_placeholders_not_an_error(tmp_path, monkeypatch, luma_dir, console_data):
+    photos = sorted((luma_dir / "media").rglob("*_main.jpg"))[:3]
+    rows = [f"PH-{i},Photo item {i},{10 + i}.00,Photo/Items,{p}" for i, p in enumerate(photos)]
+    rows += ["PH-7,Passwd item,17.00,Photo/Items,/etc/passwd", f"PH-8,Cut item,18.00,Photo/Items,{CORPUS / 'truncated.jpg'}"]
+    rt = own_catalog(tmp_path, monkeypatch, console_data, "sku,title,price,category,images", rows)
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+        assert not at.exception, [e.value for e in at.exception]
+        goto(at, "similar")
+        at.selectbox(key="similar_product").set_value(rt.catalog.get("PH-0").id).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = {t.sku for t in tiles(at, "grid-similar-text")}
+        assert {"PH-7", "PH-8"} <= shown  # the products are listed; their photos are the placeholder
+    finally:
+        rt.close()
 
 
 # ---- Overview ------------------------------------------------------------------------------------------------

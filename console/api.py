@@ -15,6 +15,7 @@ import uvicorn
 
 from engine.runtime import Runtime
 from engine.service.app import create_app
+from engine.service.server import server_config
 from engine.settings import Settings
 
 from .runtime import location
@@ -33,7 +34,7 @@ def _serve(settings: Settings, port: int) -> ApiServer:
         app = create_app(settings)
     except Exception as e:  # noqa: BLE001  (the console must start whatever the API's problem)
         return ApiServer(None, f"{type(e).__name__}: {e}")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, name="vitrina-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_SECONDS

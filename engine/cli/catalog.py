@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog.importers import import_generic, import_magento
-from engine.cli.common import Command, Progress, jsonable, runtime
+from engine.cli.common import Command, Progress, count_arg, jsonable, runtime
 from engine.demo import prepare_demo
 from engine.insights.analytics import coverage, metrics
 
@@ -54,8 +54,8 @@ def import_command(args: argparse.Namespace) -> Any:
 
 def _index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="drop all vectors and rebuild")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--limit", type=int, help="handle at most this many products in this run")
+    p.add_argument("--batch-size", type=count_arg)
+    p.add_argument("--limit", type=count_arg, help="handle at most this many products in this run")
 
 
 def index_command(args: argparse.Namespace) -> Any:

@@ -13,6 +13,9 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from engine.runtime import Runtime
+from engine.service.text import MAX_ID, id_problem, is_blank
+from engine.service.text import product_key as _product_key
+from engine.service.text import text_problem
 from engine.settings import Settings
 from engine.types import Filters, Recommendation
 
@@ -75,27 +78,88 @@ def runtime(args: argparse.Namespace) -> Runtime:
     return Runtime(Settings(), config_path=getattr(args, "config", None))
 
 
+# ---------------------------------------------------------------- argument types
+# argparse `type=` functions: a refused value exits 2 with one line naming the argument, before any work.
+# Python reads command-line bytes that are not UTF-8 as lone surrogates, so that check covers them too.
+
 def product_key(text: str) -> int | str:
-    """A product named on the command line: digits are a product id, anything else a sku."""
-    return int(text) if text.isdigit() else text
+    """A product named on the command line: ASCII digits are a product id (1..2^63-1), anything else a sku."""
+    try:
+        return _product_key(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}: {text!r}" if "got" not in str(e) else str(e)) from None
+
+
+def text_arg(text: str) -> str:
+    """Free text (a shopper id, a colour, a strategy): valid UTF-8 without NUL, not blank."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty")
+    return text
+
+
+def search_text(text: str) -> str:
+    """A search query: clean text with something to search for besides whitespace, NUL and bidi marks."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
+    if is_blank(text):
+        raise argparse.ArgumentTypeError("the search text is empty")
+    return text
+
+
+def id_arg(text: str) -> int:
+    """A product or category id: a whole number within 1..2^63-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    problem = id_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem.replace("a product id", "an id"))
+    return value
+
+
+def count_arg(text: str) -> int:
+    """How many (results, items, days, ...): a whole number of at least 1 (the engine sets the upper bounds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_ID}, got {value}")
+    return value
+
+
+def number_arg(text: str) -> float:
+    """A price: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text!r}")
+    return value
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
     """The result filters every listing command takes (read back by `filters`)."""
-    p.add_argument("--category", type=int, action="append", help="category id (repeatable; subtree matches)")
-    p.add_argument("--price-min", type=float)
-    p.add_argument("--price-max", type=float)
-    p.add_argument("--colour", action="append", help="colour name (repeatable)")
-    p.add_argument("--brand", action="append", help="brand (repeatable)")
-    p.add_argument("--exclude", type=int, action="append", help="product id to leave out (repeatable)")
+    p.add_argument("--category", type=id_arg, action="append", help="category id (repeatable; subtree matches)")
+    p.add_argument("--price-min", type=number_arg)
+    p.add_argument("--price-max", type=number_arg)
+    p.add_argument("--colour", type=text_arg, action="append", help="colour name (repeatable)")
+    p.add_argument("--brand", type=text_arg, action="append", help="brand (repeatable)")
+    p.add_argument("--exclude", type=id_arg, action="append", help="product id to leave out (repeatable)")
     p.add_argument("--in-stock", action="store_true", help="only products in stock")
 
 
 def add_listing_args(p: argparse.ArgumentParser) -> None:
     """How many results, the filters and the reranking strategy: what the vector searches share."""
-    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
+    p.add_argument("-n", type=count_arg, default=10, help="how many results (default 10)")
     add_filter_args(p)
-    p.add_argument("--strategy", help="reranking strategy (default from the config)")
+    p.add_argument("--strategy", type=text_arg, help="reranking strategy (default from the config)")
 
 
 def filters(args: argparse.Namespace) -> Filters:

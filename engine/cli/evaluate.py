@@ -5,15 +5,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Command, Progress, runtime
+from engine.cli.common import Command, Progress, count_arg, runtime
 from engine.evaluation import Evaluator, evaluate_queries
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=count_arg, default=10)
     p.add_argument("--queries", help="judged query file (JSONL) instead of the Luma ground truth")
     p.add_argument("--strategy")
-    p.add_argument("--max-queries", type=int, help="sample this many queries per task (quicker)")
+    p.add_argument("--max-queries", type=count_arg, help="sample this many queries per task (quicker)")
 
 
 def evaluate_command(args: argparse.Namespace) -> Any:

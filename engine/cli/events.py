@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Command, Progress, runtime
+from engine.cli.common import Command, Progress, count_arg, runtime
 from engine.insights.event_import import import_events
 from engine.insights.simulate import remove_simulated, simulate
 
@@ -31,8 +31,8 @@ def log_events_command(args: argparse.Namespace) -> Any:
 
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--days", type=int, default=14)
-    p.add_argument("--shoppers", type=int, default=200)
+    p.add_argument("--days", type=count_arg, default=14)
+    p.add_argument("--shoppers", type=count_arg, default=200)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--remove", action="store_true", help="delete every simulated event instead")
 

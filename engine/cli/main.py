@@ -1,7 +1,8 @@
 """`python -m engine <command>`: the parser is built from the command groups listed in GROUPS, so the set of
 commands is read here rather than gathered by importing modules for their side effects.
 
-Every command has --help and --json. What the user sees on failure is one line, never a traceback: a
+Every command has --help and --json. What the user sees on failure is one line, never a traceback: an
+argument refused by its type (a product id past 2^63-1, text that is not UTF-8) exits 2, as does a
 VitrinaError (bad input, unknown product, invalid config) exits 2, anything else exits 1 as
 "error: <type>: <message>", its traceback logged only with -v. Under --json either is printed as
 {"error", "message"} on stdout, where a script reads it."""
@@ -11,7 +12,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.cli import catalog, config, evaluate, events, search, serve
 from engine.cli.common import Command, jsonable
@@ -25,9 +26,17 @@ GROUPS: tuple[tuple[Command, ...], ...] = (
 COMMANDS: dict[str, Command] = {c.name: c for group in GROUPS for c in group}
 
 
+class Parser(argparse.ArgumentParser):
+    """A refused argument is one line on stderr and exit 2, like the engine's own refusals: argparse's usage
+    block in front of it would push the reason off a narrow terminal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per Command of GROUPS, each with --json, --config and its own arguments."""
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Vitrina recommendation engine")
+    parser = Parser(prog="python -m engine", description="Vitrina recommendation engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for group in GROUPS:

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Command, add_filter_args, add_listing_args, filters, print_recs, product_key, runtime
+from engine.cli.common import (Command, add_filter_args, add_listing_args, count_arg, filters, id_arg, print_recs,
+                               product_key, runtime, search_text, text_arg)
 from engine.errors import ValidationError
 
 
 def _similar_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("product", help="sku or product id")
+    p.add_argument("product", type=product_key, help="sku or product id")
     p.add_argument("--by", default="combined", choices=["text", "image", "combined"])
     p.add_argument("--exclude-same-brand", action="store_true")
     p.add_argument("--exclude-same-style", action="store_true", help="leave out other colours of the style")
@@ -22,7 +23,7 @@ def _similar_args(p: argparse.ArgumentParser) -> None:
 
 def similar_command(args: argparse.Namespace) -> Any:
     recs = runtime(args).recommender().similar(
-        product_key(args.product), by=args.by, n=args.n, filters=filters(args), strategy=args.strategy,
+        args.product, by=args.by, n=args.n, filters=filters(args), strategy=args.strategy,
         exclude_same_style=args.exclude_same_style, exclude_same_brand=args.exclude_same_brand)
     return print_recs(recs, args.json)
 
@@ -39,7 +40,7 @@ def search_image_command(args: argparse.Namespace) -> Any:
 
 
 def _search_text_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("query")
+    p.add_argument("query", type=search_text)
     p.add_argument("--space", default="text", choices=["text", "combined", "image"],
                    help="image = photos by text (needs CLIP)")
     add_listing_args(p)
@@ -51,34 +52,38 @@ def search_text_command(args: argparse.Namespace) -> Any:
     return print_recs(recs, args.json)
 
 
+def _category_key(text: str) -> int | str:
+    """A category named on the command line: digits are its id, anything else its path."""
+    return id_arg(text) if text.strip().isascii() and text.strip().isdigit() else text_arg(text)
+
+
 def _trending_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=int, default=10)
-    p.add_argument("--category", help="category id or path, e.g. Men/Tops")
+    p.add_argument("-n", type=count_arg, default=10)
+    p.add_argument("--category", type=_category_key, help="category id or path, e.g. Men/Tops")
 
 
 def trending_command(args: argparse.Namespace) -> Any:
-    category = product_key(args.category) if args.category else args.category  # a category id or path
-    return print_recs(runtime(args).recommender().trending(args.n, category=category), args.json)
+    return print_recs(runtime(args).recommender().trending(args.n, category=args.category), args.json)
 
 
 def _look_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("product", help="sku or product id")
-    p.add_argument("-n", type=int, default=None, help="items per complementary category")
+    p.add_argument("product", type=product_key, help="sku or product id")
+    p.add_argument("-n", type=count_arg, default=None, help="items per complementary category")
 
 
 def look_command(args: argparse.Namespace) -> Any:
     if args.n is not None and args.n <= 0:
         raise ValidationError(f"-n must be at least 1, got {args.n}")
-    recs = runtime(args).recommender().complete_the_look(product_key(args.product), n_per_relation=args.n)
+    recs = runtime(args).recommender().complete_the_look(args.product, n_per_relation=args.n)
     return print_recs(recs, args.json)
 
 
 def _personalised_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("user", help="shopper id as in the event log's user_id")
-    p.add_argument("-n", type=int, default=10, help="how many results (default 10)")
-    p.add_argument("--not-like", action="append", default=[], metavar="PRODUCT",
+    p.add_argument("user", type=text_arg, help="shopper id as in the event log's user_id")
+    p.add_argument("-n", type=count_arg, default=10, help="how many results (default 10)")
+    p.add_argument("--not-like", type=product_key, action="append", default=[], metavar="PRODUCT",
                    help="sku or id to move away from in this request (repeatable)")
-    p.add_argument("--dislike", action="append", default=[], metavar="PRODUCT",
+    p.add_argument("--dislike", type=product_key, action="append", default=[], metavar="PRODUCT",
                    help="sku or id to remember as 'not like this' for the shopper (repeatable)")
     add_filter_args(p)
 
@@ -86,9 +91,9 @@ def _personalised_args(p: argparse.ArgumentParser) -> None:
 def personalised_command(args: argparse.Namespace) -> Any:
     rec = runtime(args).recommender()
     for product in args.dislike:
-        rec.profiles.dislike(args.user, rec.catalog.get(product_key(product)).id)
+        rec.profiles.dislike(args.user, rec.catalog.get(product).id)
     result = rec.personalised(args.user, n=args.n, filters=filters(args),
-                              not_like=[product_key(p) for p in args.not_like])
+                              not_like=list(args.not_like))
     if args.json:
         profile = None
         if result.profile is not None:

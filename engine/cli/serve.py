@@ -9,8 +9,9 @@ from typing import Any
 import uvicorn
 
 from engine.cli.common import Command
-from engine.errors import ValidationError
+from engine.errors import ValidationError, VitrinaError
 from engine.service.app import create_app
+from engine.service.server import KEEP_ALIVE_SECONDS, GuardedH11Protocol, server_config
 from engine.settings import Settings
 
 
@@ -35,10 +36,14 @@ def serve_command(args: argparse.Namespace) -> Any:
             raise ValidationError("several workers need a Qdrant server (set QDRANT_URL): the embedded store "
                                   "in the data folder admits one process")
         uvicorn.run("engine.service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level)
+                    workers=args.workers, log_level=args.log_level, http=GuardedH11Protocol,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return None
     app = create_app(settings, config_path=args.config)  # a bad config fails here, before listening
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    server = uvicorn.Server(server_config(app, args.host, args.port, args.log_level))
+    server.run()
+    if not server.started:  # uvicorn logged why (most often: the port is taken)
+        raise VitrinaError(f"could not serve on {args.host}:{args.port}")
     return None
 
 

@@ -11,8 +11,9 @@ earned them; one writer thread does the writing, off the request path.
 Every parameter and body is declared here, typed (Query, Path, pydantic models from engine.service.models),
 once: FastAPI validates requests against the declarations and generates /openapi.json from them, so the
 document cannot drift from what the service accepts. Errors are JSON {"error", "message", "request_id"}
-(engine.service.errors): 400 for a bad parameter or body, 404 for an unknown product, 413 for an oversized
-body, 503 when the index or the store is not usable. Product photos are served at /media/ (engine.service.media).
+(engine.service.errors): 400 for a bad parameter or body, 404 for an unknown product, 408 for a body that
+did not arrive in time, 413 for an oversized body, 503 when the index or the store is not usable, 500 for
+anything unexpected (the connection stays usable). Product photos are served at /media/ (engine.service.media).
 """
 import logging
 from contextlib import asynccontextmanager
@@ -26,12 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from engine.errors import InvalidImage, NotFound, VitrinaError
 from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 from engine.service import lists
-from engine.service.errors import PayloadTooLarge, install_error_handlers
+from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
 from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES
 from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Events, EventsResult, FBTList, Health,
-                                   ImageForm, NotLike, NotLikeIn, PersonalisedList, RecommendationList, Values)
-from engine.service.params import Refine, Shopper, Stripped, category, refine, shopper, strategy
-from engine.service.requests import RequestIds, admit, bounded, current_request_id, multipart
+                                   ImageForm, NotLike, NotLikeIn, PersonalisedList, ProductValues,
+                                   RecommendationList)
+from engine.service.params import ProductKey, Refine, Shopper, Text, category, refine, shopper, strategy
+from engine.service.requests import (BODY_SECONDS, ReadDeadline, RequestIds, admit, bounded, current_request_id,
+                                     multipart)
 from engine.service.state import Service
 from engine.settings import Settings
 
@@ -69,8 +72,10 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings | None = None, config_path: str | None = None) -> FastAPI:
-    """The ASGI app. Loads the config now: an invalid one raises ConfigError here, before anything listens."""
+def create_app(settings: Settings | None = None, config_path: str | None = None, *,
+               body_seconds: float = BODY_SECONDS) -> FastAPI:
+    """The ASGI app. Loads the config now: an invalid one raises ConfigError here, before anything listens.
+    `body_seconds`: how long a request's body may take to arrive (408 after)."""
     settings = settings or Settings()
     service = Service(settings, config_path)
 
@@ -86,6 +91,8 @@ def create_app(settings: Settings | None = None, config_path: str | None = None)
     app = FastAPI(title="Vitrina recommendations", version=API_VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan, dependencies=[Depends(admit)])
     app.state.service = service
+    app.add_middleware(ReadDeadline, seconds=body_seconds)  # the last added is the outermost
+    app.add_middleware(ContainErrors)  # inside RequestIds: its 500 carries the request id
     app.add_middleware(RequestIds)
     install_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
@@ -101,12 +108,12 @@ Category = Annotated[str | None, Depends(category)]
 Refined = Annotated[Refine, Depends(refine)]
 Who = Annotated[Shopper, Depends(shopper)]
 Strategy = Annotated[str | None, Depends(strategy)]
-ProductPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Product id or SKU."), Stripped]
+ProductPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Product id or SKU."), *ProductKey]
 SourceProduct = Annotated[str, Query(min_length=1, max_length=MAX_TEXT, description="Source product: id or SKU."),
-                          Stripped]
+                          *ProductKey]
 SessionId = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-    "Shopper session, recorded with the impressions of the list.")), Stripped]
-UserPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Shopper id."), Stripped]
+    "Shopper session, recorded with the impressions of the list.")), *Text]
+UserPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Shopper id."), *Text]
 
 
 def _list_routes(app: FastAPI, service: Service) -> None:
@@ -155,9 +162,9 @@ def _list_routes(app: FastAPI, service: Service) -> None:
              summary="Products for a shopper from their events; trending for anonymous shoppers and cold starts.")
     def personalized(*, request: Request, rid: Rid,
                      user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-                         "Shopper; absent = anonymous (trending).")), Stripped] = None,
+                         "Shopper; absent = anonymous (trending).")), *Text] = None,
                      limit: Limit = 12,
-                     not_like: Annotated[Values, Query(description=(
+                     not_like: Annotated[ProductValues, Query(description=(
                          "Products (ids or SKUs) to move away from in this request. Repeat the parameter or "
                          "separate values with commas."))] = None,
                      category: Category, refine: Refined, session_id: SessionId = None) -> PersonalisedList:
@@ -205,13 +212,15 @@ def _list_routes(app: FastAPI, service: Service) -> None:
 
 def _other_routes(app: FastAPI, service: Service) -> None:
     def post_events(*, events: Annotated[Events, Body()], rid: Rid) -> EventsResult:
-        inserted = lists.log_events(service, events)
-        return EventsResult(received=len(events), inserted=inserted, duplicates=len(events) - inserted,
-                            request_id=rid)
+        inserted, refused = lists.log_events(service, events)
+        return EventsResult(received=len(events), inserted=inserted,
+                            duplicates=len(events) - len(refused) - inserted, refused=refused, request_id=rid)
 
     app.router.add_api_route(
         "/api/events/", post_events, methods=["POST"], status_code=201, operation_id="events",
-        summary="Log shopper events: one JSON object or a list of them.", responses=_errors(400, 404, 413),
+        summary=("Log shopper events: one JSON object or a list of them. Events naming an unknown product are "
+                 "refused one by one (listed in `refused`); 404 when every event is."),
+        responses=_errors(400, 404, 413),
         route_class_override=bounded(MAX_EVENTS_BODY_BYTES, "the events body"))
 
     @app.get("/api/users/{user_id}/not_like/", operation_id="not_like_list", responses=_errors(400),

@@ -2,9 +2,13 @@
 
     400  a bad parameter or body: FastAPI's RequestValidationError and the engine's ValidationError
     404  an unknown product, user mark or route (NotFound, Starlette's 404)
+    408  a body that did not arrive in time (RequestTimeout; engine.service.requests.ReadDeadline)
     413  a body over its limit (PayloadTooLarge; also a body with too many items)
     503  the index, the store or the config is not usable (any other VitrinaError)
-    500  anything else, logged with its traceback server-side
+    500  anything else ("InternalError"), logged with its traceback server-side
+
+The 500 is answered by the ContainErrors middleware, not by Starlette's error middleware: that one re-raises
+after answering, and uvicorn then drops the keep-alive connection, so a client's next request on it fails.
 
 Pydantic's errors are rewritten into the service's own sentences, "<where>: <field> <problem>" ("limit must
 be at least 1, got 0", "event 2: ts 'yesterday' is not ISO 8601"), so a shopper-facing client shows the
@@ -21,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import ConfigError, NotFound, ValidationError, VitrinaError
 from engine.service.models import TOKEN, TOO_LARGE, Error
@@ -34,6 +39,10 @@ LIST_ITEM = "event"  # the events body is the API's only list body: its items ar
 
 class PayloadTooLarge(VitrinaError):
     """A request body over its limit (413)."""
+
+
+class RequestTimeout(VitrinaError):
+    """A request body that did not arrive within its time (408); the connection is closed after the answer."""
 
 
 def new_request_id(headers: Headers) -> str:
@@ -86,6 +95,8 @@ def _problem(err: dict[str, Any]) -> str:
         return "is empty" if ctx.get("min_length") == 1 else f"must be at least {ctx['min_length']} characters"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters"
+    if kind == "string_unicode":
+        return "is not valid Unicode: it holds a lone surrogate"
     if kind == "string_type":
         return f"must be text, got {given!r}"
     if kind == "string_pattern_mismatch":
@@ -139,6 +150,8 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 def _status(exc: Exception) -> int:
     if isinstance(exc, PayloadTooLarge):
         return 413
+    if isinstance(exc, RequestTimeout):
+        return 408
     if isinstance(exc, ValidationError):  # InvalidImage included: a corrupt or non-image upload
         return 400
     if isinstance(exc, NotFound):
@@ -151,7 +164,10 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 503:
         log.error("request %s: %s", request.url.path, exc)
     errors = exc.errors if isinstance(exc, ConfigError) and exc.errors else None
-    return error_response(request, status, type(exc).__name__, str(exc), errors)
+    response = error_response(request, status, type(exc).__name__, str(exc), errors)
+    if status == 408:
+        response.headers["Connection"] = "close"  # the rest of a slow body is not waited for
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -162,9 +178,40 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+INTERNAL_MESSAGE = "internal error: the service log has the details"
+
+
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     log.error("request %s failed", request.url.path, exc_info=exc)
-    return error_response(request, 500, "InternalError", "internal error: the service log has the details")
+    return error_response(request, 500, "InternalError", INTERNAL_MESSAGE)
+
+
+class ContainErrors:
+    """ASGI middleware: an exception no handler took becomes the JSON 500 and ends there, so the server keeps
+    the connection open for the client's next request. One raised after the answer began is passed on: the
+    answer is broken and the connection has to go."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _internal(Request(scope), exc)
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import Request
 
 from engine.cache import CachedList
-from engine.errors import ValidationError
+from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event
 from engine.recommend.looks import LOOK_STRATEGY
 from engine.recommend.personal import SERVED_PERSONALISED
-from engine.service.models import EventIn, Item, RecommendationList
+from engine.service.models import EventIn, Item, RecommendationList, Refusal
 from engine.service.params import Refine, Shopper
 from engine.service.state import Service
 
@@ -120,13 +120,26 @@ def bought_together(service: Service, key: str, n: int, min_support: int, min_co
     return service.cached_list("fbt", params, compute)
 
 
-def log_events(service: Service, events: list[EventIn]) -> int:
-    """Validate every event (an unknown sku is a 404), then write them all or none; returns how many were
-    new (an event_id already logged is skipped)."""
+def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refusal]]:
+    """Validate every event (a bad one refuses the whole batch: 400), then store those naming known products;
+    an event naming an unknown product (by sku, id or source id) is refused on its own, so one stale product
+    in a storefront's batch does not lose the rest. Every event refused is NotFound (404), nothing written.
+    Returns how many were new (an event_id already logged is skipped) and the refusals."""
     rec = service.recommender()
-    out = []
+    named = {e.product_id for e in events if e.product_id is not None}
+    named |= {e.source_product_id for e in events if e.source_product_id is not None}
+    known = set(rec.cards(sorted(named)))
+    out, refused = [], []
     for i, e in enumerate(events):
-        product_id = rec.card(e.sku).id if e.sku is not None else e.product_id
+        try:
+            product_id = rec.card(e.sku).id if e.sku is not None else e.product_id
+            if product_id not in known and e.sku is None:
+                raise NotFound(f"no product with id {product_id}")
+            if e.source_product_id is not None and e.source_product_id not in known:
+                raise NotFound(f"no source product with id {e.source_product_id}")
+        except NotFound as err:
+            refused.append(Refusal(event=i, error=NotFound.__name__, message=f"event {i}: {err}"))
+            continue
         ev = Event(e.kind, e.session_id, product_id, ts=e.ts, user_id=e.user_id,
                    source_product_id=e.source_product_id, query=e.query, algorithm=e.algorithm,
                    strategy=e.strategy, position=e.position, score=e.score, filters=e.filters,
@@ -136,4 +149,6 @@ def log_events(service: Service, events: list[EventIn]) -> int:
             out.append(ev.validate())
         except ValidationError as err:
             raise ValidationError(f"event {i}: {err}") from None
-    return service.events.log_many(out)
+    if not out:
+        raise NotFound("; ".join(r.message for r in refused))
+    return service.events.log_many(out), refused

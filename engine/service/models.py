@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from engine.insights.events import ALGORITHM_NAME, EVENT_KINDS, MAX_QUERY_CHARS, to_utc_naive, utc_now
 from engine.recommend.fbt import SOURCE_CO_PURCHASE, SOURCE_LOOK, SOURCE_MIXED
 from engine.recommend.personal import SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED
+from engine.service.text import MAX_ID, key_problem, text_problem
 from engine.types import Recommendation
 
 MAX_TEXT = 128  # user_id, session_id, product keys: the event log's column widths
@@ -27,9 +28,49 @@ MAX_EVENT_AGE = timedelta(days=365 * 5)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 TOKEN = r"^[A-Za-z0-9._:\-]{1,64}$"  # request ids and event ids: safe in logs, headers and keys
 TOO_LARGE = "too_large"  # the error type of a body with too many items: a 413, not a 400
+MAX_JSON_DEPTH = 8  # an event's free-form filters: deep enough for any real filter set
 
 
 # ---------------------------------------------------------------- parameter types
+
+def clean_text(value: Any) -> Any:
+    """Text without NUL or lone surrogates (engine.service.text); other values are left to the field's type.
+    Runs before pydantic's own string check, so every entry point words the refusal alike."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def product_text(value: Any) -> Any:
+    """A product id or SKU as text: clean, and, when all digits, a possible product id."""
+    if isinstance(value, str):
+        problem = key_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def _clean_json(value: Any, depth: int = 0) -> Any:
+    """Free-form JSON (an event's filters): every key and string clean, nested at most MAX_JSON_DEPTH deep."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            clean_text(k)
+            _clean_json(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _clean_json(v, depth + 1)
+    else:
+        clean_text(value)
+    return value
+
+
+Clean = BeforeValidator(clean_text)
+ProductText = BeforeValidator(product_text)
+
 
 def _values(raw: list[str] | None) -> list[str] | None:
     """A list parameter repeated (color=red&color=blue) or comma-separated (color=red,blue), or both."""
@@ -38,12 +79,24 @@ def _values(raw: list[str] | None) -> list[str] | None:
     values = [v.strip() for r in raw for v in r.split(",")]
     if any(not v for v in values):
         raise ValueError("has an empty value")
+    for v in values:
+        clean_text(v)
     if len(values) > MAX_LIST_ITEMS:
         raise ValueError(f"has {len(values)} values; the limit is {MAX_LIST_ITEMS}")
     return values
 
 
 Values = Annotated[list[str] | None, AfterValidator(_values)]
+
+
+def _product_values(raw: list[str] | None) -> list[str] | None:
+    values = _values(raw)
+    for v in values or ():
+        product_text(v)
+    return values
+
+
+ProductValues = Annotated[list[str] | None, AfterValidator(_product_values)]
 
 
 # ---------------------------------------------------------------- responses
@@ -102,10 +155,20 @@ class FBTList(RecommendationList):
     baskets: int = Field(description="Baskets holding the source product.")
 
 
+class Refusal(BaseModel):
+    """One event of a batch that was not stored, while the others were."""
+
+    event: int = Field(description="Its place in the body's list, from 0.")
+    error: str = Field(description="NotFound: it names a product the catalog does not hold.")
+    message: str
+
+
 class EventsResult(BaseModel):
     received: int
     inserted: int
     duplicates: int = Field(description="Events whose event_id was already logged: skipped.")
+    refused: list[Refusal] = Field(default_factory=list, description=(
+        "Events naming an unknown product: not stored; the rest of the batch is."))
     request_id: str
 
 
@@ -172,9 +235,9 @@ def _event_ts(value: Any) -> Any:
 Timestamp = Annotated[datetime | None, BeforeValidator(_event_ts), WithJsonSchema({
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch milliseconds"}],
     "description": "Default: now; not in the future, at most five years old."})]
-Id = Annotated[StrictInt, Field(ge=0, le=2 ** 63 - 1)]  # the product ids are BIGINT
-Key = Annotated[str | None, Field(min_length=1, max_length=MAX_TEXT)]  # the widths of the event log's columns
-Label = Annotated[str | None, Field(min_length=1, max_length=64)]
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]  # the product ids are BIGINT
+Key = Annotated[str | None, Clean, Field(min_length=1, max_length=MAX_TEXT)]  # the event log's column widths
+Label = Annotated[str | None, Clean, Field(min_length=1, max_length=64)]
 
 
 class EventIn(BaseModel):
@@ -183,18 +246,18 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal[EVENT_KINDS]
-    session_id: str = Field(min_length=1, max_length=MAX_TEXT)
+    session_id: Annotated[str, Clean, Field(min_length=1, max_length=MAX_TEXT)]
     product_id: Id | None = None
-    sku: Key = None
+    sku: Annotated[str | None, ProductText, Field(min_length=1, max_length=MAX_TEXT)] = None
     ts: Timestamp = None
     user_id: Key = None
     source_product_id: Id | None = None
-    query: Annotated[str | None, Field(max_length=MAX_QUERY_CHARS)] = None
+    query: Annotated[str | None, Clean, Field(max_length=MAX_QUERY_CHARS)] = None
     algorithm: Annotated[str | None, Field(pattern=f"^{ALGORITHM_NAME.pattern}$")] = None
     strategy: Label = None
     position: Annotated[StrictInt | None, Field(ge=0, le=2 ** 31 - 1)] = None
     score: Annotated[float | None, Field(strict=True, allow_inf_nan=False)] = None
-    filters: dict[str, Any] | None = None
+    filters: Annotated[dict[str, Any] | None, BeforeValidator(_clean_json)] = None
     experiment: Key = None
     variant: Label = None
     event_id: Annotated[str | None, Field(pattern=TOKEN, description="Idempotency key: an event_id already "
@@ -242,7 +305,11 @@ Events = Annotated[list[EventIn], BeforeValidator(_one_or_many), _OneOrMany()]
 def _product_key(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, str)) or isinstance(value, str) and not value.strip():
         raise ValueError(f"must be a product id (a whole number) or a SKU (text), got {value!r}")
-    return value.strip() if isinstance(value, str) else value
+    if isinstance(value, int):
+        if not 1 <= value <= MAX_ID:
+            raise ValueError(f"must be a product id between 1 and {MAX_ID}, got {value}")
+        return value
+    return product_text(value).strip()
 
 
 class NotLikeIn(BaseModel):

@@ -10,9 +10,13 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import StringConstraints
 
-from engine.service.models import MAX_TEXT, Values
+from engine.service.models import MAX_TEXT, Clean, ProductText, Values
 
 Stripped = StringConstraints(strip_whitespace=True)
+# Every text parameter: no NUL (a URL's invalid UTF-8 never reaches here: engine.service.requests.admit
+# refuses it on the raw bytes, as the server would have decoded it into U+FFFD).
+Text = (Stripped, Clean)
+ProductKey = (Stripped, ProductText)  # a product id or SKU: clean text, and digits within the id range
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ async def refine(
 
 async def category(
     category: Annotated[str | None, Query(min_length=1, max_length=256, description=(
-        "Category id or path (Men/Tops/Jackets): only products in its subtree.")), Stripped] = None,
+        "Category id or path (Men/Tops/Jackets): only products in its subtree.")), *Text] = None,
 ) -> str | None:
     return category
 
@@ -55,15 +59,15 @@ class Shopper:
 
 async def shopper(
     session_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-        "Shopper session, recorded with the impressions of the list.")), Stripped] = None,
+        "Shopper session, recorded with the impressions of the list.")), *Text] = None,
     user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-        "Signed-in shopper, recorded with the impressions of the list.")), Stripped] = None,
+        "Signed-in shopper, recorded with the impressions of the list.")), *Text] = None,
 ) -> Shopper:
     return Shopper(session_id, user_id)
 
 
 async def strategy(
     strategy: Annotated[str | None, Query(min_length=1, max_length=64, description=(
-        "Reranking strategy of the config (default: its default_strategy).")), Stripped] = None,
+        "Reranking strategy of the config (default: its default_strategy).")), *Text] = None,
 ) -> str | None:
     return strategy

@@ -1,18 +1,25 @@
-"""What is checked of a request before a route reads it: its id, its body size, and its query string.
+"""What is checked of a request before a route reads it: its id, its body size and time, and its URL.
 
 - Every request gets an id (the caller's X-Request-Id when it is a safe token), echoed in the X-Request-Id
   header and in every JSON body, and logged with its impressions.
 - A body is read with a limit before FastAPI parses it, and refused with 413 as soon as it passes the
   limit (before reading anything when the declared length already does): FastAPI itself would read a
   body of any size into memory.
+- A body must arrive within BODY_SECONDS of the request's headers (ReadDeadline), else 408 and the
+  connection is closed: a client dripping its body would otherwise hold a connection and a worker for as
+  long as it likes. (Slow headers are the server's part: engine.service.server.)
+- A URL whose percent-escapes are not UTF-8 is refused (400): the server decodes them into U+FFFD, so a
+  lone surrogate sent as %ED%A0%80 would otherwise be looked up as a product or category named "\ufffd".
 - Unknown and repeated query parameters are refused (400). FastAPI would ignore a misspelt filter and
   silently serve an unfiltered list, and take the last of a repeated one. The allowed names are read from
   the generated /openapi.json, so the refusal and the document name the same parameters.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +27,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import ValidationError
-from engine.service.errors import PayloadTooLarge, new_request_id, request_id
+from engine.service.errors import PayloadTooLarge, RequestTimeout, new_request_id, request_id
+from engine.service.text import url_problem
+
+BODY_SECONDS = 20.0  # the whole body, from the request's headers: 10 MB at 4 Mbit/s, far less for JSON
 
 
 class RequestIds:
@@ -44,6 +54,34 @@ class RequestIds:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class ReadDeadline:
+    """ASGI middleware: the body's messages must all arrive within `seconds` of the request's start, else the
+    route's read raises RequestTimeout (408). Waiting for the disconnect after the body has no deadline."""
+
+    def __init__(self, app: ASGIApp, seconds: float = BODY_SECONDS):
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline, complete = time.monotonic() + self.seconds, False
+
+        async def timed_receive() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            message: Message | None = None
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+            if message is None:
+                raise RequestTimeout(f"the request body did not arrive within {self.seconds:g} s")
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 async def current_request_id(request: Request) -> str:
@@ -118,9 +156,14 @@ def query_parameters(app: FastAPI) -> dict[tuple[str, str], tuple[list[str], set
 
 
 async def admit(request: Request) -> None:
-    """Runs first on every route (an app-wide dependency). Takes a changed config file before anything else,
+    """Runs first on every route (an app-wide dependency). Refuses a URL that is not UTF-8, then takes a
+    changed config file before anything else,
     so the parameters are checked against the config this request is served with; then refuses unknown and
     repeated query parameters."""
+    problem = url_problem(request.scope.get("raw_path") or request.url.path.encode(),
+                          request.scope.get("query_string", b""))
+    if problem is not None:
+        raise ValidationError(problem)
     watcher = request.app.state.service.watcher
     if watcher.due():
         await run_in_threadpool(watcher.check)

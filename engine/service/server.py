@@ -1,0 +1,85 @@
+"""How the service is put on the network (uvicorn), with the time limits uvicorn lacks.
+
+uvicorn closes a keep-alive connection that stays idle after an answer, but any byte cancels that timer and
+nothing limits how long a request's headers take: a client sending its headers a byte at a time (or
+nothing at all on a new connection) holds the connection for ever. GuardedH11Protocol gives every request's
+headers HEADER_SECONDS from the moment the connection is waiting for them (it opened, or the last answer was
+sent), then answers 408 and closes. The body's limit is the app's (engine.service.requests.ReadDeadline),
+since only the route knows whether it reads one."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_SECONDS = 10.0  # a request line and headers are a few hundred bytes: seconds are plenty
+KEEP_ALIVE_SECONDS = 5  # idle between requests (uvicorn's own timer)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's headers. Subclass it to change
+    `header_seconds` (a class, not an instance, is what uvicorn takes, also to hand to worker processes)."""
+
+    header_seconds: float = HEADER_SECONDS
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._awaited_after: object = None  # the cycle answered before the request the timer waits for
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._awaited_after = self.cycle
+        self._header_timer = self.loop.call_later(self.header_seconds, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._header_timer is not None and self.cycle is not self._awaited_after:
+            self._disarm()  # a new request's headers arrived: its body is the app's to time
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm()  # before the next pipelined request, if any, is read (which disarms it again)
+        super().on_response_complete()
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        try:
+            if self.conn.our_state is h11.IDLE:
+                body = json.dumps({"error": "RequestTimeout", "request_id": uuid.uuid4().hex, "message": (
+                    f"the request headers did not arrive within {self.header_seconds:g} s")}).encode()
+                self.transport.write(self.conn.send(h11.Response(status_code=408, reason=b"Request Timeout",
+                                                                 headers=[(b"content-type", b"application/json"),
+                                                                          (b"connection", b"close")])))
+                self.transport.write(self.conn.send(h11.Data(data=body)))
+                self.transport.write(self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:
+            pass  # h11 cannot answer in its state: closing is the answer
+        self.transport.close()
+
+
+def server_config(app: Any, host: str, port: int, log_level: str = "info",
+                  protocol: type[GuardedH11Protocol] = GuardedH11Protocol, **options: Any) -> uvicorn.Config:
+    """uvicorn's config for the service: the guarded protocol and the keep-alive limit."""
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol,
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **options)

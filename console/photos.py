@@ -3,35 +3,12 @@ decoded and confined to the media roots, or a grey "no photo" placeholder made i
 names reaches st.image unchecked, so one bad photo never breaks a page."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
-
-from engine.catalog.media import photo
+from engine.catalog.media import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo, placeholder
 from engine.settings import Settings
 
-PLACEHOLDER_SIZE = (400, 496)  # the portrait shape of catalog photos
-PLACEHOLDER_GREY = (214, 219, 225)
-PLACEHOLDER_INK = (100, 116, 139)
-
-
-@lru_cache(maxsize=1)
-def placeholder() -> bytes:
-    """A grey PNG saying "no photo", drawn once per process."""
-    im = Image.new("RGB", PLACEHOLDER_SIZE, PLACEHOLDER_GREY)
-    draw = ImageDraw.Draw(im)
-    font = ImageFont.load_default(size=36)
-    text = "no photo"
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    x = (PLACEHOLDER_SIZE[0] - (right - left)) / 2 - left
-    y = (PLACEHOLDER_SIZE[1] - (bottom - top)) / 2 - top
-    draw.text((x, y), text, fill=PLACEHOLDER_INK, font=font)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
+__all__ = ["PLACEHOLDER_GREY", "PLACEHOLDER_SIZE", "Photo", "photo_source", "placeholder"]
 
 def photo_source(path: str | None) -> str | bytes:
     """What st.image should show for a product photo: its URL, its decoded bytes, or the placeholder."""

@@ -28,6 +28,7 @@ SETTINGS: list[Setting] = [
     Setting("QDRANT_COLLECTION", "vitrina_products", "Collection name on the Qdrant server."),
     Setting("REDIS_URL", "", "Redis URL for the recommendation cache; empty = in-process TTL cache."),
     Setting("VITRINA_CATALOG_DIR", str(ROOT.parent / "shared" / "datasets" / "magento-luma"), "Magento Luma sample-data folder used as the demo catalog."),
+    Setting("VITRINA_MEDIA_ROOTS", "", "Extra folders, separated by `os.pathsep` (`:` on Linux), where catalog photos may live besides the imported file's folder, the catalog folder and the data folder."),
     Setting("VITRINA_TEXT_ENCODER", "use", "Text encoder: `use` (multilingual USE, offline), or `st:<model name or path>` for sentence-transformers."),
     Setting("VITRINA_IMAGE_ENCODER", "auto", "Image encoder: `auto` (CLIP where its weights load, else the descriptor), `descriptor`, or `clip:<arch>:<pretrained tag or checkpoint path>`."),
     Setting("VITRINA_TEXT_WEIGHT", "0.5", "Weight w of text similarity in the combined vector (image gets 1-w)."),
@@ -38,6 +39,9 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
     Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
     Setting("VITRINA_CONFIG", "", "Exported config (YAML) the recommender loads; empty = built-in defaults."),
+    Setting("VITRINA_MAX_DOCUMENT_DEPTH", "64", "Deepest nesting accepted in a YAML config or a JSON line of an imported file, in levels."),
+    Setting("VITRINA_MAX_YAML_ALIASES", "100", "Most alias references a YAML config may expand to (billion-laughs guard)."),
+    Setting("VITRINA_MAX_DECOMPRESSED_MB", "512", "Largest size a gzip upload may decompress to, in megabytes (gzip-bomb guard)."),
     Setting("VITRINA_API_PORT", "8000", "Port of the HTTP API the console serves beside itself (it owns the embedded store); 0 = no API."),
 ]
 
@@ -60,6 +64,12 @@ def _num(name: str, cast=float, lo: float | None = None, hi: float | None = None
     return v
 
 
+def _paths(name: str) -> tuple[Path, ...]:
+    """A list of folders separated by os.pathsep, as PATH is; empty pieces (a trailing separator) are no folder,
+    not the current one, so that a stray separator cannot make the working directory a media root."""
+    return tuple(Path(p) for p in _get(name).split(os.pathsep) if p.strip())
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_DATA_DIR")))
@@ -69,6 +79,7 @@ class Settings:
     qdrant_collection: str = field(default_factory=lambda: _get("QDRANT_COLLECTION"))
     redis_url: str = field(default_factory=lambda: _get("REDIS_URL"))
     catalog_dir: Path = field(default_factory=lambda: Path(_get("VITRINA_CATALOG_DIR")))
+    media_roots: tuple[Path, ...] = field(default_factory=lambda: _paths("VITRINA_MEDIA_ROOTS"))
     text_encoder: str = field(default_factory=lambda: _get("VITRINA_TEXT_ENCODER"))
     image_encoder: str = field(default_factory=lambda: _get("VITRINA_IMAGE_ENCODER"))
     text_weight: float = field(default_factory=lambda: _num("VITRINA_TEXT_WEIGHT", float, 0.0, 1.0))
@@ -79,6 +90,10 @@ class Settings:
     batch_size: int = field(default_factory=lambda: _num("VITRINA_BATCH_SIZE", int, 1))
     cache_ttl: float = field(default_factory=lambda: _num("VITRINA_CACHE_TTL", float, 0.0))
     config_path: str = field(default_factory=lambda: _get("VITRINA_CONFIG"))
+    max_document_depth: int = field(default_factory=lambda: _num("VITRINA_MAX_DOCUMENT_DEPTH", int, 1, 10000))
+    max_yaml_aliases: int = field(default_factory=lambda: _num("VITRINA_MAX_YAML_ALIASES", int, 0))
+    max_decompressed_bytes: int = field(
+        default_factory=lambda: int(_num("VITRINA_MAX_DECOMPRESSED_MB", float, 0.001) * 1024 * 1024))
     api_port: int = field(default_factory=lambda: _num("VITRINA_API_PORT", int, 0, 65535))
 
     @property

@@ -1,7 +1,11 @@
 """The README documents every setting, and nothing that is not one."""
+import os
 import re
 from pathlib import Path
 
+import pytest
+
+from engine.errors import ValidationError
 from engine.settings import SETTINGS, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -27,10 +31,6 @@ def test_settings_read_the_environment(monkeypatch, tmp_path):
 
 
 def test_bad_setting_values_are_named(monkeypatch):
-    import pytest
-
-    from engine.errors import ValidationError
-
     monkeypatch.setenv("VITRINA_TEXT_WEIGHT", "heavy")
     with pytest.raises(ValidationError, match="VITRINA_TEXT_WEIGHT"):
         Settings()
@@ -41,3 +41,23 @@ def test_bad_setting_values_are_named(monkeypatch):
     monkeypatch.setenv("VITRINA_BATCH_SIZE", "0")
     with pytest.raises(ValidationError, match="VITRINA_BATCH_SIZE"):
         Settings()
+
+
+def test_input_limits_read_the_environment_and_refuse_nonsense(monkeypatch):
+    """The hostile-input limits are settings like any other: read at each use, and a value that would turn
+    a guard off by accident (a depth of 0) is named, not taken."""
+    s = Settings()
+    assert (s.max_document_depth, s.max_yaml_aliases, s.max_decompressed_bytes) == (64, 100, 512 * 1024 * 1024)
+    monkeypatch.setenv("VITRINA_MAX_DECOMPRESSED_MB", "1.5")
+    assert Settings().max_decompressed_bytes == 1536 * 1024
+    monkeypatch.setenv("VITRINA_MAX_DOCUMENT_DEPTH", "0")
+    with pytest.raises(ValidationError, match="VITRINA_MAX_DOCUMENT_DEPTH"):
+        Settings()
+
+
+def test_media_roots_are_a_path_list_without_empty_pieces(monkeypatch, tmp_path):
+    """An empty piece would be the working directory, which must never become a media root by a typo."""
+    monkeypatch.delenv("VITRINA_MEDIA_ROOTS", raising=False)
+    assert Settings().media_roots == ()
+    monkeypatch.setenv("VITRINA_MEDIA_ROOTS", f"{os.pathsep}{tmp_path / 'a'}{os.pathsep}{os.pathsep}{tmp_path / 'b'}")
+    assert Settings().media_roots == (tmp_path / "a", tmp_path / "b")

@@ -9,13 +9,19 @@ import io
 import threading
 from pathlib import Path
 
+from functools import lru_cache
+
 from cachetools import LRUCache
+from PIL import Image, ImageDraw, ImageFont
 
 from engine.encoders.images import load_image
 from engine.errors import InvalidImage
 from engine.settings import Settings
 
 THUMBNAIL_SIZE = (400, 496)  # the portrait shape of catalog photos
+PLACEHOLDER_SIZE = THUMBNAIL_SIZE
+PLACEHOLDER_GREY = (214, 219, 225)
+PLACEHOLDER_INK = (100, 116, 139)
 THUMBNAIL_QUALITY = 85
 CACHED_THUMBNAILS = 2048
 
@@ -23,25 +29,62 @@ _THUMBNAILS: LRUCache = LRUCache(maxsize=CACHED_THUMBNAILS)
 _LOCK = threading.Lock()
 
 
+@lru_cache(maxsize=1)
+def placeholder() -> bytes:
+    """A grey PNG saying "no photo", drawn once per process: what is shown instead of an unusable photo."""
+    im = Image.new("RGB", PLACEHOLDER_SIZE, PLACEHOLDER_GREY)
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=36)
+    text = "no photo"
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    x = (PLACEHOLDER_SIZE[0] - (right - left)) / 2 - left
+    y = (PLACEHOLDER_SIZE[1] - (bottom - top)) / 2 - top
+    draw.text((x, y), text, fill=PLACEHOLDER_INK, font=font)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def is_remote(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def media_roots(settings: Settings) -> tuple[Path, ...]:
-    """Where photos may live: the catalog folder and the data folder (browser uploads are stored there)."""
-    return tuple(dict.fromkeys(Path(p).expanduser().resolve() for p in (settings.catalog_dir, settings.data_dir)))
+def media_roots(settings: Settings, *folders: Path | str) -> tuple[Path, ...]:
+    """Where photos may live: `folders` (an importer passes the folder of the file it reads), the catalog
+    folder, the data folder (browser uploads are stored there) and the extra folders of VITRINA_MEDIA_ROOTS.
+    Resolved once, so that a root reached through a link still contains the real paths of its files."""
+    paths = (*folders, settings.catalog_dir, settings.data_dir, *settings.media_roots)
+    return tuple(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
+
+
+def confinement(path: str, roots: tuple[Path, ...]) -> Path | str:
+    """The real location of `path` when it is a regular file under one of the roots, else why it is not
+    (text that follows "photo <path> " in a warning). Links are followed first, so a link pointing out of the
+    roots is outside them; nothing is opened, so a FIFO or a device cannot block or flood the caller."""
+    if "\x00" in path:
+        return "contains a NUL character"
+    if path.startswith("~"):  # the server's home folder is never what a catalog means by a photo
+        return "names a home folder (~)"
+    try:
+        real = Path(path).resolve(strict=True)
+    except FileNotFoundError:
+        return "not found"
+    except (OSError, RuntimeError, ValueError) as e:  # a link loop, a lone surrogate, a name too long
+        return f"cannot be resolved ({type(e).__name__})"
+    if not any(real == root or root in real.parents for root in roots):
+        return f"is outside the media roots ({', '.join(str(r) for r in roots)})"
+    try:
+        regular = real.is_file()
+    except OSError:
+        regular = False
+    return real if regular else "is not a regular file"
 
 
 def confined(path: str, roots: tuple[Path, ...]) -> Path | None:
     """The real location of `path` when it is a regular file under one of the roots (links are followed
     first, so a link pointing out is refused), else None."""
-    try:
-        real = Path(path).expanduser().resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):  # missing, a link loop, a NUL or a lone surrogate in the path
-        return None
-    if not any(real == root or root in real.parents for root in roots):
-        return None
-    return real if real.is_file() else None
+    found = confinement(path, roots)
+    return found if isinstance(found, Path) else None
 
 
 def photo(image: str | None, settings: Settings) -> str | bytes | None:
@@ -77,4 +120,5 @@ def photo(image: str | None, settings: Settings) -> str | bytes | None:
     return data
 
 
-__all__ = ["THUMBNAIL_SIZE", "confined", "is_remote", "media_roots", "photo"]
+__all__ = ["PLACEHOLDER_GREY", "PLACEHOLDER_SIZE", "THUMBNAIL_SIZE", "confined", "confinement", "is_remote",
+           "media_roots", "photo", "placeholder"]

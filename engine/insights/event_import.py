@@ -31,31 +31,31 @@ Import formats (`import_events`):
 
 Each imported row gets a deterministic `external_id` (the file's event_id, or a hash of the row's content) that
 is unique in the table, so importing the same file again adds nothing.
+
+Hostile input is bounded (engine.catalog.importers.limits): gzip stops at VITRINA_MAX_DECOMPRESSED_MB, a JSON
+line nested deeper than VITRINA_MAX_DOCUMENT_DEPTH is that line's reject, and so is any error one row provokes.
 """
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import select
 
 from engine.catalog.db import Database
-from engine.catalog.events import EPOCH
+from engine.catalog.importers.limits import gunzip, load_json
+from engine.catalog.importers.parsing import listing
+from engine.catalog.importers.writer import systemic
 from engine.catalog.models import Product
 from engine.errors import ValidationError
-from engine.insights.events import Event, insert_rows, to_utc_naive, whole_number
+from engine.insights.events import Event, epoch_ms, insert_rows, parse_ts, whole_number
 
 OTTO_KINDS = {"clicks": "click", "carts": "cart_add", "orders": "purchase"}
-_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is almost surely epoch seconds
-_DIGITS_RE = re.compile(r"\d+")
 
 Progress = Callable[[int, int], None]
 
@@ -88,10 +88,7 @@ def _read_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
     else:
         raise ValidationError(f"expected a file path or bytes, got {type(source).__name__}")
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise ValidationError(f"corrupt gzip file: {e}") from None
+        data = gunzip(data, f"event file {name}" if name else "the event file")
         name = name.removesuffix(".gz")
     return data, name
 
@@ -118,10 +115,10 @@ def _detect(data: bytes, name: str, format: str) -> str:
         return "generic-csv"
     if format == "auto":
         try:
-            obj = json.loads(first)
+            obj = load_json(first.decode("utf-8", errors="replace"))
             if isinstance(obj, dict) and "session" in obj and "events" in obj:
                 return "otto"
-        except ValueError:
+        except ValueError:  # malformed or too deep: the line's own reject says so
             pass
     return "generic-jsonl"
 
@@ -165,55 +162,54 @@ def import_events(db: Database, source: str | Path | bytes, format: str = "auto"
 
 
 def _flush(db: Database, pending: list[tuple[int, Event, str | None]], report: ImportReport) -> None:
+    """Insert a chunk in one transaction. Should writing it fail for its data rather than for the database
+    (a value the driver cannot encode, a constraint), it is retried one row per transaction, so only the
+    failing row is rejected; a systemic error (the database is gone) stops the import."""
     if not pending:
         return
-    with db.engine.begin() as conn:
-        skus = sorted({sku for _, _, sku in pending if sku is not None})
-        ids: dict[str, int] = {}
+    skus = sorted({sku for _, _, sku in pending if sku is not None})
+    ids: dict[str, int] = {}
+    with db.engine.connect() as conn:
         for i in range(0, len(skus), 500):
             ids.update(conn.execute(select(Product.sku, Product.id).where(Product.sku.in_(skus[i:i + 500]))).all())
-        rows = []
-        for line, ev, sku in pending:
-            if sku is not None:
-                if sku not in ids:
-                    report.rejected.append((line, f"unknown sku {sku!r}"))
-                    continue
-                ev.product_id = ids[sku]
-            rows.append(ev.to_row())
-        inserted, dupes = insert_rows(conn, rows)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for line, ev, sku in pending:
+        if sku is not None:
+            if sku not in ids:
+                report.rejected.append((line, f"unknown sku {sku!r}"))
+                continue
+            ev.product_id = ids[sku]
+        rows.append((line, ev.to_row()))
+    try:
+        with db.engine.begin() as conn:
+            inserted, dupes = insert_rows(conn, [r for _, r in rows])
+    except Exception as e:
+        if systemic(e):
+            raise
+        inserted = dupes = 0
+        for line, row in rows:
+            try:
+                with db.engine.begin() as conn:
+                    one, again = insert_rows(conn, [row])
+            except Exception as err:
+                if systemic(err):
+                    raise
+                report.rejected.append((line, f"the database refused the row: {getattr(err, 'orig', None) or err}"))
+                continue
+            inserted, dupes = inserted + one, dupes + again
     report.inserted += inserted
     report.duplicates += dupes
+
+
+def _unexpected(e: Exception) -> str:
+    """The reject reason of an error no validation foresaw (say an offset date past year 9999): the row's
+    own, never the import's."""
+    return f"unreadable row ({type(e).__name__}: {e})"
 
 
 def _digest(*parts: Any) -> str:
     text = "\x1f".join("" if p is None else str(p) for p in parts)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _epoch_ms(v: Any, name: str = "ts") -> datetime:
-    ms = whole_number(v, name)
-    if ms < _MIN_EPOCH_MS:
-        raise ValidationError(f"{name} {ms} is before 2000: epoch milliseconds expected (is it epoch seconds?)")
-    try:
-        return EPOCH + timedelta(milliseconds=ms)
-    except OverflowError:
-        raise ValidationError(f"{name} {ms} is out of range") from None
-
-
-def _parse_ts(v: Any) -> datetime:
-    if v is None or v == "":
-        raise ValidationError("ts is missing")
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _epoch_ms(v)
-    if isinstance(v, str):
-        s = v.strip()
-        if _DIGITS_RE.fullmatch(s):
-            return _epoch_ms(s)
-        try:
-            return to_utc_naive(datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s))
-        except ValueError:
-            raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds") from None
-    raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds")
 
 
 # ---- OTTO -----------------------------------------------------------------------------------------------------
@@ -227,9 +223,12 @@ def _json_lines(lines: Iterable[str], bad_utf8: set[int], report: ImportReport) 
             report.rejected.append((no, "not valid UTF-8"))
             continue
         try:
-            obj = json.loads(text)
-        except ValueError as e:
+            obj = load_json(text)
+        except json.JSONDecodeError as e:
             report.rejected.append((no, f"not valid JSON: {e.msg}"))
+            continue
+        except ValueError as e:  # nested too deep, or an integer past Python's digit limit
+            report.rejected.append((no, str(e)))
             continue
         yield no, obj
 
@@ -245,6 +244,9 @@ def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
         except ValidationError as e:
             report.rejected.append((no, str(e)))
             continue
+        except Exception as e:  # whatever one line provokes is that line's reject alone
+            report.rejected.append((no, _unexpected(e)))
+            continue
         for i, e in enumerate(obj["events"]):
             try:
                 if not isinstance(e, dict):
@@ -255,11 +257,14 @@ def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
                 aid = whole_number(e.get("aid"), "aid", minimum=0)
                 if e.get("ts") is None:
                     raise ValidationError("ts is missing")
-                ts = _epoch_ms(e["ts"])
+                ts = epoch_ms(e["ts"])
                 ev = Event(kind, f"otto-{session}", aid, ts=ts,
                            external_id="otto:" + _digest(session, aid, whole_number(e["ts"], "ts"), e["type"])).validate()
             except ValidationError as err:
                 report.rejected.append((no, f"event {i}: {err}"))
+                continue
+            except Exception as err:
+                report.rejected.append((no, f"event {i}: {_unexpected(err)}"))
                 continue
             yield no, (ev, None)
 
@@ -288,7 +293,7 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
     kind = _opt_text(rec.get("kind"), "kind")
     if kind is None:
         raise ValidationError("kind is missing")
-    ts = _parse_ts(_opt(rec.get("ts")))
+    ts = parse_ts(_opt(rec.get("ts")))
     session = _opt_text(rec.get("session_id"), "session_id")
     if session is None:
         raise ValidationError("session_id is missing")
@@ -304,8 +309,8 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
     filters = _opt(rec.get("filters"))
     if isinstance(filters, str):
         try:
-            filters = json.loads(filters)
-        except ValueError:
+            filters = load_json(filters, "filters")
+        except json.JSONDecodeError:
             raise ValidationError(f"filters must be a JSON object, got {filters!r}") from None
     src = _opt(rec.get("source_product_id"))
     pos = _opt(rec.get("position"))
@@ -337,6 +342,8 @@ def _jsonl_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
             yield no, _generic_event({str(k).strip().lower(): v for k, v in obj.items()})
         except ValidationError as e:
             report.rejected.append((no, str(e)))
+        except Exception as e:
+            report.rejected.append((no, _unexpected(e)))
 
 
 def _csv_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
@@ -352,7 +359,7 @@ def _csv_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
     if "product_id" not in header and "sku" not in header:
         missing.append("product_id or sku")
     if missing:
-        raise ValidationError(f"the CSV header lacks column(s): {', '.join(missing)}; it has: {', '.join(header)}")
+        raise ValidationError(f"the CSV header lacks column(s): {', '.join(missing)}; it has: {listing(header)}")
     last = reader.line_num
     while True:
         start = last + 1
@@ -377,3 +384,5 @@ def _csv_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
             yield start, _generic_event(dict(zip(header, cells)))
         except ValidationError as e:
             report.rejected.append((start, str(e)))
+        except Exception as e:
+            report.rejected.append((start, _unexpected(e)))

@@ -13,14 +13,15 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from engine.catalog.db import Database
-from engine.catalog.events import EventRow, day_number
+from engine.catalog.events import EPOCH, EventRow, day_number
+from engine.catalog.importers.limits import unstorable
 from engine.errors import ValidationError
 
 EVENT_KINDS = ("impression", "click", "cart_add", "purchase")
@@ -29,6 +30,8 @@ ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", 
 MAX_QUERY_CHARS = 2000
 ALGORITHM_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,32}")  # fits events.algorithm (String(32))
 MAX_INT, MAX_BIGINT = 2 ** 31 - 1, 2 ** 63 - 1  # events.position is INTEGER, the product ids BIGINT
+_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is almost surely epoch seconds
+_DIGITS_RE = re.compile(r"\d+")
 _LIMITS = {"user_id": 128, "session_id": 128, "strategy": 64, "experiment": 128, "variant": 64, "external_id": 128}
 
 def to_utc_naive(ts: datetime) -> datetime:
@@ -86,9 +89,9 @@ class Event:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v or len(v) > limit):
                 raise ValidationError(f"{name} must be a non-empty string of at most {limit} characters, got {v!r}")
-        for name in ("query", *_LIMITS):
-            if isinstance(v := getattr(self, name), str) and "\x00" in v:  # PostgreSQL text cannot hold it
-                raise ValidationError(f"{name} must not contain NUL characters")
+        for name in ("query", "algorithm", *_LIMITS):  # a NUL or a lone surrogate: the databases cannot store it
+            if isinstance(v := getattr(self, name), str) and (reason := unstorable(v, name)):
+                raise ValidationError(reason)
         if self.algorithm is not None and (not isinstance(self.algorithm, str)
                                            or not ALGORITHM_NAME.fullmatch(self.algorithm)):
             raise ValidationError(f"algorithm must be a short identifier such as {ALGORITHMS[0]}, "
@@ -103,8 +106,11 @@ class Event:
                 raise ValidationError(f"filters must be a JSON object, got {self.filters!r}")
             try:
                 json.dumps(self.filters, allow_nan=False)
-            except (TypeError, ValueError) as e:
+                reason = unstorable(self.filters, "filters")
+            except (TypeError, ValueError, RecursionError) as e:
                 raise ValidationError(f"filters are not JSON-serialisable: {e}") from None
+            if reason:
+                raise ValidationError(reason)
         if (self.variant is None) != (self.experiment is None):
             raise ValidationError("experiment and variant go together: give both or neither")
         return self
@@ -143,6 +149,38 @@ def whole_number(v: Any, name: str, minimum: int | None = None, maximum: int | N
     if maximum is not None and v > maximum:
         raise ValidationError(f"{name} must be at most {maximum}, got {v}")
     return v
+
+
+def epoch_ms(v: Any, name: str = "ts") -> datetime:
+    """A time from epoch milliseconds (event files give them as numbers or digit strings)."""
+    ms = whole_number(v, name)
+    if ms < _MIN_EPOCH_MS:
+        raise ValidationError(f"{name} {ms} is before 2000: epoch milliseconds expected (is it epoch seconds?)")
+    try:
+        return EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise ValidationError(f"{name} {ms} is out of range") from None
+
+
+def parse_ts(v: Any) -> datetime:
+    """A naive UTC time from ISO 8601 text (no offset = UTC) or epoch milliseconds, as event files write it."""
+    if v is None or v == "":
+        raise ValidationError("ts is missing")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return epoch_ms(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if _DIGITS_RE.fullmatch(s):
+            return epoch_ms(s)
+        try:
+            parsed = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+        except ValueError:
+            raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds") from None
+        try:
+            return to_utc_naive(parsed)
+        except OverflowError:  # an offset that carries the time past year 1 or 9999
+            raise ValidationError(f"ts {v!r} is out of range") from None
+    raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds")
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int]:

@@ -201,14 +201,72 @@ def _yaml_error_text(e: yaml.MarkedYAMLError) -> str:
     return text
 
 
+class _LimitedLoader(yaml.SafeLoader):
+    """A SafeLoader that measures the node tree while composing it, before anything is constructed: a
+    document nested deeper than VITRINA_MAX_DOCUMENT_DEPTH, whose aliases expand to more than
+    VITRINA_MAX_YAML_ALIASES references (nine aliases nine levels deep are a billion nodes: the "billion
+    laughs"), or whose aliases add more nodes than the document itself holds, or an alias inside the node
+    it names (a cycle), is refused with ConfigError. Composing is linear in the text, so the refusal is quick."""
+
+    def __init__(self, text: str, max_depth: int, max_aliases: int):
+        super().__init__(text)
+        self.max_depth, self.max_aliases = max_depth, max_aliases
+        self.open_anchors: list[str | None] = []  # anchors of the collections being composed
+        self.refs: list[int] = [0]  # alias references expanded under each open node, root total first
+        self.sizes: list[int] = [0]  # nodes under each open node once aliases are expanded
+        self.expanded: dict[int, tuple[int, int]] = {}  # id(node) -> (alias references, nodes) it expands to
+        self.nodes = 0  # nodes as written
+
+    def _refuse(self, event: yaml.Event, problem: str) -> None:
+        raise ConfigError("config is refused", [f"line {event.start_mark.line + 1}: {problem}"])
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.open_anchors:
+                self._refuse(event, f"alias *{event.anchor} lies inside the node it names (a cycle)")
+            node = super().compose_node(parent, index)  # an undefined alias is the parser's error
+            refs, size = self.expanded.get(id(node), (0, 1))
+            self.refs[-1] += 1 + refs
+            self.sizes[-1] += size
+            if self.refs[-1] > self.max_aliases:
+                self._refuse(event, f"the document expands to more than {self.max_aliases} alias references "
+                                    "(VITRINA_MAX_YAML_ALIASES)")
+            return node
+        collection = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        if collection and len(self.open_anchors) >= self.max_depth:
+            self._refuse(event, f"the document nests deeper than {self.max_depth} levels "
+                                "(VITRINA_MAX_DOCUMENT_DEPTH)")
+        self.open_anchors.append(event.anchor)
+        self.refs.append(0)
+        self.sizes.append(1)
+        self.nodes += 1
+        node = super().compose_node(parent, index)
+        self.open_anchors.pop()
+        refs, size = self.refs.pop(), self.sizes.pop()
+        self.expanded[id(node)] = (refs, size)
+        self.refs[-1] += refs
+        self.sizes[-1] += size
+        if self.refs[-1] > self.max_aliases:
+            self._refuse(event, f"the document expands to more than {self.max_aliases} alias references "
+                                "(VITRINA_MAX_YAML_ALIASES)")
+        if not self.open_anchors and self.sizes[-1] > 2 * self.nodes:
+            self._refuse(event, f"its aliases expand the document from {self.nodes} to {self.sizes[-1]} nodes, "
+                                "more than double (VITRINA_MAX_YAML_ALIASES)")
+        return node
+
+
 def parse_yaml(text: str) -> tuple[Any, list[str]]:
     """Parsed data and the duplicate keys found (with their lines); ConfigError with the line and column of
-    a syntax error."""
+    a syntax error, or naming the limit (size, VITRINA_MAX_DOCUMENT_DEPTH, VITRINA_MAX_YAML_ALIASES) a
+    hostile document passes: it is refused before any of it is constructed."""
     if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
         raise ConfigError("config document is too large", [f"more than {MAX_DOCUMENT_BYTES} bytes"])
-    loader = yaml.SafeLoader(text)
+    settings = Settings()
     duplicates: list[str] = []
-    try:
+    loader = None
+    try:  # the reader checks the characters as it is made: a NUL or a control character fails right here
+        loader = _LimitedLoader(text, settings.max_document_depth, settings.max_yaml_aliases)
         node = loader.get_single_node()
         _duplicate_keys(node, [], duplicates)
         data = loader.construct_document(node) if node is not None else None
@@ -217,13 +275,17 @@ def parse_yaml(text: str) -> tuple[Any, list[str]]:
     except yaml.YAMLError as e:
         raise ConfigError("config is not valid YAML", [str(e)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, duplicates
 
 
 def _read(path_or_text: str | Path | bytes) -> str:
     if isinstance(path_or_text, bytes):
-        return path_or_text.decode("utf-8")
+        try:
+            return path_or_text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError("config document cannot be read", [f"not UTF-8 text: {e}"]) from None
     if isinstance(path_or_text, Path):
         path = path_or_text
     else:

@@ -40,6 +40,8 @@ EVENT_KINDS = ("impression", "click", "cart_add", "purchase")
 DEFAULT_EVENT_WEIGHTS = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
 _OWN = "vitrina"  # the error type of the checks below, whose messages already name the offending value
 
+MAX_PRODUCT_ID = 2**63 - 1  # SQL BIGINT and Qdrant point ids: a larger id can name no product
+
 
 def _fail(text: str) -> PydanticCustomError:
     # The text goes in as context: a brace in a user's value must not be read as a template field.
@@ -133,7 +135,7 @@ class RuleDoc(Part):
 
     id: str = Field(min_length=1)
     action: Literal["pin", "hide"]
-    product_id: int
+    product_id: int = Field(ge=1, le=MAX_PRODUCT_ID, description="A catalog product id (1 .. 2^63-1).")
     # validate_default: a pin that leaves the slot out must still reach the check below
     slot: int | None = Field(None, ge=1, validate_default=True, description="1-based; pins only.")
     scope: str = Field(None, pattern=r"^(global|category:[0-9]+|product:[0-9]+)$")

@@ -21,7 +21,6 @@ from typing import Annotated, Any, AsyncIterator, Callable
 
 from fastapi import Body, Depends, FastAPI, File, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import InvalidImage, NotFound, VitrinaError
@@ -260,8 +259,8 @@ def _other_routes(app: FastAPI, service: Service) -> None:
 
     photo_content = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(set(PHOTO_TYPES.values()))}
 
-    @app.get("/media/{path:path}", name=MEDIA_ROUTE, operation_id="media", response_class=FileResponse,
+    @app.get("/media/{path:path}", name=MEDIA_ROUTE, operation_id="media", response_class=Response,
              responses={200: {"content": photo_content, "description": "The photo."}, **_errors(400, 404)},
              summary="A catalog photo: the `image` URL of a list item.")
-    def media(*, path: Annotated[str, Path(description="The photo's path under the catalog folder.")]) -> FileResponse:
+    def media(*, path: Annotated[str, Path(description="The photo's path under the catalog folder.")]) -> Response:
         return service.photos.response(path)

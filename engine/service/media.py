@@ -4,7 +4,9 @@ URL instead: an http(s) image is passed through, and a photo under the catalog f
 becomes this service's GET /media/<path under that folder>. That route serves those photos and nothing
 else: no path that climbs out of the folder (`..`, an absolute path, a link pointing outside), and no
 file of the folder that is not a photo (the catalog's CSVs, its README). A photo outside the folder has no
-URL (null): the service never hands out a filesystem path.
+URL (null): the service never hands out a filesystem path. What is served is what the console shows, made
+by one engine function (engine.catalog.media.photo): the photo decoded by engine/images as a JPEG of at most
+400x496, or the "no photo" placeholder when the file does not decode — never the raw file.
 """
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
+from engine.catalog.media import photo, placeholder
 from engine.errors import NotFound, ValidationError
+from engine.settings import Settings
 
 MEDIA_ROUTE = "media"  # the route's name, for url_for
 PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
@@ -29,7 +33,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 class PhotoRoot:
     """The folder whose photos the service may serve, and the URLs of the photos in it."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, settings: Settings):
+        self.settings = settings
         self.given = Path(os.path.abspath(folder))
         self.root = self.given.resolve()  # the importers store resolved paths; the setting may be a link
 
@@ -68,6 +73,9 @@ class PhotoRoot:
             raise NotFound(f"no catalog photo at {path!r}")
         return target, media_type
 
-    def response(self, path: str) -> FileResponse:
-        target, media_type = self.file(path)
-        return FileResponse(target, media_type=media_type, headers={"Cache-Control": CACHE_CONTROL})
+    def response(self, path: str) -> Response:
+        target, _ = self.file(path)
+        shown = photo(str(target), self.settings)
+        if isinstance(shown, bytes):
+            return Response(shown, media_type="image/jpeg", headers={"Cache-Control": CACHE_CONTROL})
+        return Response(placeholder(), media_type="image/png", headers={"Cache-Control": "no-cache"})

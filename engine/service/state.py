@@ -45,7 +45,7 @@ class Service:
         self.cache = _response_cache(self.runtime, self.settings)
         self.events = EventLog(self.runtime.db)
         self.impressions = ImpressionWriter(self.events)
-        self.photos = PhotoRoot(self.settings.catalog_dir)
+        self.photos = PhotoRoot(self.settings.catalog_dir, self.settings)
         self._recommender: Recommender | None = None
         self._built_for: str | None = None  # fingerprint the recommender was built with
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ the cache (in-process and Redis, killed mid-test), config reload, and one run of
 loopback."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -20,9 +21,11 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select, update
+from PIL import Image
 from starlette.testclient import TestClient
 
 from engine.catalog.importers import import_generic
+from engine.catalog.media import placeholder
 from engine.catalog.models import Product
 from engine.recommend.config import RecoConfig, save
 from engine.insights.events import utc_now
@@ -375,7 +378,9 @@ def test_item_images_are_urls_that_serve_the_photo(client, world):
         assert item["image"].startswith("http://testserver/media/"), item["image"]
         r = client.get(item["image"])
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-        assert r.content == Path(world.card(item["sku"]).image).read_bytes()
+        served, original = Image.open(io.BytesIO(r.content)), Image.open(world.card(item["sku"]).image)
+        assert served.width <= 400 and served.height <= 496  # the engine's photo: decoded, at most 400x496
+        assert abs(served.width / served.height - original.width / original.height) < 0.01
     # the catalog folder holds more than photos, and nothing outside it is reachable
     assert (Path(world.settings.catalog_dir) / "README.md").is_file()
     for url in ("/media/README.md", "/media/media/no-such-photo.jpg"):
@@ -412,7 +417,11 @@ def test_photo_urls_follow_where_the_photo_is(tmp_path, world):
         assert images == {"TEE-1": "http://testserver/media/photos/tee.jpg", "CAP-1": "https://cdn.example.com/cap.jpg",
                           "BAG-1": None}
         r = c.get(images["TEE-1"])
-        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content == photo
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        served, original = Image.open(io.BytesIO(r.content)), Image.open(io.BytesIO(photo))
+        assert served.width <= 400 and abs(served.width / served.height - original.width / original.height) < 0.01
+        (catalog / "photos" / "cut.jpg").write_bytes(photo[: len(photo) // 2])
+        assert c.get("/media/photos/cut.jpg").content == placeholder()  # a photo that fails: the placeholder
         for url in ("/media/photos/escape.jpg", "/media/%2e%2e/elsewhere/secret.jpg",
                     f"/media/{elsewhere / 'secret.jpg'}", f"/media/photos/{elsewhere / 'secret.jpg'}"):
             r = c.get(url)

@@ -23,7 +23,7 @@ Columns (names are case-insensitive; the aliases in brackets are accepted too):
 | `colour` [color] | | colour name in English, Russian or Turkish ("Navy", "Чёрный", "Kırmızı"), normalised to a canonical English name; when absent or empty it is read from the title, else the description (if they name none, a file without the column leaves the stored colour as it is) |
 | `brand` | | brand name, created as needed |
 | `category` [category_path] | | a path, `Women > Tops > Jackets` or `Women/Tops/Jackets`; missing categories are created |
-| `images` [image] | | photos separated by `|` (a JSON list in JSON Lines); the first is the main photo; relative paths are resolved against the file's folder; `http(s)://` URLs are kept as they are; a missing local file is a warning and is skipped |
+| `images` [image] | | photos separated by `|` (a JSON list in JSON Lines); the first is the main photo; relative paths are resolved against the file's folder; `http(s)://` URLs are kept as they are; a missing local file is a warning and is skipped; so is one outside the media roots (the file's folder, `VITRINA_CATALOG_DIR`, `VITRINA_DATA_DIR`, `VITRINA_MEDIA_ROOTS`), a `~` path or anything but a regular file |
 | `group` [group_key] | | variant group: products sharing it are the same style in other colours; empty = the sku |
 | `language` [lang] | | language code (`ru`, `tr`, `en`); when empty it is guessed from the script (Cyrillic → ru, Turkish letters → tr) |
 | `is_active` [active] | | `1/0/true/false/yes/no`; empty = active |
@@ -36,8 +36,10 @@ clears an optional field; for an extra column it removes that attribute. A row w
 stored product is reported unchanged and its `updated_at` is not touched.
 
 Validation is per row: a missing sku or title, a price that is not a number, negative, NaN or infinite,
-a bad stock, cost, boolean or date, a malformed JSON line or a CSV record with the wrong number of
-columns rejects that row (with its line number) and the other rows still import. A sku repeated in the
+a bad stock (beyond 2147483647 too), cost, boolean or date, text the databases cannot store (a NUL
+character, a lone surrogate), a JSON line nested deeper than VITRINA_MAX_DOCUMENT_DEPTH, a malformed JSON
+line or a CSV record with the wrong number of columns rejects that row (with its line number) and the
+other rows still import; so does any other error one row's values provoke. A sku repeated in the
 same file is rejected at its second occurrence. A CSV header without `sku`, `title` or `price` rejects
 the whole file. Rows are written in batches of 500, each in one transaction; should the database refuse a
 batch, it is retried row by row so only the refused row is rejected and nothing of it is left behind.
@@ -54,9 +56,12 @@ from engine.errors import NotFound, ValidationError
 from engine.catalog.colours import detect_colour, normalise_colour
 from engine.catalog.db import Database
 from engine.catalog.importers.common import ImportReport, Progress, RowError, Ticker, Timer
-from engine.catalog.importers.parsing import (html_to_text, parse_bool, parse_count, parse_datetime, parse_number,
-                                              read_csv, sniff_delimiter, split_path)
+from engine.catalog.importers.limits import load_json, unstorable
+from engine.catalog.importers.parsing import (html_to_text, listing, parse_bool, parse_count, parse_datetime,
+                                              parse_number, read_csv, repeated, sniff_delimiter, split_path)
 from engine.catalog.importers.writer import MAX_SKU, MAX_TITLE, ProductData, write_products
+from engine.catalog.media import confinement, media_roots
+from engine.settings import Settings
 
 SOURCE = "generic"
 REQUIRED = ("sku", "title", "price")
@@ -74,14 +79,17 @@ _TURKISH = re.compile(r"[ğĞışŞİ]")
 
 def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: str | None = None,
                    progress: Progress | None = None, *, base_dir: Path | None = None,
-                   batch_size: int = BATCH) -> ImportReport:
+                   batch_size: int = BATCH, settings: Settings | None = None) -> ImportReport:
     """Import a generic CSV / JSONL catalog from a path, bytes or an uploaded file object.
 
     `name` (the file name) picks the format for bytes and uploads; `base_dir` resolves relative photo
-    paths of an upload (for a path it is the file's folder).
+    paths of an upload (for a path it is the file's folder). A local photo is kept only under the media
+    roots of `settings` (read from the environment when not given) plus that folder: a catalog must not make
+    the indexer open /etc/passwd, a device or a FIFO.
     """
     timer = Timer()
     data, name, base_dir = _read_source(source, name, base_dir)
+    roots = media_roots(settings or Settings(), *([base_dir] if base_dir is not None else []))
     report = ImportReport(SOURCE, files=[name])
     text = _decode(data, name)
     if _format(name, text) == "csv":
@@ -93,9 +101,12 @@ def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: st
     first_line: dict[str, int] = {}
     for line, values in rows:
         try:
-            d = _product(values, name, line, base_dir, report)
+            d = _product(values, name, line, (base_dir, roots), report)
         except ValueError as e:
             report.rejected.append(RowError(name, line, str(e)))
+            continue
+        except Exception as e:  # whatever else one row's values provoke, it is that row's reject alone
+            report.rejected.append(RowError(name, line, f"unreadable row ({type(e).__name__}: {e})"))
             continue
         if d.sku in first_line:
             report.rejected.append(RowError(name, line, f"sku {d.sku} repeats line {first_line[d.sku]}: skipped"))
@@ -164,10 +175,10 @@ def _csv_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[int,
     missing = [c for c in REQUIRED if c not in keys]
     if missing:
         raise ValidationError(f"{name}: missing required column(s) {', '.join(missing)} "
-                              f"(the header has {', '.join(header)})")
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
+                              f"(the header has {listing(header)})")
+    dupes = repeated(keys)
     if dupes:
-        raise ValidationError(f"{name}: column(s) {', '.join(dupes)} given twice (counting aliases)")
+        raise ValidationError(f"{name}: column(s) {listing(dupes)} given twice (counting aliases)")
     for rec in records:
         yield rec.line, {_key(k): v for k, v in rec.values.items() if k}
 
@@ -178,9 +189,12 @@ def _jsonl_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[in
         if not line:
             continue
         try:
-            obj = json.loads(line)
+            obj = load_json(line)
         except json.JSONDecodeError as e:
             report.rejected.append(RowError(name, number, f"malformed JSON: {e.msg} at column {e.colno}"))
+            continue
+        except ValueError as e:  # too deep, or an integer beyond Python's digit limit
+            report.rejected.append(RowError(name, number, str(e)))
             continue
         if not isinstance(obj, dict):
             report.rejected.append(RowError(name, number, f"expected a JSON object, got {type(obj).__name__}"))
@@ -214,7 +228,11 @@ def guess_language(text: str) -> str | None:
     return None
 
 
-def _images(value: Any, name: str, line: int, base_dir: Path | None, report: ImportReport) -> list[tuple[str, str]]:
+def _images(value: Any, name: str, line: int, where: tuple[Path | None, tuple[Path, ...]],
+            report: ImportReport) -> list[tuple[str, str]]:
+    """The photos worth storing, main first; `where` is (the folder relative paths start from, the media
+    roots). Each photo left out is a warning of its own, and the row imports without it."""
+    base_dir, roots = where
     if _empty(value):
         return []
     if isinstance(value, list):
@@ -230,23 +248,31 @@ def _images(value: Any, name: str, line: int, base_dir: Path | None, report: Imp
         if re.match(r"(?i)^https?://", item):
             out.append(item)
             continue
-        path = Path(item).expanduser()
-        if not path.is_absolute():
+        path = Path(item)
+        if not path.is_absolute() and not item.startswith("~"):
             if base_dir is None:
                 report.warnings.append(f"{name}:{line}: relative photo path {item} cannot be resolved for an "
                                        "upload without a folder, skipped")
                 continue
             path = base_dir / path
-        if not path.is_file():
+        real = confinement(item if item.startswith("~") else str(path), roots)
+        if real == "not found":
             report.warnings.append(f"{name}:{line}: photo {item} not found, skipped")
             continue
-        out.append(str(path.resolve()))
+        if isinstance(real, str):
+            report.warnings.append(f"{name}:{line}: photo {item} {real}; not stored")
+            continue
+        out.append(str(real))
     out = list(dict.fromkeys(out))
     return [(p, "main" if i == 0 else "alt") for i, p in enumerate(out)]
 
 
-def _product(v: dict[str, Any], name: str, line: int, base_dir: Path | None, report: ImportReport) -> ProductData:
+def _product(v: dict[str, Any], name: str, line: int, where: tuple[Path | None, tuple[Path, ...]],
+             report: ImportReport) -> ProductData:
     """One row as ProductData; raises ValueError with the reason it is rejected."""
+    for k, x in v.items():  # first, so that no message below quotes a value that cannot be printed
+        if reason := unstorable(k, "a column name") or unstorable(x, k):
+            raise ValueError(reason)
     sku, title = _text(v.get("sku")), _text(v.get("title"))
     if not sku:
         raise ValueError("missing sku")
@@ -301,5 +327,5 @@ def _product(v: dict[str, Any], name: str, line: int, base_dir: Path | None, rep
         is_active=active, group_key=_text(v.get("group")) or sku, language=language or None,
         brand=_text(v.get("brand")) or None, category=category, categories=[category] if category else [],
         attributes=attributes, attributes_merge=True,
-        images=_images(v.get("images"), name, line, base_dir, report) if "images" in v else [],
+        images=_images(v.get("images"), name, line, where, report) if "images" in v else [],
         created_at=created, present=frozenset(fields), file=name, line=line)

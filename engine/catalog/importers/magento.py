@@ -13,19 +13,23 @@ from engine.catalog.db import Database
 from engine.catalog.importers.common import LINK_KINDS, ImportReport, Progress, Ticker, Timer
 from engine.catalog.importers.magento_reader import APPAREL_FILE, LinkRow, MagentoReader, locate
 from engine.catalog.importers.writer import CatalogWriter, ProductData, write_products
+from engine.catalog.media import media_roots
 from engine.catalog.models import Category, Product, ProductImage, ProductLink
+from engine.settings import Settings
 
 SOURCE = "magento"
 BATCH = 100
 
 
-def import_magento(db: Database, folder: Path | str, progress: Progress | None = None) -> ImportReport:
+def import_magento(db: Database, folder: Path | str, progress: Progress | None = None,
+                   settings: Settings | None = None) -> ImportReport:
     """Import (or re-import: idempotent) a Magento sample-data folder: the dataset root holding `fixtures/`
-    and `media/catalog/product/`, or the fixtures folder itself."""
+    and `media/catalog/product/`, or the fixtures folder itself. Photos are kept only under that dataset
+    root or the media roots of `settings` (read from the environment when not given)."""
     timer = Timer()
     fixtures, media = locate(Path(folder))
     report = ImportReport(SOURCE)
-    reader = MagentoReader(fixtures, media, report)
+    reader = MagentoReader(fixtures, media, report, media_roots(settings or Settings(), fixtures.parent))
 
     tree_paths = reader.categories()
     batches: list[tuple[str, list[ProductData]]] = [(APPAREL_FILE, reader.apparel())]

@@ -21,6 +21,7 @@ from engine.catalog.colours import detect_colour, normalise_colour
 from engine.catalog.importers.common import LINK_KINDS, ImportReport, RowError
 from engine.catalog.importers.parsing import CsvRecord, html_to_text, image_roles, parse_count, parse_number, read_csv
 from engine.catalog.importers.writer import ProductData
+from engine.catalog.media import confinement
 from engine.errors import NotFound, ValidationError
 
 APPAREL_FILE = "ConfigurableSampleData/products.csv"
@@ -104,8 +105,10 @@ def primary_category(paths: list[tuple[str, ...]]) -> tuple[str, ...] | None:
 class MagentoReader:
     """Reads the fixture files into validated ProductData and link rows; writes nothing."""
 
-    def __init__(self, fixtures: Path, media: Path, report: ImportReport):
+    def __init__(self, fixtures: Path, media: Path, report: ImportReport, media_roots: tuple[Path, ...] = ()):
         self.fixtures, self.media, self.report = fixtures, media, report
+        # where a photo may resolve to (engine.catalog.media.media_roots); empty: the media folder alone
+        self.media_roots = media_roots or (media.resolve(),)
         self.roots: set[str] = set(SHOP_ROOTS)
         self.seen: dict[str, str] = {}  # sku -> "file:line" of its first definition
         self.photos: dict[str, str | None] = {}  # photo cell -> absolute path (None: missing), warned once
@@ -139,14 +142,18 @@ class MagentoReader:
         return True
 
     def image(self, value: str, rel: str, line: int) -> str | None:
+        """The real path of a photo cell, or None with a warning (once per cell) when it is missing or
+        leads out of the media roots (`../` chains, a link pointing out) or to anything but a regular file."""
         value = value.strip()
         if not value:
             return None
         if value not in self.photos:
-            path = self.media / value.lstrip("/")
-            self.photos[value] = str(path.resolve()) if path.is_file() else None
-            if self.photos[value] is None:
+            real = confinement(str(self.media / value.lstrip("/")), self.media_roots)
+            self.photos[value] = str(real) if isinstance(real, Path) else None
+            if real == "not found":
                 self.report.warnings.append(f"{rel}:{line}: photo {value} not found under {self.media}, skipped")
+            elif isinstance(real, str):
+                self.report.warnings.append(f"{rel}:{line}: photo {value} {real}; not stored")
         return self.photos[value]
 
     # ---- categories --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -18,6 +19,18 @@ from engine.catalog.importers.common import RowError
 from engine.errors import ValidationError
 
 csv.field_size_limit(16 * 1024 * 1024)  # long HTML descriptions exceed the 128 KiB default
+MAX_INT = 2 ** 31 - 1  # the widest whole number an INTEGER column (stock, qty) holds on every database
+
+
+def listing(names: Iterable[str], most: int = 20) -> str:
+    """Names joined for a message, cut after `most`: a header of 100,000 columns must not become the message."""
+    names = list(names)
+    return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """The non-empty names given more than once, sorted; one counting pass, so wide headers stay linear."""
+    return sorted(n for n, k in Counter(names).items() if k > 1 and n)
 
 
 @dataclass
@@ -40,11 +53,11 @@ def read_csv(stream: TextIO, file: str, errors: list[RowError], delimiter: str =
             break
     missing = [c for c in required if c not in header]
     if not header or missing:
-        raise ValidationError(f"{file}: " + (f"missing required column(s) {', '.join(missing)}" if header
+        raise ValidationError(f"{file}: " + (f"missing required column(s) {listing(missing)}" if header
                                              else "the file is empty (no header row)"))
-    dupes = sorted({c for c in header if header.count(c) > 1 and c})
+    dupes = repeated(header)
     if dupes:
-        raise ValidationError(f"{file}: duplicate column(s) {', '.join(dupes)}")
+        raise ValidationError(f"{file}: duplicate column(s) {listing(dupes)}")
 
     def records() -> Iterator[CsvRecord]:
         while True:
@@ -112,7 +125,10 @@ def parse_number(value, what: str, *, minimum: float = 0.0) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number, got {value!r}")
     if isinstance(value, (int, float)):
-        num = float(value)
+        try:
+            num = float(value)
+        except OverflowError:  # a JSON integer hundreds of digits long
+            raise ValueError(f"{what} must be a finite number, got {value!r}") from None
     else:
         text = str(value).strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
         if "," in text and "." in text:  # the later mark is the decimal one: 1,299.90 or 1.299,90
@@ -132,10 +148,13 @@ def parse_number(value, what: str, *, minimum: float = 0.0) -> float:
 
 
 def parse_count(value, what: str) -> int:
-    """A whole number >= 0 ("100", "100.0" and 100 are the same stock)."""
+    """A whole number from 0 to MAX_INT ("100", "100.0" and 100 are the same stock): a larger one would
+    overflow the INTEGER column when written, so it is the row's reject here."""
     num = parse_number(value, what)
     if num != int(num):
         raise ValueError(f"{what} must be a whole number, got {value!r}")
+    if num > MAX_INT:
+        raise ValueError(f"{what} must be at most {MAX_INT}, got {value!r}")
     return int(num)
 
 

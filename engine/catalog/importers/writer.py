@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from engine.catalog.importers.common import ImportReport, RowError, Ticker
+from engine.catalog.importers.limits import unstorable
+from engine.catalog.importers.parsing import MAX_INT
 from engine.catalog.models import Brand, Category, Product, ProductImage, utcnow
 
 MAX_SKU = 128  # the width of products.sku
@@ -190,26 +192,53 @@ def _refused(e: DBAPIError) -> bool:
     return isinstance(state, str) and state[:2] in ("22", "23", "P0")
 
 
+def systemic(e: Exception) -> bool:
+    """An error of the database itself (gone, locked, a statement it rejects) rather than of one row's data:
+    it stops the import. Anything else raised while writing a row (a value the driver cannot encode, an int
+    it cannot convert) belongs to that row."""
+    return isinstance(e, SQLAlchemyError) and not (isinstance(e, DBAPIError) and _refused(e))
+
+
+def _unwritable(d: ProductData) -> str | None:
+    """Why a product cannot be stored on every database, whichever importer built it: text with a NUL or a
+    lone surrogate (the UTF-8 encoders of SQLite and PostgreSQL fail on it), a stock wider than INTEGER."""
+    if not 0 <= d.stock_qty <= MAX_INT:
+        return f"stock {d.stock_qty} is outside 0..{MAX_INT}"
+    for name in ("sku", "title", "description", "colour", "group_key", "language", "brand", "category",
+                 "categories", "attributes", "images"):
+        if reason := unstorable(getattr(d, name), name):
+            return reason
+    return None
+
+
 def write_products(db, items: list[ProductData], source: str, report: ImportReport, ticker: Ticker,
                    batch_size: int) -> None:
-    """Writes validated products in batches, one transaction each. If the database refuses a batch
-    (a constraint or trigger the validation does not know), it is retried one product per transaction,
-    so the refused row becomes a RowError and the others still land; counts come only from commits."""
+    """Writes validated products in batches, one transaction each. A product no database can store is
+    rejected before any writing. If writing a batch fails for its data (a constraint or trigger the
+    validation does not know, a value the driver refuses), it is retried one product per transaction, so
+    the failing row becomes a RowError and the others still land; counts come only from commits. A
+    systemic error (the database is gone) stops the import."""
     for i in range(0, len(items), max(1, batch_size)):
-        batch = items[i:i + batch_size]
+        batch, chunk = [], items[i:i + batch_size]
+        part = ImportReport(source)
+        for d in chunk:
+            if reason := _unwritable(d):
+                part.rejected.append(RowError(d.file, d.line, f"{d.sku!r}: {reason}"))
+            else:
+                batch.append(d)
         try:
-            part = _write_batch(db, batch, source)
-        except DBAPIError as e:
-            if not _refused(e):
+            if batch:
+                _merge(part, _write_batch(db, batch, source))
+        except Exception as e:
+            if systemic(e):
                 raise
-            part = ImportReport(source)
             for d in batch:
                 try:
                     _merge(part, _write_batch(db, [d], source))
-                except DBAPIError as err:
-                    if not _refused(err):
+                except Exception as err:
+                    if systemic(err):
                         raise
                     reason = getattr(err, "orig", None) or err
                     part.rejected.append(RowError(d.file, d.line, f"{d.sku}: the database refused the row: {reason}"))
         _merge(report, part)
-        ticker.advance(len(batch))
+        ticker.advance(len(chunk))

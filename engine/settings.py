@@ -42,6 +42,7 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_MAX_DOCUMENT_DEPTH", "64", "Deepest nesting accepted in a YAML config or a JSON line of an imported file, in levels."),
     Setting("VITRINA_MAX_YAML_ALIASES", "100", "Most alias references a YAML config may expand to (billion-laughs guard)."),
     Setting("VITRINA_MAX_DECOMPRESSED_MB", "512", "Largest size a gzip upload may decompress to, in megabytes (gzip-bomb guard)."),
+    Setting("VITRINA_MAX_PRICE", "1000000000", "Largest price or cost a catalog import accepts (a typo of a few zeros is a rejected row, not a product)."),
     Setting("VITRINA_API_PORT", "8000", "Port of the HTTP API the console serves beside itself (it owns the embedded store); 0 = no API."),
 ]
 
@@ -95,6 +96,7 @@ class Settings:
     max_decompressed_bytes: int = field(
         default_factory=lambda: int(_num("VITRINA_MAX_DECOMPRESSED_MB", float, 0.001) * 1024 * 1024))
     api_port: int = field(default_factory=lambda: _num("VITRINA_API_PORT", int, 0, 65535))
+    max_price: float = field(default_factory=lambda: _num("VITRINA_MAX_PRICE", float, 0.01))
 
     @property
     def sql_url(self) -> str:

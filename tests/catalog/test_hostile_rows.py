@@ -113,3 +113,14 @@ def test_a_header_of_100000_columns_is_checked_in_one_pass(db):
     assert "more)" in str(e.value) and len(str(e.value)) < 1000
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Product)) == 0
+
+
+def test_prices_over_the_configured_maximum_are_rejected_naming_the_setting(db, monkeypatch):
+    monkeypatch.setenv("VITRINA_MAX_PRICE", "5000")
+    feed = ("sku,title,price,cost\nOK-1,Fair price,4999.99,\nHUGE-1,Typo price,4999900,\n"
+            "HUGE-2,Typo cost,10,90000\n").encode()
+    report = import_generic(db, feed, name="prices.csv")
+    assert report.created == 1
+    assert [(r.line, r.message) for r in report.rejected] == [
+        (3, "HUGE-1: price '4999900' is over the largest accepted 5,000.00 (VITRINA_MAX_PRICE)"),
+        (4, "HUGE-2: cost '90000' is over the largest accepted 5,000.00 (VITRINA_MAX_PRICE)")]

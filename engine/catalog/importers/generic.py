@@ -89,7 +89,8 @@ def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: st
     """
     timer = Timer()
     data, name, base_dir = _read_source(source, name, base_dir)
-    roots = media_roots(settings or Settings(), *([base_dir] if base_dir is not None else []))
+    settings = settings or Settings()
+    roots = media_roots(settings, *([base_dir] if base_dir is not None else []))
     report = ImportReport(SOURCE, files=[name])
     text = _decode(data, name)
     if _format(name, text) == "csv":
@@ -101,7 +102,7 @@ def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: st
     first_line: dict[str, int] = {}
     for line, values in rows:
         try:
-            d = _product(values, name, line, (base_dir, roots), report)
+            d = _product(values, name, line, (base_dir, roots), report, settings.max_price)
         except ValueError as e:
             report.rejected.append(RowError(name, line, str(e)))
             continue
@@ -268,7 +269,7 @@ def _images(value: Any, name: str, line: int, where: tuple[Path | None, tuple[Pa
 
 
 def _product(v: dict[str, Any], name: str, line: int, where: tuple[Path | None, tuple[Path, ...]],
-             report: ImportReport) -> ProductData:
+             report: ImportReport, max_price: float) -> ProductData:
     """One row as ProductData; raises ValueError with the reason it is rejected."""
     for k, x in v.items():  # first, so that no message below quotes a value that cannot be printed
         if reason := unstorable(k, "a column name") or unstorable(x, k):
@@ -285,8 +286,8 @@ def _product(v: dict[str, Any], name: str, line: int, where: tuple[Path | None, 
     if _empty(v.get("price")):
         raise ValueError(f"{sku}: missing price")
     try:
-        price = parse_number(v["price"], "price")
-        cost = None if _empty(v.get("cost")) else parse_number(v["cost"], "cost")
+        price = parse_number(v["price"], "price", maximum=max_price)
+        cost = None if _empty(v.get("cost")) else parse_number(v["cost"], "cost", maximum=max_price)
         stock = 0 if _empty(v.get("stock")) else parse_count(v["stock"], "stock")
         active = True if _empty(v.get("is_active")) else parse_bool(v["is_active"], "is_active")
         created = None if _empty(v.get("created_at")) else parse_datetime(v["created_at"], "created_at")

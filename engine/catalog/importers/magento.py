@@ -29,7 +29,8 @@ def import_magento(db: Database, folder: Path | str, progress: Progress | None =
     timer = Timer()
     fixtures, media = locate(Path(folder))
     report = ImportReport(SOURCE)
-    reader = MagentoReader(fixtures, media, report, media_roots(settings or Settings(), fixtures.parent))
+    settings = settings or Settings()
+    reader = MagentoReader(fixtures, media, report, media_roots(settings, fixtures.parent), settings.max_price)
 
     tree_paths = reader.categories()
     batches: list[tuple[str, list[ProductData]]] = [(APPAREL_FILE, reader.apparel())]

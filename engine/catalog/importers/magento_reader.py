@@ -12,6 +12,7 @@ Nothing here writes: engine.catalog.importers.magento stores what this module re
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -105,8 +106,10 @@ def primary_category(paths: list[tuple[str, ...]]) -> tuple[str, ...] | None:
 class MagentoReader:
     """Reads the fixture files into validated ProductData and link rows; writes nothing."""
 
-    def __init__(self, fixtures: Path, media: Path, report: ImportReport, media_roots: tuple[Path, ...] = ()):
+    def __init__(self, fixtures: Path, media: Path, report: ImportReport, media_roots: tuple[Path, ...] = (),
+                 max_price: float = math.inf):
         self.fixtures, self.media, self.report = fixtures, media, report
+        self.max_price = max_price
         # where a photo may resolve to (engine.catalog.media.media_roots); empty: the media folder alone
         self.media_roots = media_roots or (media.resolve(),)
         self.roots: set[str] = set(SHOP_ROOTS)
@@ -220,7 +223,7 @@ class MagentoReader:
             sku = v["sku"].strip()
             attrs = parse_additional(v.get("additional_attributes", ""))
             try:
-                price = parse_number(v["price"], "price")
+                price = parse_number(v["price"], "price", maximum=self.max_price)
                 qty = parse_count(v.get("qty") or 0, "qty")
             except ValueError as e:
                 self.reject(rel, r.line, f"{sku}: {e}")
@@ -319,7 +322,7 @@ class MagentoReader:
             self.reject(rel, r.line, f"{sku}: missing name")
             return None
         try:
-            price = parse_number(v["price"], "price")
+            price = parse_number(v["price"], "price", maximum=self.max_price)
             qty = parse_count(v.get("qty") or 0, "qty")
         except ValueError as e:
             self.reject(rel, r.line, f"{sku}: {e}")

@@ -120,8 +120,8 @@ def html_to_text(value: str) -> str:
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
 
 
-def parse_number(value, what: str, *, minimum: float = 0.0) -> float:
-    """A finite number >= minimum. Accepts "1 299,90" and "1,299.90" as shops in each locale write them."""
+def parse_number(value, what: str, *, minimum: float = 0.0, maximum: float = math.inf) -> float:
+    """A finite number within minimum..maximum (VITRINA_MAX_PRICE for prices). Accepts "1 299,90" and "1,299.90" as shops in each locale write them."""
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number, got {value!r}")
     if isinstance(value, (int, float)):
@@ -144,6 +144,8 @@ def parse_number(value, what: str, *, minimum: float = 0.0) -> float:
         raise ValueError(f"{what} must be a finite number, got {value!r}")
     if num < minimum:
         raise ValueError(f"{what} must not be negative, got {value!r}")
+    if num > maximum:
+        raise ValueError(f"{what} {value!r} is over the largest accepted {maximum:,.2f} (VITRINA_MAX_PRICE)")
     return num
 
 

@@ -14,7 +14,8 @@ from console.runtime import WORKING, get_runtime, working_config
 from console.state import kept
 from engine.errors import ConfigError, VitrinaError
 from engine.recommend.rules import ACTIONS
-from engine.merchandising.edits import SCOPE_KINDS, describe_scope, scope_text, with_rule, without_rules
+from engine.merchandising.edits import (SCOPE_KINDS, describe_scope, scope_text, unknown_rule_products, with_rule,
+                                        without_rules)
 from engine.merchandising.previews import preview
 
 NOTICE, ERRORS = "rules_notice", "rules_errors"
@@ -80,6 +81,10 @@ for error in ss.get(ERRORS, []):
 
 # ---- the rules -------------------------------------------------------------------------------------------------
 st.subheader("Rules of the working config", anchor=False)
+stale = unknown_rule_products(working, rt.catalog)
+if stale:
+    st.warning("These rules name products the catalog no longer holds, so they do nothing; remove them: "
+               + "; ".join(stale), icon=":material/link_off:")
 products = rt.catalog.cards([r.product_id for r in working.rules])
 if not working.rules:
     st.info("No rules yet: add one below.")

@@ -99,7 +99,7 @@ def imported() -> None:
         ss.pop(IMPORT_ERRORS, None)
         return
     try:
-        config = import_config(upload.getvalue())
+        config = import_config(upload.getvalue(), get_runtime().catalog)
     except ConfigError as e:
         ss[IMPORT_ERRORS] = [str(e).splitlines()[0].rstrip(":")] + e.errors
         return

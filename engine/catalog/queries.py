@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -200,6 +201,12 @@ class Catalog:
             total = s.scalar(count_q) or 0
             ids = list(s.scalars(ids_q))
         return ProductPage(items=list(self.cards(ids).values()), total=total, limit=limit, offset=offset)
+
+    def existing(self, ids: Iterable[int]) -> list[int]:
+        """Which of these product ids the catalog holds (active or not)."""
+        wanted = sorted({int(i) for i in ids})
+        with self.db.session() as s:
+            return list(s.scalars(select(Product.id).where(Product.id.in_(wanted)).order_by(Product.id)))
 
     def ids(self, active_only: bool = False) -> list[int]:
         q = select(Product.id).order_by(Product.id)

@@ -8,7 +8,8 @@ from typing import Any
 
 from engine.cli.common import Command, runtime
 from engine.merchandising.history import ConfigHistory, diff
-from engine.recommend.config import RecoConfig, save
+from engine.merchandising.edits import import_config
+from engine.recommend.config import read_config_file, save
 from engine.runtime import Runtime
 
 
@@ -40,7 +41,8 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 def import_config_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
-    new = RecoConfig.load(Path(args.path))  # ConfigError lists every problem; nothing is stored then
+    # ConfigError lists every problem (rules naming products the catalog lacks too); nothing is stored then
+    new = import_config(read_config_file(Path(args.path)), rt.catalog)
     changes = diff(rt.config, new)
     v = _history(rt).save(new)
     if args.json:

@@ -137,14 +137,28 @@ def stamped(config: RecoConfig, now: datetime) -> RecoConfig:
     return replace(config, version=now.strftime("%Y%m%dT%H%M%S%fZ"), created_at=now.isoformat())
 
 
-def import_config(data: bytes) -> RecoConfig:
-    """A config from an uploaded file: a fully valid config, or ConfigError listing every problem. Always read
-    as a document (bytes), never as a path, whatever the file holds."""
+def unknown_rule_products(config: RecoConfig, catalog: Catalog) -> list[str]:
+    """The rules whose product the catalog does not hold (removed since the rule was made, or a typo), with
+    their paths: such a pin or hide does nothing, so it is reported wherever a config is taken in."""
+    ids = {r.product_id for r in config.rules}
+    known = set(catalog.existing(ids)) if ids else set()
+    return [f"$.rules[{i}].product_id: no product with id {r.product_id} in the catalog (rule {r.id})"
+            for i, r in enumerate(config.rules) if r.product_id not in known]
+
+
+def import_config(data: bytes, catalog: Catalog | None = None) -> RecoConfig:
+    """A config from an uploaded file: a fully valid config, or ConfigError listing every problem — with a
+    catalog, rules naming products it does not hold are problems too. Always read as a document (bytes),
+    never as a path, whatever the file holds."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError("config file cannot be read", [f"not UTF-8 text: {e}"]) from None
-    return load(bytes(data))
+    config = load(bytes(data))
+    unknown = unknown_rule_products(config, catalog) if catalog is not None else []
+    if unknown:
+        raise ConfigError("config names products the catalog does not hold", unknown)
+    return config
 
 
 def export_text(config: RecoConfig, now: datetime) -> str:

@@ -296,10 +296,21 @@ def _read(path_or_text: str | Path | bytes) -> str:
             return s
         path = Path(s)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config file not found", [str(path)]) from None
-    except (OSError, UnicodeDecodeError) as e:
+        return read_config_file(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("config file cannot be read", [f"{path}: {e}"]) from None
+
+
+def read_config_file(path: Path) -> bytes:
+    """The bytes of a config file: a regular file only (a FIFO or a device would block or never end), at most
+    MAX_DOCUMENT_BYTES + 1 of them (parse_yaml names the size limit)."""
+    try:
+        if not path.is_file():
+            raise ConfigError("config file not found" if not path.exists() else
+                              "config file is not a regular file", [str(path)])
+        with path.open("rb") as f:
+            return f.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as e:
         raise ConfigError("config file cannot be read", [f"{path}: {e}"]) from None
 
 

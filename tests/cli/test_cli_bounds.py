@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from engine.cli.main import main
+from engine.recommend.config import RecoConfig, save
+from engine.recommend.rules import Rule
 from engine.service.text import MAX_ID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +85,18 @@ def test_a_valid_id_still_reaches_the_engine(data_dir, capsys):
     """The bounds refuse only the impossible: the largest id is looked up (and, in an empty catalog, not found)."""
     assert main(["similar", str(MAX_ID)]) == 2
     assert capsys.readouterr().err.strip() == f"error: no product with id {MAX_ID}"
+
+
+def test_import_config_refuses_a_fifo_and_rules_naming_unknown_products(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VITRINA_CONFIG", "")
+    pipe = tmp_path / "config.yaml"
+    os.mkfifo(pipe)
+    assert main(["import-config", str(pipe)]) == 2  # no writer ever opens it: reading it would hang
+    assert "config file is not a regular file" in capsys.readouterr().err
+    stale = tmp_path / "stale.yaml"
+    save(replace(RecoConfig.default(), rules=[Rule("pin-gone", "pin", 424242, 1)]), stale)
+    assert main(["import-config", str(stale)]) == 2
+    err = capsys.readouterr().err
+    assert "$.rules[0].product_id: no product with id 424242 in the catalog (rule pin-gone)" in err
+    assert not (tmp_path / "data" / "configs").exists() or not any((tmp_path / "data" / "configs").iterdir())

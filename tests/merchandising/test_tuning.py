@@ -14,7 +14,8 @@ from engine.metrics import ndcg_at_k, recall_at_k
 from engine.recommend.looks import ComplementaryTarget
 from engine.runtime import Runtime
 from engine.recommend.rerank import FACTORS
-from engine.merchandising.edits import FACTOR_HELP, describe_scope, export_text, history_for, import_config, scope_text, with_default_strategy, with_look_map, with_rule, with_strategy, without_rules
+from engine.merchandising.edits import FACTOR_HELP, describe_scope, export_text, history_for, import_config, scope_text, unknown_rule_products, with_default_strategy, with_look_map, with_rule, with_strategy, without_rules
+from engine.recommend.rules import Rule
 from engine.merchandising.looks import evaluate_looks, judge_look, judge_product_look
 from engine.merchandising.previews import RankChange, compare, fates, preview, rank_changes, resolve_strategy
 from engine.merchandising.snapshot import SAMPLE_LINKED, SAMPLE_OTHERS, default_sample, look_sample, snapshot
@@ -319,3 +320,15 @@ def test_looks_are_judged_by_links_against_random_picks(runtime):
     assert one.items == len(look) and one.linked == sum((r.product.group_key or r.product.sku) in
                                                         snap.styles(snap.look_links[tops[0]]) for r in look)
 
+
+
+def test_rules_naming_products_the_catalog_lacks_are_refused_at_import(runtime):
+    config = with_rule(runtime.config, "hide", runtime.catalog.ids(active_only=True)[0])
+    missing = max(runtime.catalog.ids()) + 1000
+    stale = replace(config, rules=config.rules + [Rule("pin-gone", "pin", missing, 1)])
+    text = export_text(stale, datetime(2026, 1, 1, tzinfo=timezone.utc)).encode("utf-8")
+    assert unknown_rule_products(stale, runtime.catalog) == [
+        f"$.rules[1].product_id: no product with id {missing} in the catalog (rule pin-gone)"]
+    with pytest.raises(ConfigError, match=f"no product with id {missing}"):
+        import_config(text, runtime.catalog)
+    assert import_config(text).rules == stale.rules  # without a catalog: the document alone is valid

@@ -43,6 +43,9 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_MAX_YAML_ALIASES", "100", "Most alias references a YAML config may expand to (billion-laughs guard)."),
     Setting("VITRINA_MAX_DECOMPRESSED_MB", "512", "Largest size a gzip upload may decompress to, in megabytes (gzip-bomb guard)."),
     Setting("VITRINA_MAX_PRICE", "1000000000", "Largest price or cost a catalog import accepts (a typo of a few zeros is a rejected row, not a product)."),
+    Setting("VITRINA_HEADER_TIMEOUT", "10", "Seconds an HTTP request's line and headers may take to arrive (408 after)."),
+    Setting("VITRINA_BODY_TIMEOUT", "20", "Seconds an HTTP request's whole body may take to arrive after its headers (408 after)."),
+    Setting("VITRINA_KEEP_ALIVE", "5", "Seconds an idle HTTP keep-alive connection is kept open."),
     Setting("VITRINA_API_PORT", "8000", "Port of the HTTP API the console serves beside itself (it owns the embedded store); 0 = no API."),
 ]
 
@@ -96,6 +99,9 @@ class Settings:
     max_decompressed_bytes: int = field(
         default_factory=lambda: int(_num("VITRINA_MAX_DECOMPRESSED_MB", float, 0.001) * 1024 * 1024))
     api_port: int = field(default_factory=lambda: _num("VITRINA_API_PORT", int, 0, 65535))
+    header_timeout: float = field(default_factory=lambda: _num("VITRINA_HEADER_TIMEOUT", float, 0.1, 3600))
+    body_timeout: float = field(default_factory=lambda: _num("VITRINA_BODY_TIMEOUT", float, 0.1, 3600))
+    keep_alive: int = field(default_factory=lambda: _num("VITRINA_KEEP_ALIVE", int, 1, 3600))
     max_price: float = field(default_factory=lambda: _num("VITRINA_MAX_PRICE", float, 0.01))
 
     @property

@@ -11,7 +11,7 @@ import uvicorn
 from engine.cli.common import Command
 from engine.errors import ValidationError, VitrinaError
 from engine.service.app import create_app
-from engine.service.server import KEEP_ALIVE_SECONDS, GuardedH11Protocol, server_config
+from engine.service.server import GuardedH11Protocol, server_config
 from engine.settings import Settings
 
 
@@ -37,7 +37,7 @@ def serve_command(args: argparse.Namespace) -> Any:
                                   "in the data folder admits one process")
         uvicorn.run("engine.service.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, http=GuardedH11Protocol,
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                    timeout_keep_alive=settings.keep_alive)
         return None
     app = create_app(settings, config_path=args.config)  # a bad config fails here, before listening
     server = uvicorn.Server(server_config(app, args.host, args.port, args.log_level))

@@ -32,7 +32,7 @@ from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Even
                                    ImageForm, NotLike, NotLikeIn, PersonalisedList, ProductValues,
                                    RecommendationList)
 from engine.service.params import ProductKey, Refine, Shopper, Text, category, refine, shopper, strategy
-from engine.service.requests import (BODY_SECONDS, ReadDeadline, RequestIds, admit, bounded, current_request_id,
+from engine.service.requests import (ReadDeadline, RequestIds, admit, bounded, current_request_id,
                                      multipart)
 from engine.service.state import Service
 from engine.settings import Settings
@@ -72,9 +72,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None, config_path: str | None = None, *,
-               body_seconds: float = BODY_SECONDS) -> FastAPI:
+               body_seconds: float | None = None) -> FastAPI:
     """The ASGI app. Loads the config now: an invalid one raises ConfigError here, before anything listens.
-    `body_seconds`: how long a request's body may take to arrive (408 after)."""
+    `body_seconds`: how long a request's body may take to arrive (408 after; default VITRINA_BODY_TIMEOUT)."""
     settings = settings or Settings()
     service = Service(settings, config_path)
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, config_path: str | None = None,
     app = FastAPI(title="Vitrina recommendations", version=API_VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan, dependencies=[Depends(admit)])
     app.state.service = service
-    app.add_middleware(ReadDeadline, seconds=body_seconds)  # the last added is the outermost
+    app.add_middleware(ReadDeadline, seconds=body_seconds if body_seconds is not None else settings.body_timeout)  # the last added is the outermost
     app.add_middleware(ContainErrors)  # inside RequestIds: its 500 carries the request id
     app.add_middleware(RequestIds)
     install_error_handlers(app)

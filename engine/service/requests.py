@@ -5,7 +5,7 @@
 - A body is read with a limit before FastAPI parses it, and refused with 413 as soon as it passes the
   limit (before reading anything when the declared length already does): FastAPI itself would read a
   body of any size into memory.
-- A body must arrive within BODY_SECONDS of the request's headers (ReadDeadline), else 408 and the
+- A body must arrive within VITRINA_BODY_TIMEOUT seconds of the request's headers (ReadDeadline), else 408 and the
   connection is closed: a client dripping its body would otherwise hold a connection and a worker for as
   long as it likes. (Slow headers are the server's part: engine.service.server.)
 - A URL whose percent-escapes are not UTF-8 is refused (400): the server decodes them into U+FFFD, so a
@@ -30,7 +30,6 @@ from engine.errors import ValidationError
 from engine.service.errors import PayloadTooLarge, RequestTimeout, new_request_id, request_id
 from engine.service.text import url_problem
 
-BODY_SECONDS = 20.0  # the whole body, from the request's headers: 10 MB at 4 Mbit/s, far less for JSON
 
 
 class RequestIds:
@@ -60,7 +59,7 @@ class ReadDeadline:
     """ASGI middleware: the body's messages must all arrive within `seconds` of the request's start, else the
     route's read raises RequestTimeout (408). Waiting for the disconnect after the body has no deadline."""
 
-    def __init__(self, app: ASGIApp, seconds: float = BODY_SECONDS):
+    def __init__(self, app: ASGIApp, seconds: float):
         self.app, self.seconds = app, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

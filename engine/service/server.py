@@ -3,7 +3,7 @@
 uvicorn closes a keep-alive connection that stays idle after an answer, but any byte cancels that timer and
 nothing limits how long a request's headers take: a client sending its headers a byte at a time (or
 nothing at all on a new connection) holds the connection for ever. GuardedH11Protocol gives every request's
-headers HEADER_SECONDS from the moment the connection is waiting for them (it opened, or the last answer was
+headers VITRINA_HEADER_TIMEOUT seconds from the moment the connection is waiting for them (it opened, or the last answer was
 sent), then answers 408 and closes. The body's limit is the app's (engine.service.requests.ReadDeadline),
 since only the route knows whether it reads one."""
 from __future__ import annotations
@@ -17,25 +17,27 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-HEADER_SECONDS = 10.0  # a request line and headers are a few hundred bytes: seconds are plenty
-KEEP_ALIVE_SECONDS = 5  # idle between requests (uvicorn's own timer)
+from engine.settings import Settings
+
 
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline on each request's headers. Subclass it to change
-    `header_seconds` (a class, not an instance, is what uvicorn takes, also to hand to worker processes)."""
+    `header_seconds` (a class, not an instance, is what uvicorn takes, also to hand to worker processes);
+    left at None it is VITRINA_HEADER_TIMEOUT, read when the connection opens."""
 
-    header_seconds: float = HEADER_SECONDS
+    header_seconds: float | None = None
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._deadline = self.header_seconds if self.header_seconds is not None else Settings().header_timeout
         self._awaited_after: object = None  # the cycle answered before the request the timer waits for
 
     def _arm(self) -> None:
         self._disarm()
         self._awaited_after = self.cycle
-        self._header_timer = self.loop.call_later(self.header_seconds, self._headers_late)
+        self._header_timer = self.loop.call_later(self._deadline, self._headers_late)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -67,7 +69,7 @@ class GuardedH11Protocol(H11Protocol):
         try:
             if self.conn.our_state is h11.IDLE:
                 body = json.dumps({"error": "RequestTimeout", "request_id": uuid.uuid4().hex, "message": (
-                    f"the request headers did not arrive within {self.header_seconds:g} s")}).encode()
+                    f"the request headers did not arrive within {self._deadline:g} s")}).encode()
                 self.transport.write(self.conn.send(h11.Response(status_code=408, reason=b"Request Timeout",
                                                                  headers=[(b"content-type", b"application/json"),
                                                                           (b"connection", b"close")])))
@@ -80,6 +82,6 @@ class GuardedH11Protocol(H11Protocol):
 
 def server_config(app: Any, host: str, port: int, log_level: str = "info",
                   protocol: type[GuardedH11Protocol] = GuardedH11Protocol, **options: Any) -> uvicorn.Config:
-    """uvicorn's config for the service: the guarded protocol and the keep-alive limit."""
+    """uvicorn's config for the service: the guarded protocol and the keep-alive limit (VITRINA_KEEP_ALIVE)."""
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=protocol,
-                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **options)
+                          timeout_keep_alive=Settings().keep_alive, **options)

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from engine.catalog.events import EventRow
 from engine.catalog.importers import import_generic
-from engine.errors import ConfigError
+from engine.errors import ConfigError, ValidationError
 from engine.recommend.config import RecoConfig, save
 from engine.recommend.rules import Rule
 from engine.runtime import Runtime, shared
@@ -333,3 +333,11 @@ def test_a_body_dripped_after_an_answer_does_not_hold_the_connection(shop):
                 except OSError:  # reset: the server closed with our bytes unread
                     closed_after = time.monotonic() - start
             assert closed_after is not None and closed_after < 3 * QUICK, closed_after
+
+
+def test_the_read_deadlines_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("VITRINA_KEEP_ALIVE", "7")
+    assert server_config(None, "127.0.0.1", 0).timeout_keep_alive == 7
+    monkeypatch.setenv("VITRINA_BODY_TIMEOUT", "0")
+    with pytest.raises(ValidationError, match="VITRINA_BODY_TIMEOUT"):
+        Settings()

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.catalog.media import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo, placeholder
+from engine.catalog.media import (PLACEHOLDER_GREY, PLACEHOLDER_SIZE, is_remote, photo, placeholder,
+                                 recorded_roots)
 from engine.settings import Settings
+
+from .runtime import get_runtime
 
 __all__ = ["PLACEHOLDER_GREY", "PLACEHOLDER_SIZE", "Photo", "photo_source", "placeholder"]
 
+
 def photo_source(path: str | None) -> str | bytes:
-    """What st.image should show for a product photo: its URL, its decoded bytes, or the placeholder."""
-    shown = photo(path, Settings())
+    """What st.image should show for a product photo: its URL, its decoded bytes, or the placeholder. Local
+    photos are accepted from the media roots and the folders imports recorded (engine.catalog.media)."""
+    if not path or is_remote(path):
+        return path or placeholder()
+    shown = photo(path, Settings(), *recorded_roots(get_runtime().db).values())
     return placeholder() if shown is None else shown
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from functools import lru_cache
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
+from sqlalchemy import select
 from PIL import Image, ImageDraw, ImageFont
 
+from engine.catalog.db import Database
+from engine.catalog.models import MediaRoot
 from engine.encoders.images import load_image
 from engine.errors import InvalidImage
 from engine.settings import Settings
@@ -26,6 +29,7 @@ THUMBNAIL_QUALITY = 85
 CACHED_THUMBNAILS = 2048
 
 _THUMBNAILS: LRUCache = LRUCache(maxsize=CACHED_THUMBNAILS)
+_RECORDED: TTLCache = TTLCache(maxsize=16, ttl=5.0)  # per database: read at most every 5 s
 _LOCK = threading.Lock()
 
 
@@ -87,15 +91,37 @@ def confined(path: str, roots: tuple[Path, ...]) -> Path | None:
     return found if isinstance(found, Path) else None
 
 
-def photo(image: str | None, settings: Settings) -> str | bytes | None:
+def record_roots(db: Database, folders: tuple[Path, ...] | list[Path]) -> None:
+    """Remember the folders an import took photos from (see MediaRoot)."""
+    paths = {str(Path(f).expanduser().resolve()) for f in folders}
+    with db.session() as s:
+        have = set(s.scalars(select(MediaRoot.path).where(MediaRoot.path.in_(sorted(paths)))))
+        s.add_all(MediaRoot(path=p) for p in sorted(paths - have))
+    with _LOCK:
+        _RECORDED.pop(db.url, None)
+
+
+def recorded_roots(db: Database) -> dict[int, Path]:
+    """The folders imports took photos from, by id (the API's photo URLs name them by id)."""
+    with _LOCK:
+        if db.url in _RECORDED:
+            return _RECORDED[db.url]
+    with db.session() as s:
+        found = {int(i): Path(p) for i, p in s.execute(select(MediaRoot.id, MediaRoot.path))}
+    with _LOCK:
+        _RECORDED[db.url] = found
+    return found
+
+
+def photo(image: str | None, settings: Settings, *folders: Path) -> str | bytes | None:
     """What to show for a product photo: the URL of a remote photo, JPEG bytes of a local one (decoded,
-    upright, at most THUMBNAIL_SIZE), or None for "no photo" (missing, outside the media roots, or not a
-    decodable image)."""
+    upright, at most THUMBNAIL_SIZE), or None for "no photo" (missing, outside the media roots and
+    `folders`, or not a decodable image)."""
     if not image:
         return None
     if is_remote(image):
         return image
-    real = confined(image, media_roots(settings))
+    real = confined(image, media_roots(settings, *folders))
     if real is None:
         return None
     try:
@@ -121,4 +147,4 @@ def photo(image: str | None, settings: Settings) -> str | bytes | None:
 
 
 __all__ = ["PLACEHOLDER_GREY", "PLACEHOLDER_SIZE", "THUMBNAIL_SIZE", "confined", "confinement", "is_remote",
-           "media_roots", "photo", "placeholder"]
+           "media_roots", "photo", "placeholder", "record_roots", "recorded_roots"]

@@ -91,6 +91,16 @@ class ProductLink(Base):
     kind: Mapped[str] = mapped_column(String(16))  # upsell / related / crosssell
 
 
+class MediaRoot(Base):
+    """A folder an import took photos from. Recorded so that the console and the API, which re-check every
+    photo before showing it, accept the photos of that import later — and nothing outside such folders."""
+
+    __tablename__ = "media_roots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(2000), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class VectorSync(Base):
     """Which encoders made a product's vectors and from what content: drives incremental indexing."""
 

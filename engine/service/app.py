@@ -27,7 +27,7 @@ from engine.errors import InvalidImage, NotFound, VitrinaError
 from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 from engine.service import lists
 from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
-from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES
+from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES, PHOTOS_ROUTE
 from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Events, EventsResult, FBTList, Health,
                                    ImageForm, NotLike, NotLikeIn, PersonalisedList, ProductValues,
                                    RecommendationList)
@@ -264,3 +264,10 @@ def _other_routes(app: FastAPI, service: Service) -> None:
              summary="A catalog photo: the `image` URL of a list item.")
     def media(*, path: Annotated[str, Path(description="The photo's path under the catalog folder.")]) -> Response:
         return service.photos.response(path)
+
+    @app.get("/photos/{folder}/{path:path}", name=PHOTOS_ROUTE, operation_id="photos", response_class=Response,
+             responses={200: {"content": photo_content, "description": "The photo."}, **_errors(400, 404)},
+             summary="A photo of a folder a catalog import recorded: the `image` URL of a list item.")
+    def photos(*, folder: Annotated[int, Path(ge=1, le=2**63 - 1, description="The recorded folder's id.")],
+               path: Annotated[str, Path(description="The photo's path under that folder.")]) -> Response:
+        return service.photos.recorded_response(folder, path)

@@ -18,11 +18,13 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response
 
-from engine.catalog.media import photo, placeholder
+from engine.catalog.db import Database
+from engine.catalog.media import photo, placeholder, recorded_roots
 from engine.errors import NotFound, ValidationError
 from engine.settings import Settings
 
 MEDIA_ROUTE = "media"  # the route's name, for url_for
+PHOTOS_ROUTE = "photos"  # photos of the other folders imports recorded: /photos/{folder id}/{path}
 PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                ".gif": "image/gif"}
 CACHE_CONTROL = "public, max-age=86400"  # a catalog photo rarely changes; a changed one gets a new ETag
@@ -75,7 +77,50 @@ class PhotoRoot:
 
     def response(self, path: str) -> Response:
         target, _ = self.file(path)
-        shown = photo(str(target), self.settings)
+        shown = photo(str(target), self.settings, self.root)
         if isinstance(shown, bytes):
             return Response(shown, media_type="image/jpeg", headers={"Cache-Control": CACHE_CONTROL})
         return Response(placeholder(), media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+class Photos:
+    """Every folder the service serves photos from: the catalog folder at /media/<path>, and the folders
+    catalog imports recorded (engine.catalog.media.record_roots) at /photos/<folder id>/<path>. Each request
+    re-checks the path against its folder and decodes the photo through the engine."""
+
+    def __init__(self, settings: Settings, db: Database):
+        self.settings, self.db = settings, db
+        self.catalog = PhotoRoot(settings.catalog_dir, settings)
+        self._roots: dict[Path, PhotoRoot] = {}
+
+    def _recorded(self) -> dict[int, PhotoRoot]:
+        out = {}
+        for folder_id, folder in recorded_roots(self.db).items():
+            if folder not in self._roots:
+                self._roots[folder] = PhotoRoot(folder, self.settings)
+            out[folder_id] = self._roots[folder]
+        return out
+
+    def url(self, image: str | None, request: Request) -> str | None:
+        """What a frontend loads for a product's `image`: its own http(s) URL, a /media/ or /photos/ URL of a
+        photo in a served folder, or None."""
+        if not image or _URL.match(image):
+            return image or None
+        rel = self.catalog.relative(image)
+        if rel is not None:
+            return str(request.url_for(MEDIA_ROUTE, path=quote(rel)))
+        for folder_id, root in self._recorded().items():
+            rel = root.relative(image)
+            if rel is not None:
+                return str(request.url_for(PHOTOS_ROUTE, folder=str(folder_id), path=quote(rel)))
+        return None
+
+    def response(self, path: str) -> Response:
+        return self.catalog.response(path)
+
+    def recorded_response(self, folder: int, path: str) -> Response:
+        root = self._recorded().get(folder)
+        if root is None:
+            raise NotFound(f"no photo folder {folder}")
+        return root.response(path)
+

@@ -15,7 +15,7 @@ from engine.recommend.config import RecoConfig
 from engine.recommend.facade import Recommender
 from engine.runtime import Runtime, shared
 from engine.service.impressions import ImpressionWriter
-from engine.service.media import PhotoRoot
+from engine.service.media import Photos
 from engine.service.params import Refine
 from engine.service.watcher import ConfigWatcher
 from engine.settings import Settings
@@ -45,7 +45,7 @@ class Service:
         self.cache = _response_cache(self.runtime, self.settings)
         self.events = EventLog(self.runtime.db)
         self.impressions = ImpressionWriter(self.events)
-        self.photos = PhotoRoot(self.settings.catalog_dir, self.settings)
+        self.photos = Photos(self.settings, self.runtime.db)
         self._recommender: Recommender | None = None
         self._built_for: str | None = None  # fingerprint the recommender was built with
         self._lock = threading.Lock()

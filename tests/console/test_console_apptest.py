@@ -14,10 +14,12 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from console.fmt import count
+from console.runtime import get_runtime
 from console.photos import PLACEHOLDER_GREY, PLACEHOLDER_SIZE, photo_source, placeholder
 
 from console_fixtures import goto
 from engine.catalog.importers import import_generic
+from engine.catalog.media import record_roots
 from engine.runtime import Runtime, shared
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +100,8 @@ def test_first_start_indexes_an_empty_index_in_a_status_box_then_starts_at_once(
         rt.close()
 
 
-def test_missing_photo_gets_a_grey_placeholder(tmp_path):
+def test_missing_photo_gets_a_grey_placeholder(tmp_path, monkeypatch):
+    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
     im = Image.open(io.BytesIO(placeholder()))
     assert im.size == PLACEHOLDER_SIZE and im.getpixel((2, 2)) == PLACEHOLDER_GREY
     assert len(set(im.getdata())) > 1  # the words "no photo" are drawn on it
@@ -125,6 +128,9 @@ def test_photos_are_shown_only_from_the_media_roots_and_only_when_they_decode(tm
                     "/dev/zero", catalog / "truncated.jpg", catalog / "bomb-100000x100000.png",
                     f"{catalog}/../elsewhere/secret.jpg", "~/.bashrc", "bad\x00path.jpg"):
         assert photo_source(str(hostile)) == placeholder(), hostile
+    record_roots(get_runtime().db, [outside])  # an import took photos from there: they are shown from now on
+    assert photo_source(str(outside / "secret.jpg")) != placeholder()
+    assert photo_source(str(catalog / "link-out.jpg")) != placeholder()  # its target is in a recorded folder
 
 
 def test_a_grid_with_unusable_photos_shows_placeholders_not_an_error(tmp_path, monkeypatch, luma_dir, console_data):

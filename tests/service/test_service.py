@@ -136,7 +136,7 @@ def test_openapi_is_generated_for_every_route_and_refuses_what_it_does_not_list(
     assert doc["openapi"] == "3.1.0"
     api = {(r.path_format, m.lower()) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
-    assert api == documented and len(api) == 13
+    assert api == documented and len(api) == 14
     assert {r.path for r in app.routes if not isinstance(r, APIRoute)} == {"/openapi.json"}  # the document itself
     for ref in _refs(doc):
         assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
@@ -184,6 +184,7 @@ QUERY_PARAMETERS = {
     ("delete", "/api/users/{user_id}/not_like/{product}/"): set(),
     ("get", "/health"): set(),
     ("get", "/media/{path}"): set(),
+    ("get", "/photos/{folder}/{path}"): set(),
 }
 LIST_PARAMETERS = {"color", "not_like"}
 
@@ -649,3 +650,30 @@ def test_python_m_engine_serve_over_loopback(app, world, config_path, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_photos_of_a_recorded_import_folder_are_served_and_nothing_beside_them(world, tmp_path):
+    """A catalog imported from a folder of its own: the import records that folder, and its photos get
+    /photos/<folder id>/ URLs that serve them (decoded); paths out of the folder are refused."""
+    shop, elsewhere = tmp_path / "shop", tmp_path / "elsewhere"
+    (shop / "img").mkdir(parents=True)
+    elsewhere.mkdir()
+    photo = Path(world.card("MJ01-Red").image).read_bytes()
+    (shop / "img" / "mug.jpg").write_bytes(photo)
+    (elsewhere / "secret.jpg").write_bytes(photo)
+    (shop / "products.csv").write_text("sku,title,price,images\nMUG-1,Mug,10,img/mug.jpg\n", encoding="utf-8")
+    s = Settings()
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.image_encoder, s.text_encoder, s.catalog_dir = "descriptor", "use", tmp_path / "catalog"
+    assert import_generic(shared(s).db, shop / "products.csv").created == 1
+    with TestClient(create_app(s)) as c:
+        assert c.post("/api/events/", json=[{"kind": "purchase", "session_id": "mug", "sku": "MUG-1"}]).status_code == 201
+        image = _get(c, "/api/recommendations/trending/")["items"][0]["image"]
+        assert image.startswith("http://testserver/photos/") and image.endswith("/img/mug.jpg"), image
+        r = c.get(image)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        folder = image.split("/photos/")[1].split("/")[0]
+        for url in (f"/photos/{folder}/%2e%2e/elsewhere/secret.jpg", f"/photos/{folder}/{elsewhere / 'secret.jpg'}"):
+            assert c.get(url).status_code == 400, url
+        assert c.get(f"/photos/{folder}/products.csv").status_code == 404
+        assert c.get("/photos/999999/img/mug.jpg").json()["message"] == "no photo folder 999999"

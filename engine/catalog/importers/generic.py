@@ -60,7 +60,7 @@ from engine.catalog.importers.limits import load_json, unstorable
 from engine.catalog.importers.parsing import (html_to_text, listing, parse_bool, parse_count, parse_datetime,
                                               parse_number, read_csv, repeated, sniff_delimiter, split_path)
 from engine.catalog.importers.writer import MAX_SKU, MAX_TITLE, ProductData, write_products
-from engine.catalog.media import confinement, media_roots
+from engine.catalog.media import confinement, media_roots, record_roots
 from engine.settings import Settings
 
 SOURCE = "generic"
@@ -117,6 +117,8 @@ def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: st
 
     ticker = Ticker(progress, len(items))
     write_products(db, items, SOURCE, report, ticker, batch_size)
+    if base_dir is not None:  # its photos are shown later only from recorded folders (engine.catalog.media)
+        record_roots(db, [base_dir])
     ticker.finish()
     report.rejected.sort(key=lambda e: e.line)
     report.seconds = timer.seconds

@@ -13,7 +13,7 @@ from engine.catalog.db import Database
 from engine.catalog.importers.common import LINK_KINDS, ImportReport, Progress, Ticker, Timer
 from engine.catalog.importers.magento_reader import APPAREL_FILE, LinkRow, MagentoReader, locate
 from engine.catalog.importers.writer import CatalogWriter, ProductData, write_products
-from engine.catalog.media import media_roots
+from engine.catalog.media import media_roots, record_roots
 from engine.catalog.models import Category, Product, ProductImage, ProductLink
 from engine.settings import Settings
 
@@ -45,6 +45,7 @@ def import_magento(db: Database, folder: Path | str, progress: Progress | None =
             writer.category(parts)
     for _, items in batches:  # transactions of at most BATCH products, never across files
         write_products(db, items, SOURCE, report, ticker, BATCH)
+    record_roots(db, [fixtures.parent])  # the console and the API show photos only from recorded folders
     with db.session() as s:
         _write_links(s, links, report, ticker)
     ticker.finish()

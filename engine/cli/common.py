@@ -13,9 +13,9 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from engine.runtime import Runtime
-from engine.service.text import MAX_ID, id_problem, is_blank
-from engine.service.text import product_key as _product_key
-from engine.service.text import text_problem
+from engine.text import MAX_ID, id_problem, is_blank
+from engine.text import product_key as _product_key
+from engine.text import text_problem
 from engine.settings import Settings
 from engine.types import Filters, Recommendation
 

@@ -28,6 +28,7 @@ from engine.recommend.rerank import reason_text, rerank
 from engine.settings import Settings
 from engine.store.base import CollectionSpec, StoreHit, VectorStore
 from engine.store.vectors import query_combined, unit
+from engine.text import is_blank, text_problem
 from engine.types import VECTOR_KINDS, Filters, ProductCard, Recommendation
 
 OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have room
@@ -158,8 +159,11 @@ class Recommender:
         self.parts.cards.check()  # once per request: every card below is read without a recheck
         n = self.check_n(n)
         filters = replace(filters or Filters()).validate()
-        if not isinstance(query, str) or not query.strip():
+        if not isinstance(query, str) or is_blank(query):  # NUL, whitespace and bidi marks say nothing
             raise ValidationError("the search text is empty")
+        problem = text_problem(query)
+        if problem is not None:
+            raise ValidationError(f"the search text {problem}")
         if len(query) > self.settings.max_query_chars:
             raise ValidationError(f"the search text is {len(query)} characters long; "
                                   f"the limit is {self.settings.max_query_chars}")

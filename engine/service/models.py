@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from engine.insights.events import ALGORITHM_NAME, EVENT_KINDS, MAX_QUERY_CHARS, to_utc_naive, utc_now
 from engine.recommend.fbt import SOURCE_CO_PURCHASE, SOURCE_LOOK, SOURCE_MIXED
 from engine.recommend.personal import SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED
-from engine.service.text import MAX_ID, key_problem, text_problem
+from engine.text import MAX_ID, key_problem, text_problem
 from engine.types import Recommendation
 
 MAX_TEXT = 128  # user_id, session_id, product keys: the event log's column widths
@@ -34,7 +34,7 @@ MAX_JSON_DEPTH = 8  # an event's free-form filters: deep enough for any real fil
 # ---------------------------------------------------------------- parameter types
 
 def clean_text(value: Any) -> Any:
-    """Text without NUL or lone surrogates (engine.service.text); other values are left to the field's type.
+    """Text without NUL or lone surrogates (engine.text); other values are left to the field's type.
     Runs before pydantic's own string check, so every entry point words the refusal alike."""
     if isinstance(value, str):
         problem = text_problem(value)

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import ValidationError
 from engine.service.errors import PayloadTooLarge, RequestTimeout, new_request_id, request_id
-from engine.service.text import url_problem
+from engine.text import url_problem
 
 
 

@@ -15,7 +15,7 @@ import pytest
 from engine.cli.main import main
 from engine.recommend.config import RecoConfig, save
 from engine.recommend.rules import Rule
-from engine.service.text import MAX_ID
+from engine.text import MAX_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TOO_BIG = "99999999999999999999999"

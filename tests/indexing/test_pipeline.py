@@ -430,3 +430,16 @@ def test_index_status_reads_the_last_run_from_sql(rt):
     st = index_status(rt.db)
     assert st.synced == rt.catalog.stats().active and st.last_synced_at is not None
     assert st.errors == []
+
+
+@pytest.mark.parametrize("query", ["\x00\x00", " \u200e\u200f\u202a\u2066 ", "\u2069\t\n"])
+def test_a_search_of_only_nul_whitespace_or_bidi_marks_is_empty(rt, query):
+    with pytest.raises(ValidationError, match="the search text is empty"):
+        rt.recommender().search_by_text(query)
+
+
+def test_a_search_text_with_a_lone_surrogate_or_nul_is_refused(rt):
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        rt.recommender().search_by_text("red \ud800 dress")
+    with pytest.raises(ValidationError, match="NUL"):
+        rt.recommender().search_by_text("red\x00dress")

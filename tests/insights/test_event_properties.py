@@ -4,6 +4,7 @@ rejected line — never another exception."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,3 +78,14 @@ def test_any_csv_cells_import_or_are_refused(db, rows):
         assert str(e) and _stored(db) == before
         return
     assert _stored(db) == before + report.inserted
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "events"
+
+
+def test_corpus_gzip_bomb_is_refused_at_the_cap_and_stores_nothing(db, monkeypatch):
+    monkeypatch.setenv("VITRINA_MAX_DECOMPRESSED_MB", "4")
+    before = _stored(db)
+    with pytest.raises(ValidationError, match="VITRINA_MAX_DECOMPRESSED_MB"):
+        import_events(db, CORPUS / "zeros-bomb.jsonl.gz")
+    assert _stored(db) == before

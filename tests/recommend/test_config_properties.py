@@ -67,6 +67,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "configs"
     ("billion-laughs.yaml", "VITRINA_MAX_YAML_ALIASES"),
     ("deep.yaml", "VITRINA_MAX_DOCUMENT_DEPTH"),
     ("latin1.yaml", "not UTF-8"),
+    ("pin-id-overflow.yaml", r"\$\.rules\[0\]\.product_id: Input should be less than or equal to 9223372036854775807"),
 ])
 def test_corpus_documents_are_refused_naming_the_problem(name, message):
     with pytest.raises(ConfigError, match=message):

@@ -26,7 +26,7 @@ from engine.recommend.rules import Rule
 from engine.runtime import Runtime, shared
 from engine.service.app import create_app
 from engine.service.server import GuardedH11Protocol, server_config
-from engine.service.text import MAX_ID
+from engine.text import MAX_ID
 from engine.settings import Settings
 from test_cache import free_port
 

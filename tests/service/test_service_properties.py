@@ -4,6 +4,7 @@ refused events body stores nothing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -65,3 +66,19 @@ def test_events_answer_any_body_without_a_500_and_a_refusal_stores_nothing(clien
     _answer(r)
     if r.status_code >= 400:
         assert _stored(world) == before
+
+
+CORPUS = json.loads((Path(__file__).resolve().parents[1] / "corpus" / "http" / "requests.json").read_text())
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=lambda c: f"{c['method']} {c['path'][:60]}")
+def test_corpus_requests_get_their_specific_refusal(client, world, case):
+    before = _stored(world)
+    if case["method"] == "GET":
+        r = client.get(case["path"])
+    else:
+        r = client.post(case["path"], content=case["json_text"].encode("utf-8", "surrogatepass"),
+                        headers={"content-type": "application/json"})
+    assert r.status_code == case["status"], r.text
+    assert case["message"] in r.json()["message"]
+    assert _stored(world) == before

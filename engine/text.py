@@ -1,5 +1,5 @@
-"""What every entry point (the HTTP service and the command line) refuses of its text and id inputs, worded
-once so both say the same thing.
+"""What every entry point (the engine facade, the HTTP service and the command line) refuses of its text and id
+inputs, worded once so all say the same thing.
 
 - Product ids are BIGINT: 1..2^63-1. A bigger one reaches SQLite or Postgres as an OverflowError, a bug
   report rather than an answer, so it is refused where it enters.
@@ -8,7 +8,7 @@ once so both say the same thing.
   UTF-8 is decoded by the server into U+FFFD, so it is checked on the raw bytes instead.
 - A search text made only of NUL, whitespace and invisible bidi controls searches for nothing: empty.
 
-Plain Python (no FastAPI), so the command line uses it without loading the web stack."""
+A leaf: plain Python, imported by every layer above it."""
 from __future__ import annotations
 
 import re

@@ -39,6 +39,7 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
     Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
     Setting("VITRINA_CONFIG", "", "Exported config (YAML) the recommender loads; empty = built-in defaults."),
+    Setting("VITRINA_MAX_CONFIG_KB", "2048", "Largest config document (YAML) accepted, in kilobytes."),
     Setting("VITRINA_MAX_DOCUMENT_DEPTH", "64", "Deepest nesting accepted in a YAML config or a JSON line of an imported file, in levels."),
     Setting("VITRINA_MAX_YAML_ALIASES", "100", "Most alias references a YAML config may expand to (billion-laughs guard)."),
     Setting("VITRINA_MAX_DECOMPRESSED_MB", "512", "Largest size a gzip upload may decompress to, in megabytes (gzip-bomb guard)."),
@@ -99,6 +100,7 @@ class Settings:
     max_decompressed_bytes: int = field(
         default_factory=lambda: int(_num("VITRINA_MAX_DECOMPRESSED_MB", float, 0.001) * 1024 * 1024))
     api_port: int = field(default_factory=lambda: _num("VITRINA_API_PORT", int, 0, 65535))
+    max_config_bytes: int = field(default_factory=lambda: int(_num("VITRINA_MAX_CONFIG_KB", float, 1) * 1024))
     header_timeout: float = field(default_factory=lambda: _num("VITRINA_HEADER_TIMEOUT", float, 0.1, 3600))
     body_timeout: float = field(default_factory=lambda: _num("VITRINA_BODY_TIMEOUT", float, 0.1, 3600))
     keep_alive: int = field(default_factory=lambda: _num("VITRINA_KEEP_ALIVE", int, 1, 3600))

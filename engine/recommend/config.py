@@ -32,12 +32,11 @@ from engine.settings import Settings
 
 # The public names; those of the document (schema, paths, event kinds) are re-exported from config_document
 # so that callers need one import.
-__all__ = ["DEFAULT_EVENT_WEIGHTS", "EVENT_KINDS", "MAX_DOCUMENT_BYTES", "SCHEMA_PATH", "SCHEMA_VERSION",
+__all__ = ["DEFAULT_EVENT_WEIGHTS", "EVENT_KINDS", "SCHEMA_PATH", "SCHEMA_VERSION",
            "DiversityConfig", "EncodersConfig", "EventsConfig", "PersonalisationConfig", "RecoConfig", "dump",
            "fingerprint", "from_dict", "json_path", "load", "parse_yaml", "save", "schema", "validate_document",
            "write_schema"]
 
-MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 # Metadata that labels an export without changing a single result: left out of the fingerprint.
 _METADATA = ("version", "created_at")
 # Sections whose keys are the fields of one dataclass: a document sets some keys, the rest stay built-in.
@@ -260,9 +259,10 @@ def parse_yaml(text: str) -> tuple[Any, list[str]]:
     """Parsed data and the duplicate keys found (with their lines); ConfigError with the line and column of
     a syntax error, or naming the limit (size, VITRINA_MAX_DOCUMENT_DEPTH, VITRINA_MAX_YAML_ALIASES) a
     hostile document passes: it is refused before any of it is constructed."""
-    if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
-        raise ConfigError("config document is too large", [f"more than {MAX_DOCUMENT_BYTES} bytes"])
     settings = Settings()
+    if len(text.encode("utf-8", errors="replace")) > settings.max_config_bytes:
+        raise ConfigError("config document is too large",
+                          [f"more than {settings.max_config_bytes} bytes (VITRINA_MAX_CONFIG_KB)"])
     duplicates: list[str] = []
     loader = None
     try:  # the reader checks the characters as it is made: a NUL or a control character fails right here
@@ -303,13 +303,13 @@ def _read(path_or_text: str | Path | bytes) -> str:
 
 def read_config_file(path: Path) -> bytes:
     """The bytes of a config file: a regular file only (a FIFO or a device would block or never end), at most
-    MAX_DOCUMENT_BYTES + 1 of them (parse_yaml names the size limit)."""
+    VITRINA_MAX_CONFIG_KB + 1 byte of them (parse_yaml names the size limit)."""
     try:
         if not path.is_file():
             raise ConfigError("config file not found" if not path.exists() else
                               "config file is not a regular file", [str(path)])
         with path.open("rb") as f:
-            return f.read(MAX_DOCUMENT_BYTES + 1)
+            return f.read(Settings().max_config_bytes + 1)
     except OSError as e:
         raise ConfigError("config file cannot be read", [f"{path}: {e}"]) from None
 

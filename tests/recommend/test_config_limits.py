@@ -65,3 +65,9 @@ def test_a_config_sharing_a_fragment_by_alias_still_loads(monkeypatch):
     monkeypatch.setenv("VITRINA_MAX_YAML_ALIASES", "0")
     with pytest.raises(ConfigError, match="more than 0 alias references"):
         load(doc)
+
+
+def test_a_config_over_the_size_limit_is_refused_naming_the_setting(monkeypatch):
+    monkeypatch.setenv("VITRINA_MAX_CONFIG_KB", "1")
+    with pytest.raises(ConfigError, match=r"more than 1024 bytes \(VITRINA_MAX_CONFIG_KB\)"):
+        load(("version: 1\n# " + "x" * 2000 + "\n").encode())

@@ -90,32 +90,37 @@ def product_key(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{e}: {text!r}" if "got" not in str(e) else str(e)) from None
 
 
-def text_arg(text: str) -> str:
-    """Free text (a shopper id, a colour, a strategy): valid UTF-8 without NUL, not blank."""
+def _clean(text: str) -> str:
     problem = text_problem(text)
     if problem is not None:
         raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
-    if not text.strip():
+    return text
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def text_arg(text: str) -> str:
+    """Free text (a shopper id, a colour, a strategy): valid UTF-8 without NUL, not blank."""
+    if not _clean(text).strip():
         raise argparse.ArgumentTypeError("is empty")
     return text
 
 
 def search_text(text: str) -> str:
     """A search query: clean text with something to search for besides whitespace, NUL and bidi marks."""
-    problem = text_problem(text)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
-    if is_blank(text):
+    if is_blank(_clean(text)):
         raise argparse.ArgumentTypeError("the search text is empty")
     return text
 
 
 def id_arg(text: str) -> int:
     """A product or category id: a whole number within 1..2^63-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = _whole(text)
     problem = id_problem(value)
     if problem is not None:
         raise argparse.ArgumentTypeError(problem.replace("a product id", "an id"))
@@ -124,10 +129,7 @@ def id_arg(text: str) -> int:
 
 def count_arg(text: str) -> int:
     """How many (results, items, days, ...): a whole number of at least 1 (the engine sets the upper bounds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = _whole(text)
     if not 1 <= value <= MAX_ID:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_ID}, got {value}")
     return value

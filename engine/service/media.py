@@ -50,16 +50,6 @@ class PhotoRoot:
                 return PurePosixPath(*Path(path[len(root) + 1:]).parts).as_posix()
         return None
 
-    def url(self, image: str | None, request: Request) -> str | None:
-        """What a frontend loads for a product's `image`: its own http(s) URL, the /media/ URL of a photo in
-        the catalog folder, or None."""
-        if not image:
-            return None
-        if _URL.match(image):
-            return image
-        rel = self.relative(image)
-        return str(request.url_for(MEDIA_ROUTE, path=quote(rel))) if rel is not None else None
-
     def file(self, path: str) -> tuple[Path, str]:
         """The photo a /media/ path names and its media type. ValidationError for a path that is absolute or
         climbs out of the folder (also through a link), NotFound for anything but an existing photo."""

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 from streamlit.testing.v1 import AppTest
 
-from engine.catalog.importers import import_generic
-from engine.runtime import shared
+from test_console_apptest import own_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
@@ -27,15 +26,11 @@ def free_port() -> int:
 def test_the_console_serves_the_api_and_other_processes_are_sent_to_it(tmp_path, monkeypatch, luma_dir,
                                                                         console_data):
     photos = sorted((luma_dir / "media").rglob("*_main.jpg"))[:6]
-    feed = tmp_path / "feed.csv"
-    feed.write_text("sku,title,price,category,images\n" + "".join(
-        f"API-{i},Api item {i},{10 + i}.00,Api/Items,{p}\n" for i, p in enumerate(photos)))
+    rt = own_catalog(tmp_path, monkeypatch, console_data, "sku,title,price,category,images", [
+        f"API-{i},Api item {i},{10 + i}.00,Api/Items,{p}" for i, p in enumerate(photos)])
     port = free_port()
-    env = {**console_data.env, "VITRINA_DATA_DIR": str(tmp_path / "data"), "VITRINA_API_PORT": str(port)}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    rt = shared()
-    assert import_generic(rt.db, feed).created == 6
+    monkeypatch.setenv("VITRINA_API_PORT", str(port))
+    env = {**console_data.env, "VITRINA_DATA_DIR": str(rt.settings.data_dir), "VITRINA_API_PORT": str(port)}
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()  # indexes, then serves the API
     assert not at.exception, [e.value for e in at.exception]
     url = f"http://127.0.0.1:{port}"

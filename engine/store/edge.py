@@ -223,8 +223,12 @@ class EdgeStore:
                 owner.clear(self.path)
 
     def announce(self, api: str) -> None:
-        """Record the HTTP API this process serves the engine on, for processes that find the store taken."""
-        if self._shard is not None:
+        """Record the HTTP API this process serves the engine on, for processes that find the store taken. The
+        console calls this on every page run: the note is rewritten only when it does not say so already."""
+        if self._shard is None:
+            return
+        noted = owner.read(self.path)
+        if noted is None or noted.pid != os.getpid() or noted.api != api:
             owner.write(self.path, api)
 
     def __enter__(self) -> "EdgeStore":

@@ -4,6 +4,7 @@ Adding a page is one line in PAGES."""
 import streamlit as st
 
 from console.api import ensure_api
+from console.draft import sidebar_status
 from console.runtime import get_runtime
 from console.startup import ensure_demo
 from engine.errors import VitrinaError
@@ -21,6 +22,7 @@ PAGES = {
         st.Page("pages/tuning.py", title="Tuning", icon=":material/tune:"),
         st.Page("pages/looks.py", title="Complete the look", icon=":material/styler:"),
         st.Page("pages/rules.py", title="Rules", icon=":material/push_pin:"),
+        st.Page("pages/publish.py", title="Publish", icon=":material/publish:"),
     ],
     "Insights": [
         st.Page("pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
@@ -36,6 +38,7 @@ page = st.navigation(PAGES)
 try:
     ensure_demo(get_runtime())
     ensure_api(get_runtime())
+    sidebar_status()
 except VitrinaError as e:  # e.g. the store is held by another process
     st.error(str(e))
     st.stop()

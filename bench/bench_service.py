@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.catalog.importers import import_magento  # noqa: E402
-from engine.recommend.config import PersonalisationConfig, RecoConfig, save  # noqa: E402
+from engine.recommend.config import PersonalisationConfig, RecoConfig  # noqa: E402
+from engine.recommend.versions import VersionTable  # noqa: E402
 from engine.insights.events import Event, EventLog  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.settings import Settings  # noqa: E402
@@ -108,11 +109,10 @@ def request_mix(rt: Runtime, total: int, seed: int = 11) -> list[tuple[str, str,
     return [rng.choices(kinds, weights)[0][1]() for _ in range(total)]
 
 
-def start_server(data_dir: Path, config: Path, env_extra: dict[str, str],
-                 log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir), "VITRINA_IMAGE_ENCODER": "descriptor",
-           "VITRINA_CONFIG": str(config), "DATABASE_URL": "", "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
+           "DATABASE_URL": "", "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
     log = log_path.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "engine.service.app:create_app", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
@@ -185,9 +185,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def run_mode(mode: str, data_dir: Path, config: Path, env_extra: dict[str, str], mix, clients: int,
+def run_mode(mode: str, data_dir: Path, env_extra: dict[str, str], mix, clients: int,
              logs: Path) -> Result:
-    proc, base = start_server(data_dir, config, env_extra, logs / f"{mode.replace(' ', '-')}.log")
+    proc, base = start_server(data_dir, env_extra, logs / f"{mode.replace(' ', '-')}.log")
     try:
         latencies, errors, wall = load(base, mix, clients)
         cache = httpx.get(f"{base}/health", timeout=10).json()["cache"]
@@ -230,9 +230,9 @@ def main() -> None:
             prepare(data, Settings().catalog_dir)
         cfg = RecoConfig.default()
         cfg.personalisation = PersonalisationConfig(enabled=True)
-        cfg.version = "bench"
-        config = save(cfg, scratch / "config.yaml")
         rt = Runtime(settings_for(data))
+        if rt.config.personalisation != cfg.personalisation:  # the service serves the live version
+            VersionTable(rt.db).append(cfg, "bench", "personalisation on for the benchmark")
         mix = request_mix(rt, args.requests)
         rt.close()
 
@@ -252,7 +252,7 @@ def main() -> None:
         try:
             for mode, env in modes:
                 print(f"{mode}: {args.requests} requests, {args.clients} clients ...", file=sys.stderr)
-                results.append(run_mode(mode, data, config, env, mix, args.clients, scratch))
+                results.append(run_mode(mode, data, env, mix, args.clients, scratch))
         finally:
             if redis_proc is not None:
                 stop(redis_proc)

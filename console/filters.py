@@ -13,7 +13,7 @@ import streamlit as st
 from engine.runtime import Runtime
 from engine.types import Filters
 
-from .runtime import working_config
+from .draft import working_config
 from .state import kept
 
 DEFAULT_RESULTS = 12

@@ -45,20 +45,3 @@ def get_runtime() -> Runtime:
 
 def startup_state() -> Startup:
     return _startup(*location())
-
-
-WORKING = "working_config"  # the RecoConfig the merchandising pages edit and every page previews with
-
-
-def working_config():
-    """The session's working config (edited on Tuning, Rules, Complete the look), else the saved one."""
-    from copy import deepcopy
-
-    if WORKING not in st.session_state:
-        st.session_state[WORKING] = deepcopy(get_runtime().config)
-    return st.session_state[WORKING]
-
-
-def get_recommender():
-    """The recommender that ranks with the working config, so every page previews what an export would serve."""
-    return get_runtime().recommender(working_config())

@@ -249,6 +249,7 @@ class CachedList(BaseModel):
     algorithm: str
     strategy: str | None = None
     source_product_id: int | None = None
+    config_version: int | None = None  # the published version that ranked it
     extra: dict[str, Any] = {}  # endpoint-specific fields of the response (FBT's source, reason, baskets)
 
 

@@ -84,7 +84,8 @@ def prepare_demo(rt, progress: Progress | None = None, log: Callable[[str], None
         say(f"indexed {idx.encoded} products in {idx.seconds:.1f}s ({len(idx.errors)} errors)")
     if simulate_events:
         if EventLog(rt.db).count() == 0:
-            sim = simulate(rt.db, seed=7)
+            sim = simulate(rt.db, seed=7, strategies=list(rt.config.strategies),
+                           default_strategy=rt.config.default_strategy, config_version=rt.config_version)
             out["simulated_events"] = sim.events
             say(f"simulated {sim.events} shopper events for the dashboards")
     if log is not None:

@@ -24,6 +24,7 @@ from engine.recommend.cards import CardCache, PopularityCache
 from engine.recommend.config import RecoConfig
 from engine.recommend.facade import Recommender
 from engine.recommend.profiles import ProfileStore
+from engine.recommend.versions import LiveConfig
 from engine.settings import Settings
 from engine.store import EdgeStore, VectorStore, open_store
 
@@ -37,9 +38,9 @@ class Runtime:
 
     @classmethod
     def from_config(cls, path: str | Path, settings: Settings | None = None) -> "Runtime":
-        """How a production service starts: the exported config names the strategies, rules, maps and the
-        encoders; its `recommender()` ranks with it. Loading validates the whole document (ConfigError lists
-        every problem); opening a collection built by other encoders fails with EncoderMismatch."""
+        """A runtime ranking with a config file instead of the live version (to try or evaluate a document
+        before it is imported and published). Loading validates the whole document (ConfigError lists every
+        problem); opening a collection built by other encoders fails with EncoderMismatch."""
         rt = cls(settings or Settings(), config_path=str(path))
         rt.config  # noqa: B018  (load now: a bad document fails here, not on the first request)
         return rt
@@ -74,10 +75,23 @@ class Runtime:
         return self._image[1]
 
     @cached_property
+    def _file_config(self) -> RecoConfig:
+        return RecoConfig.load(self.config_path)
+
+    @cached_property
+    def live(self) -> LiveConfig:
+        """The published version every process serves, followed at most a second late (versions.py)."""
+        return LiveConfig(self.db, lambda: RecoConfig.default(self.settings))
+
+    @property
     def config(self) -> RecoConfig:
-        """The live config: the file named by the runtime or the settings, else the built-in default."""
-        path = self.config_path or self.settings.config_path
-        return RecoConfig.load(path) if path else RecoConfig.default(self.settings)
+        """The config this runtime ranks with: the file it was given, else the live published version."""
+        return self._file_config if self.config_path else self.live.current().config
+
+    @property
+    def config_version(self) -> int | None:
+        """The live version number (None for a runtime ranking with a file)."""
+        return None if self.config_path else self.live.current().number
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -114,8 +128,9 @@ class Runtime:
         return make_cache(self.settings)
 
     def recommender(self, config: RecoConfig | None = None) -> Recommender:
-        """A recommender ranking with `config` (validated: ConfigError lists every problem), or with the live
-        config. Building one costs nothing: it shares every part of this runtime."""
+        """A recommender ranking with `config` (validated: ConfigError lists every problem: a draft under
+        study), or with the live version as it is now. Building one costs nothing: it shares every part of
+        this runtime."""
         if config is None:
             return Recommender(self, self.config)
         return Recommender(self, config.validate())

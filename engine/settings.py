@@ -38,7 +38,6 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_MAX_QUERY_CHARS", "2000", "Longest accepted text query, in characters."),
     Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
     Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
-    Setting("VITRINA_CONFIG", "", "Exported config (YAML) the recommender loads; empty = built-in defaults."),
     Setting("VITRINA_MAX_CONFIG_KB", "2048", "Largest config document (YAML) accepted, in kilobytes."),
     Setting("VITRINA_MAX_DOCUMENT_DEPTH", "64", "Deepest nesting accepted in a YAML config or a JSON line of an imported file, in levels."),
     Setting("VITRINA_MAX_YAML_ALIASES", "100", "Most alias references a YAML config may expand to (billion-laughs guard)."),
@@ -94,7 +93,6 @@ class Settings:
     max_query_chars: int = field(default_factory=lambda: _num("VITRINA_MAX_QUERY_CHARS", int, 1))
     batch_size: int = field(default_factory=lambda: _num("VITRINA_BATCH_SIZE", int, 1))
     cache_ttl: float = field(default_factory=lambda: _num("VITRINA_CACHE_TTL", float, 0.0))
-    config_path: str = field(default_factory=lambda: _get("VITRINA_CONFIG"))
     max_document_depth: int = field(default_factory=lambda: _num("VITRINA_MAX_DOCUMENT_DEPTH", int, 1, 10000))
     max_yaml_aliases: int = field(default_factory=lambda: _num("VITRINA_MAX_YAML_ALIASES", int, 0))
     max_decompressed_bytes: int = field(

@@ -1,6 +1,9 @@
 """Analytics: how the recommendation lists perform (CTR and conversion per algorithm and strategy with 95%
-intervals, the funnel, position bias, daily trends, top products, experiment results) and the event data behind
-them (import an event file, remove the simulated traffic)."""
+intervals, the funnel, position bias, daily trends, top products, experiment results, the impact of a published
+config version) and the event data behind them (import an event file, remove the simulated traffic).
+
+Strategy names are the live config's: a name the log or an experiment holds and the config no longer has is
+shown as "name (retired)", never dropped (engine.insights.analytics.strategy_labels)."""
 from datetime import date
 
 import pandas as pd
@@ -8,32 +11,39 @@ import plotly.express as px
 import streamlit as st
 
 from console.errors import attempt
-from console.fmt import count
+from console.fmt import count, when
 from console.progress import LiveProgress
 from console.runtime import get_runtime
 from console.state import kept, put, remember, value
-from engine.insights import dashboards as D
-from engine.insights.analytics import TOP_BY, funnel, top_products
 from engine.errors import VitrinaError
+from engine.insights import dashboards as D
+from engine.insights.analytics import TOP_BY, funnel, strategy_labels, top_products
 from engine.insights.event_import import import_events
 from engine.insights.experiments import list_experiments, results
+from engine.insights.impact import COMPARED, RateChange, describe, logged_versions, version_impact
 from engine.insights.simulate import remove_simulated, simulated_count
+from engine.recommend.versions import PublishedVersion, VersionTable
 
 FORMATS = {"auto": "Detect", "generic": "Generic CSV / JSON Lines", "otto": "OTTO sessions"}
 DIMENSIONS = {"algorithm": "By algorithm", "strategy": "By strategy"}
 TOP_DEFAULT, TOP_MAX = 20, 200
+SHOWN_IMPACT = ("ctr", "conversion")  # the rates of the dashboards; the table adds conversion per click
+IMPACT_PERCENT = ["before", "before_low", "before_high", "after", "after_low", "after_high", "difference"]
 
 rt = get_runtime()
+known = list(rt.config.strategies)  # read once: a publish during this run must not mix two configs' names
 st.title("Analytics", anchor=False)
 headline = st.container(key="an-headline")
 board, data = st.tabs(["Dashboards", "Event data"])
 
 
-def table(frame: pd.DataFrame, *, key: str, file_name: str) -> None:
-    """A table and, under it, its CSV download."""
+def table(frame: pd.DataFrame, *, key: str, file_name: str, percent: list[str] | None = None) -> None:
+    """A table and, under it, its CSV download; `percent` names the columns shown as percentages (by default
+    the rate columns the dashboards know by name)."""
     with st.container(key=key):
         st.dataframe(frame, hide_index=True, key=f"{key}-table", column_config={
-            c: st.column_config.NumberColumn(c, format="percent") for c in D.percent_columns(frame)})
+            c: st.column_config.NumberColumn(c, format="percent")
+            for c in (D.percent_columns(frame) if percent is None else percent)})
         st.download_button("CSV", D.csv_bytes(frame), file_name=file_name, mime="text/csv", key=f"{key}-csv",
                            icon=":material/download:", on_click="ignore")
 
@@ -46,6 +56,31 @@ def chart(fig, *, key: str) -> None:
 def percent_axis(fig, title: str):
     fig.update_yaxes(tickformat=".1%", title=title, rangemode="tozero")
     return fig
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """An experiment's results with each variant's strategy as the dashboards name it ("(retired)" once the
+    config no longer has it)."""
+    labels = strategy_labels(frame["config"].tolist(), known)
+    return frame.assign(config=[labels.get(c, c) for c in frame["config"]])
+
+
+def rate_metric(change: RateChange, version: int) -> None:
+    """A rate under `version`, its change in points against the version before and the p-value; the tooltip
+    says it in words with both intervals (n/a where a side's rate does not exist)."""
+    after = "n/a" if change.after.value is None else f"{100 * change.after.value:.2f}%"
+    delta = None if change.difference is None else f"{100 * change.difference:+.2f} points (p = {change.p_value:.3g})"
+    st.metric(f"{change.label}, version {version}", after, delta=delta, help=describe(change))
+
+
+def went_live(number: int, published: dict[int, PublishedVersion]) -> str:
+    """When a version went live and who published it, from the version history."""
+    v = published.get(number)
+    if v is None:
+        return f"version {number} (not in this database's history: its events came from elsewhere)"
+    restores = f", restoring version {v.restores}" if v.restores else ""
+    said = f": “{v.message}”" if v.message else ""
+    return f"version {number}, live since {when(v.created_at)}, published by {v.author}{restores}{said}"
 
 
 # ---- event data (first: an import or removal shows in the dashboards of the same run) --------------------------
@@ -144,7 +179,7 @@ with headline, st.container(border=True):
 with board:
     for by, title in DIMENSIONS.items():
         st.subheader(title, anchor=False)
-        rates = D.rate_table(rt.db, by, scope)
+        rates = D.rate_table(rt.db, by, scope, known_strategies=known)
         if rates.empty:
             st.info(f"No event in this scope names its {by}.")
             continue
@@ -217,6 +252,38 @@ with board:
                          error_y_minus="minus", hover_data=["low", "high"],
                          title=f"{picked}: CTR and conversion per variant, with 95% intervals")
             chart(percent_axis(fig, "Rate"), key="an-experiment")
-            table(res.table, key="an-experiment-table", file_name=f"experiment-{picked}.csv")
+            table(labelled(res.table), key="an-experiment-table", file_name=f"experiment-{picked}.csv")
             st.caption("Differences against control, their confidence intervals and p-values are in the table; the "
                        "Experiments page answers whether a variant is better and stops an experiment.")
+
+    st.subheader("Impact of a config version", anchor=False)
+    st.caption("The events served under a published version against those served under the version before it "
+               "that has events (every event records the live version of its list). All dates and algorithms; "
+               "simulated traffic only when the sidebar includes it.")
+    versions = logged_versions(rt.db, with_simulated)
+    if not versions:
+        st.info("No event in this log records the config version that served it"
+                + ("." if with_simulated else " among real traffic: include simulated traffic in the sidebar."))
+    else:
+        published = {v.number: v for v in VersionTable(rt.db).list()}
+        newest_first = versions[::-1]
+        version = kept(st.selectbox, "Version", newest_first, key="an_version", default=newest_first[0],
+                       valid=lambda v: v in versions,
+                       format_func=lambda n: f"version {n}" + (f" (live since {when(published[n].created_at)})"
+                                                               if n in published else ""))
+        impact = attempt(version_impact, rt.db, version, include_simulated=with_simulated)
+        if impact is not None:
+            with st.container(key="an-impact", border=True):
+                st.markdown(f"**After**: {went_live(impact.version, published)}.")
+                if impact.previous is not None:
+                    st.markdown(f"**Before**: {went_live(impact.previous, published)}.")
+                for note in impact.notes:
+                    st.info(note[:1].upper() + note[1:] + ".")
+                if impact.previous is not None and impact.before["impressions"] and impact.after["impressions"]:
+                    with st.container(horizontal=True):
+                        for name in SHOWN_IMPACT:
+                            rate_metric(getattr(impact, name), impact.version)
+                    table(impact.as_frame(), key="an-impact-table", file_name=f"impact-of-version-{version}.csv",
+                          percent=IMPACT_PERCENT)
+                    st.caption(f"Intervals: {impact.interval_method}; difference after − before: {impact.test}. "
+                               f"Rates: {', '.join(COMPARED.values())}.")

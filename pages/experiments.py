@@ -1,5 +1,10 @@
 """Experiments: create an A/B test of ranking strategies, follow each variant against control (difference, its
-confidence interval, p-value, the answer in words) and stop it with a winner."""
+confidence interval, p-value, the answer in words) and stop it with a winner.
+
+A variant serves one of the live config's strategies: the form offers exactly those (the default first) and
+the engine refuses any other name, so a strategy deleted between drawing the form and submitting it is not
+served. An experiment created earlier may name a strategy the config has since lost: its tables show it as
+"name (retired)" (engine.insights.analytics.strategy_labels)."""
 import plotly.express as px
 import streamlit as st
 
@@ -7,12 +12,14 @@ from console.errors import attempt
 from console.runtime import get_runtime
 from console.state import kept, put
 from engine.insights import dashboards as D
+from engine.insights.analytics import strategy_labels
 from engine.insights.experiments import create_experiment, list_experiments, results, stop
 
 NO_WINNER = ""  # stop without a winner: everyone gets control
 
 rt = get_runtime()
-strategies = [rt.config.default_strategy, *(s for s in rt.config.strategies if s != rt.config.default_strategy)]
+config = rt.config  # read once: a publish during this run must not mix two configs' names
+strategies = [config.default_strategy, *(s for s in config.strategies if s != config.default_strategy)]
 st.title("Experiments", anchor=False)
 listing = st.container(key="xp-list")  # filled last, so it shows what this run created or stopped
 
@@ -24,6 +31,12 @@ def table(frame, *, key: str, file_name: str) -> None:
             c: st.column_config.NumberColumn(c, format="percent") for c in D.percent_columns(frame)})
         st.download_button("CSV", D.csv_bytes(frame), file_name=file_name, mime="text/csv", key=f"{key}-csv",
                            icon=":material/download:", on_click="ignore")
+
+
+def labelled(frame):
+    """An experiment's results with each variant's strategy labelled "(retired)" once the config lacks it."""
+    labels = strategy_labels(frame["config"].tolist(), strategies)
+    return frame.assign(config=[labels.get(c, c) for c in frame["config"]])
 
 
 # ---- create ---------------------------------------------------------------------------------------------------
@@ -48,7 +61,8 @@ with st.form("xp_new", border=True):
         variants.append((v_name, v_strategy, v_share))
     submitted = st.form_submit_button("Create experiment", key="xp_create", type="primary", icon=":material/science:")
 if submitted:
-    created = attempt(create_experiment, rt.db, name, variants, description=description)
+    created = attempt(create_experiment, rt.db, name, variants, description=description,
+                      known_strategies=strategies)
     if created is not None:
         put("xp_pick", created.name)
         st.success(f"Experiment {created.name!r} created and running: "
@@ -81,7 +95,7 @@ else:
         fig.update_yaxes(tickformat=".1%", title="Rate", rangemode="tozero")
         with st.container(key="xp-chart"):
             st.plotly_chart(fig, key="xp-chart-plot")
-        table(res.table, key="xp-results", file_name=f"experiment-{exp.name}.csv")
+        table(labelled(res.table), key="xp-results", file_name=f"experiment-{exp.name}.csv")
 
         # ---- stop -------------------------------------------------------------------------------------------
         if exp.status == "running":
@@ -107,6 +121,6 @@ with listing:
     st.subheader("All experiments", anchor=False)
     everything = list_experiments(rt.db)
     if everything:
-        table(D.experiment_table(everything), key="xp-all", file_name="experiments.csv")
+        table(D.experiment_table(everything, known_strategies=strategies), key="xp-all", file_name="experiments.csv")
     else:
         st.info("No experiment yet.")

@@ -1,48 +1,63 @@
-"""Complete the look: edit which categories complete which (the complementary map of the working config), see a
+"""Complete the look: edit which categories complete which (the complementary map of the shared draft), see a
 product's look, and judge the map by the catalog's own related and cross-sell links against random picks from
-the same target categories.
+the same target categories — the draft beside the live version.
 
-The map is part of the working config (st.session_state["working_config"]), which the Tuning page exports."""
+"Apply" saves the map in the shared draft at once (console/draft.py), as every merchandising page does; the
+Publish page makes it live. Nothing is kept in the browser session, so a reload shows the same map."""
 
 import pandas as pd
 import streamlit as st
 
+from console.draft import banner, edit, edit_errors, working_config
 from console.errors import attempt
 from console.grid import tile
-from console.picker import product_picker
-from console.runtime import WORKING, get_runtime, working_config
-from engine.merchandising.history import diff
-from engine.errors import ConfigError
-from engine.recommend.looks import MAX_ITEMS_LIMIT, ROW_COLUMNS, mapping_to_rows, relation_label
+from console.picker import product_finder
+from console.runtime import get_runtime
 from engine.merchandising.edits import with_look_map
+from engine.merchandising.history import diff
 from engine.merchandising.looks import evaluate_looks, judge_product_look
 from engine.merchandising.snapshot import look_sample, snapshot
+from engine.recommend.looks import MAX_ITEMS_LIMIT, ROW_COLUMNS, mapping_to_rows, relation_label
 
 NOTICE = "looks_notice"
-EDITS = "looks_edits"  # bumped after an apply or a reset, so the editor starts again from the working map
+EDITS = "looks_edits"  # bumped after a saved map, so the editor starts again from the draft's map
 PER_ROW = 5
 
 rt = get_runtime()
 ss = st.session_state
-working_config()  # creates the session's working copy on first visit
+live = rt.config
 st.title("Complete the look", anchor=False)
+banner()
 st.caption("A product's look takes the best items of the complementary categories of its deepest mapped "
-           "category, in map order. The map joins the working config: export it on the Tuning page.")
+           "category, in map order. Before = the live version; the map you apply is saved in the shared draft.")
 
-working = ss[WORKING]
 if NOTICE in ss:
     st.success(ss.pop(NOTICE), icon=":material/check_circle:")
+edit_errors()
+draft = working_config()
+
+
+def look_row(look, key: str) -> None:
+    """A look's items in rows of tiles, each under its relation to the source."""
+    with st.container(key=key):
+        if not look:
+            st.info("No map entry covers this product's category, or its target categories are empty.")
+        for start in range(0, len(look), PER_ROW):
+            for col, rec in zip(st.columns(PER_ROW), look[start:start + PER_ROW]):
+                with col:
+                    st.badge(relation_label(rec.relation or "", rec.product.language or "en"), color="violet")
+                    tile(rec.product, rec)
+
 
 # ---- the map ---------------------------------------------------------------------------------------------------
 st.subheader("Complementary categories", anchor=False)
 nodes = rt.catalog.categories()
 paths = [n.path for n in nodes]
-rows = mapping_to_rows(working.complementary)
+rows = mapping_to_rows(draft.complementary)
 options = list(dict.fromkeys(paths + [r[c] for r in rows for c in ("category", "complementary")]))
-editor_key = f"looks_map_{ss.get(EDITS, 0)}"
 edited = st.data_editor(
-    pd.DataFrame(rows, columns=list(ROW_COLUMNS)), key=editor_key, num_rows="dynamic", hide_index=True,
-    column_config={
+    pd.DataFrame(rows, columns=list(ROW_COLUMNS)), key=f"looks_map_{ss.get(EDITS, 0)}", num_rows="dynamic",
+    hide_index=True, column_config={
         "category": st.column_config.SelectboxColumn("Category", options=options, required=True,
                                                      help="The source product's category (its subtree too)."),
         "complementary": st.column_config.SelectboxColumn("Complementary", options=options, required=True,
@@ -53,65 +68,56 @@ edited = st.data_editor(
                                                    default=1, help="How many items of this category a look shows."),
     })
 apply_col, reset_col = st.columns(2)
-apply = apply_col.button("Apply the map", key="looks_apply", type="primary", icon=":material/check:",
+apply = apply_col.button("Apply the map to the draft", key="looks_apply", type="primary", icon=":material/check:",
                          width="stretch")
-reset = reset_col.button("Back to the saved map", key="looks_reset", icon=":material/undo:", width="stretch",
-                         disabled=working.complementary == rt.config.complementary)
-if apply:
-    try:
-        ss[WORKING] = with_look_map(working, edited.to_dict("records"), paths, [n.id for n in nodes])
-    except ConfigError as e:
-        st.error(f"The map was not applied: {len(e.errors)} problem(s).")
-        for problem in e.errors:
-            st.error(problem)
-    else:
-        changes = diff(working, ss[WORKING])
-        ss[NOTICE] = f"Applied the map ({len(changes)} change(s))." if changes else "The map is unchanged."
+reset = reset_col.button("Back to the live map", key="looks_reset", icon=":material/undo:", width="stretch",
+                         disabled=draft.complementary == live.complementary)
+if apply or reset:
+    # The editor's rows exist only in this run, so the save happens here rather than in a callback; the page
+    # runs again to show the saved map (or, when refused, the problems, with the edits still in the editor).
+    saved = (edit(lambda c: with_look_map(c, edited.to_dict("records"), paths, [n.id for n in nodes]),
+                  "complete-the-look map") if apply else
+             edit(lambda c: with_look_map(c, mapping_to_rows(live.complementary)),
+                  f"complete-the-look map back to live version {rt.config_version}"))
+    if saved is not None:
+        changes = diff(draft, saved.config)
+        ss[NOTICE] = ("The map is the live map again." if reset else "The map is unchanged." if not changes else
+                      f"Applied the map to the draft ({len(changes)} change(s)).")
         ss[EDITS] = ss.get(EDITS, 0) + 1
-        st.rerun()
-if reset:
-    ss[WORKING] = with_look_map(working, mapping_to_rows(rt.config.complementary))
-    ss[NOTICE] = "The map is the saved map again."
-    ss[EDITS] = ss.get(EDITS, 0) + 1
     st.rerun()
 
 # ---- evaluation over the sample --------------------------------------------------------------------------------
 st.subheader("Judged by the catalog's links", anchor=False)
 with st.spinner("Completing the looks of the sample products…"):
-    judged = attempt(evaluate_looks, rt, working)
-    saved = attempt(evaluate_looks, rt, rt.config)
+    judged = attempt(evaluate_looks, rt, draft)
+    before = attempt(evaluate_looks, rt, live)
 if judged is not None:
     with st.container(key="looks-evaluation", horizontal=True):
         st.metric("Linked look items", f"{100 * judged.rate:.1f}%", border=True,
-                  delta=f"{100 * (judged.rate - saved.rate):+.1f} pp vs the saved map"
-                  if saved is not None and judged.rate != saved.rate else None,
+                  delta=f"{100 * (judged.rate - before.rate):+.1f} pp vs the live version"
+                  if before is not None and judged.rate != before.rate else None,
                   help="Share of look items whose style the source's related or cross-sell links name.")
         st.metric("Random in the target categories", f"{100 * judged.baseline:.1f}%", border=True,
                   help="The share expected when every look item is a random product of its target category.")
         st.metric("Looks judged", str(judged.queries), border=True,
                   help=f"Products with related or cross-sell links, {judged.items} look items in all.")
-    st.caption(f"{judged.linked} of {judged.items} items linked over {judged.queries} sample looks, "
-               + ("from the cache." if judged.cached else f"computed in {judged.seconds:.1f} s."))
+    st.caption(f"The draft's map: {judged.linked} of {judged.items} items linked over {judged.queries} sample "
+               "looks, " + ("from the cache." if judged.cached else f"computed in {judged.seconds:.1f} s."))
 
 # ---- one product's look ----------------------------------------------------------------------------------------
 st.subheader("Preview", anchor=False)
-find, chooser = st.columns([2, 3], vertical_alignment="bottom")
-picked = product_picker(rt, find, chooser, prefix="looks", label="Product",
+picked = product_finder(rt, prefix="looks", label="Product",
                         suggestions=lambda: list(rt.catalog.cards(list(look_sample(snapshot(rt)))).values()))
-product_id = picked.id if picked is not None else None
-if product_id is not None:
-    result = attempt(judge_product_look, rt, ss[WORKING], product_id)
+if picked is not None:
+    result = attempt(judge_product_look, rt, draft, picked.id)
     if result is not None:
         look, judgement = result
-        source = picked
-        st.caption(f"{source.sku} in {source.category_path or 'no category'}: "
+        st.caption(f"{picked.sku} in {picked.category_path or 'no category'}: "
                    f"{judgement.linked} of {judgement.items} items linked to it "
                    f"(random picks: {judgement.expected:.1f} expected).")
-        with st.container(key="looks-preview"):
-            if not look:
-                st.info("No map entry covers this product's category, or its target categories are empty.")
-            for start in range(0, len(look), PER_ROW):
-                for col, rec in zip(st.columns(PER_ROW), look[start:start + PER_ROW]):
-                    with col:
-                        st.badge(relation_label(rec.relation or "", rec.product.language or "en"), color="violet")
-                        tile(rec.product, rec)
+        look_row(look, "looks-preview")
+    if draft.complementary != live.complementary:
+        live_look = attempt(judge_product_look, rt, live, picked.id)
+        if live_look is not None:
+            with st.expander(f"Before: the look of live version {rt.config_version}", icon=":material/history:"):
+                look_row(live_look[0], "looks-live")

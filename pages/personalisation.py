@@ -7,7 +7,8 @@ from console.errors import attempt
 from console.fmt import count
 from console.personal_view import (HISTORY_ROWS, disliked_grid, disliking_grid, history_frame, interest_frame,
                                    price_band)
-from console.runtime import get_recommender, get_runtime
+from console.draft import get_recommender
+from console.runtime import get_runtime
 from console.state import kept, remember, value
 from engine.recommend.personal import MAX_NOT_LIKE, SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED
 from engine.recommend.profiles import MAX_USER_ID_CHARS
@@ -84,7 +85,7 @@ def clear_dislikes() -> None:
 
 
 # ---- what is served ----------------------------------------------------------------------------------------------
-recommender = attempt(get_recommender)  # the session's working config, as on every preview of the console
+recommender = attempt(get_recommender)  # the shared draft, as on every preview of the console
 if recommender is None:
     st.stop()
 result = attempt(recommender.personalised, user_id, n=n, not_like=anonymous_not_like() if user_id is None else ())

@@ -4,7 +4,8 @@ import streamlit as st
 from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import result_grid
-from console.runtime import get_runtime, get_recommender
+from console.draft import get_recommender
+from console.runtime import get_runtime
 from console.state import kept
 
 rt = get_runtime()

@@ -5,7 +5,8 @@ from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import result_grid
 from console.photos import Photo
-from console.runtime import get_runtime, get_recommender
+from console.draft import get_recommender
+from console.runtime import get_runtime
 from console.state import remember, value
 
 PHOTO = "visual_photo"  # the last photo given, kept across page switches (uploads cannot be restored)

@@ -62,9 +62,25 @@ def console_data(tmp_path_factory, luma_dir) -> ConsoleData:
 
 @pytest.fixture
 def console_env(console_data, monkeypatch) -> ConsoleData:
+    """The environment of the prepared catalog; afterwards the live config has the content of version 1 again
+    and the shared draft is the live version, whatever the test published or edited."""
     for k, v in console_data.env.items():
         monkeypatch.setenv(k, v)
-    return console_data
+    yield console_data
+    reset_config()
+
+
+def reset_config() -> None:
+    from engine.merchandising.drafts import ConfigWorkflow
+    from engine.recommend.config import fingerprint
+    from engine.runtime import shared
+
+    desk = ConfigWorkflow(shared())
+    live = desk.runtime.live.refresh()
+    if fingerprint(live.config) != fingerprint(desk.version(1).config()):
+        desk.rollback(1, "tests", "back to version 1 for the next test")
+    if desk.changes():
+        desk.discard("tests")
 
 
 @pytest.fixture

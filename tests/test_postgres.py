@@ -75,8 +75,7 @@ def _luma_settings(tmp: Path, url: str) -> Settings:
     """Settings as a deployment makes them: from the environment, DATABASE_URL naming the server."""
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {"DATABASE_URL": url, "VITRINA_DATA_DIR": str(tmp), "VITRINA_IMAGE_ENCODER": "descriptor",
-                            "VITRINA_TEXT_ENCODER": "use", "QDRANT_URL": "", "REDIS_URL": "",
-                            "VITRINA_CONFIG": ""}.items():
+                            "VITRINA_TEXT_ENCODER": "use", "QDRANT_URL": "", "REDIS_URL": ""}.items():
             mp.setenv(name, value)
         settings = Settings()
     assert settings.sql_url == url

@@ -1,16 +1,43 @@
-"""Engine and session factory: SQLite file by default, any SQLAlchemy URL (PostgreSQL) by DATABASE_URL."""
+"""Engine and session factory: SQLite file by default, any SQLAlchemy URL (PostgreSQL) by DATABASE_URL.
+
+Creating the schema makes missing tables but never touches a table that exists, so a database made by an older
+release would lack the columns and indexes added since (events.config_version, say) and every query naming them
+would fail. `add_missing_columns` closes that gap at every start for the one change that is always safe: a
+nullable column (ALTER TABLE ... ADD COLUMN, old rows read NULL) and the indexes of our tables. Anything else (a
+NOT NULL column, a changed type) needs a real migration and is refused with the table and column named."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalog.models import Base
-from engine.catalog.profiles import EVENTS_BY_USER  # with the event tables, joins Base.metadata
+from engine.catalog.profiles import EVENTS_BY_USER  # noqa: F401  with the event tables, joins Base.metadata
+from engine.errors import VitrinaError
+
+
+WAL_WAIT_SECONDS = 10.0
+
+
+def _wal(cur) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without the busy timeout, while another
+    connection opening the file at the same moment holds it (two processes starting together): retry a while."""
+    deadline = time.monotonic() + WAL_WAIT_SECONDS
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def make_engine(url: str) -> Engine:
@@ -21,13 +48,67 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _):  # WAL lets the console read while the CLI writes
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            _wal(cur)
             cur.close()
-    Base.metadata.create_all(engine)
-    EVENTS_BY_USER.create(engine, checkfirst=True)  # databases made before the index existed
+    create_tables(engine)
+    add_missing_columns(engine)  # databases made by an older release
     return engine
+
+
+def create_tables(engine: Engine) -> None:
+    """create_all, one table at a time: it checks, then creates, so processes starting at once on a new
+    database race table by table; a table another process made in between is taken as done (its indexes,
+    should they be missing, come with add_missing_columns)."""
+    for table in Base.metadata.sorted_tables:
+        try:
+            table.create(engine, checkfirst=True)
+        except DBAPIError:
+            if not inspect(engine).has_table(table.name):
+                raise
+
+
+def _add_column(conn: Connection, table, column) -> None:
+    prep = conn.dialect.identifier_preparer
+    if_not_exists = " IF NOT EXISTS" if conn.dialect.name == "postgresql" else ""
+    conn.execute(text(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN{if_not_exists} "
+                      f"{prep.format_column(column)} {column.type.compile(dialect=conn.dialect)}"))
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add to our existing tables the nullable columns and the indexes they lack; returns "table.column" of
+    each column added. Two processes starting at once may both try: a column or index the other one added in
+    between is taken as done. A missing column that is not nullable raises VitrinaError naming it."""
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    added: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in present:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise VitrinaError(f"the database's table {table.name} lacks column {column.name}, which is not "
+                                   "nullable: it cannot be added automatically; migrate the database by hand")
+            try:
+                with engine.begin() as conn:
+                    _add_column(conn, table, column)
+                added.append(f"{table.name}.{column.name}")
+            except DBAPIError:
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                try:
+                    index.create(engine, checkfirst=True)
+                except DBAPIError:
+                    if index.name not in {i["name"] for i in inspect(engine).get_indexes(table.name)}:
+                        raise
+    return added
 
 
 class Database:

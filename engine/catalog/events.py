@@ -48,6 +48,9 @@ class EventRow(Base):
     variant: Mapped[str | None] = mapped_column(String(64))
     simulated: Mapped[int] = mapped_column(Integer, default=0)  # 1 = made by the demo traffic simulator
     external_id: Mapped[str | None] = mapped_column(String(128), unique=True)  # dedupe key of imported rows
+    # The live config version (1, 2, ...) that served the list; NULL for events logged before versions existed,
+    # imported without one, or made by the simulator. Added to older databases by db.add_missing_columns.
+    config_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # Covering indexes, one per dashboard grouping, so SQLite streams each GROUP BY from an index in order instead of
@@ -58,6 +61,9 @@ Index("ix_events_day", EventRow.day, EventRow.algorithm, EventRow.strategy, Even
 Index("ix_events_experiment", EventRow.experiment, EventRow.variant, EventRow.kind, EventRow.simulated, EventRow.day)
 Index("ix_events_session", EventRow.kind, EventRow.session_id, EventRow.simulated, EventRow.day)
 Index("ix_events_product", EventRow.product_id, EventRow.kind, EventRow.ts, EventRow.simulated)
+# The impact of a version (engine.insights.impact): counts per (config_version, kind) for two versions, and the
+# highest version below another that has events, both read from this index alone.
+Index("ix_events_config_version", EventRow.config_version, EventRow.kind, EventRow.simulated)
 
 
 class ExperimentRow(Base):

@@ -26,12 +26,13 @@ ArgumentSetup = Callable[[argparse.ArgumentParser], None]
 @dataclass(frozen=True)
 class Command:
     """One `python -m engine <name>`. `handler` returns what --json prints (None when it printed the text
-    itself); `arguments` adds the command's own arguments beside the --json and --config every command takes."""
+    itself); `arguments` adds the command's own arguments beside --json, and --config for the commands that rank."""
 
     name: str
     help: str
     handler: Handler
     arguments: ArgumentSetup | None = None
+    ranks: bool = True  # takes --config: a config file to rank with instead of the live version
 
 
 def jsonable(o: Any) -> Any:

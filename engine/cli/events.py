@@ -1,5 +1,9 @@
 """Commands that fill the event log: import a real event file, or simulate shopper traffic for the demo
-dashboards (and remove it again)."""
+dashboards (and remove it again).
+
+Simulated traffic speaks of the config the command runs with: its strategy names (the default one is the
+simulated experiment's control) and, for the live published config, its version number on every event, so the
+dashboards, the experiments and the impact of a version read the simulated events like logged ones."""
 from __future__ import annotations
 
 import argparse
@@ -45,12 +49,17 @@ def simulate_command(args: argparse.Namespace) -> Any:
             print(f"removed {n} simulated events")
             return None
         return {"removed": n}
+    config, version = rt.config, rt.config_version  # None: a --config file, which no published version is
     bar = Progress("simulate", args.json)
-    rep = simulate(rt.db, days=args.days, shoppers=args.shoppers, seed=args.seed, progress=bar)
+    rep = simulate(rt.db, days=args.days, shoppers=args.shoppers, seed=args.seed, progress=bar,
+                   strategies=list(config.strategies), default_strategy=config.default_strategy,
+                   config_version=version)
     bar.close()
     if args.json:
         return rep
-    print(f"simulated {rep.events} events from {rep.shoppers} shoppers over {args.days} days")
+    served = "a config file" if version is None else f"config version {version}"
+    print(f"simulated {rep.events} events from {rep.shoppers} shoppers over {args.days} days, served by {served} "
+          f"(strategies {', '.join(config.strategies)})")
     return None
 
 

@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One subcommand per Command of GROUPS, each with --json, --config and its own arguments."""
+    """One subcommand per Command of GROUPS, each with --json, its own arguments, and --config when it ranks."""
     parser = Parser(prog="python -m engine", description="Vitrina recommendation engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         for cmd in group:
             p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
             p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-            p.add_argument("--config", help="exported config (YAML) to load instead of VITRINA_CONFIG")
+            if cmd.ranks:
+                p.add_argument("--config", help="a config file (YAML) to rank with instead of the live published "
+                                                "version")
             p.set_defaults(handler=cmd.handler)
             if cmd.arguments:
                 cmd.arguments(p)

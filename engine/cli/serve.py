@@ -1,9 +1,8 @@
-"""`python -m engine serve`: the HTTP recommendation service under uvicorn. Arguments are checked before
-anything listens, and one worker builds the app here so a bad config fails at once rather than in a worker."""
+"""`python -m engine serve`: the HTTP recommendation service under uvicorn, serving the live published config
+version and following new ones by itself. Arguments are checked before anything listens."""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import uvicorn
@@ -30,7 +29,9 @@ def serve_command(args: argparse.Namespace) -> Any:
     if args.workers < 1:
         raise ValidationError(f"--workers must be at least 1, got {args.workers}")
     if args.config:
-        os.environ["VITRINA_CONFIG"] = os.path.abspath(args.config)  # worker processes read it from here
+        raise ValidationError("the service serves the live published config, not a file: load the file into "
+                              f"the draft and publish it (python -m engine config import {args.config} --editor "
+                              "NAME, then python -m engine config publish --author NAME)")
     if args.workers > 1:
         if not settings.qdrant_url:
             raise ValidationError("several workers need a Qdrant server (set QDRANT_URL): the embedded store "
@@ -39,7 +40,7 @@ def serve_command(args: argparse.Namespace) -> Any:
                     workers=args.workers, log_level=args.log_level, http=GuardedH11Protocol,
                     timeout_keep_alive=settings.keep_alive)
         return None
-    app = create_app(settings, config_path=args.config)  # a bad config fails here, before listening
+    app = create_app(settings)
     server = uvicorn.Server(server_config(app, args.host, args.port, args.log_level))
     server.run()
     if not server.started:  # uvicorn logged why (most often: the port is taken)

@@ -9,13 +9,20 @@ conversion_impression = purchases/impressions. A rate with a zero denominator is
 as it is when the numerator exceeds the denominator (imported logs may hold clicks without impressions).
 Intervals come from statsmodels' `proportion_confint(method="wilson")`.
 
+Strategy names: events keep the name of the strategy that served them, and a strategy may since have been
+renamed or deleted. Such events are never dropped: given the config's names (`known_strategies`), the functions
+that group by strategy show a logged name the config no longer has as "name (retired)" (`strategy_labels`).
+No old name is mapped onto a current strategy: the simulator's former names (similar, diverse, margin) were
+never strategies of any config, so their events show as "similar (retired)" and so on, like any other retired
+name. (A config strategy may not hold a space or parentheses, so a label never collides with a live name.)
+
 Popularity and trending live in engine.insights.popularity.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +43,7 @@ RATES = {  # name: (numerator, denominator)
     "conversion_click": ("purchases", "clicks"),
     "conversion_impression": ("purchases", "impressions"),
 }
+RETIRED = " (retired)"
 DIMENSIONS = {"algorithm": EventRow.algorithm, "strategy": EventRow.strategy, "experiment": EventRow.experiment,
               "variant": EventRow.variant, "position": EventRow.position}
 
@@ -72,6 +80,40 @@ def add_rates(df: pd.DataFrame, rates: Sequence[str] = tuple(RATES)) -> pd.DataF
             df[name] = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
         df[f"{name}_low"], df[f"{name}_high"] = wilson_arrays(x, n)
     return df
+
+
+# ---- strategy names -------------------------------------------------------------------------------------------
+
+def strategy_labels(names_in_events: Iterable[str | None], known_names: Iterable[str]) -> dict[str, str]:
+    """The display label of each strategy name found in the log: the name itself while the config has it,
+    "name (retired)" once it does not. Events without a strategy (None) have no label."""
+    known = _known(known_names)
+    return {n: n if n in known else n + RETIRED for n in names_in_events if n is not None}
+
+
+def _known(names: Iterable[str]) -> set[str]:
+    if isinstance(names, str):
+        raise ValidationError(f"known strategies must be a list of names, got the text {names!r}")
+    known = set(names)
+    if any(not isinstance(n, str) for n in known):
+        raise ValidationError(f"known strategies must be names, got {sorted(map(repr, known))}")
+    return known
+
+
+def label_strategies(df: pd.DataFrame, known_strategies: Iterable[str] | None) -> pd.DataFrame:
+    """`df` with its strategy column shown as strategy_labels gives (unchanged without known_strategies)."""
+    if known_strategies is None or "strategy" not in df.columns:
+        return df
+    labels = strategy_labels(df["strategy"].dropna().unique().tolist(), known_strategies)
+    df["strategy"] = [labels.get(v, v) if isinstance(v, str) else v for v in df["strategy"]]
+    return df
+
+
+def logged_strategies(db: Database) -> list[str]:
+    """Every strategy name in the log, sorted (retired ones included)."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(EventRow.strategy).where(EventRow.strategy.is_not(None))
+                                 .group_by(EventRow.strategy).order_by(EventRow.strategy)).scalars())
 
 
 # ---- scope ----------------------------------------------------------------------------------------------------
@@ -181,11 +223,13 @@ def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extr
 
 # ---- dashboard queries ----------------------------------------------------------------------------------------
 
-def metrics(db: Database, by: str | Sequence[str] = "algorithm", scope: Scope | None = None) -> pd.DataFrame:
+def metrics(db: Database, by: str | Sequence[str] = "algorithm", scope: Scope | None = None,
+            known_strategies: Iterable[str] | None = None) -> pd.DataFrame:
     """Counts and rates per algorithm / strategy / experiment / variant (any combination); NULL groups are
-    events that came from no recommendation list (e.g. imported browsing)."""
+    events that came from no recommendation list (e.g. imported browsing). With `known_strategies` (the
+    config's names) a strategy the config no longer has is labelled retired."""
     dims = _dims(by)
-    return add_rates(grouped_counts(db, dims, scope))
+    return label_strategies(add_rates(grouped_counts(db, dims, scope)), known_strategies)
 
 
 def ctr_by_position(db: Database, scope: Scope | None = None, by_algorithm: bool = False,
@@ -202,12 +246,14 @@ def ctr_by_position(db: Database, scope: Scope | None = None, by_algorithm: bool
     return add_rates(df, ("ctr",))
 
 
-def daily(db: Database, scope: Scope | None = None, by: str | None = None) -> pd.DataFrame:
-    """One row per UTC day (and per `by` value): counts and rates, for the time-series charts."""
+def daily(db: Database, scope: Scope | None = None, by: str | None = None,
+          known_strategies: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per UTC day (and per `by` value): counts and rates, for the time-series charts; retired
+    strategies labelled as in `metrics`."""
     names = ["day"] + ([_dims(by)[0]] if by is not None else [])
     df = grouped_counts(db, names, scope)
     df["day"] = pd.to_datetime(df["day"].astype("int64"), unit="D")
-    return add_rates(df)
+    return label_strategies(add_rates(df), known_strategies)
 
 
 def funnel(db: Database, scope: Scope | None = None) -> pd.DataFrame:
@@ -289,5 +335,6 @@ def coverage(db: Database) -> Coverage:
     return Coverage(int(products), int(active), int(synced), int(images), int(synced))
 
 
-__all__ = ["Coverage", "Scope", "add_rates", "coverage", "ctr_by_position", "daily", "funnel", "grouped_counts",
-           "metrics", "top_products", "wilson", "wilson_arrays", "TOP_BY"]
+__all__ = ["Coverage", "RETIRED", "Scope", "add_rates", "coverage", "ctr_by_position", "daily", "funnel",
+           "grouped_counts", "label_strategies", "logged_strategies", "metrics", "strategy_labels", "top_products",
+           "wilson", "wilson_arrays", "TOP_BY"]

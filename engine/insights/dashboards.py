@@ -5,18 +5,21 @@ charts read directly (error bars as plus / minus columns), the CSV bytes of ever
 "which algorithm has the best CTR and conversion", and an experiment's verdict in words.
 
 Conversion here is purchases per impression (analytics' `conversion_impression`), the same rate the
-experiments compare, so the dashboards and the A/B verdicts speak of one number."""
+experiments compare, so the dashboards and the A/B verdicts speak of one number.
+
+Strategy names: given the config's names (`known_strategies`), a strategy the log or an experiment names and
+the config no longer has is shown as "name (retired)" (analytics.strategy_labels, which documents the choice)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import func, select
 
-from engine.insights.analytics import Scope, ctr_by_position, daily, metrics
+from engine.insights.analytics import Scope, ctr_by_position, daily, metrics, strategy_labels
 from engine.catalog.db import Database
 from engine.errors import ValidationError
 from engine.catalog.events import EPOCH, EventRow
@@ -77,10 +80,12 @@ def make_scope(dates: Any, algorithms: Sequence[str] = (), include_simulated: bo
 
 # ---- rates and charts -----------------------------------------------------------------------------------------
 
-def rate_table(db: Database, by: str, scope: Scope | None = None) -> pd.DataFrame:
+def rate_table(db: Database, by: str, scope: Scope | None = None,
+               known_strategies: Iterable[str] | None = None) -> pd.DataFrame:
     """Counts, CTR and conversion with their 95% Wilson intervals per `by` (algorithm, strategy, ...). Events
-    that came from no recommendation list (no `by` value) are left out: they have no list to rate."""
-    df = metrics(db, by, scope)
+    that came from no recommendation list (no `by` value) are left out: they have no list to rate. With
+    `known_strategies`, strategies the config no longer has are labelled retired."""
+    df = metrics(db, by, scope, known_strategies)
     df = df[df[by].notna()]
     return df[[by, *RATE_COLUMNS]].reset_index(drop=True)
 
@@ -228,10 +233,14 @@ def even_shares(n: int) -> list[float]:
     return [(base + (1 if i < extra else 0)) / 100 for i in range(n)]
 
 
-def experiment_table(experiments: Sequence[Experiment]) -> pd.DataFrame:
-    """The experiments list: one row each, variants as "A: balanced 50%"."""
+def experiment_table(experiments: Sequence[Experiment], known_strategies: Iterable[str] | None = None
+                     ) -> pd.DataFrame:
+    """The experiments list: one row each, variants as "A: balanced 50%" ("A: similar (retired) 50%" for a
+    strategy the config, given by `known_strategies`, no longer has)."""
+    served = [v.config for e in experiments for v in e.variants]
+    labels = strategy_labels(served, known_strategies) if known_strategies is not None else {}
     rows = [{"name": e.name, "status": e.status, "control": e.control, "winner": e.winner,
-             "variants": " · ".join(f"{v.name}: {v.config} {v.share:.0%}" for v in e.variants),
+             "variants": " · ".join(f"{v.name}: {labels.get(v.config, v.config)} {v.share:.0%}" for v in e.variants),
              "created": e.created_at, "stopped": e.stopped_at, "simulated": e.simulated,
              "description": e.description} for e in experiments]
     return pd.DataFrame(rows, columns=["name", "status", "control", "winner", "variants", "created", "stopped",

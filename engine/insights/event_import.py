@@ -20,6 +20,7 @@ Import formats (`import_events`):
   score                              the score the list showed
   experiment, variant                A/B experiment and the variant the shopper saw
   filters                            JSON object of the filters the list was served with
+  config_version                     the published config version (1, 2, ...) that served the list
   event_id                           the source system's id; without it the row's content is its identity
   ========================= ======== ==========================================================================
 
@@ -320,7 +321,8 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
                algorithm=_opt_text(rec.get("algorithm"), "algorithm"),
                strategy=_opt_text(rec.get("strategy"), "strategy"), position=pos, score=score, filters=filters,
                experiment=_opt_text(rec.get("experiment"), "experiment"),
-               variant=_opt_text(rec.get("variant"), "variant")).validate()
+               variant=_opt_text(rec.get("variant"), "variant"),
+               config_version=_opt(rec.get("config_version"))).validate()
     event_id = _opt_text(rec.get("event_id"), "event_id")
     if event_id is not None:
         ev.external_id = "id:" + _digest(event_id)
@@ -328,7 +330,8 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
         ev.external_id = "gen:" + _digest(ev.kind, ev.ts.isoformat(), ev.user_id, ev.session_id,
                                           f"p{pid}" if pid is not None else f"s{sku}", ev.source_product_id,
                                           ev.query, ev.algorithm, ev.strategy, ev.position, ev.score,
-                                          ev.experiment, ev.variant)
+                                          ev.experiment, ev.variant,  # a version only when given: the
+                                          *([ev.config_version] if ev.config_version else []))  # old ids stay
     return ev, (sku if pid is None else None)
 
 

@@ -65,6 +65,7 @@ class Event:
     variant: str | None = None
     simulated: bool = False
     external_id: str | None = None
+    config_version: int | None = None  # the live config version that served the list (1, 2, ...)
 
     def validate(self) -> "Event":
         """Raise ValidationError naming the first bad field; normalise types in place."""
@@ -79,6 +80,7 @@ class Event:
                                             maximum=MAX_BIGINT)
         if self.position is not None:
             self.position = whole_number(self.position, "position", minimum=0, maximum=MAX_INT)
+        self.config_version = valid_config_version(self.config_version)
         if self.score is not None:
             if isinstance(self.score, bool) or not isinstance(self.score, numbers.Real):  # numpy floats too
                 raise ValidationError(f"score must be a number, got {self.score!r}")
@@ -151,6 +153,18 @@ def whole_number(v: Any, name: str, minimum: int | None = None, maximum: int | N
     return v
 
 
+def valid_config_version(v: Any) -> int | None:
+    """A config version as the log stores it: None (served before versions existed, or unknown) or a whole
+    number ≥ 1, since published versions are numbered from 1; anything else is refused."""
+    if v is None:
+        return None
+    try:
+        return whole_number(v, "config_version", minimum=1, maximum=MAX_INT)
+    except ValidationError as e:
+        raise ValidationError(f"{e}: a config version is a published version number (1, 2, ...) or "
+                              "absent") from None
+
+
 def epoch_ms(v: Any, name: str = "ts") -> datetime:
     """A time from epoch milliseconds (event files give them as numbers or digit strings)."""
     ms = whole_number(v, name)
@@ -188,8 +202,12 @@ def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int]
     batch. Returns (inserted, duplicates). Rows without an external_id are always new."""
     if not rows:
         return 0, 0
-    for r in rows:
+    for i, r in enumerate(rows):
         r["day"] = day_number(r["ts"])
+        try:  # every row gets the key: one multi-row INSERT needs the same columns in all of them
+            r["config_version"] = valid_config_version(r.get("config_version"))
+        except ValidationError as e:
+            raise ValidationError(f"row {i}: {e}") from None
     seen: set[str] = set()
     keyed = [r["external_id"] for r in rows if r["external_id"] is not None]
     existing: set[str] = set()
@@ -236,7 +254,8 @@ class EventLog:
                         algorithm: str, user_id: str | None = None, strategy: str | None = None,
                         source_product_id: int | None = None, query: str | None = None,
                         filters: dict | None = None, experiment: str | None = None, variant: str | None = None,
-                        ts: datetime | None = None, simulated: bool = False) -> int:
+                        ts: datetime | None = None, simulated: bool = False,
+                        config_version: int | None = None) -> int:
         """One impression per served (product_id, position, score), sharing the list's context and timestamp."""
         if isinstance(served, (str, bytes)) or not isinstance(served, Sequence):
             raise ValidationError("served must be a list of (product_id, position, score)")
@@ -249,7 +268,8 @@ class EventLog:
             events.append(Event("impression", session_id, pid, ts=ts, user_id=user_id,
                                 source_product_id=source_product_id, query=query, algorithm=algorithm,
                                 strategy=strategy, position=pos, score=score, filters=filters,
-                                experiment=experiment, variant=variant, simulated=simulated))
+                                experiment=experiment, variant=variant, simulated=simulated,
+                                config_version=config_version))
         return self.log_many(events)
 
     def count(self, simulated: bool | None = None) -> int:

@@ -90,9 +90,11 @@ def _variant(v: Any, i: int) -> Variant:
     return Variant(name, config, float(share))
 
 
-def define(name: str, variants: Iterable[Any], control: str | None = None, description: str = "") -> Experiment:
+def define(name: str, variants: Iterable[Any], control: str | None = None, description: str = "",
+           known_strategies: Iterable[str] | None = None) -> Experiment:
     """A validated, unsaved experiment: ≥ 2 uniquely named variants whose shares sum to 1; control defaults to
-    the first variant."""
+    the first variant. With `known_strategies` (the config's names) every variant must serve one of them: a
+    typo or a deleted strategy would otherwise serve the default ranking under a name nobody can tune."""
     name = _text(name, "experiment name", 128)
     if isinstance(variants, (str, bytes)):
         raise ValidationError("variants must be a list")
@@ -110,7 +112,19 @@ def define(name: str, variants: Iterable[Any], control: str | None = None, descr
         raise ValidationError(f"control {control!r} is not a variant: use one of {', '.join(names)}")
     if not isinstance(description, str):
         raise ValidationError("description must be text")
+    if known_strategies is not None:
+        _check_strategies(vs, known_strategies)
     return Experiment(name, vs, control, description=description)
+
+
+def _check_strategies(variants: Sequence[Variant], known_strategies: Iterable[str]) -> None:
+    if isinstance(known_strategies, str):
+        raise ValidationError(f"known strategies must be a list of names, got the text {known_strategies!r}")
+    known = list(dict.fromkeys(known_strategies))
+    unknown = [f"variant {v.name!r} serves {v.config!r}" for v in variants if v.config not in known]
+    if unknown:
+        raise ValidationError(f"{'; '.join(unknown)}: not a strategy of the config. Known strategies: "
+                              f"{', '.join(known) or '(none)'}")
 
 
 # ---- assignment ---------------------------------------------------------------------------------------------
@@ -152,9 +166,11 @@ def _load(s, name: str) -> ExperimentRow:
 
 
 def create_experiment(db: Database, name: str, variants: Iterable[Any], control: str | None = None,
-                      description: str = "", simulated: bool = False) -> Experiment:
-    """Define and store a running experiment; a name already in use is an error (names key the events)."""
-    exp = define(name, variants, control, description)
+                      description: str = "", simulated: bool = False,
+                      known_strategies: Iterable[str] | None = None) -> Experiment:
+    """Define and store a running experiment; a name already in use is an error (names key the events).
+    `known_strategies`: see `define`."""
+    exp = define(name, variants, control, description, known_strategies)
     with db.session() as s:
         if s.scalar(select(ExperimentRow.id).where(ExperimentRow.name == exp.name)) is not None:
             raise ValidationError(f"an experiment named {exp.name!r} already exists")
@@ -177,6 +193,15 @@ def list_experiments(db: Database) -> list[Experiment]:
         rows = s.scalars(select(ExperimentRow).options(selectinload(ExperimentRow.variants))
                          .order_by(ExperimentRow.created_at, ExperimentRow.id)).all()
         return [_from_row(r) for r in rows]
+
+
+def running_strategies(db: Database) -> set[str]:
+    """What the variants of running experiments serve: a strategy in here must keep its name and exist until
+    the experiment stops, or its shoppers would be served something else under the same variant."""
+    q = (select(VariantRow.config).join(ExperimentRow, VariantRow.experiment_id == ExperimentRow.id)
+         .where(ExperimentRow.status == "running").distinct())
+    with db.engine.connect() as conn:
+        return set(conn.execute(q).scalars())
 
 
 def stop(db: Database, experiment: str | Experiment, winner: str | None = None) -> Experiment:

@@ -6,13 +6,22 @@ The model, kept small on purpose:
   product's relevance to them is 0.5·[category matches] + 0.2·[colour matches] + 0.3·(price closeness);
 * an algorithm builds a list by ranking a candidate pool on q·relevance + (1−q)·noise, where its quality q
   differs per algorithm (personalised and combined vectors best, trending worst), so the dashboard shows
-  real, explainable differences; a strategy scales how attractive its lists are;
+  real, explainable differences; a strategy scales how attractive its lists are (STRATEGY_LIFT);
 * the shopper examines slot p with probability 1/(1+p)^0.8 (position bias), clicks an examined product with
   probability strategy_lift·(0.01 + 0.3·relevance²), adds clicked products to the cart and buys carted ones likewise;
-* clicks, carts and purchases carry the list's algorithm, strategy, position and experiment variant.
+* clicks, carts and purchases carry the list's algorithm, strategy, position and experiment variant (and the
+  `config_version` the caller gives).
+
+Strategies: the caller names them — the demo passes its config's strategies, so every simulated event carries
+a name the config has (the log, the analytics and the experiments then speak of the same strategies). A name's
+lift is deterministic: STRATEGY_LIFT for the four built-ins (relevance, balanced, trending, upsell — the names of
+engine.recommend.rerank.BUILTIN_STRATEGIES, which this layer may not import; a test keeps them equal), 1 for a
+custom strategy. Without names the simulator uses the built-ins.
 
 A/B experiment: lists of one algorithm (vector_combined when simulated) serve the strategy of the variant the
-shopper is assigned to in `SIM_EXPERIMENT` (first two strategies, 50/50), so the experiments page has data.
+shopper is assigned to in `SIM_EXPERIMENT` (50/50: `default_strategy` or else the first name as A, the first
+other name as B), so the experiments page has data. An earlier run's experiment is reused while it is running
+and serves only names of this run; otherwise this run has no experiment.
 
 Everything is drawn from one numpy Generator seeded by `seed`: the same catalog, arguments and `end` give the
 same events. Every row is marked simulated=1; `remove_simulated` deletes them and the simulator's experiments.
@@ -30,7 +39,7 @@ from sqlalchemy import Select, delete, func, select
 from engine.catalog.db import Database
 from engine.catalog.models import Category, Product
 from engine.errors import NotFound, ValidationError
-from engine.insights.events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now
+from engine.insights.events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now, valid_config_version
 from engine.catalog.events import EventRow, ExperimentRow
 from engine.insights.experiments import Experiment, assign, create_experiment, get_experiment
 
@@ -40,8 +49,9 @@ ALGORITHM_QUALITY: dict[str, float] = {
     "search_image": 0.55, "complete_the_look": 0.5, "fbt": 0.45, "trending": 0.25}
 DEFAULT_ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", "complete_the_look",
                       "trending")
-# Attractiveness multiplier per strategy (a strategy reorders for diversity, margin, novelty...).
-DEFAULT_STRATEGIES: dict[str, float] = {"similar": 1.0, "diverse": 1.15, "margin": 0.9}
+# Attractiveness multiplier of the built-in strategies (balanced lists the likeliest alternatives first, upsell
+# pricier ones); any other strategy name gets 1.
+STRATEGY_LIFT: dict[str, float] = {"relevance": 1.0, "balanced": 1.12, "trending": 1.05, "upsell": 0.9}
 SIM_EXPERIMENT = "sim-strategy-ab"
 EXAMINE_DECAY = 0.8
 CART_BASE, CART_SLOPE = 0.05, 0.25  # P(cart | click) = base + slope·relevance
@@ -129,6 +139,11 @@ def _choices(value: Any, defaults: Mapping[str, float], known: Mapping[str, floa
     return out
 
 
+def strategy_lifts(names: Sequence[str]) -> dict[str, float]:
+    """The attractiveness multiplier the simulator gives each named strategy: STRATEGY_LIFT, else 1."""
+    return _choices(names, STRATEGY_LIFT, STRATEGY_LIFT, "strategy", 1.0)
+
+
 def _whole(v: Any, name: str, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
         raise ValidationError(f"{name} must be a whole number in [{lo}, {hi}], got {v!r}")
@@ -139,11 +154,13 @@ def simulate(db: Database, products: Any = None, *, days: int = 14, shoppers: in
              algorithms: Sequence[str] | Mapping[str, float] | None = None,
              strategies: Sequence[str] | Mapping[str, float] | None = None, list_size: int = 8,
              end: datetime | None = None, experiment: bool = True, progress: Progress | None = None,
-             batch_size: int = 20_000) -> SimulationReport:
+             batch_size: int = 20_000, default_strategy: str | None = None,
+             config_version: int | None = None) -> SimulationReport:
     """Simulate `shoppers` over the `days` before `end` (default now) and write their events (simulated=1).
 
     `algorithms` maps names to list quality in [0, 1] (or lists names: known ones get ALGORITHM_QUALITY);
-    `strategies` maps names to an attractiveness multiplier (or lists names: unknown ones get 1)."""
+    `strategies` maps names to an attractiveness multiplier (or lists names: STRATEGY_LIFT, else 1);
+    `default_strategy` (one of them) is the experiment's control; `config_version` stamps every event."""
     days = _whole(days, "days", 1, 366)
     shoppers = _whole(shoppers, "shoppers", 1, 10_000_000)
     seed = _whole(seed, "seed", 0, 2 ** 63 - 1)
@@ -153,7 +170,11 @@ def simulate(db: Database, products: Any = None, *, days: int = 14, shoppers: in
                      "algorithm", 0.5)
     if any(q > 1 for q in algos.values()):
         raise ValidationError(f"algorithm quality must be in [0, 1], got {algos}")
-    strats = _choices(strategies, DEFAULT_STRATEGIES, DEFAULT_STRATEGIES, "strategy", 1.0)
+    strats = _choices(strategies, STRATEGY_LIFT, STRATEGY_LIFT, "strategy", 1.0)
+    if default_strategy is not None and default_strategy not in strats:
+        raise ValidationError(f"default_strategy {default_strategy!r} is not one of the strategies "
+                              f"{', '.join(strats)}")
+    config_version = valid_config_version(config_version)
     end = utc_now() if end is None else to_utc_naive(end)
     start = end - timedelta(days=days)
     catalog = _products(db, products)
@@ -162,13 +183,13 @@ def simulate(db: Database, products: Any = None, *, days: int = 14, shoppers: in
     with db.engine.connect() as conn:
         cat_names = dict(conn.execute(select(Category.id, Category.name)).all())
 
-    exp = _experiment(db, strats, algos) if experiment else None
+    exp = _experiment(db, strats, algos, default_strategy) if experiment else None
     exp_algo = None
     if exp is not None:
         exp_algo = "vector_combined" if "vector_combined" in algos else next(iter(algos))
 
     sim = _Simulator(catalog, cat_names, algos, strats, list_size, np.random.default_rng(seed), seed, start,
-                     days, exp, exp_algo)
+                     days, exp, exp_algo, config_version)
     counts = dict.fromkeys(("impression", "click", "cart_add", "purchase"), 0)
     buffer: list[dict[str, Any]] = []
     step = max(1, shoppers // 100)
@@ -193,25 +214,29 @@ def _write(db: Database, buffer: list[dict[str, Any]]) -> None:
         buffer.clear()
 
 
-def _experiment(db: Database, strats: dict[str, float], algos: dict[str, float]) -> Experiment | None:
-    """The simulator's A/B test: reuse it if it exists (a second run adds traffic), else create it."""
+def _experiment(db: Database, strats: dict[str, float], algos: dict[str, float],
+                control: str | None) -> Experiment | None:
+    """The simulator's A/B test: reuse it if it exists (a second run adds traffic), else create it. One serving
+    a strategy this run does not have (an older run's names) is left alone: its events would carry that name."""
     try:
         exp = get_experiment(db, SIM_EXPERIMENT)
     except NotFound:
         if len(strats) < 2:
             return None
-        a, b = list(strats)[:2]
+        a = control if control is not None else next(iter(strats))
+        b = next(n for n in strats if n != a)
         exp = create_experiment(db, SIM_EXPERIMENT, [("A", a, 0.5), ("B", b, 0.5)], control="A",
                                 description=f"Simulated: strategy {a} (A) against {b} (B) on "
                                             f"{'vector_combined' if 'vector_combined' in algos else next(iter(algos))}",
                                 simulated=True)
-    return exp if exp.status == "running" else None
+    served = all(v.config in strats for v in exp.variants)
+    return exp if exp.status == "running" and served else None
 
 
 class _Simulator:
     def __init__(self, catalog: list[ProductMeta], cat_names: dict[int, str], algos: dict[str, float],
                  strats: dict[str, float], list_size: int, rng: np.random.Generator, seed: int, start: datetime,
-                 days: int, exp: Experiment | None, exp_algo: str | None):
+                 days: int, exp: Experiment | None, exp_algo: str | None, config_version: int | None = None):
         self.rng, self.seed, self.start, self.days = rng, seed, start, days
         self.algos, self.strats, self.k = list(algos.items()), strats, list_size
         self.exp, self.exp_algo = exp, exp_algo
@@ -228,6 +253,7 @@ class _Simulator:
         self.hour_p = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
         self.sessions = 0
         self.lists = 0
+        self.config_version = config_version
 
     def _taste(self) -> tuple[np.ndarray, np.ndarray, float]:
         rng, n = self.rng, len(self.ids)
@@ -300,7 +326,7 @@ class _Simulator:
             query = " ".join(words) or "new arrivals"
         base = {"user_id": user, "session_id": session, "source_product_id": None if search else int(self.ids[source]),
                 "query": query, "algorithm": algo, "strategy": strategy, "filters": None, "experiment": exp_name,
-                "variant": var_name, "simulated": 1, "external_id": None}
+                "variant": var_name, "simulated": 1, "external_id": None, "config_version": self.config_version}
         ts = t.replace(microsecond=(t.microsecond // 1000) * 1000)
         for p in range(len(shown)):
             rows.append(base | {"kind": "impression", "ts": ts, "product_id": int(self.ids[shown[p]]),

@@ -2,21 +2,18 @@
 copy (ConfigError lists every problem, the original is untouched); and the export / import of the document."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from engine.catalog.queries import Catalog
 from engine.errors import ConfigError, NotFound, ValidationError
-from engine.merchandising.history import ConfigHistory
-from engine.recommend.config import DiversityConfig, RecoConfig, dump, load
+from engine.recommend.boosts import Boost
+from engine.recommend.config import DiversityConfig, RecoConfig, load
 from engine.recommend.looks import rows_to_mapping
 from engine.recommend.rerank import Strategy
 from engine.recommend.rules import Rule, parse_scope
-from engine.settings import Settings
 
-HISTORY_FOLDER = "configs"  # exported versions, under the data folder
 
 
 FACTOR_HELP: dict[str, str] = {
@@ -65,25 +62,33 @@ def with_default_strategy(config: RecoConfig, name: str) -> RecoConfig:
     return replace(config, default_strategy=name).validate()
 
 
-SCOPE_KINDS = ("everywhere", "category", "product")
+SCOPE_KINDS = ("everywhere", "category", "product")  # the kinds the Rules page labels today
+SCOPE_CHOICES = ("everywhere", "category", "brand", "product")  # every kind scope_text makes
 
 
-def scope_text(kind: str, ref: int | None = None) -> str:
-    """The rule scope for "everywhere", "category" (ref: category id) or "product" (ref: product id)."""
+def scope_text(kind: str, ref: int | str | None = None) -> str:
+    """The rule or boost scope for "everywhere", "category" (ref: category id), "brand" (ref: the brand name)
+    or "product" (ref: product id)."""
     if kind == "everywhere":
         return "global"
+    if kind == "brand":
+        if not isinstance(ref, str) or not ref.strip():
+            raise ValidationError(f"a brand scope needs a brand name, got {ref!r}")
+        return f"brand:{ref.strip()}"
     if kind in ("category", "product"):
         if isinstance(ref, bool) or not isinstance(ref, int):
             raise ValidationError(f"a {kind} scope needs a {kind} id, got {ref!r}")
         return f"{kind}:{ref}"
-    raise ValidationError(f"unknown scope {kind!r}: use one of {', '.join(SCOPE_KINDS)}")
+    raise ValidationError(f"unknown scope {kind!r}: use one of {', '.join(SCOPE_CHOICES)}")
 
 
 def describe_scope(scope: str, catalog: Catalog) -> str:
-    """A scope as people read it: everywhere, category Men / Tops, product MH01-Black."""
+    """A scope as people read it: everywhere, brand Luma, category Men / Tops, product MH01-Black."""
     kind, ref = parse_scope(scope)
     if kind == "global":
         return "everywhere"
+    if kind == "brand":
+        return f"brand {ref}"
     try:
         if kind == "category":
             return f"category {catalog.category(ref).label}"
@@ -100,11 +105,20 @@ def next_rule_id(config: RecoConfig, action: str) -> str:
     return f"{action}-{i}"
 
 
+def _when(t: str | datetime | None) -> str | None:
+    """A window edge as the document writes it (ISO 8601 text); text is kept for the validation to judge."""
+    return t.isoformat() if isinstance(t, datetime) else t
+
+
 def with_rule(config: RecoConfig, action: str, product_id: int, slot: int | None = None, scope: str = "global",
-              note: str = "") -> RecoConfig:
-    """A copy of `config` with one more rule (its id made up from the action); ConfigError lists every problem
-    (a slot already pinned in that scope, a repeated rule, a hide with a slot...)."""
-    rule = Rule(next_rule_id(config, action), action, product_id, slot, scope, note)
+              note: str = "", *, match: str = "style", starts: str | datetime | None = None,
+              ends: str | datetime | None = None) -> RecoConfig:
+    """A copy of `config` with one more rule (its id made up from the action): per style (every variant of
+    the product's style) unless match="sku", acting between `starts` and `ends` when given (naive = UTC).
+    ConfigError lists every problem (a slot already pinned in that scope, a repeated rule, a hide with a
+    slot, an end before the start...)."""
+    rule = Rule(next_rule_id(config, action), action, product_id, slot, scope, note, match, _when(starts),
+                _when(ends))
     return replace(config, rules=list(config.rules) + [rule]).validate()
 
 
@@ -116,6 +130,58 @@ def without_rules(config: RecoConfig, ids: Iterable[str]) -> RecoConfig:
     return replace(config, rules=[r for r in config.rules if r.id not in gone]).validate()
 
 
+def with_boost(config: RecoConfig, condition: str, value: Any, strength: float, *, scope: str = "global",
+               starts: str | datetime | None = None, ends: str | datetime | None = None,
+               note: str = "") -> RecoConfig:
+    """A copy of `config` with one more boost (strength > 0, id boost-N) or bury (strength < 0, id bury-N) of
+    the candidates meeting one condition (engine.recommend.boosts.CONDITIONS; a single name is a list of
+    one for brand_in / colour_in). ConfigError lists every problem, with its path."""
+    if condition in ("brand_in", "colour_in") and not isinstance(value, list):
+        value = [value] if isinstance(value, str) else list(value)
+    number = isinstance(strength, (int, float)) and not isinstance(strength, bool)
+    prefix = "bury" if number and strength < 0 else "boost"
+    used = {b.id for b in config.boosts}
+    i = 1
+    while f"{prefix}-{i}" in used:
+        i += 1
+    boost = Boost(f"{prefix}-{i}", {condition: value}, float(strength) if number else strength, scope,
+                  _when(starts), _when(ends), note)
+    return replace(config, boosts=list(config.boosts) + [boost]).validate()
+
+
+def without_boosts(config: RecoConfig, ids: Iterable[str]) -> RecoConfig:
+    gone = set(ids)
+    unknown = gone - {b.id for b in config.boosts}
+    if unknown:
+        raise NotFound(f"no boost with id {', '.join(sorted(unknown))}")
+    return replace(config, boosts=[b for b in config.boosts if b.id not in gone]).validate()
+
+
+@dataclass
+class RuleStatus:
+    """Whether a rule or a boost acts now, and why not in words, for the Rules page to grey it out."""
+
+    id: str
+    kind: str  # "rule" or "boost"
+    active: bool
+    why: str  # "active", "active until 2026-12-24 18:00 UTC", "starts ...", "ended ...", "product no longer ..."
+
+
+def rule_status(config: RecoConfig, catalog: Catalog, now: datetime | None = None) -> list[RuleStatus]:
+    """One status per rule, then per boost, in the config's order, at `now` (default: the current UTC time).
+    A rule whose product the catalog no longer holds does nothing, whatever its window."""
+    now = now or datetime.now(timezone.utc)
+    ids = {r.product_id for r in config.rules}
+    known = set(catalog.existing(ids)) if ids else set()
+    out = []
+    for r in config.rules:
+        active, why = r.status(now) if r.product_id in known else (False, "product no longer in the catalog")
+        out.append(RuleStatus(r.id, "rule", active, why))
+    for b in config.boosts:
+        out.append(RuleStatus(b.id, "boost", *b.status(now)))
+    return out
+
+
 def with_look_map(config: RecoConfig, rows: Iterable[Mapping[str, Any]], known_paths: Iterable[str] | None = None,
                   known_ids: Iterable[int] = ()) -> RecoConfig:
     """A copy of `config` with the complete-the-look map the editor rows describe; ConfigError lists every bad
@@ -125,17 +191,6 @@ def with_look_map(config: RecoConfig, rows: Iterable[Mapping[str, Any]], known_p
 
 
 # ---------------------------------------------------------------- export and history
-
-def history_for(settings: Settings) -> ConfigHistory:
-    """Exported versions live in the data folder's configs/."""
-    return ConfigHistory(Path(settings.data_dir) / HISTORY_FOLDER)
-
-
-def stamped(config: RecoConfig, now: datetime) -> RecoConfig:
-    """The config labelled as ConfigHistory.save labels a version saved at `now`."""
-    now = now.astimezone(timezone.utc)
-    return replace(config, version=now.strftime("%Y%m%dT%H%M%S%fZ"), created_at=now.isoformat())
-
 
 def unknown_rule_products(config: RecoConfig, catalog: Catalog) -> list[str]:
     """The rules whose product the catalog does not hold (removed since the rule was made, or a typo), with
@@ -159,8 +214,3 @@ def import_config(data: bytes, catalog: Catalog | None = None) -> RecoConfig:
     if unknown:
         raise ConfigError("config names products the catalog does not hold", unknown)
     return config
-
-
-def export_text(config: RecoConfig, now: datetime) -> str:
-    """The YAML of the version `ConfigHistory.save(config, now)` writes, byte for byte."""
-    return dump(stamped(config, now).validate())

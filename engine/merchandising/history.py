@@ -1,19 +1,14 @@
-"""What changed between two recommendation configs, and the exported versions kept in a folder.
-
-The Tuning and Complete-the-look pages show what the working config changes against the saved one, and
-import-config lists what an imported file changes; every export is kept as a version to go back to. Both
-sit above the recommender (merchandising work, not serving), so they live here, reading configs through
-engine/recommend/config.py."""
+"""What changed between two recommendation configs: the draft against the live version on every
+merchandising page, each published version against the one it replaced, any two versions on request.
+The labels (version, created_at) are left out: they say when a document was published, not what it does."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from engine.errors import ConfigError, NotFound
-from engine.recommend.config import RecoConfig, fingerprint, json_path, load, save
+from engine.recommend.config import RecoConfig, json_path
+
+_LABELS = ("version", "created_at")
 
 
 # ---------------------------------------------------------------- diff
@@ -39,7 +34,7 @@ def _diff_path(parts: Sequence[str]) -> str:
 
 def _keyed(doc: dict[str, Any]) -> dict[str, Any]:
     """Lists whose items have identities become mappings, so a reorder or an insert is not a change of all."""
-    out = dict(doc)
+    out = {k: v for k, v in doc.items() if k not in _LABELS}
     if isinstance(out.get("rules"), list):
         out["rules"] = {r["id"]: {k: v for k, v in r.items() if k != "id"} for r in out["rules"]}
     if isinstance(out.get("complementary"), dict):
@@ -70,69 +65,6 @@ def diff(a: RecoConfig, b: RecoConfig) -> list[Change]:
     return out
 
 
-# ---------------------------------------------------------------- history
-
-@dataclass(frozen=True)
-class ConfigVersion:
-    name: str  # file name
-    path: Path
-    version: str | None
-    created_at: str | None
-    fingerprint: str | None
-    error: str | None = None  # set when the file no longer loads (edited by hand)
-
-
-class ConfigHistory:
-    """Exported versions in a folder, one YAML file each, named by UTC time so names sort by age."""
-
-    PATTERN = re.compile(r"^config-(\d{8}T\d{12}Z)(?:-(\d+))?\.yaml$")
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-
-    def save(self, config: RecoConfig, now: datetime | None = None) -> ConfigVersion:
-        """Stamp a new version label and time, validate, write. Invalid → ConfigError, nothing written."""
-        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        label = now.strftime("%Y%m%dT%H%M%S%fZ")
-        stamped = replace(config, version=label, created_at=now.isoformat())
-        stamped.validate()  # before the folder is made: a refused config leaves no trace
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name, i = f"config-{label}.yaml", 0
-        while (self.folder / name).exists():
-            i += 1
-            name = f"config-{label}-{i}.yaml"
-        path = save(stamped, self.folder / name)
-        return ConfigVersion(name, path, stamped.version, stamped.created_at, fingerprint(stamped))
-
-    def _names(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        found = [(m.group(1), int(m.group(2) or 0), p.name)
-                 for p in self.folder.iterdir() if (m := self.PATTERN.match(p.name))]
-        return [name for *_, name in sorted(found, reverse=True)]
-
-    def list(self) -> list[ConfigVersion]:
-        """Newest first. A file that no longer validates is listed with its error instead of hidden."""
-        out = []
-        for name in self._names():
-            path = self.folder / name
-            try:
-                cfg = load(path)
-                out.append(ConfigVersion(name, path, cfg.version, cfg.created_at, fingerprint(cfg)))
-            except ConfigError as e:
-                out.append(ConfigVersion(name, path, None, None, None, error=str(e)))
-        return out
-
-    def load(self, name_or_version: str) -> RecoConfig:
-        """By file name or by version label."""
-        for name in self._names():
-            if name == name_or_version or name == f"config-{name_or_version}.yaml":
-                return load(self.folder / name)
-        for v in self.list():
-            if v.version == name_or_version and v.error is None:
-                return load(v.path)
-        raise NotFound(f"no saved config {name_or_version!r} in {self.folder}")
-
-    def latest(self) -> RecoConfig | None:
-        names = self._names()
-        return load(self.folder / names[0]) if names else None
+def as_records(changes: Sequence[Change]) -> list[dict[str, Any]]:
+    """Changes as plain data (what a published version stores and --json prints)."""
+    return [{"path": c.path, "kind": c.kind, "old": c.old, "new": c.new} for c in changes]

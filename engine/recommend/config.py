@@ -8,7 +8,8 @@ and generate config.schema.json. To rewrite that file after a change of the mode
     .venv/bin/python -c "from engine.recommend.config import write_schema; write_schema()"
 
 Loading is all-or-nothing: every problem is reported at once with its JSON path, so a merchant fixes a
-document in one pass; a document with any problem yields a ConfigError and no config object at all.
+document in one pass; a document with any problem yields a ConfigError and no config object at all. A
+document of an older schema_version is migrated first (config_document.migrate), so it ranks as it did.
 Saved versions and the differences between configs: engine/merchandising/history.py."""
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from typing import Any
 import yaml
 
 from engine.errors import ConfigError, NotFound
+from engine.recommend.boosts import Boost
 from engine.recommend.config_document import (DEFAULT_EVENT_WEIGHTS, EVENT_KINDS, SCHEMA_PATH, SCHEMA_VERSION,
-                                              ConfigDocument, json_path, read_document, schema, write_schema)
+                                              ConfigDocument, json_path, migrate, read_document, schema,
+                                              write_schema)
 from engine.recommend.looks import DEFAULT_COMPLEMENTARY, ComplementaryMap, ComplementaryTarget
 from engine.recommend.rerank import BUILTIN_STRATEGIES, FactorParams, Strategy
 from engine.recommend.rules import Rule
@@ -34,8 +37,8 @@ from engine.settings import Settings
 # so that callers need one import.
 __all__ = ["DEFAULT_EVENT_WEIGHTS", "EVENT_KINDS", "SCHEMA_PATH", "SCHEMA_VERSION",
            "DiversityConfig", "EncodersConfig", "EventsConfig", "PersonalisationConfig", "RecoConfig", "dump",
-           "fingerprint", "from_dict", "json_path", "load", "parse_yaml", "save", "schema", "validate_document",
-           "write_schema"]
+           "fingerprint", "from_dict", "json_path", "load", "migrate", "parse_yaml", "save", "schema",
+           "validate_document", "write_schema"]
 
 # Metadata that labels an export without changing a single result: left out of the fingerprint.
 _METADATA = ("version", "created_at")
@@ -94,6 +97,7 @@ class RecoConfig:
     factors: FactorParams = field(default_factory=FactorParams)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
     rules: list[Rule] = field(default_factory=list)
+    boosts: list[Boost] = field(default_factory=list)
     complementary: ComplementaryMap = field(default_factory=_default_complementary)
     events: EventsConfig = field(default_factory=EventsConfig)
     personalisation: PersonalisationConfig = field(default_factory=PersonalisationConfig)
@@ -120,7 +124,11 @@ class RecoConfig:
         doc = asdict(self)  # a deep copy: editing the result never reaches the config
         doc["strategies"] = {name: {"weights": s["weights"], "description": s["description"]}
                              for name, s in doc["strategies"].items()}  # the key is the name
-        doc["rules"] = [{k: v for k, v in r.items() if k != "slot" or v is not None} for r in doc["rules"]]
+        # Left-out optional fields are absent, not null: the document has no null for them.
+        doc["rules"] = [{k: v for k, v in r.items() if k not in ("slot", "starts", "ends") or v is not None}
+                        for r in doc["rules"]]
+        doc["boosts"] = [{k: v for k, v in b.items() if k not in ("starts", "ends") or v is not None}
+                         for b in doc["boosts"]]
         return doc
 
     def errors(self) -> list[str]:
@@ -144,6 +152,7 @@ def _from_document(doc: ConfigDocument) -> RecoConfig:
         **{k: replace(getattr(base, k), **given[k]) for k in _SECTIONS if k in given},
         strategies=_default_strategies() | {n: Strategy(n, **s) for n, s in given.get("strategies", {}).items()},
         rules=[Rule(**r) for r in given.get("rules", [])],
+        boosts=[Boost(**b) for b in given.get("boosts", [])],
         complementary=({cat: [ComplementaryTarget(**t) for t in targets]
                         for cat, targets in given["complementary"].items()}
                        if "complementary" in given else base.complementary),

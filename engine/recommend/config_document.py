@@ -2,9 +2,15 @@
 generated from them, and every problem of a parsed document as a message led by its JSON path.
 
 The models check each value where it stands (types, ranges, names, a pin's slot); `read_document` adds the
-checks that compare parts with each other (the default strategy exists, rule ids are unique, two pins do
-not share a slot, a category is not listed twice). Those run on the raw data, so they are reported even
-when other parts of the document are invalid: a merchant fixes a document in one pass.
+checks that compare parts with each other (engine/recommend/config_checks.py: the default strategy exists, rule and boost ids are unique, two
+pins do not share a slot at the same time, a window ends after it starts, a boost has exactly one condition,
+a category is not listed twice). Those run on the raw data, so they are reported even when other parts of
+the document are invalid: a merchant fixes a document in one pass.
+
+Older documents are migrated before they are validated (`migrate`: one step per schema version, never
+touching its input): published versions are stored whole with the schema_version they were written in, so
+a version published years ago loads — and ranks — as it did then. Version 2 added rules' `match`, `starts`,
+`ends`, the brand scope and `boosts`; a version 1 rule applied per SKU, so the step writes `match: sku`.
 
 A field left out of a document is unset, not None: the conversion to a RecoConfig (engine/recommend/config.py)
 reads only the fields the document sets and takes the built-in value for the others, so the `None` defaults
@@ -15,22 +21,26 @@ config.schema.json is generated from ConfigDocument, never edited by hand. After
 tests/recommend/test_config.py fails while the committed file differs from the models."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, \
     ValidationInfo, WithJsonSchema, field_validator
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
-from engine.recommend.looks import MAX_ITEMS_LIMIT, normalise_path
-from engine.recommend.rerank import BUILTIN_STRATEGIES, FACTORS
-from engine.settings import Settings
+from engine.errors import ConfigError
+from engine.errors import ValidationError as EngineValidationError
+from engine.recommend.config_checks import cross_errors, json_path
+from engine.recommend.looks import MAX_ITEMS_LIMIT
+from engine.recommend.rerank import FACTORS
+from engine.recommend.rules import SCOPE_HELP, parse_scope, parse_time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 SCHEMA_ID = f"urn:vitrina:reco-config:{SCHEMA_VERSION}"
 STRATEGY_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -41,6 +51,7 @@ DEFAULT_EVENT_WEIGHTS = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purc
 _OWN = "vitrina"  # the error type of the checks below, whose messages already name the offending value
 
 MAX_PRODUCT_ID = 2**63 - 1  # SQL BIGINT and Qdrant point ids: a larger id can name no product
+SCOPE_PATTERN = r"^(global|category:[0-9]+|product:[0-9]+|brand:.*\S.*)$"
 
 
 def _fail(text: str) -> PydanticCustomError:
@@ -79,12 +90,44 @@ def _category(value: Any) -> str:
     raise _fail(f"must be a category path or id, got {value!r}")
 
 
+def _scope(value: str) -> str:
+    """As strict as the schema's pattern (no spaces around the kind or an id), in a merchant's words."""
+    try:
+        parse_scope(value)
+    except EngineValidationError:
+        raise _fail(f"{SCOPE_HELP}, got {value!r}") from None
+    if not re.match(SCOPE_PATTERN, value):
+        raise _fail(f"{SCOPE_HELP}, got {value!r}")
+    return value
+
+
+def _time(value: str) -> str:
+    try:
+        parse_time(value)
+    except EngineValidationError:
+        raise _fail(f"not an ISO 8601 date-time: {value!r}") from None
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise _fail("a name cannot be empty")
+    return value
+
+
 Factor = Annotated[str, AfterValidator(_factor)]
 EventKind = Annotated[str, AfterValidator(_event_kind)]
 StrategyName = Annotated[str, AfterValidator(_strategy_name)]
 CategoryKey = Annotated[str, AfterValidator(_category_key)]
 Category = Annotated[str, PlainValidator(_category), WithJsonSchema({"type": ["string", "integer"], "minLength": 1})]
 NonNegative = Annotated[float, Field(ge=0)]
+Scope = Annotated[str, AfterValidator(_scope), WithJsonSchema({"type": "string", "pattern": SCOPE_PATTERN})]
+Time = Annotated[str, AfterValidator(_time), WithJsonSchema({"type": "string", "format": "date-time"})]
+Name = Annotated[str, AfterValidator(_name), WithJsonSchema({"type": "string", "pattern": r"\S"})]
+STARTS_TEXT = "ISO 8601 date-time (naive means UTC), included. Left out: acting already."
+ENDS_TEXT = "ISO 8601 date-time (naive means UTC), excluded; after starts. Left out: never ends."
+SCOPE_TEXT = ("Where it applies: global, category:<id>, brand:<name> or product:<id> of the source product; "
+              "left out: global.")
 
 
 class Part(BaseModel):
@@ -138,8 +181,12 @@ class RuleDoc(Part):
     product_id: int = Field(ge=1, le=MAX_PRODUCT_ID, description="A catalog product id (1 .. 2^63-1).")
     # validate_default: a pin that leaves the slot out must still reach the check below
     slot: int | None = Field(None, ge=1, validate_default=True, description="1-based; pins only.")
-    scope: str = Field(None, pattern=r"^(global|category:[0-9]+|product:[0-9]+)$")
+    scope: Scope = Field(None, description=SCOPE_TEXT)
     note: str = None
+    match: Literal["sku", "style"] = Field(
+        None, description="sku: that product; style: every variant sharing its group_key. Left out: style.")
+    starts: Time = Field(None, description=STARTS_TEXT)
+    ends: Time = Field(None, description=ENDS_TEXT)
 
     @field_validator("slot")
     @classmethod
@@ -150,6 +197,34 @@ class RuleDoc(Part):
         if action == "hide" and slot is not None:
             raise _fail("only pins have a slot")
         return slot
+
+
+class WhenDoc(Part):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    stock_below: int = Field(None, ge=1, description="Stock quantity below N.")
+    margin_above: float = Field(None, ge=0, le=1, description="(price − cost) / price above X; needs a cost.")
+    new_within_days: int = Field(None, ge=1, description="Added to the catalog within the last N days.")
+    brand_in: list[Name] = Field(None, min_length=1, description="Brand in the list (any case).")
+    colour_in: list[Name] = Field(None, min_length=1, description="Colour in the list (any case; grey = gray).")
+
+
+class BoostDoc(Part):
+    id: str = Field(min_length=1)
+    when: WhenDoc = Field(description="Exactly one condition.")
+    strength: float = Field(ge=-1, le=1, description="Added to a matching candidate's score (a weighted mean "
+                                                     "in [0, 1]): positive boosts, negative buries; not 0.")
+    scope: Scope = Field(None, description=SCOPE_TEXT)
+    starts: Time = Field(None, description=STARTS_TEXT)
+    ends: Time = Field(None, description=ENDS_TEXT)
+    note: str = None
+
+    @field_validator("strength")
+    @classmethod
+    def _non_zero(cls, v: float) -> float:
+        if v == 0:
+            raise _fail("a strength of 0 changes nothing: positive boosts, negative buries")
+        return v
 
 
 class TargetDoc(Part):
@@ -174,12 +249,14 @@ class PersonalisationDoc(Part):
 class ConfigDocument(Part):
     """The one versioned document the console exports and the production service loads. Sections left out
     take the built-in values; strategies add to and override the built-in ones. The engine also checks what
-    a schema cannot express (the default strategy exists, unique rule ids, one pin per slot and scope, no
-    category listed twice): engine/recommend/config_document.py."""
+    a schema cannot express (the default strategy exists, unique rule and boost ids, one pin per slot and
+    scope at a time, windows that end after they start, no category listed twice):
+    engine/recommend/config_document.py. Older schema versions are migrated when read."""
 
     model_config = ConfigDict(title="Vitrina recommendation config")
 
-    schema_version: int = Field(ge=1, description="Layout of this document; the engine refuses others.")
+    schema_version: int = Field(ge=1, description="Layout of this document; older ones are migrated, newer "
+                                                  "ones refused.")
     version: str = Field(min_length=1, max_length=100, description="Export label, e.g. 20261126T101500123456Z.")
     created_at: str | None = Field(None, description="ISO 8601 time of the export.")
     encoders: EncodersDoc = None
@@ -190,6 +267,7 @@ class ConfigDocument(Part):
     factors: FactorsDoc = None
     diversity: DiversityDoc = None
     rules: list[RuleDoc] = None
+    boosts: list[BoostDoc] = Field(None, description="Boost or bury candidates by condition, before the rules.")
     complementary: dict[CategoryKey, list[TargetDoc]] = Field(
         None, json_schema_extra={"propertyNames": {"minLength": 1}})
     events: EventsDoc = None
@@ -198,8 +276,8 @@ class ConfigDocument(Part):
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, v: int) -> int:
-        if v != SCHEMA_VERSION:
-            raise _fail(f"this engine reads schema_version {SCHEMA_VERSION}, got {v}")
+        if v != SCHEMA_VERSION:  # an older one was migrated before it got here
+            raise _fail(f"this engine reads schema_version 1 to {SCHEMA_VERSION}, got {v}")
         return v
 
     @field_validator("created_at")
@@ -245,22 +323,6 @@ def write_schema(path: str | Path = SCHEMA_PATH) -> Path:
 
 # ---------------------------------------------------------------- reading a document
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def json_path(parts: Iterable[str | int]) -> str:
-    """$.strategies.balanced.weights / $.rules[2].slot / $.complementary['Men/Tops'][0]"""
-    out = "$"
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif _IDENT.match(p):
-            out += f".{p}"
-        else:
-            out += "[" + repr(p) + "]"
-    return out
-
-
 def _message(err: Any) -> str:
     """One pydantic error as `<path>: <what is wrong>, got <value>`. A key's error is placed at the key."""
     path = json_path(p for p in err["loc"] if p != "[key]")
@@ -273,71 +335,32 @@ def _message(err: Any) -> str:
     return f"{path}: {text}"
 
 
-def _cross_errors(doc: dict[str, Any]) -> list[str]:
-    """What compares parts with each other. Defensive: parts of the wrong shape are the models' to report."""
-    out: list[str] = []
-    strategies = doc.get("strategies")
-    names = set(BUILTIN_STRATEGIES) | (set(strategies) if isinstance(strategies, dict) else set())
-    default = doc.get("default_strategy")
-    if isinstance(default, str) and default and default not in names:
-        out.append(f"$.default_strategy: unknown strategy {default!r} (known: {', '.join(sorted(names))})")
+# ---------------------------------------------------------------- migration
 
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 rules applied per SKU; in version 2 a rule without `match` means its whole style, so the
+    old meaning is written out. A `match` a version 1 document already holds is left as written."""
     rules = doc.get("rules")
     if isinstance(rules, list):
-        max_slot = Settings().max_results
-        ids: dict[str, int] = {}
-        slots: dict[tuple[str, int], int] = {}
-        same: dict[tuple, int] = {}
-        for i, r in enumerate(rules):
-            if not isinstance(r, dict):
-                continue
-            rid, action, slot, scope = r.get("id"), r.get("action"), r.get("slot"), r.get("scope", "global")
-            if isinstance(rid, str):
-                if rid in ids:
-                    out.append(f"{json_path(['rules', i, 'id'])}: duplicate rule id {rid!r} (also rules[{ids[rid]}])")
-                else:
-                    ids[rid] = i
-            if action == "pin" and isinstance(slot, int) and not isinstance(slot, bool):
-                if slot > max_slot:
-                    out.append(f"{json_path(['rules', i, 'slot'])}: slot {slot} is beyond the longest list "
-                               f"({max_slot}, VITRINA_MAX_RESULTS)")
-                if isinstance(scope, str):
-                    if (scope, slot) in slots:
-                        out.append(f"{json_path(['rules', i, 'slot'])}: slot {slot} in scope {scope} is already "
-                                   f"pinned by rules[{slots[(scope, slot)]}]")
-                    else:
-                        slots[(scope, slot)] = i
-            key = (action, r.get("product_id"), scope)
-            if all(isinstance(k, (str, int)) for k in key):
-                if key in same:
-                    out.append(f"{json_path(['rules', i])}: repeats rules[{same[key]}] ({action} product "
-                               f"{r.get('product_id')} in scope {scope})")
-                else:
-                    same[key] = i
+        doc["rules"] = [({"match": "sku"} | r) if isinstance(r, dict) else r for r in rules]
+    return doc | {"schema_version": 2}
 
-    comp = doc.get("complementary")
-    if isinstance(comp, dict):
-        keys: dict[str, str] = {}
-        for cat, targets in comp.items():
-            norm = normalise_path(cat).casefold()
-            if norm in keys:
-                out.append(f"{json_path(['complementary', cat])}: the same category as {keys[norm]!r}")
-            else:
-                keys[norm] = cat
-            if not isinstance(targets, list):
-                continue
-            seen: dict[str, int] = {}
-            for j, t in enumerate(targets):
-                if not isinstance(t, dict) or not isinstance(t.get("category"), (str, int)):
-                    continue
-                tn = normalise_path(str(t["category"])).casefold()
-                where = json_path(["complementary", cat, j, "category"])
-                if tn == norm:
-                    out.append(f"{where}: a category cannot complement itself")
-                elif tn in seen:
-                    out.append(f"{where}: {t['category']!r} is listed twice (also [{seen[tn]}])")
-                else:
-                    seen[tn] = j
+
+# schema_version N → the step that rewrites a version N document as version N + 1
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(doc: dict[str, Any]) -> dict[str, Any]:
+    """A parsed document of any known schema_version rewritten, step by step, as a SCHEMA_VERSION one; the
+    input is never changed. ConfigError (at $.schema_version) when its version is unknown or not a number.
+    The result is not validated: read_document does that."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        raise ConfigError("config cannot be migrated", [
+            f"$.schema_version: this engine reads schema_version 1 to {SCHEMA_VERSION}, got {version!r}"])
+    out = copy.deepcopy(doc)
+    while out["schema_version"] < SCHEMA_VERSION:
+        out = MIGRATIONS[out["schema_version"]](out)
     return out
 
 
@@ -358,7 +381,10 @@ def read_document(doc: Any) -> tuple[ConfigDocument | None, list[str]]:
     if not isinstance(doc, dict):
         return None, [f"$: the document must be a mapping, got {type(doc).__name__}"]
     doc = _as_text(doc)
-    errors = _cross_errors(doc)
+    version = doc.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < SCHEMA_VERSION:
+        doc = migrate(doc)
+    errors = cross_errors(doc)
     model: ConfigDocument | None = None
     try:
         model = ConfigDocument.model_validate(doc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Protocol, Sequence
 
@@ -25,6 +25,7 @@ from engine.recommend.looks import complete_the_look, targets_for
 from engine.recommend.personal import PersonalisedResult
 from engine.recommend.profiles import ProfileStore
 from engine.recommend.rerank import reason_text, rerank
+from engine.recommend.rules import Styles, hider
 from engine.settings import Settings
 from engine.store.base import CollectionSpec, StoreHit, VectorStore
 from engine.store.vectors import query_combined, unit
@@ -214,7 +215,16 @@ class Recommender:
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
                       collapse_k=div.collapse_k, rules=self.config.rules,
                       lang=source.language if source else None, params=self.config.factors,
-                      fetch_product=self.pinned(filters, source))
+                      fetch_product=self.pinned(filters, source), boosts=self.config.boosts,
+                      styles=self.rule_styles(), now=datetime.now(timezone.utc))
+
+    def rule_styles(self) -> Styles:
+        """The group_key of every product a per-style rule names, from the card cache: a style hide must hide
+        a blue variant even when the filters kept the black one the rule names out of the candidates."""
+        ids = sorted({r.product_id for r in self.config.rules if r.match == "style"})
+        if not ids:
+            return {}
+        return {pid: card.group_key for pid, card in self.parts.cards.cards(ids, checked=True).items()}
 
     def _candidates(self, hits: Sequence[StoreHit], by: str) -> list[Recommendation]:
         cards = self.parts.cards.cards([h.id for h in hits], checked=True)
@@ -243,6 +253,9 @@ class Recommender:
         if not stored or by not in stored[0].vectors:
             raise NotFound(f"product {source.sku} is not indexed yet: run `python -m engine index`")
         vec = stored[0].vectors[by]
+        now = datetime.now(timezone.utc)
+        # Hidden here, where the rule products' styles are known, so a style hide covers every variant.
+        hidden = hider(source, self.config.rules, now=now, styles=self.rule_styles())
         targets = targets_for(source, self.config.complementary)
         per_cat: dict[str, list[Recommendation]] = {}
         for t in targets:
@@ -252,9 +265,10 @@ class Recommender:
                 continue  # a map entry for a category this catalog does not have
             f = replace(filters, category_ids=[cat_id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
             hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f)
-            per_cat[t.category] = self._candidates(hits, by)
+            per_cat[t.category] = [c for c in self._candidates(hits, by) if not hidden(c.product)]
         return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,
-                                 rules=self.config.rules, lang=source.language, params=self.config.factors)
+                                 rules=self.config.rules, lang=source.language, params=self.config.factors,
+                                 now=now, boosts=self.config.boosts)
 
     def trending(self, n: int = 12, category: int | str | None = None,
                  filters: Filters | None = None) -> list[Recommendation]:

@@ -25,7 +25,7 @@ from engine.catalog.db import Database
 from engine.errors import ValidationError
 from engine.catalog.events import EventRow
 from engine.recommend.rerank import resolve_lang
-from engine.recommend.rules import hidden_ids
+from engine.recommend.rules import hider
 from engine.types import Filters, Recommendation
 
 BASKET_KINDS = ("cart_add", "purchase")
@@ -123,11 +123,11 @@ def frequently_bought_together(recommender, product: int | str, n: int = 6,
     source = recommender.card(product)
     pairs, baskets = co_purchases(recommender.catalog.db, source.id, min_support, min_confidence, min_lift)
     cards = recommender.cards([p.product_id for p in pairs])
-    hidden = hidden_ids(source, recommender.config.rules)
+    hidden = hider(source, recommender.config.rules, styles=recommender.rule_styles())
     items: list[Recommendation] = []
     for p in pairs:
         card = cards.get(p.product_id)
-        if card is None or card.id in hidden or not filters.matches(card):
+        if card is None or hidden(card) or not filters.matches(card):
             continue
         if source.group_key and card.group_key == source.group_key:
             continue  # the same style in another size or colour is a variant, not a companion
@@ -144,7 +144,7 @@ def frequently_bought_together(recommender, product: int | str, n: int = 6,
         used = {r.product.id for r in items} | {source.id}
         look = recommender.complete_the_look(source.id, filters=filters)
         for rec in look:
-            if rec.product.id in used or rec.product.id in hidden:
+            if rec.product.id in used or hidden(rec.product):
                 continue
             used.add(rec.product.id)
             items.append(replace(rec, rank=len(items) + 1))

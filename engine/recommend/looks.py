@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from engine.errors import ConfigError
+from engine.recommend.boosts import Boost
 from engine.recommend.rerank import FactorParams, Strategy, rerank
 from engine.recommend.rules import Rule
 from engine.types import ProductCard, Recommendation
@@ -210,14 +211,15 @@ def complete_the_look(source: ProductCard,
                       candidates_by_category: Mapping[str, Sequence[Recommendation]],
                       n_per_relation: int | None = None, *, strategy: Strategy = LOOK_STRATEGY,
                       rules: Sequence[Rule] = (), lang: str | None = None, params: FactorParams | None = None,
-                      now: datetime | None = None) -> list[Recommendation]:
+                      now: datetime | None = None, boosts: Sequence[Boost] = ()) -> list[Recommendation]:
     """The look for a source: per target of its category, in map order, the best
     min(max_items, n_per_relation) candidates of that category, each tagged with its relation.
 
     candidates_by_category holds, per target category (as written in the map), the vector hits filtered to
     it, with `similarity` = cosine to the source. Left out: the source, its other variants (same group:
     a look never suggests the same shirt in blue), items already used by an earlier relation, and products
-    hidden by the rules. Only one variant per style is shown. Ranks run 1..N across the whole look."""
+    hidden by the rules. Boosts and buries reorder each relation's candidates. Only one variant per style is
+    shown. Ranks run 1..N across the whole look."""
     mapping = _as_mapping(complementary_rows)
     by_key = {_key(k): v for k, v in candidates_by_category.items()}
     hides = [r for r in rules if r.action == "hide"]
@@ -233,7 +235,7 @@ def complete_the_look(source: ProductCard,
         if not cands:
             continue
         picked = rerank(source, cands, strategy, count, collapse_k=1, rules=hides, lang=lang, params=params,
-                        now=now)
+                        now=now, boosts=boosts)
         for rec in picked:
             used.add(rec.product.id)
             out.append(replace(rec, relation=target.relation))

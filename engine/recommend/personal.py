@@ -130,7 +130,7 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
     items = rerank(None, candidates, config.strategy(None), n, vectors=with_vec,
                    mmr_lambda=div.mmr_lambda if div.mmr_lambda is not None else PERSONAL_MMR_LAMBDA,
                    collapse_k=div.collapse_k, rules=config.rules, params=config.factors,
-                   fetch_product=recommender.pinned(f))
+                   fetch_product=recommender.pinned(f), boosts=config.boosts, styles=recommender.rule_styles())
     for rec in items:
         rec.vector = VECTOR
         rec.reasons = _personal_reasons(rec.product, profile) + list(rec.reasons)

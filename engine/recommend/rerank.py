@@ -17,7 +17,8 @@ import numpy as np
 
 from engine.recommend.diversity import collapse, mmr
 from engine.errors import ValidationError
-from engine.recommend.rules import FetchProduct, Rule, apply_rules, hidden_ids, winning_pins
+from engine.recommend.boosts import Boost, apply_boosts
+from engine.recommend.rules import FetchProduct, Rule, Styles, hider, merchandise, winning_pins
 from engine.types import ProductCard, Recommendation
 
 FACTORS: tuple[str, ...] = ("similarity", "category", "price", "price_up", "stock", "freshness", "popularity",
@@ -314,11 +315,14 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
            vectors: Mapping[int, np.ndarray] | None = None, mmr_lambda: float | None = None,
            collapse_k: int | None = None, rules: Sequence[Rule] | None = None, lang: str | None = None,
            params: FactorParams | None = None, now: datetime | None = None,
-           fetch_product: FetchProduct | None = None) -> list[Recommendation]:
-    """The top n of the candidates, rescored by the strategy, then diversified, then merchandised.
+           fetch_product: FetchProduct | None = None, boosts: Sequence[Boost] | None = None,
+           styles: Styles | None = None) -> list[Recommendation]:
+    """The top n of the candidates, rescored by the strategy, then boosted, diversified and merchandised.
 
-    Order of work: score every candidate → drop the source, duplicates and hidden products → collapse
-    variants (collapse_k per group) → MMR (mmr_lambda, on `vectors`) → pins → the first n, ranked from 1.
+    Order of work: score every candidate → drop the source and duplicates → boosts (re-sorted stably) →
+    drop hidden products → collapse variants (collapse_k per group) → MMR (mmr_lambda, on `vectors`) → pins
+    → the first n, ranked from 1. `now` (default: the current UTC time) dates freshness and the rules' and
+    boosts' windows; `styles` gives the group_key of rules' products (engine/recommend/rules.py).
     Results are new objects (the inputs may be cached); they never leave the candidate list unless
     fetch_product is given for pinned products outside it. A pinned candidate removed by collapse or MMR
     is still pinned: the merchant asked for it."""
@@ -334,6 +338,7 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
     rules = list(rules or [])
     for r in rules:
         r.validate()
+    now = now or datetime.now(timezone.utc)
     src_id = source.id if source is not None else None
     pool: list[Recommendation] = []
     seen: set[int] = set()
@@ -349,11 +354,13 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         reasons = reasons_for(f, strategy.weights, source, rec.product, resolve_lang(lang, rec.product, source))
         scored.append(replace(rec, score=score, factors=f, reasons=reasons, rank=0))
     scored.sort(key=lambda r: (-r.score, -similarity_value(r), r.product.id))
+    scored = apply_boosts(source, scored, boosts or (), now)
     by_id = {r.product.id: r for r in scored}
 
-    pins = winning_pins(source, rules)
-    hidden = hidden_ids(source, rules)
-    ordered = [r for r in scored if r.product.id not in hidden]
+    known = {r.product.id: r.product.group_key for r in scored} | dict(styles or {})
+    pins = winning_pins(source, rules, now=now, styles=known)
+    hidden = hider(source, rules, now=now, styles=known)
+    ordered = [r for r in scored if not hidden(r.product)]
     if collapse_k is not None:
         ordered = collapse(ordered, collapse_k)
     if mmr_lambda is not None:
@@ -366,8 +373,7 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
             return by_id[pid]
         return fetch_product(pid) if fetch_product is not None else None
 
-    out = apply_rules(source, ordered, rules, n, fetch)
-    pinned_ids = {r.product_id for r in pins.values()}
+    out, pinned_ids = merchandise(source, ordered, rules, n, fetch, now=now, styles=known)
     for rec in out:
         if rec.product.id in pinned_ids:
             rec.reasons = [reason_text("featured", resolve_lang(lang, rec.product, source))] + list(rec.reasons)

@@ -2,8 +2,9 @@
 
     python -m engine serve --host 127.0.0.1 --port 8000        (or any ASGI server: create_app is a factory)
 
-It serves the exported config (VITRINA_CONFIG or config_path) and picks up a new export by itself (see
-engine.service.watcher). Lists are cached (engine/cache.py) under keys that carry the config fingerprint and
+It serves the live published config version (engine/merchandising/drafts.py publishes, engine/recommend/
+versions.py follows) and takes a new one within a second by itself; every response says which version
+served it (`config_version` in list bodies and /health, the X-Config-Version header). Lists are cached (engine/cache.py) under keys that carry the config fingerprint and
 the index version, so a new config or a reindex is never answered from stale entries. Every served list is
 logged as impressions in one batch, with the request id, so clicks can be attributed to the list that
 earned them; one writer thread does the writing, off the request path.
@@ -71,12 +72,11 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings | None = None, config_path: str | None = None, *,
-               body_seconds: float | None = None) -> FastAPI:
-    """The ASGI app. Loads the config now: an invalid one raises ConfigError here, before anything listens.
+def create_app(settings: Settings | None = None, *, body_seconds: float | None = None) -> FastAPI:
+    """The ASGI app, serving the live config version (a first run publishes the built-in defaults as version 1).
     `body_seconds`: how long a request's body may take to arrive (408 after; default VITRINA_BODY_TIMEOUT)."""
     settings = settings or Settings()
-    service = Service(settings, config_path)
+    service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, config_path: str | None = None,
     app.state.service = service
     app.add_middleware(ReadDeadline, seconds=body_seconds if body_seconds is not None else settings.body_timeout)  # the last added is the outermost
     app.add_middleware(ContainErrors)  # inside RequestIds: its 500 carries the request id
-    app.add_middleware(RequestIds)
+    app.add_middleware(RequestIds, config_version=service.serving_version)
     install_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _list_routes(app, service)

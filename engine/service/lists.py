@@ -11,6 +11,7 @@ from fastapi import Request
 from engine.cache import CachedList
 from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event
+from engine.recommend.facade import Recommender
 from engine.recommend.looks import LOOK_STRATEGY
 from engine.recommend.personal import SERVED_PERSONALISED
 from engine.service.models import EventIn, Item, RecommendationList, Refusal
@@ -27,7 +28,7 @@ def respond(model: type[RecommendationList], service: Service, served: Served, r
     service.log_impressions(listing, rid, shopper.session_id, shopper.user_id, logged)
     items = [Item.of(r, service.photos.url(r.product.image, request)) for r in listing.items]
     return model(items=items, algorithm=listing.algorithm, strategy=listing.strategy,
-                 config_version=service.config.version, cached=cached, request_id=rid, **listing.extra, **extra)
+                 config_version=listing.config_version, cached=cached, request_id=rid, **listing.extra, **extra)
 
 
 def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
@@ -39,8 +40,7 @@ def similar(service: Service, key: str, by: str, n: int, strategy: str | None, e
     strategy = service.strategy(strategy)
     filters = service.filters(category, refine)
 
-    def compute() -> CachedList:
-        rec = service.recommender()
+    def compute(rec: Recommender) -> CachedList:
         source = rec.card(key)  # NotFound → 404; similar() gets the id, so the product is resolved once
         items = rec.similar(source.id, by=by, n=n, filters=filters, strategy=strategy,
                             exclude_same_brand=exclude_same_brand, exclude_same_style=exclude_same_style)
@@ -56,8 +56,8 @@ def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None
     strategy = service.strategy(strategy)
     filters = service.filters(category, refine)
 
-    def compute() -> CachedList:
-        items = service.recommender().search_by_image(photo, n=n, filters=filters, strategy=strategy)
+    def compute(rec: Recommender) -> CachedList:
+        items = rec.search_by_image(photo, n=n, filters=filters, strategy=strategy)
         return CachedList(items=items, algorithm="search_image", strategy=strategy)
 
     params = {"image": hashlib.sha256(photo).hexdigest(), "limit": n, "strategy": strategy,
@@ -68,7 +68,8 @@ def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None
 def personalised(service: Service, user_id: str | None, n: int, not_like: list[str] | None,
                  category: str | None, refine: Refine) -> tuple[Served, dict[str, Any]]:
     """Never cached: it follows the shopper's latest events."""
-    result = service.recommender().personalised(user_id, n=n, filters=service.filters(category, refine),
+    serving = service.current()
+    result = serving.recommender.personalised(user_id, n=n, filters=service.filters(category, refine),
                                                 not_like=not_like or ())
     is_personal = result.served == SERVED_PERSONALISED
     profile = None
@@ -76,15 +77,15 @@ def personalised(service: Service, user_id: str | None, n: int, not_like: list[s
         profile = {"events": result.profile.events, "price_band": result.profile.price_band,
                    "categories": {str(k): round(v, 4) for k, v in result.profile.categories.items()}}
     listing = CachedList(items=result.items, algorithm="personalised" if is_personal else "trending",
-                         strategy=service.config.default_strategy if is_personal else None)
+                         strategy=serving.config.default_strategy if is_personal else None,
+                         config_version=serving.version)
     return (listing, False), {"served": result.served, "reason": result.reason, "profile": profile}
 
 
 def complete_the_look(service: Service, key: str, per_relation: int | None, refine: Refine) -> Served:
     filters = service.filters(None, refine)
 
-    def compute() -> CachedList:
-        rec = service.recommender()
+    def compute(rec: Recommender) -> CachedList:
         source = rec.card(key)
         items = rec.complete_the_look(source.id, n_per_relation=per_relation, filters=filters)
         return CachedList(items=items, algorithm="complete_the_look", strategy=LOOK_STRATEGY.name,
@@ -97,8 +98,8 @@ def complete_the_look(service: Service, key: str, per_relation: int | None, refi
 def trending(service: Service, n: int, category: str | None, refine: Refine) -> Served:
     filters = service.filters(category, refine)
 
-    def compute() -> CachedList:
-        return CachedList(items=service.recommender().trending(n, filters=filters), algorithm="trending")
+    def compute(rec: Recommender) -> CachedList:
+        return CachedList(items=rec.trending(n, filters=filters), algorithm="trending")
 
     return service.cached_list("trending", {"limit": n, "category": category, **refine.as_dict()}, compute)
 
@@ -107,8 +108,7 @@ def bought_together(service: Service, key: str, n: int, min_support: int, min_co
                     category: str | None, refine: Refine) -> Served:
     filters = service.filters(category, refine)
 
-    def compute() -> CachedList:
-        rec = service.recommender()
+    def compute(rec: Recommender) -> CachedList:
         source = rec.card(key)
         result = rec.frequently_bought_together(source.id, n=n, min_support=min_support,
                                                 min_confidence=min_confidence, min_lift=min_lift, filters=filters)
@@ -125,7 +125,8 @@ def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refus
     an event naming an unknown product (by sku, id or source id) is refused on its own, so one stale product
     in a storefront's batch does not lose the rest. Every event refused is NotFound (404), nothing written.
     Returns how many were new (an event_id already logged is skipped) and the refusals."""
-    rec = service.recommender()
+    serving = service.current()
+    rec = serving.recommender
     named = {e.product_id for e in events if e.product_id is not None}
     named |= {e.source_product_id for e in events if e.source_product_id is not None}
     known = set(rec.cards(sorted(named)))
@@ -144,6 +145,7 @@ def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refus
                    source_product_id=e.source_product_id, query=e.query, algorithm=e.algorithm,
                    strategy=e.strategy, position=e.position, score=e.score, filters=e.filters,
                    experiment=e.experiment, variant=e.variant,
+                   config_version=e.config_version if e.config_version is not None else serving.version,
                    external_id=f"api:{e.event_id}" if e.event_id else None)
         try:
             out.append(ev.validate())

@@ -132,7 +132,7 @@ class RecommendationList(BaseModel):
     items: list[Item]
     algorithm: str
     strategy: str | None
-    config_version: str
+    config_version: int | None = Field(description="The published config version that ranked the list.")
     cached: bool = Field(description="Served from the response cache.")
     request_id: str
 
@@ -183,10 +183,9 @@ class Health(BaseModel):
     error when it is not."""
 
     status: Literal["ok", "unavailable"]
-    config_version: str
+    config_version: int = Field(description="The live published config version this service serves.")
     config_fingerprint: str
-    config_path: str | None
-    config_error: str | None = Field(description="Why the config file on disk is not the config in use.")
+    config_error: str | None = Field(description="Why the newest published version is not the one in use.")
     cache: dict[str, Any]
     impressions: dict[str, int] = Field(description="Lists queued, written, dropped and failed.")
     products: int | None = None
@@ -260,6 +259,9 @@ class EventIn(BaseModel):
     filters: Annotated[dict[str, Any] | None, BeforeValidator(_clean_json)] = None
     experiment: Key = None
     variant: Label = None
+    config_version: Annotated[StrictInt | None, Field(ge=1, le=2 ** 31 - 1, description=(
+        "The config_version of the list the shopper acted on (echo it from the list's response); left out: "
+        "the version the service serves now."))] = None
     event_id: Annotated[str | None, Field(pattern=TOKEN, description="Idempotency key: an event_id already "
                                                                       "logged is skipped.")] = None
 

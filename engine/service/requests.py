@@ -33,10 +33,11 @@ from engine.text import url_problem
 
 
 class RequestIds:
-    """ASGI middleware: sets request.state.request_id and the X-Request-Id response header."""
+    """ASGI middleware: sets request.state.request_id and the X-Request-Id response header, and on every
+    response (errors and photos too) X-Config-Version: the live config version the service serves."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    def __init__(self, app: ASGIApp, config_version: Callable[[], int | None] = lambda: None):
+        self.app, self.config_version = app, config_version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +51,9 @@ class RequestIds:
                 headers = MutableHeaders(scope=message)
                 if "x-request-id" not in headers:
                     headers.append("X-Request-Id", rid)
+                version = self.config_version()
+                if version is not None:
+                    headers.append("X-Config-Version", str(version))
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -155,17 +159,17 @@ def query_parameters(app: FastAPI) -> dict[tuple[str, str], tuple[list[str], set
 
 
 async def admit(request: Request) -> None:
-    """Runs first on every route (an app-wide dependency). Refuses a URL that is not UTF-8, then takes a
-    changed config file before anything else,
-    so the parameters are checked against the config this request is served with; then refuses unknown and
-    repeated query parameters."""
+    """Runs first on every route (an app-wide dependency). Refuses a URL that is not UTF-8, then takes a new
+    live config version (asked of the database at most once a second, in a worker thread) before anything
+    else, so the parameters are checked against the config this request is served with; then refuses
+    unknown and repeated query parameters."""
     problem = url_problem(request.scope.get("raw_path") or request.url.path.encode(),
                           request.scope.get("query_string", b""))
     if problem is not None:
         raise ValidationError(problem)
-    watcher = request.app.state.service.watcher
-    if watcher.due():
-        await run_in_threadpool(watcher.check)
+    service = request.app.state.service
+    if service.due():
+        await run_in_threadpool(service.current)
     route = request.scope.get("route")
     allowed, lists = query_parameters(request.app).get((getattr(route, "path_format", ""), request.method),
                                                        ([], set()))

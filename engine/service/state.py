@@ -1,11 +1,13 @@
-"""The parts behind the routes: the runtime of the data location, the config watcher, the response cache,
-the event log, the impression writer and the catalog's photos. Thread-safe: FastAPI runs the routes, which
+"""The parts behind the routes: the runtime of the data location (whose live config version the service
+follows, engine/recommend/versions.py), the response cache, the event log, the impression writer and the
+catalog's photos. Thread-safe: FastAPI runs the routes, which
 block on SQL and the vector store, in its thread pool."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.cache import CachedList, RecoCache, cache_key, make_cache
@@ -17,7 +19,6 @@ from engine.runtime import Runtime, shared
 from engine.service.impressions import ImpressionWriter
 from engine.service.media import Photos
 from engine.service.params import Refine
-from engine.service.watcher import ConfigWatcher
 from engine.settings import Settings
 from engine.types import Filters
 
@@ -34,11 +35,22 @@ def _response_cache(runtime: Runtime, settings: Settings) -> RecoCache:
     return make_cache(settings)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """One live version as the service serves it: a request takes one and keeps it to its end."""
+
+    version: int
+    fingerprint: str
+    recommender: Recommender
+
+    @property
+    def config(self) -> RecoConfig:
+        return self.recommender.config
+
+
 class Service:
-    def __init__(self, settings: Settings | None = None, config_path: str | None = None):
+    def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
-        path = config_path if config_path is not None else (self.settings.config_path or None)
-        self.watcher = ConfigWatcher(path)
         # The process-wide runtime of this data location: a console serving this API beside itself, or a job
         # in the same process, shares its open store, cards and profiles instead of opening a second copy.
         self.runtime = shared(self.settings)
@@ -46,28 +58,41 @@ class Service:
         self.events = EventLog(self.runtime.db)
         self.impressions = ImpressionWriter(self.events)
         self.photos = Photos(self.settings, self.runtime.db)
-        self._recommender: Recommender | None = None
-        self._built_for: str | None = None  # fingerprint the recommender was built with
+        self._serving: Serving | None = None
         self._lock = threading.Lock()
         self._categories: tuple[float, dict[str, int]] | None = None
 
     # ---- parts --------------------------------------------------------------------------------------
+    def current(self) -> Serving:
+        """The live version (asked of the database at most once a second), with its recommender, rebuilt by
+        the runtime (sharing store, cards and encoders) when a new version went live."""
+        live = self.runtime.live.current()
+        serving = self._serving
+        if serving is not None and serving.version == live.number:
+            return serving
+        with self._lock:
+            if self._serving is None or self._serving.version != live.number:
+                self._serving = Serving(live.number, live.fingerprint, self.runtime.recommender(live.config))
+                log.info("serving config version %s", live.number)
+            return self._serving
+
+    def serving_version(self) -> int | None:
+        """The version served now, as last looked up (no database query: the response header's value)."""
+        serving = self._serving
+        return serving.version if serving is not None else None
+
+    def due(self) -> bool:
+        """Whether the next `current()` asks the database for the live version."""
+        return self.runtime.live.due()
+
     @property
     def config(self) -> RecoConfig:
-        return self.watcher.current.config
+        return self.current().config
 
     def recommender(self) -> Recommender:
-        """The recommender of the config in use, rebuilt by the runtime (sharing store, cards and encoders)
-        when the config file changed."""
-        self.watcher.check()
-        loaded = self.watcher.current
-        with self._lock:
-            if self._recommender is None or self._built_for != loaded.fingerprint:
-                self._recommender, self._built_for = self.runtime.recommender(loaded.config), loaded.fingerprint
-            return self._recommender
+        return self.current().recommender
 
     def index_version(self) -> str:
-        self.watcher.check()  # a changed config file is taken before the version keys anything
         return self.runtime.index_version()
 
     def close(self) -> None:
@@ -78,13 +103,13 @@ class Service:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the index, the store and the config are usable, and what /health says about them."""
-        body: dict[str, Any] = {"status": "ok", "config_version": self.config.version,
-                                "config_fingerprint": self.watcher.current.fingerprint[:16],
-                                "config_path": str(self.watcher.path) if self.watcher.path else None,
-                                "config_error": self.watcher.error, "cache": self.cache.status(),
+        serving = self.current()
+        body: dict[str, Any] = {"status": "ok", "config_version": serving.version,
+                                "config_fingerprint": serving.fingerprint[:16],
+                                "config_error": self.runtime.live.error, "cache": self.cache.status(),
                                 "impressions": self.impressions.status()}
         try:
-            rec = self.recommender()
+            rec = serving.recommender
             spec = rec.store.spec()
             if spec is None:
                 raise VitrinaError("the vector index is empty: run `python -m engine index`")
@@ -121,7 +146,7 @@ class Service:
                        in_stock=refine.in_stock).validate()
 
     def strategy(self, name: str | None) -> str:
-        config = self.config
+        config = self.current().config
         name = name or config.default_strategy
         if name not in config.strategies:
             raise ValidationError(f"unknown strategy {name!r} (known: {', '.join(config.strategies)})")
@@ -129,18 +154,25 @@ class Service:
 
     # ---- cache --------------------------------------------------------------------------------------
     def cached_list(self, kind: str, key_params: dict[str, Any],
-                    compute: Callable[[], CachedList]) -> tuple[CachedList, bool]:
-        """The list from the cache (and True), or computed and cached (and False)."""
+                    compute: Callable[[Recommender], CachedList]) -> tuple[CachedList, bool]:
+        """The list from the cache (and True), or computed by the live version's recommender and cached (and
+        False). The key carries that version's fingerprint, so a publish is never answered from old entries."""
+        serving = self.current()
         if not self.cache.enabled:
-            return compute(), False
-        index = self.index_version()  # first: it also takes a changed config file
-        key = cache_key(kind, key_params, self.watcher.current.fingerprint, index)
+            return self._computed(serving, compute), False
+        key = cache_key(kind, key_params, serving.fingerprint, self.index_version())
         hit = self.cache.get_list(key)
-        if hit is not None:
-            return hit, True
-        served = compute()
+        if hit is not None:  # ranked by equal content, perhaps under an earlier number (a rollback)
+            return hit.model_copy(update={"config_version": serving.version}), True
+        served = self._computed(serving, compute)
         self.cache.put_list(key, served)
         return served, False
+
+    @staticmethod
+    def _computed(serving: Serving, compute: Callable[[Recommender], CachedList]) -> CachedList:
+        served = compute(serving.recommender)
+        served.config_version = serving.version
+        return served
 
     # ---- impressions --------------------------------------------------------------------------------
     def log_impressions(self, served: CachedList, request_id: str, session_id: str | None, user_id: str | None,
@@ -152,4 +184,5 @@ class Service:
             served=[(r.product.id, i, float(r.score)) for i, r in enumerate(served.items)],
             session_id=session_id or f"request-{request_id}", algorithm=served.algorithm, user_id=user_id,
             strategy=served.strategy, source_product_id=served.source_product_id,
+            config_version=served.config_version,
             filters={"request_id": request_id, **{k: v for k, v in filters.items() if v not in (None, [], False)}}))

@@ -21,7 +21,7 @@ from engine.cli.main import GROUPS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {"import-magento", "import", "index", "check", "demo", "stats", "similar", "search-image",
-            "search-text", "trending", "look", "personalised", "export-config", "import-config", "log-events",
+            "search-text", "trending", "look", "personalised", "config", "export-config", "import-config", "log-events",
             "simulate", "evaluate", "serve"}
 
 
@@ -29,7 +29,7 @@ def _environment(data_dir: Path) -> dict[str, str]:
     """Everything that could point a command at the real data: the SQLite file and embedded store in
     `data_dir`, no servers, no exported config."""
     return {"VITRINA_DATA_DIR": str(data_dir), "DATABASE_URL": "", "QDRANT_URL": "", "REDIS_URL": "",
-            "VITRINA_CONFIG": "", "VITRINA_IMAGE_ENCODER": "descriptor"}
+            "VITRINA_IMAGE_ENCODER": "descriptor"}
 
 
 @pytest.fixture

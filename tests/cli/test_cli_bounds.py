@@ -4,6 +4,7 @@ search text of nothing but whitespace, NUL and bidi marks. Each refusal is exit 
 argument."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     """An empty data folder, so a command that slipped through would find nothing rather than real data."""
     path = tmp_path / "data"
     for name, value in {"VITRINA_DATA_DIR": str(path), "DATABASE_URL": "", "QDRANT_URL": "", "REDIS_URL": "",
-                        "VITRINA_CONFIG": "", "VITRINA_IMAGE_ENCODER": "descriptor"}.items():
+                        "VITRINA_IMAGE_ENCODER": "descriptor"}.items():
         monkeypatch.setenv(name, value)
     return path
 
@@ -71,7 +72,7 @@ def test_out_of_range_and_malformed_arguments_exit_2_with_one_line(data_dir, cap
 
 def test_a_huge_id_and_bytes_that_are_not_utf8_as_a_user_types_them(data_dir):
     """Through the real interpreter: the shell hands Python bytes, and what reaches the terminal is checked."""
-    env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir), "VITRINA_CONFIG": ""}
+    env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir)}
     for arg, message in ((TOO_BIG.encode(), f"must be a product id between 1 and {MAX_ID}, got {TOO_BIG}"),
                          (b"\xed\xa0\x80", "is not valid Unicode: it holds a lone surrogate")):
         run = subprocess.run([sys.executable.encode(), b"-m", b"engine", b"similar", arg], cwd=ROOT, env=env,
@@ -89,7 +90,6 @@ def test_a_valid_id_still_reaches_the_engine(data_dir, capsys):
 
 def test_import_config_refuses_a_fifo_and_rules_naming_unknown_products(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VITRINA_CONFIG", "")
     pipe = tmp_path / "config.yaml"
     os.mkfifo(pipe)
     assert main(["import-config", str(pipe)]) == 2  # no writer ever opens it: reading it would hang
@@ -99,4 +99,6 @@ def test_import_config_refuses_a_fifo_and_rules_naming_unknown_products(tmp_path
     assert main(["import-config", str(stale)]) == 2
     err = capsys.readouterr().err
     assert "$.rules[0].product_id: no product with id 424242 in the catalog (rule pin-gone)" in err
-    assert not (tmp_path / "data" / "configs").exists() or not any((tmp_path / "data" / "configs").iterdir())
+    capsys.readouterr()
+    assert main(["config", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == []  # the draft is untouched

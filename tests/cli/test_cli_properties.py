@@ -22,7 +22,6 @@ def empty_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths in the arguments land here, never in the checkout
     monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VITRINA_IMAGE_ENCODER", "descriptor")
-    monkeypatch.setenv("VITRINA_CONFIG", "")
     return tmp_path
 
 

@@ -383,10 +383,11 @@ def test_index_refuses_a_second_job_while_one_runs(app):
     assert metrics(app, "index-report")["Errors"] == "0"
 
 
-def test_search_pages_preview_with_the_working_config(app, runtime):
-    """A hide rule added on the Rules page (the session's working config) applies to Similar items at once."""
-    from copy import deepcopy
+def test_search_pages_preview_with_the_draft(app, runtime):
+    """A hide rule added to the shared draft (as the Rules page does) applies to Similar items at once."""
+    from dataclasses import replace
 
+    from engine.merchandising.drafts import ConfigWorkflow
     from engine.recommend.rules import Rule
 
     goto(app, "similar")
@@ -395,10 +396,9 @@ def test_search_pages_preview_with_the_working_config(app, runtime):
     app.button(key=f"grid-browse.pick.{chosen.id}").click().run()
     top = tiles(app, "grid-similar-combined")[0]
     hidden = runtime.catalog.get(top.sku)
-    working = deepcopy(runtime.config)
-    working.rules.append(Rule("hide-top", "hide", hidden.id))
-    app.session_state["working_config"] = working
+    ConfigWorkflow(runtime).edit(lambda c: replace(c, rules=[*c.rules, Rule("hide-top", "hide", hidden.id,
+                                                                           match="sku")]), "tests", "hide top")
     app.run()
     shown = [t.sku for t in tiles(app, "grid-similar-combined")]
     assert hidden.sku not in shown and len(shown) == 12
-    assert top.sku in [r.product.sku for r in runtime.recommender().similar(chosen.id, n=12)]  # saved config unchanged
+    assert top.sku in [r.product.sku for r in runtime.recommender().similar(chosen.id, n=12)]  # live version unchanged

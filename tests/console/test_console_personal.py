@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from copy import deepcopy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,14 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from console.personal_view import HISTORY_ROWS
+from engine.merchandising.drafts import ConfigWorkflow
 from engine.recommend.personal import (SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED, personalised)
 from engine.catalog.events import EventRow  # after engine.recommend.personal: imported first, it is a circular import
+from engine.runtime import shared
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 GRID = "grid-personal"
-WORKING = "working_config"  # the session's config every console page previews with
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------
@@ -36,9 +37,14 @@ def app(console_env) -> AppTest:
     return at
 
 
+def draft():
+    """The config every console page previews with: the shared draft (in the engine's database)."""
+    return ConfigWorkflow(shared()).draft().config
+
+
 def engine(at: AppTest, runtime):
-    """The recommender of the config the page ranks with: the session's working config."""
-    return runtime.recommender(at.session_state[WORKING])
+    """The recommender of the config the page ranks with: the draft."""
+    return runtime.recommender(draft())
 
 
 def run(changed) -> AppTest:
@@ -140,7 +146,7 @@ def test_a_simulated_shopper_gets_the_engines_personalised_list_taste_and_histor
     assert result.reason in at.get_by_key("personal-served").success[0].value
 
     # the taste: interest per category and the usual price, as the engine computes them from the log alone
-    profile = runtime.recommender().profiles.from_scratch(user, at.session_state[WORKING])
+    profile = runtime.recommender().profiles.from_scratch(user, draft())
     bars = json.loads(at.get_by_key("personal-taste").get("plotly_chart")[0].proto.spec)["data"][0]
     ranked = profile.top_categories(len(profile.categories))
     assert list(bars["y"]) == [profile.category_labels[c] for c in ranked]
@@ -186,13 +192,13 @@ def test_not_like_this_removes_the_item_records_the_dislike_and_clear_takes_it_b
             store.undislike(user, product_id)
 
 
-def test_switching_personalisation_off_in_the_working_config_serves_trending_and_says_why(app, runtime):
+def test_switching_personalisation_off_in_the_draft_serves_trending_and_says_why(app, runtime):
     user = most_active_simulated_shopper(runtime)
     at = pick_shopper(app, user)
     n = at.number_input(key="personal_n").value
-    working = deepcopy(at.session_state[WORKING])
-    working.personalisation.enabled = False
-    at.session_state[WORKING] = working
+    working = ConfigWorkflow(shared()).edit(
+        lambda c: replace(c, personalisation=replace(c.personalisation, enabled=False)), "tests",
+        "personalisation off").config
     at = run(at)
     result = personalised(runtime.recommender(working), user, n=n)
     assert result.served == SERVED_DISABLED

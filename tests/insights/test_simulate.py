@@ -83,7 +83,7 @@ def test_the_example_experiment_has_assigned_traffic(tmp_path):
 def test_better_algorithms_and_top_slots_get_more_clicks(tmp_path):
     db = make_db(tmp_path / "q.db")
     simulate(db, shoppers=250, days=7, seed=3, end=END, algorithms={"good": 1.0, "poor": 0.0},
-             strategies=["similar"], experiment=False)
+             strategies=["balanced"], experiment=False)
     m = A.metrics(db, "algorithm").set_index("algorithm")
     assert m.loc["good", "ctr_low"] > m.loc["poor", "ctr_high"]
     pos = A.ctr_by_position(db).set_index("position")

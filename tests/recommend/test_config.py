@@ -16,7 +16,7 @@ from engine.recommend.looks import ComplementaryTarget
 from engine.recommend.rerank import FactorParams, Strategy
 from engine.recommend.rules import Rule
 
-MINIMAL = "schema_version: 1\nversion: v1\n"
+MINIMAL = "schema_version: 2\nversion: v1\n"
 
 
 def custom() -> RecoConfig:
@@ -153,7 +153,8 @@ def test_unquoted_yaml_timestamps_and_numeric_keys_are_read_as_text():
     ("rules: [{id: a, action: hide, product_id: x}]\n", "$.rules[0].product_id: Input should be a valid integer, got 'x'"),
     ("rules: [{id: a, action: hide, product_id: true}]\n", "$.rules[0].product_id: Input should be a valid integer, got True"),
     ("rules: [{id: a, action: pin, product_id: 5, slot: 0}]\n", "$.rules[0].slot: Input should be greater than or equal to 1"),
-    ("rules: [{id: a, action: hide, product_id: 5, scope: 'brand:2'}]\n", "$.rules[0].scope: String should match pattern"),
+    ("rules: [{id: a, action: hide, product_id: 5, scope: 'shelf:2'}]\n",
+     "$.rules[0].scope: scope must be 'global', 'category:<id>', 'brand:<name>' or 'product:<id>', got 'shelf:2'"),
     ("complementary: {Men/Tops: [{category: Gear/Bags}]}\n", "$.complementary['Men/Tops'][0].relation: Field required"),
     ("complementary: {Men/Tops: [{category: Gear/Bags, relation: bag, max_items: 0}]}\n",
      "$.complementary['Men/Tops'][0].max_items: Input should be greater than or equal to 1, got 0"),
@@ -192,18 +193,20 @@ def test_each_schema_error_is_reported_with_its_path(fragment: str, expected: st
      "$.complementary['Men/Tops'][1].category: 'Gear/Bags' is listed twice"),
     ("complementary: {Men/Tops: [], Men / Tops: []}\n", "$.complementary['Men / Tops']: the same category as 'Men/Tops'"),
     ("events: {weights: {view: 1}}\n", "$.events.weights.view: unknown event kind 'view'"),
-    ("schema_version: 2\n", "$.schema_version: this engine reads schema_version 1, got 2"),
+    ("schema_version: 3\n", "$.schema_version: this engine reads schema_version 1 to 2, got 3"),
+    ("schema_version: 0\n", "$.schema_version: Input should be greater than or equal to 1, got 0"),
+    ("schema_version: '2'\n", "$.schema_version: Input should be a valid integer, got '2'"),
     ("created_at: yesterday\n", "$.created_at: not an ISO 8601 date-time"),
 ])
 def test_each_semantic_error_is_reported_with_its_path(fragment: str, expected: str):
-    text = MINIMAL.replace("schema_version: 1\n", "") if fragment.startswith("schema_version") else MINIMAL
+    text = MINIMAL.replace("schema_version: 2\n", "") if fragment.startswith("schema_version") else MINIMAL
     with pytest.raises(ConfigError) as e:
         load(text + fragment)
     assert any(err.startswith(expected) for err in e.value.errors), e.value.errors
 
 
 def test_many_errors_are_listed_at_once():
-    text = ("schema_version: 1\n"  # version missing
+    text = ("schema_version: 2\n"  # version missing
             "text_weight: -1\n"
             "default_strategy: ghost\n"
             "strategies:\n"
@@ -227,7 +230,7 @@ def test_many_errors_are_listed_at_once():
 # ---------------------------------------------------------------- YAML errors
 
 def test_malformed_yaml_reports_line_and_column():
-    text = "schema_version: 1\nversion: v1\nstrategies: {a: [1, 2\nrules: []\n"
+    text = "schema_version: 2\nversion: v1\nstrategies: {a: [1, 2\nrules: []\n"
     with pytest.raises(ConfigError) as e:
         load(text)
     assert len(e.value.errors) == 1
@@ -237,7 +240,7 @@ def test_malformed_yaml_reports_line_and_column():
 
 def test_bad_indentation_reports_line():
     with pytest.raises(ConfigError) as e:
-        load("schema_version: 1\nversion: v1\n  text_weight: 0.5\n")
+        load("schema_version: 2\nversion: v1\n  text_weight: 0.5\n")
     assert e.value.errors[0].startswith("line 3, column 14:")
 
 

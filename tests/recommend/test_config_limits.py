@@ -8,7 +8,7 @@ import pytest
 from engine.errors import ConfigError
 from engine.recommend.config import load, parse_yaml
 
-HEAD = "schema_version: 1\nversion: v1\n"
+HEAD = "schema_version: 2\nversion: v1\n"
 
 
 def billion_laughs() -> str:

@@ -68,7 +68,7 @@ def luma_world(tmp_path_factory, luma_dir: Path) -> World:
     if _WORLD is None:
         settings = Settings()
         settings.data_dir = tmp_path_factory.mktemp("service-world")
-        settings.database_url = settings.qdrant_url = settings.redis_url = settings.config_path = ""
+        settings.database_url = settings.qdrant_url = settings.redis_url = ""
         settings.image_encoder, settings.text_encoder = "descriptor", "use"
         settings.cache_ttl = 300.0
         rt = shared(settings)

@@ -330,5 +330,9 @@ def test_pinned_candidate_survives_collapse():
     a2 = card(3, group_key="G", colour="blue")
     cands = [rec(a1, 0.9), rec(a2, 0.8), rec(card(4), 0.7)]
     out = rerank(None, cands, BUILTIN_STRATEGIES["relevance"], 3, collapse_k=1,
-                 rules=[Rule("p", "pin", 3, slot=1)], now=NOW)
+                 rules=[Rule("p", "pin", 3, slot=1, match="sku")], now=NOW)
     assert ids(out) == [3, 2, 4]
+    # Per style, the pin stands for the style: its best-ranked variant takes the slot, once.
+    out = rerank(None, cands, BUILTIN_STRATEGIES["relevance"], 3, collapse_k=1,
+                 rules=[Rule("p", "pin", 3, slot=2)], now=NOW)
+    assert ids(out) == [4, 2]

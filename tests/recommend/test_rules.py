@@ -146,7 +146,8 @@ def test_rule_validation():
     assert "only pins have a slot" in Rule("h", "hide", 1, slot=2).errors()
     assert any("action" in e for e in Rule("x", "boost", 1).errors())
     assert any("product_id" in e for e in Rule("x", "hide", "1").errors())
-    assert any("scope" in e for e in Rule("x", "hide", 1, scope="brand:3").errors())
+    assert any("scope" in e for e in Rule("x", "hide", 1, scope="shelf:3").errors())
+    assert Rule("x", "hide", 1, scope="brand:3").errors() == []  # a brand may be named by digits
     assert any("id" in e for e in Rule("", "hide", 1).errors())
     with pytest.raises(ValidationError, match="'bad'"):
         Rule("bad", "pin", 1).validate()
@@ -161,6 +162,7 @@ def test_parse_scope():
     assert parse_scope("global") == ("global", None)
     assert parse_scope("category:12") == ("category", 12)
     assert parse_scope(" product:7 ") == ("product", 7)
-    for bad in ("category:", "category:x", "brand:1", "", None):
+    assert parse_scope("brand: Luma ") == ("brand", "Luma")
+    for bad in ("category:", "category:x", "brand:", "brand:  ", "shelf:1", "", None):
         with pytest.raises(ValidationError):
             parse_scope(bad)

@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 from engine.catalog.events import EventRow
 from engine.catalog.importers import import_generic
 from engine.errors import ConfigError, ValidationError
-from engine.recommend.config import RecoConfig, save
+from engine.recommend.config import RecoConfig
+from engine.recommend.versions import VersionTable
 from engine.recommend.rules import Rule
 from engine.runtime import Runtime, shared
 from engine.service.app import create_app
@@ -54,7 +55,7 @@ def _shop(folder: Path) -> Shop:
     (folder / "products.csv").write_text("sku,title,price,colour\nTEE-1,Red tee,10,red\nTEE-2,Blue tee,12,blue\n"
                                          "CAP-1,Black cap,5,black\n", encoding="utf-8")
     s = Settings()
-    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = folder / "data", "", "", "", ""
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url = folder / "data", "", "", ""
     s.image_encoder, s.text_encoder, s.catalog_dir = "descriptor", "use", folder
     rt = shared(s)
     assert import_generic(rt.db, folder / "products.csv").created == 3
@@ -203,23 +204,15 @@ def test_a_batch_of_only_unknown_products_is_404_and_writes_nothing(client, shop
 
 # ---------------------------------------------------------------- a config that validates but cannot serve
 
-def test_a_pin_past_bigint_never_gets_a_raw_500(shop, tmp_path):
-    """The config side (refusing such an id when validating) is the config's; whichever layer meets it, the
-    answer is JSON and every other route keeps serving."""
+def test_a_pin_past_bigint_is_refused_where_versions_are_published(shop):
+    """Such an id names no product: publishing refuses it (listing why), so no service ever serves it."""
     cfg = RecoConfig.default()
-    cfg.version = "pin-overflow"
     cfg.rules = [Rule("overflow", "pin", MAX_ID + 1, slot=1)]
-    try:
-        path = save(cfg, tmp_path / "config.yaml")
-        app = create_app(shop.settings, config_path=str(path))
-    except ConfigError as e:  # refused where configs are checked: nothing serves it
-        assert str(MAX_ID + 1) in str(e)
-        return
-    with TestClient(app) as c:  # raise_server_exceptions: an exception escaping the app fails here
-        _refused(c.get("/api/products/TEE-1/similar/"), 500, "internal error: the service log has the details",
-                 "InternalError")
-        assert c.get("/api/recommendations/trending/").status_code == 200
-        assert c.get("/health").json()["config_version"] == "pin-overflow"
+    table = VersionTable(shared(shop.settings).db)
+    before = table.latest_number()
+    with pytest.raises(ConfigError) as e:
+        table.append(cfg, "hostile")
+    assert str(MAX_ID + 1) in str(e.value) and table.latest_number() == before
 
 
 # ---------------------------------------------------------------- the real server

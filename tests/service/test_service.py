@@ -27,10 +27,11 @@ from starlette.testclient import TestClient
 from engine.catalog.importers import import_generic
 from engine.catalog.media import placeholder
 from engine.catalog.models import Product
-from engine.recommend.config import RecoConfig, save
+from engine.catalog.configs import ConfigVersionRow
+from engine.merchandising.drafts import ConfigWorkflow
 from engine.insights.events import utc_now
 from engine.catalog.events import EventRow
-from engine.runtime import Runtime, shared
+from engine.runtime import shared
 from engine.recommend.rules import Rule
 from engine.service.app import MAX_EVENTS_PER_REQUEST, create_app
 from engine.settings import Settings
@@ -49,20 +50,29 @@ def world(tmp_path_factory, luma_dir) -> World:
 
 
 @pytest.fixture(scope="module")
-def config_path(tmp_path_factory) -> Path:
-    cfg = personal_config()
-    cfg.version = "svc-1"
-    return save(cfg, tmp_path_factory.mktemp("service-config") / "config.yaml")
-
-
-@pytest.fixture(scope="module")
 def settings(world) -> Settings:
     return replace(world.settings, max_upload_bytes=UPLOAD_LIMIT)
 
 
 @pytest.fixture(scope="module")
-def app(settings, config_path):
-    return create_app(settings, config_path=str(config_path))
+def desk(world) -> ConfigWorkflow:
+    return ConfigWorkflow(world.runtime)
+
+
+@pytest.fixture(scope="module")
+def published(desk) -> int:
+    """The service's config published as the live version; the world (shared with other modules) gets its
+    previous live content back afterwards."""
+    before = desk.runtime.live.refresh().number
+    desk.replace(personal_config(), "service tests", "the service's config")
+    number = desk.publish("service tests", "personal_config").version.number
+    yield number
+    desk.rollback(before, "service tests", "back to what the other modules expect")
+
+
+@pytest.fixture(scope="module")
+def app(settings, published):
+    return create_app(settings)
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +104,12 @@ SIMILAR_CASES = [
 ]
 
 
-def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, config_path):
+def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, published):
     # The world is shared with other modules that log events: start from a fresh popularity snapshot, as the
     # recommender started from the file below does (snapshots are otherwise reused for up to a minute).
     shared(settings).recommender().invalidate()
     served = [_get(client, f"/api/products/MJ01-Red/{path}/", params=params) for path, params, _ in SIMILAR_CASES]
-    rec = Runtime.from_config(config_path, settings).recommender()  # shares the open store of this process
+    rec = shared(settings).recommender(personal_config())  # what the console previews a draft with
     for body, (_, _, call) in zip(served, SIMILAR_CASES):
         call = dict(call)
         if "filters" in call:
@@ -110,7 +120,7 @@ def test_rankings_equal_the_facade_built_from_the_same_config(client, settings, 
         assert _ids(body) == [r.product.id for r in expected]
         assert [i["score"] for i in body["items"]] == pytest.approx([r.score for r in expected], abs=1e-12)
         assert [i["reasons"] for i in body["items"]] == [r.reasons for r in expected]
-        assert body["config_version"] == "svc-1" and body["cached"] is False
+        assert body["config_version"] == published and body["cached"] is False
     again = _get(client, "/api/products/MJ01-Red/similar/")
     assert _ids(again) == _ids(served[0]) and again["cached"] is True
 
@@ -221,7 +231,7 @@ def test_the_generated_openapi_lists_every_query_parameter_of_every_route(client
 
 def _assert_list(body: dict, algorithm: str) -> None:
     assert set(body) >= {"items", "algorithm", "strategy", "config_version", "cached", "request_id"}
-    assert body["algorithm"] == algorithm and body["config_version"] == "svc-1"
+    assert body["algorithm"] == algorithm and isinstance(body["config_version"], int)
     assert [i["rank"] for i in body["items"]] == list(range(1, len(body["items"]) + 1))
     for item in body["items"]:
         assert set(item) >= {"id", "sku", "title", "price", "colour", "category", "image", "score", "reasons", "rank"}
@@ -337,6 +347,23 @@ def test_every_served_list_logs_its_impressions_in_one_batch(client, app, world)
         {("vector_combined", "balanced", "imp-u", world.card("MH01-Black").id, rid)}
     assert len({r.ts for r in first}) == 1  # one batch, one time
     assert {r.filters["request_id"] for r in rows[6:]} == {cached["request_id"]}
+    assert {r.config_version for r in rows} == {body["config_version"]} == {cached["config_version"]}
+
+
+def test_events_carry_the_config_version_they_were_served_under(client, world):
+    serving = _get(client, "/health")["config_version"]
+    r = client.post("/api/events/", json=[{"kind": "click", "session_id": "cv-s", "sku": "MJ01-Red"},
+                                          {"kind": "click", "session_id": "cv-s", "sku": "MJ01-Red",
+                                           "config_version": 1}])
+    assert r.status_code == 201
+    with world.runtime.db.session() as s:
+        versions = list(s.scalars(select(EventRow.config_version).where(EventRow.session_id == "cv-s")
+                                  .order_by(EventRow.id)))
+    assert versions == [serving, 1]  # left out: the version served now; given: the list's own
+    for bad in (0, "2", 2.5):
+        r = client.post("/api/events/", json={"kind": "click", "session_id": "cv-s", "sku": "MJ01-Red",
+                                              "config_version": bad})
+        assert r.status_code == 400 and "config_version" in r.json()["message"], r.text
 
 
 @pytest.mark.parametrize("path, params, algorithm", [
@@ -408,7 +435,7 @@ def test_photo_urls_follow_where_the_photo_is(tmp_path, world):
         "sku,title,price,images\nTEE-1,Red tee,10,photos/tee.jpg\nCAP-1,Cap,5,https://cdn.example.com/cap.jpg\n"
         f"BAG-1,Bag,30,{elsewhere / 'secret.jpg'}\n", encoding="utf-8")
     s = Settings()
-    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url = tmp_path / "data", "", "", ""
     s.image_encoder, s.text_encoder, s.catalog_dir = "descriptor", "use", catalog
     assert import_generic(shared(s).db, catalog / "products.csv").created == 3
     with TestClient(create_app(s)) as c:
@@ -532,7 +559,7 @@ def test_oversized_bodies_are_413(client):
 
 def test_503_without_an_index(tmp_path):
     s = Settings()
-    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url = tmp_path / "data", "", "", ""
     s.image_encoder, s.text_encoder = "descriptor", "use"
     (tmp_path / "products.csv").write_text("sku,title,price\nTEE-1,Red tee,10\n", encoding="utf-8")
     import_generic(shared(s).db, tmp_path / "products.csv")  # a catalog, but nothing indexed yet
@@ -556,42 +583,46 @@ def test_cache_is_invalidated_by_a_reindex(client, world):
     assert _get(client, url)["cached"] is False
 
 
-def test_config_reload_on_file_change(client, config_path, world, caplog):
-    original = config_path.read_text(encoding="utf-8")
+def test_a_publish_is_served_within_a_second_and_a_rollback_restores(client, desk, published, world, caplog):
     url = "/api/products/MJ01-Red/similar/"
     before = _get(client, url, params={"limit": 5})
+    assert before["config_version"] == published
+    assert _get(client, "/health")["config_version"] == published
     pinned = world.card("24-MB05").id  # a bag: never among a jacket's nearest
-    cfg = RecoConfig.load(config_path)
-    cfg.version = "svc-2"
-    cfg.rules = [Rule("bag-first", "pin", pinned, slot=1)]
-    try:
-        save(cfg, config_path)
-        time.sleep(1.05)
-        after = _get(client, url, params={"limit": 5})
-        assert after["config_version"] == "svc-2" and after["cached"] is False
-        assert _ids(after)[0] == pinned != _ids(before)[0]
+    desk.edit(lambda c: replace(c, rules=[Rule("bag-first", "pin", pinned, slot=1)]), "service tests", "pin a bag")
+    new = desk.publish("service tests", "bag first").version.number
+    started = time.monotonic()
+    while (after := _get(client, url, params={"limit": 5}))["config_version"] != new:
+        assert time.monotonic() - started < 5, "the service did not take the new version"
+        time.sleep(0.1)
+    assert after["cached"] is False and _ids(after)[0] == pinned != _ids(before)[0]
+    r = client.get("/api/recommendations/trending/")
+    assert r.headers["x-config-version"] == str(new) and r.json()["config_version"] == new
 
-        caplog.set_level(logging.ERROR, logger="engine.service.app")
-        config_path.write_text("schema_version: 1\nversion: broken\ndefault_strategy: [\n", encoding="utf-8")
-        time.sleep(1.05)
-        still = _get(client, url, params={"limit": 5})
-        assert still["config_version"] == "svc-2" and _ids(still) == _ids(after)
-        refused = [r for r in caplog.records if "refused the new config" in r.getMessage()]
-        assert len(refused) == 1 and "not valid YAML" in refused[0].getMessage()
-        _get(client, url, params={"limit": 5})  # the same bad file is not reported again
-        assert len([r for r in caplog.records if "refused the new config" in r.getMessage()]) == 1
-        assert "refused" in _get(client, "/health")["config_error"]
-    finally:
-        config_path.write_text(original, encoding="utf-8")
-        time.sleep(1.05)
-    assert _get(client, url, params={"limit": 5})["config_version"] == "svc-1"
+    # A version this release cannot read (written by a newer one) is refused once, and the old one serves on.
+    caplog.set_level(logging.ERROR, logger="engine.recommend.versions")
+    with world.runtime.db.session() as s:
+        s.add(ConfigVersionRow(number=new + 1, schema_version=99, document='{"schema_version": 99}',
+                               fingerprint="f" * 64, author="a newer release", previous=new))
+    time.sleep(1.05)
+    still = _get(client, url, params={"limit": 5})
+    assert still["config_version"] == new and _ids(still) == _ids(after)
+    assert "cannot be read" in _get(client, "/health")["config_error"]
+    _get(client, url, params={"limit": 5})
+    assert len([r for r in caplog.records if "cannot be read" in r.getMessage()]) == 1  # once, not per request
+
+    back = desk.rollback(published, "service tests").version.number
+    time.sleep(1.05)
+    restored = _get(client, url, params={"limit": 5})
+    assert restored["config_version"] == back and _ids(restored) == _ids(before)
+    assert _get(client, "/health")["config_error"] is None
 
 
-def test_redis_cache_dying_mid_run_is_no_error(settings, config_path, tmp_path, caplog):
+def test_redis_cache_dying_mid_run_is_no_error(settings, published, tmp_path, caplog):
     require_redis_server()
     server = RedisServer(tmp_path / "redis").start()
     try:
-        with TestClient(create_app(replace(settings, redis_url=server.url), config_path=str(config_path))) as c:
+        with TestClient(create_app(replace(settings, redis_url=server.url))) as c:
             url = "/api/products/MS04-Red/similar/"
             assert _get(c, url)["cached"] is False
             assert _get(c, url)["cached"] is True  # from Redis
@@ -610,7 +641,7 @@ def test_redis_cache_dying_mid_run_is_no_error(settings, config_path, tmp_path, 
 
 # ---------------------------------------------------------------- the real server
 
-def test_python_m_engine_serve_over_loopback(app, world, config_path, tmp_path):
+def test_python_m_engine_serve_over_loopback(app, world, published, tmp_path):
     world.runtime.store.flush()
     data = tmp_path / "data"
     shutil.copytree(world.settings.data_dir, data)
@@ -620,7 +651,7 @@ def test_python_m_engine_serve_over_loopback(app, world, config_path, tmp_path):
            "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--config", str(config_path), "--log-level", "warning"],
+                             "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -638,7 +669,7 @@ def test_python_m_engine_serve_over_loopback(app, world, config_path, tmp_path):
         with httpx.Client(base_url=base, timeout=30) as http:
             similar = http.get("/api/products/MJ01-Red/similar/", params={"limit": 4})
             assert similar.status_code == 200 and len(similar.json()["items"]) == 4
-            assert similar.json()["config_version"] == "svc-1"
+            assert similar.json()["config_version"] == world.runtime.live.refresh().number
             assert http.get("/api/products/NO-SUCH/similar/").status_code == 404
             assert http.post("/api/events/", json={"kind": "click", "session_id": "loop", "sku": "MJ01-Red"}
                              ).status_code == 201
@@ -663,7 +694,7 @@ def test_photos_of_a_recorded_import_folder_are_served_and_nothing_beside_them(w
     (elsewhere / "secret.jpg").write_bytes(photo)
     (shop / "products.csv").write_text("sku,title,price,images\nMUG-1,Mug,10,img/mug.jpg\n", encoding="utf-8")
     s = Settings()
-    s.data_dir, s.database_url, s.qdrant_url, s.redis_url, s.config_path = tmp_path / "data", "", "", "", ""
+    s.data_dir, s.database_url, s.qdrant_url, s.redis_url = tmp_path / "data", "", "", ""
     s.image_encoder, s.text_encoder, s.catalog_dir = "descriptor", "use", tmp_path / "catalog"
     assert import_generic(shared(s).db, shop / "products.csv").created == 1
     with TestClient(create_app(s)) as c:

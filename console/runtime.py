@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from engine.jobs import ensure_runner
 from engine.runtime import Runtime, shared
 from engine.settings import Settings
 
@@ -39,8 +40,12 @@ def location() -> tuple[str, str, str]:
 
 
 def get_runtime() -> Runtime:
-    """The Runtime of the data location the environment points at (one per process)."""
-    return _runtime(*location())
+    """The Runtime of the data location the environment points at (one per process), with its background
+    runner of indexing jobs going: every page reaches the runtime through here, whichever page a session
+    opens first (a fresh server may run a page without app.py)."""
+    rt = _runtime(*location())
+    ensure_runner(rt)
+    return rt
 
 
 def startup_state() -> Startup:

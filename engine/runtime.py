@@ -60,11 +60,11 @@ class Runtime:
 
     @cached_property
     def text_encoder(self) -> TextEncoder:
-        return make_text_encoder(self.settings.text_encoder)
+        return make_text_encoder(self.settings.text_encoder, self.settings.device, self.settings.encode_batch)
 
     @cached_property
     def _image(self) -> tuple[ImageEncoder, str | None]:
-        return make_image_encoder(self.settings.image_encoder)
+        return make_image_encoder(self.settings.image_encoder, self.settings.device, self.settings.encode_batch)
 
     @property
     def image_encoder(self) -> ImageEncoder:

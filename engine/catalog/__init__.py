@@ -1,5 +1,5 @@
 """The SQL catalog: schema, sessions, importers, colour lexicon and the read API."""
-from engine.catalog import configs  # noqa: F401  (registers the config tables on Base before any create_all)
+from engine.catalog import configs, jobs  # noqa: F401  (register their tables on Base before any create_all)
 from engine.catalog.colours import detect_colour, normalise_colour
 from engine.catalog.db import Database
 from engine.catalog.importers import ImportReport, RowError, import_generic, import_magento

@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any, NoReturn
 
-from engine.cli import catalog, config, evaluate, events, search, serve
+from engine.cli import catalog, config, evaluate, events, jobs, search, serve
 from engine.cli.common import Command, jsonable
 from engine.errors import VitrinaError
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 GROUPS: tuple[tuple[Command, ...], ...] = (
     catalog.COMMANDS, search.COMMANDS, config.COMMANDS, events.COMMANDS, evaluate.COMMANDS, serve.COMMANDS,
+    jobs.COMMANDS,
 )
 COMMANDS: dict[str, Command] = {c.name: c for group in GROUPS for c in group}
 

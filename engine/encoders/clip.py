@@ -4,6 +4,10 @@ Weights come from a pretrained tag (downloaded once from the hub, then read from
 checkpoint file. No package ships CLIP weights, so on a machine without them this module says so at once
 with a VitrinaError instead of retrying the hub for a minute; the factory then falls back to the
 weight-free descriptor.
+
+The model sits on the configured device (VITRINA_DEVICE, checked before loading: an absent GPU is an error,
+not a CPU fallback); each batch of pixels or tokens is moved there and its vectors come back as numpy on the
+CPU. Photos are decoded and preprocessed on the CPU either way.
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from engine.errors import ValidationError, VitrinaError
+from engine.encoders.device import CPU, check_batch, check_device
 from engine.encoders.images import to_rgb
+from engine.encoders.use import BATCH as TEXT_BATCH
 from engine.encoders.use import check_texts, encode_batches
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,7 @@ DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 # CLIP's tokenizer keeps 77 tokens; characters beyond this could not reach the model anyway.
 MAX_CHARS = 1000
 _PROBE_TIMEOUT_S = 3.0
+IMAGE_BATCH = 32  # photos per pass of the image tower when VITRINA_ENCODE_BATCH is not set
 
 
 def _sha8(path: Path) -> str:
@@ -94,11 +101,17 @@ def weights_obtainable(arch: str, tag: str) -> tuple[bool, str]:
 
 
 class ClipImageEncoder:
-    """An open_clip model on CPU: image tower for photos, text tower for queries into the image space."""
+    """An open_clip model on a torch device: image tower for photos, text tower for queries into the image space.
+
+    One configured batch size serves both towers; left unset, they keep 32 photos and 64 texts per pass."""
 
     supports_text: bool = True
 
-    def __init__(self, arch: str = DEFAULT_ARCH, pretrained: str = DEFAULT_PRETRAINED):
+    def __init__(self, arch: str = DEFAULT_ARCH, pretrained: str = DEFAULT_PRETRAINED, device: str = CPU,
+                 batch_size: int | None = None):
+        self.batch_size = check_batch(batch_size, IMAGE_BATCH)
+        self.text_batch_size = check_batch(batch_size, TEXT_BATCH)
+        self.device = check_device(device)
         try:
             import open_clip
             import torch
@@ -129,7 +142,7 @@ class ClipImageEncoder:
             source = pretrained
             self.name = f"clip:{arch}:{pretrained}"
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=source, device="cpu")
+            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=source, device=self.device)
         except Exception as e:  # download, unpickling, shape-mismatch errors: all mean "no usable weights"
             reason = ("Failed to download weights" if "download" in str(e).lower()
                       else "the checkpoint does not fit the architecture or is damaged")
@@ -152,13 +165,12 @@ class ClipImageEncoder:
             v /= n
         return v
 
-    def encode(self, images: Sequence[Image.Image], batch_size: int = 32, show_progress: bool = False,
+    def encode(self, images: Sequence[Image.Image], batch_size: int | None = None, show_progress: bool = False,
                normalize: bool = True) -> np.ndarray:
         """(N, dim) float32 from decoded images, in batches under torch.no_grad."""
         if isinstance(images, Image.Image):
             raise ValidationError("encode takes a sequence of images: wrap a single image in a list")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_batch(self.batch_size if batch_size is None else batch_size, IMAGE_BATCH)
         for i, im in enumerate(images):
             if not isinstance(im, Image.Image):
                 raise ValidationError(f"image #{i} is not a PIL image but {type(im).__name__}")
@@ -168,18 +180,19 @@ class ClipImageEncoder:
                                    unit="img") as bar:
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size]
-                pixels = torch.stack([self._preprocess(to_rgb(im)) for im in batch])
+                pixels = torch.stack([self._preprocess(to_rgb(im)) for im in batch]).to(self.device)
                 out[start:start + len(batch)] = self._to_numpy(self._model.encode_image(pixels), normalize)
                 bar.update(len(batch))
         return out
 
-    def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         """(N, dim) float32 text vectors in the image space: a text query finds matching photos."""
         clean = check_texts(texts, MAX_CHARS)
         torch = self._torch
 
         def run(batch: list[str]) -> np.ndarray:
             with torch.no_grad():
-                return self._to_numpy(self._model.encode_text(self._tokenizer(batch)), False)
+                return self._to_numpy(self._model.encode_text(self._tokenizer(batch).to(self.device)), False)
 
-        return encode_batches(clean, self.dim, batch_size, False, normalize, run, f"{self.name} text")
+        size = self.text_batch_size if batch_size is None else batch_size
+        return encode_batches(clean, self.dim, size, False, normalize, run, f"{self.name} text")

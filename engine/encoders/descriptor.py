@@ -10,7 +10,8 @@ the background colour estimated on the image border) and everything is measured 
 - shape: the product mask at a fixed size after an aspect-preserving fit, its aspect and fill ratios.
 
 Histograms are square-rooted (Hellinger), every block is L2-normalised and weighted, and the concatenation
-is a unit vector, so a cosine is a weighted sum of per-block similarities. The weights were chosen on the
+is a unit vector, so a cosine is a weighted sum of per-block similarities. It is numpy and PIL on the CPU
+whatever VITRINA_DEVICE says: nothing here would run faster on a GPU than the cost of copying each photo there. The weights were chosen on the
 Luma catalog's other-view retrieval task (tests/test_descriptor_quality.py); change anything that alters
 the vectors and `NAME` must be bumped, so that vectors of two versions are never mixed in one collection.
 """
@@ -23,6 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from engine.errors import ValidationError
+from engine.encoders.device import check_batch
 from engine.encoders.images import to_rgb
 
 NAME = "descriptor-v2"  # v1: 256 px working size (a development snapshot); v2: 160 px
@@ -223,13 +225,15 @@ class DescriptorImageEncoder:
     dim: int = DIM
     supports_text: bool = False
 
-    def encode(self, images: Sequence[Image.Image], batch_size: int = 32, show_progress: bool = False,
+    def __init__(self, batch_size: int | None = None):
+        self.batch_size = check_batch(batch_size, 32)
+
+    def encode(self, images: Sequence[Image.Image], batch_size: int | None = None, show_progress: bool = False,
                normalize: bool = True) -> np.ndarray:
         """(N, DIM) float32; images are independent, so `batch_size` only paces the progress bar."""
         if isinstance(images, Image.Image):
             raise ValidationError("encode takes a sequence of images: wrap a single image in a list")
-        if batch_size < 1:
-            raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+        batch_size = check_batch(self.batch_size if batch_size is None else batch_size, 32)
         out = np.empty((len(images), DIM), dtype=np.float32)
         with tqdm(total=len(images), disable=not show_progress, desc=f"{NAME} images", unit="img") as bar:
             for i, im in enumerate(images):
@@ -238,6 +242,6 @@ class DescriptorImageEncoder:
                     bar.update((i + 1) - bar.n)
         return out
 
-    def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         raise ValidationError(f"the {NAME} image encoder has no text tower: text-to-image search "
                               "needs a CLIP image encoder")

@@ -1,7 +1,12 @@
 """Encoders from their setting strings (VITRINA_TEXT_ENCODER / VITRINA_IMAGE_ENCODER), loaded once per process.
 
 Loading a model takes seconds and hundreds of MB, and the console, CLI and indexer all ask for the same
-encoders: each spec is built once and cached (functools.lru_cache).
+encoders: each (spec, device, batch size) is built once and cached (functools.lru_cache).
+
+The device and batch size are arguments, read from VITRINA_DEVICE / VITRINA_ENCODE_BATCH when a caller gives
+none. The torch encoders (CLIP, sentence-transformers) go on that device; USE and the descriptor ignore it (they
+are numpy on the CPU) and only take the batch size. A GPU that is absent fails here, for 'auto' too: falling back
+to the descriptor would hide the misconfiguration behind a quality drop.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from engine.errors import ValidationError, VitrinaError
 from engine.encoders.base import ImageEncoder, TextEncoder
 from engine.encoders.clip import DEFAULT_ARCH, DEFAULT_PRETRAINED, ClipImageEncoder
 from engine.encoders.descriptor import DescriptorImageEncoder
+from engine.encoders.device import CPU, check_device, configured
 from engine.encoders.sentence import SentenceTransformerTextEncoder
 from engine.encoders.use import UseTextEncoder
 
@@ -30,21 +36,27 @@ def _clean(spec: str, kind: str, allowed: str) -> str:
     return head.lower() + sep + rest
 
 
+def _numpy_only(name: str, device: str) -> None:
+    if device != CPU:
+        log.info("%s runs on the CPU (numpy): VITRINA_DEVICE=%s applies to the torch encoders only", name, device)
+
+
 @lru_cache(maxsize=8)
-def _text_encoder(spec: str) -> TextEncoder:
+def _text_encoder(spec: str, device: str, batch_size: int | None) -> TextEncoder:
     if spec == "use":
-        return UseTextEncoder()
+        _numpy_only(UseTextEncoder.name, device)
+        return UseTextEncoder(batch_size=batch_size)
     if spec.startswith("st:"):
         model = spec[3:].strip()
         if not model:
             raise ValidationError(f"text encoder spec '{spec}' names no model: use 'st:<model name or path>'")
-        return SentenceTransformerTextEncoder(model)
+        return SentenceTransformerTextEncoder(model, device=device, batch_size=batch_size)
     raise ValidationError(f"unknown text encoder '{spec}': use {TEXT_SPECS}")
 
 
-def make_text_encoder(spec: str) -> TextEncoder:
-    """The text encoder for `spec`, loaded once per process."""
-    return _text_encoder(_clean(spec, "text", TEXT_SPECS))
+def make_text_encoder(spec: str, device: str | None = None, batch_size: int | None = None) -> TextEncoder:
+    """The text encoder for `spec` on `device` (default VITRINA_DEVICE), loaded once per process."""
+    return _text_encoder(_clean(spec, "text", TEXT_SPECS), *configured(device, batch_size))
 
 
 def _parse_clip(spec: str) -> tuple[str, str]:
@@ -58,29 +70,34 @@ def _parse_clip(spec: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _image_encoder(spec: str) -> tuple[ImageEncoder, str | None]:
+def _image_encoder(spec: str, device: str, batch_size: int | None) -> tuple[ImageEncoder, str | None]:
     if spec == "descriptor":
-        return DescriptorImageEncoder(), None
+        _numpy_only(DescriptorImageEncoder.name, device)
+        return DescriptorImageEncoder(batch_size=batch_size), None
     if spec.startswith("clip:"):
         arch, pretrained = _parse_clip(spec)
-        return ClipImageEncoder(arch, pretrained), None
+        return ClipImageEncoder(arch, pretrained, device=device, batch_size=batch_size), None
     if spec == "auto":
+        check_device(device)  # outside the try: a missing GPU is the user's to fix, not a reason to fall back
         try:
-            return ClipImageEncoder(DEFAULT_ARCH, DEFAULT_PRETRAINED), None
+            return ClipImageEncoder(DEFAULT_ARCH, DEFAULT_PRETRAINED, device=device, batch_size=batch_size), None
         except VitrinaError as e:
             warning = ("CLIP weights unavailable offline: using the weight-free descriptor; text→image search is off. "
                        f"Image encoder in use: {DescriptorImageEncoder.name}. Reason: {e}")
             log.warning(warning)
-            return DescriptorImageEncoder(), warning
+            return DescriptorImageEncoder(batch_size=batch_size), warning
     raise ValidationError(f"unknown image encoder '{spec}': use {IMAGE_SPECS}")
 
 
-def make_image_encoder(spec: str) -> tuple[ImageEncoder, str | None]:
-    """The image encoder for `spec` and a warning when 'auto' had to fall back to the descriptor, else None.
+def make_image_encoder(spec: str, device: str | None = None,
+                       batch_size: int | None = None) -> tuple[ImageEncoder, str | None]:
+    """The image encoder for `spec` on `device` (default VITRINA_DEVICE) and a warning when 'auto' had to fall
+    back to the descriptor, else None.
 
-    The result is cached per spec, so the warning comes back with every call; it is logged once, on load.
+    The result is cached per spec, device and batch size, so the warning comes back with every call; it is
+    logged once, on load.
     """
-    return _image_encoder(_clean(spec, "image", IMAGE_SPECS))
+    return _image_encoder(_clean(spec, "image", IMAGE_SPECS), *configured(device, batch_size))
 
 
 def clear_encoder_cache() -> None:

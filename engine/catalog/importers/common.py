@@ -83,6 +83,11 @@ class Ticker:
         if self.done == self.total or self.done - max(self._last, 0) >= self._step:
             self._emit()
 
+    def at(self, done: int) -> None:
+        """Moves on to `done` (never back): for a pass that knows where it is rather than how far it moved."""
+        if done > self.done:
+            self.advance(done - self.done)
+
     def finish(self) -> None:
         self.done = self.total
         self._emit()

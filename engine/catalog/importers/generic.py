@@ -4,7 +4,8 @@ Format
 ------
 The format is chosen by the file extension: `.csv` / `.tsv` / `.txt` is CSV, `.jsonl` / `.ndjson` is JSON
 Lines (an upload without a name is sniffed: a first character `{` means JSON Lines). Files are UTF-8 (a
-byte-order mark is fine).
+byte-order mark is fine). A gzip-compressed file (`products.csv.gz`, or any name: its first two bytes tell)
+is decompressed as it is read, up to VITRINA_MAX_DECOMPRESSED_MB.
 
 * CSV: one header row, then one product per record. The delimiter is whichever of `,` `;` or tab the
   header uses most. Quoted fields may span several lines; errors name the line the record starts on.
@@ -43,22 +44,35 @@ other rows still import; so does any other error one row's values provoke. A sku
 same file is rejected at its second occurrence. A CSV header without `sku`, `title` or `price` rejects
 the whole file. Rows are written in batches of 500, each in one transaction; should the database refuse a
 batch, it is retried row by row so only the refused row is rejected and nothing of it is left behind.
+
+Memory
+------
+A feed may be gigabytes (a 100,000-product CSV is 57 MB), so the file is streamed, never held: a first pass
+validates every row and keeps 24 bytes per good row (a digest of its sku and its line: the repeated-sku check
+and the product count the progress bar needs); a second pass builds the good rows again and writes them a
+batch at a time.
+Reading twice costs a few seconds per hundred megabytes and buys two promises the one-pass reader made: a
+file refused as a whole (a missing column, bytes that are not UTF-8, a gzip bomb) writes nothing, and the
+progress bar counts products to write. A physical line may hold up to 16 M characters (a longer JSON line
+is that line's reject; a longer CSV line ends the file, as an unclosed quote does).
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from engine.errors import NotFound, ValidationError
+from engine.errors import ValidationError
 from engine.catalog.colours import detect_colour, normalise_colour
 from engine.catalog.db import Database
 from engine.catalog.importers.common import ImportReport, Progress, RowError, Ticker, Timer
+from engine.catalog.importers.firsts import KEEP, FirstOccurrences
 from engine.catalog.importers.limits import load_json, unstorable
-from engine.catalog.importers.parsing import (html_to_text, listing, parse_bool, parse_count, parse_datetime,
-                                              parse_number, read_csv, repeated, sniff_delimiter, split_path)
+from engine.catalog.importers.parsing import (MAX_LINE, bounded_lines, html_to_text, listing, parse_bool,
+                                              parse_count, parse_datetime, parse_number, read_csv, repeated,
+                                              sniff_delimiter, split_path, strict_lines)
+from engine.catalog.importers.sources import UNNAMED, Source, count_lines, open_source, utf8
 from engine.catalog.importers.writer import MAX_SKU, MAX_TITLE, ProductData, write_products
 from engine.catalog.media import confinement, media_roots, record_roots
 from engine.settings import Settings
@@ -72,15 +86,17 @@ KNOWN = {"sku", "title", "price", "description", "cost", "stock", "colour", "bra
 CSV_EXTENSIONS = {".csv", ".tsv", ".txt"}
 JSONL_EXTENSIONS = {".jsonl", ".ndjson"}
 BATCH = 500
+READING_PROGRESS_BYTES = 8 * 1024 * 1024  # a file this large takes seconds to check: its reading is reported too
 _HTML = re.compile(r"<[a-zA-Z/!][^>]*>")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _TURKISH = re.compile(r"[ğĞışŞİ]")
 
 
-def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: str | None = None,
+def import_generic(db: Database, source: Path | str | bytes | BinaryIO | Source, name: str | None = None,
                    progress: Progress | None = None, *, base_dir: Path | None = None,
                    batch_size: int = BATCH, settings: Settings | None = None) -> ImportReport:
-    """Import a generic CSV / JSONL catalog from a path, bytes or an uploaded file object.
+    """Import a generic CSV / JSONL catalog (gzip-compressed or not) from a path, bytes, an uploaded file
+    object or a Source.
 
     `name` (the file name) picks the format for bytes and uploads; `base_dir` resolves relative photo
     paths of an upload (for a path it is the file's folder). A local photo is kept only under the media
@@ -88,81 +104,92 @@ def import_generic(db: Database, source: Path | str | bytes | BinaryIO, name: st
     the indexer open /etc/passwd, a device or a FIFO.
     """
     timer = Timer()
-    data, name, base_dir = _read_source(source, name, base_dir)
     settings = settings or Settings()
-    roots = media_roots(settings, *([base_dir] if base_dir is not None else []))
-    report = ImportReport(SOURCE, files=[name])
-    text = _decode(data, name)
-    if _format(name, text) == "csv":
-        rows = _csv_rows(text, name, report)
-    else:
-        rows = _jsonl_rows(text, name, report)
-
-    items: list[ProductData] = []
-    first_line: dict[str, int] = {}
-    for line, values in rows:
-        try:
-            d = _product(values, name, line, (base_dir, roots), report, settings.max_price)
-        except ValueError as e:
-            report.rejected.append(RowError(name, line, str(e)))
-            continue
-        except Exception as e:  # whatever else one row's values provoke, it is that row's reject alone
-            report.rejected.append(RowError(name, line, f"unreadable row ({type(e).__name__}: {e})"))
-            continue
-        if d.sku in first_line:
-            report.rejected.append(RowError(name, line, f"sku {d.sku} repeats line {first_line[d.sku]}: skipped"))
-            continue
-        first_line[d.sku] = line
-        items.append(d)
-
-    ticker = Ticker(progress, len(items))
-    write_products(db, items, SOURCE, report, ticker, batch_size)
-    if base_dir is not None:  # its photos are shown later only from recorded folders (engine.catalog.media)
-        record_roots(db, [base_dir])
+    src, cap = open_source(source, name, base_dir), settings.max_decompressed_bytes
+    roots = media_roots(settings, *([src.base_dir] if src.base_dir is not None else []))
+    report = ImportReport(SOURCE, files=[src.name])
+    rows = _Rows(src, cap)
+    with utf8(src, cap):
+        firsts = _check(rows, report, (src.base_dir, roots), settings.max_price, progress)
+        ticker = Ticker(progress, len(firsts))
+        _write(db, rows, report, (src.base_dir, roots), settings.max_price, firsts, ticker, batch_size)
+    if src.base_dir is not None:  # its photos are shown later only from recorded folders (engine.catalog.media)
+        record_roots(db, [src.base_dir])
     ticker.finish()
     report.rejected.sort(key=lambda e: e.line)
     report.seconds = timer.seconds
-    report.stats = {"rows": len(items) + len(report.rejected), "seconds": report.seconds}
+    report.stats = {"rows": len(firsts) + len(report.rejected), "seconds": report.seconds}
     return report
 
 
+def _check(rows: _Rows, report: ImportReport, where: tuple[Path | None, tuple[Path, ...]], max_price: float,
+           progress: Progress | None) -> FirstOccurrences:
+    """The first pass: every row validated, rejects and warnings reported, nothing written and nothing kept
+    but a digest of each good row's sku and its line (engine.catalog.importers.firsts). A file refused as a
+    whole (a missing column, bytes that are not UTF-8, a gzip bomb) is refused here, before any write."""
+    firsts = FirstOccurrences()
+    reading = None
+    if progress is not None and rows.src.size > READING_PROGRESS_BYTES:  # seconds of reading: show them
+        reading = Ticker(progress, count_lines(rows.src, rows.cap))
+    for line, values in rows(report.rejected):
+        if reading is not None:
+            reading.at(line)
+        try:
+            d = _product(values, rows.src.name, line, where, report, max_price)
+        except ValueError as e:
+            report.rejected.append(RowError(rows.src.name, line, str(e)))
+            continue
+        except Exception as e:  # whatever else one row's values provoke, it is that row's reject alone
+            report.rejected.append(RowError(rows.src.name, line, f"unreadable row ({type(e).__name__}: {e})"))
+            continue
+        firsts.add(d.sku, line)
+    if reading is not None:
+        reading.finish()
+    firsts.settle()
+    return firsts
+
+
+def _write(db: Database, rows: _Rows, report: ImportReport, where: tuple[Path | None, tuple[Path, ...]],
+           max_price: float, firsts: FirstOccurrences, ticker: Ticker, batch_size: int) -> None:
+    """The second pass: the first row of each good sku is built again and written a batch at a time, so
+    memory holds one batch, never the file; a repeated sku is rejected naming its first line. The warnings
+    and reading rejects were reported by the first pass."""
+    again = ImportReport(SOURCE)
+    batch: list[ProductData] = []
+    for line, values in rows(again.rejected):
+        verdict = firsts.verdict(line)
+        if verdict is None:
+            continue
+        if verdict != KEEP:
+            report.rejected.append(RowError(rows.src.name, line,
+                                            f"sku {_sku_of(values)} repeats line {verdict}: skipped"))
+            continue
+        try:
+            batch.append(_product(values, rows.src.name, line, where, again, max_price))
+        except Exception as e:  # the file changed between the passes: the row is rejected, not half-read
+            report.rejected.append(RowError(rows.src.name, line, f"changed while being imported ({e})"))
+            continue
+        if len(batch) >= batch_size:
+            write_products(db, batch, SOURCE, report, ticker, batch_size)
+            batch = []
+    if batch:
+        write_products(db, batch, SOURCE, report, ticker, batch_size)
+
+
 # ------------------------------------------------------------------------------------------------ input
-def _read_source(source, name: str | None, base_dir: Path | None) -> tuple[bytes, str, Path | None]:
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise NotFound(f"catalog file {path} does not exist")
-        return path.read_bytes(), name or path.name, base_dir or path.resolve().parent
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), name or "upload", base_dir
-    if hasattr(source, "getvalue"):
-        data = source.getvalue()
-    elif hasattr(source, "read"):
-        data = source.read()
-    else:
-        raise ValidationError(f"cannot import from a {type(source).__name__}: give a path, bytes or a file object")
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return bytes(data), name or Path(str(getattr(source, "name", "") or "upload")).name, base_dir
+def _sku_of(values: dict[str, Any]) -> str:
+    return _text(values.get("sku"))  # validated by the first pass: its text can be made
 
 
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ValidationError(f"{name}: not UTF-8 text (first bad byte on line {line}); save the file as UTF-8") from None
-
-
-def _format(name: str, text: str) -> str:
+def _format(name: str, first: str) -> str:
     ext = Path(name).suffix.lower()
     if ext in CSV_EXTENSIONS:
         return "csv"
     if ext in JSONL_EXTENSIONS:
         return "jsonl"
-    if ext and name != "upload":
+    if ext and name != UNNAMED:
         raise ValidationError(f"{name}: unsupported file type {ext!r}; use .csv or .jsonl")
-    return "jsonl" if text.lstrip().startswith("{") else "csv"
+    return "jsonl" if first.startswith("{") else "csv"
 
 
 def _key(column: str) -> str:
@@ -170,47 +197,66 @@ def _key(column: str) -> str:
     return ALIASES.get(k, k)
 
 
-def _csv_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    header, records = read_csv(io.StringIO(text, newline=""), name, report.rejected,
-                               delimiter=sniff_delimiter(first))
-    keys = [_key(c) for c in header]
-    missing = [c for c in REQUIRED if c not in keys]
-    if missing:
-        raise ValidationError(f"{name}: missing required column(s) {', '.join(missing)} "
-                              f"(the header has {listing(header)})")
-    dupes = repeated(keys)
-    if dupes:
-        raise ValidationError(f"{name}: column(s) {listing(dupes)} given twice (counting aliases)")
-    for rec in records:
-        yield rec.line, {_key(k): v for k, v in rec.values.items() if k}
+class _Rows:
+    """The rows of a source as (line, values), read anew at each call: the format and the CSV delimiter are
+    found once, from the first line that is not blank."""
 
+    def __init__(self, src: Source, cap: int):
+        self.src, self.cap = src, cap
+        with utf8(src, cap), src.text(cap, newline="") as stream:
+            first = next((piece for line in strict_lines(bounded_lines(stream)) if line.strip()
+                          for piece in line.splitlines() if piece.strip()), "")
+        self.format = _format(src.format_name, first.lstrip())
+        self.delimiter = sniff_delimiter(first)
 
-def _jsonl_rows(text: str, name: str, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = load_json(line)
-        except json.JSONDecodeError as e:
-            report.rejected.append(RowError(name, number, f"malformed JSON: {e.msg} at column {e.colno}"))
-            continue
-        except ValueError as e:  # too deep, or an integer beyond Python's digit limit
-            report.rejected.append(RowError(name, number, str(e)))
-            continue
-        if not isinstance(obj, dict):
-            report.rejected.append(RowError(name, number, f"expected a JSON object, got {type(obj).__name__}"))
-            continue
-        values: dict[str, Any] = {}
-        for k, v in obj.items():
-            key = _key(k)
-            if key in values:
-                report.rejected.append(RowError(name, number, f"field {key!r} given twice (counting aliases)"))
-                break
-            values[key] = v
-        else:
-            yield number, values
+    def __call__(self, rejected: list[RowError]) -> Iterator[tuple[int, dict[str, Any]]]:
+        return self._csv(rejected) if self.format == "csv" else self._jsonl(rejected)
+
+    def _csv(self, rejected: list[RowError]) -> Iterator[tuple[int, dict[str, Any]]]:
+        name = self.src.name
+        with self.src.text(self.cap, newline="") as stream:
+            header, records = read_csv(strict_lines(bounded_lines(stream)), name, rejected, delimiter=self.delimiter)
+            keys = [_key(c) for c in header]
+            missing = [c for c in REQUIRED if c not in keys]
+            if missing:
+                raise ValidationError(f"{name}: missing required column(s) {', '.join(missing)} "
+                                      f"(the header has {listing(header)})")
+            dupes = repeated(keys)
+            if dupes:
+                raise ValidationError(f"{name}: column(s) {listing(dupes)} given twice (counting aliases)")
+            for rec in records:
+                yield rec.line, {_key(k): v for k, v in rec.values.items() if k}
+
+    def _jsonl(self, rejected: list[RowError]) -> Iterator[tuple[int, dict[str, Any]]]:
+        name = self.src.name
+        with self.src.text(self.cap, newline="\n") as stream:
+            for number, line in enumerate(bounded_lines(stream), start=1):
+                if line is None:
+                    rejected.append(RowError(name, number, f"the line is longer than {MAX_LINE:,} characters"))
+                    continue
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = load_json(line)
+                except json.JSONDecodeError as e:
+                    rejected.append(RowError(name, number, f"malformed JSON: {e.msg} at column {e.colno}"))
+                    continue
+                except ValueError as e:  # too deep, or an integer beyond Python's digit limit
+                    rejected.append(RowError(name, number, str(e)))
+                    continue
+                if not isinstance(obj, dict):
+                    rejected.append(RowError(name, number, f"expected a JSON object, got {type(obj).__name__}"))
+                    continue
+                values: dict[str, Any] = {}
+                for k, v in obj.items():
+                    key = _key(k)
+                    if key in values:
+                        rejected.append(RowError(name, number, f"field {key!r} given twice (counting aliases)"))
+                        break
+                    values[key] = v
+                else:
+                    yield number, values
 
 
 # ------------------------------------------------------------------------------------------- validation

@@ -1,5 +1,5 @@
-"""Limits on hostile input that every file reader shares: JSON nesting depth, gzip expansion, and text the
-databases cannot store.
+"""Limits on hostile input that every file reader shares: JSON nesting depth, gzip expansion (whole or
+streamed), and text the databases cannot store.
 
 Each refusal is a ValidationError (a ValueError, so the importers turn it into the row's reject) whose
 message names the setting that sets the limit, so whoever hits it knows which knob exists. The limits are
@@ -12,7 +12,8 @@ import io
 import json
 import math
 import re
-from typing import Any
+import zlib
+from typing import Any, BinaryIO
 
 from engine.errors import ValidationError
 from engine.settings import Settings
@@ -56,20 +57,51 @@ def load_json(text: str, what: str = "the line") -> Any:
         raise depth_error(what, limit) from None
 
 
+class _CappedGzip(io.RawIOBase):
+    """Decompresses `raw` as it is read and refuses to pass `cap` bytes: a stream's consumer then holds a
+    chunk at a time, whatever the file expands to."""
+
+    def __init__(self, raw: BinaryIO, what: str, cap: int):
+        self._raw, self._gz = raw, gzip.GzipFile(fileobj=raw, mode="rb")
+        self._what, self._cap, self._total = what, cap, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._gz.read(len(buffer))
+        except (OSError, EOFError, zlib.error) as e:  # a bad header, a truncated or damaged deflate stream
+            raise ValidationError(f"corrupt gzip file: {e}") from None
+        self._total += len(data)
+        if self._total > self._cap:
+            raise ValidationError(f"{self._what} decompresses to more than {self._cap / 2 ** 20:g} MB "
+                                  "(VITRINA_MAX_DECOMPRESSED_MB)")
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._gz.close()
+                self._raw.close()
+            finally:
+                super().close()
+
+
+def open_gzip(raw: BinaryIO, what: str, cap: int) -> BinaryIO:
+    """A buffered stream of the decompressed bytes of the gzip stream `raw` (closed with it), refused with
+    a ValidationError naming VITRINA_MAX_DECOMPRESSED_MB once more than `cap` bytes come out of it."""
+    return io.BufferedReader(_CappedGzip(raw, what, cap), _CHUNK)
+
+
 def gunzip(data: bytes, what: str) -> bytes:
     """The decompressed bytes, read a chunk at a time and refused as soon as they pass
     VITRINA_MAX_DECOMPRESSED_MB: a few megabytes of gzip can expand to gigabytes."""
-    cap = Settings().max_decompressed_bytes
     out = bytearray()
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            while chunk := f.read(_CHUNK):
-                out += chunk
-                if len(out) > cap:
-                    raise ValidationError(f"{what} decompresses to more than {cap / 2 ** 20:g} MB "
-                                          "(VITRINA_MAX_DECOMPRESSED_MB)")
-    except (OSError, EOFError) as e:
-        raise ValidationError(f"corrupt gzip file: {e}") from None
+    with open_gzip(io.BytesIO(data), what, Settings().max_decompressed_bytes) as f:
+        while chunk := f.read(_CHUNK):
+            out += chunk
     return bytes(out)
 
 

@@ -18,7 +18,8 @@ from typing import Iterable, Iterator, TextIO
 from engine.catalog.importers.common import RowError
 from engine.errors import ValidationError
 
-csv.field_size_limit(16 * 1024 * 1024)  # long HTML descriptions exceed the 128 KiB default
+MAX_LINE = 16 * 1024 * 1024  # characters: the longest field and the longest physical line a reader holds
+csv.field_size_limit(MAX_LINE)  # long HTML descriptions exceed the 128 KiB default
 MAX_INT = 2 ** 31 - 1  # the widest whole number an INTEGER column (stock, qty) holds on every database
 
 
@@ -33,17 +34,45 @@ def repeated(names: Iterable[str]) -> list[str]:
     return sorted(n for n, k in Counter(names).items() if k > 1 and n)
 
 
+class LineTooLong(ValidationError):
+    """A physical line of more than MAX_LINE characters: a reader refuses it rather than hold it whole (a file
+    without a single newline would otherwise be read into memory at once)."""
+
+
+def bounded_lines(stream: TextIO, limit: int = MAX_LINE) -> Iterator[str | None]:
+    """The lines of `stream` with their endings, as iterating it gives them, each read with at most `limit`
+    characters held: a longer line is skipped to its end and given as None, for the caller to reject."""
+    while line := stream.readline(limit):
+        if len(line) < limit or line.endswith(("\n", "\r")):
+            yield line
+            continue
+        while (rest := stream.readline(limit)) and len(rest) >= limit and not rest.endswith(("\n", "\r")):
+            pass
+        yield None
+
+
+def strict_lines(lines: Iterable[str | None], limit: int = MAX_LINE) -> Iterator[str]:
+    """`bounded_lines` for a reader that cannot skip a line (a CSV line may sit inside a quoted field): a
+    line over the limit raises LineTooLong."""
+    for line in lines:
+        if line is None:
+            raise LineTooLong(f"a line is longer than {limit:,} characters")
+        yield line
+
+
 @dataclass
 class CsvRecord:
     line: int  # physical line the record starts on (a quoted field may span several lines)
     values: dict[str, str]
 
 
-def read_csv(stream: TextIO, file: str, errors: list[RowError], delimiter: str = ",",
+def read_csv(stream: Iterable[str], file: str, errors: list[RowError], delimiter: str = ",",
              required: Iterable[str] = ()) -> tuple[list[str], Iterator[CsvRecord]]:
-    """Header and records of a CSV stream; malformed records become RowErrors and are not yielded.
+    """Header and records of a CSV stream (a text file, or its `strict_lines`); malformed records become
+    RowErrors and are not yielded.
 
-    The header is read eagerly so a file without a required column fails before anything is written.
+    The header is read eagerly so a file without a required column fails before anything is written; a line
+    over the length limit ends the records as an unclosed quote does, the rest of the file unread.
     """
     reader = csv.reader(stream, delimiter=delimiter)
     header: list[str] = []
@@ -68,6 +97,9 @@ def read_csv(stream: TextIO, file: str, errors: list[RowError], delimiter: str =
                 return
             except csv.Error as e:  # e.g. a quote never closed: the rest of the file is one broken field
                 errors.append(RowError(file, start, f"malformed CSV: {e}"))
+                return
+            except LineTooLong as e:
+                errors.append(RowError(file, start, f"{e}: the rest of the file is not read"))
                 return
             if not any(c.strip() for c in row):
                 continue

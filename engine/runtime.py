@@ -17,7 +17,7 @@ from engine.cache import IndexVersion, RecoCache, make_cache
 from engine.catalog.db import Database
 from engine.catalog.queries import Catalog
 from engine.encoders.base import ImageEncoder, TextEncoder
-from engine.encoders.factory import make_image_encoder, make_text_encoder
+from engine.encoders.factory import deferred_text_encoder, make_image_encoder
 from engine.indexing.indexer import Indexer
 from engine.insights.popularity import popularity
 from engine.recommend.cards import CardCache, PopularityCache
@@ -60,7 +60,8 @@ class Runtime:
 
     @cached_property
     def text_encoder(self) -> TextEncoder:
-        return make_text_encoder(self.settings.text_encoder, self.settings.device, self.settings.encode_batch)
+        """Its model loads on the first text encoded (a command that only reads stored vectors never loads it)."""
+        return deferred_text_encoder(self.settings.text_encoder, self.settings.device, self.settings.encode_batch)
 
     @cached_property
     def _image(self) -> tuple[ImageEncoder, str | None]:

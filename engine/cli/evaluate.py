@@ -5,8 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Command, Progress, count_arg, runtime
-from engine.evaluation import Evaluator, evaluate_queries
+from engine.cli.common import Command, Progress, count_arg, load, runtime
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -19,10 +18,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def evaluate_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     if args.queries:
-        rep = evaluate_queries(rt, Path(args.queries), k=args.k, strategy=args.strategy)
+        rep = load("engine.evaluation").evaluate_queries(rt, Path(args.queries), k=args.k, strategy=args.strategy)
     else:
         bar = Progress("evaluate", args.json)
-        rep = Evaluator(rt, k=args.k).run(progress=bar, max_queries=args.max_queries)
+        rep = load("engine.evaluation").Evaluator(rt, k=args.k).run(progress=bar, max_queries=args.max_queries)
         bar.close()
     if args.json:
         return rep.to_json()

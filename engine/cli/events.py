@@ -10,9 +10,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import Command, Progress, count_arg, runtime
-from engine.insights.event_import import import_events
-from engine.insights.simulate import remove_simulated, simulate
+from engine.cli.common import Command, Progress, count_arg, load, runtime
+
+SIMULATE = "engine.insights.simulate"  # statsmodels and the experiments: loaded by the commands that simulate
 
 
 def _log_args(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def _log_args(p: argparse.ArgumentParser) -> None:
 def log_events_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     bar = Progress("events", args.json)
-    rep = import_events(rt.db, Path(args.path), format=args.format, progress=bar)
+    rep = load("engine.insights.event_import").import_events(rt.db, Path(args.path), format=args.format, progress=bar)
     bar.close()
     if args.json:
         return rep
@@ -44,14 +44,14 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 def simulate_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     if args.remove:
-        n = remove_simulated(rt.db)
+        n = load(SIMULATE).remove_simulated(rt.db)
         if not args.json:
             print(f"removed {n} simulated events")
             return None
         return {"removed": n}
     config, version = rt.config, rt.config_version  # None: a --config file, which no published version is
     bar = Progress("simulate", args.json)
-    rep = simulate(rt.db, days=args.days, shoppers=args.shoppers, seed=args.seed, progress=bar,
+    rep = load(SIMULATE).simulate(rt.db, days=args.days, shoppers=args.shoppers, seed=args.seed, progress=bar,
                    strategies=list(config.strategies), default_strategy=config.default_strategy,
                    config_version=version)
     bar.close()

@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from engine.cli.common import Command, Progress, count_arg
+from engine.cli.common import Command, Progress, count_arg, load
 from engine.errors import ValidationError, VitrinaError
 from engine.jobs.queue import KINDS, Job
 from engine.jobs.runner import Jobs
-from engine.jobs.worker import run_worker
 from engine.runtime import Runtime
 from engine.settings import Settings
 from engine.store.edge import StoreLocked
@@ -101,7 +100,7 @@ def worker_command(args: argparse.Namespace) -> Any:
     if settings.job_runner != "celery":
         raise ValidationError("a worker serves VITRINA_JOB_RUNNER=celery: set it (and CELERY_BROKER_URL or "
                               "REDIS_URL) for every process of this data location")
-    run_worker(settings, beat=args.beat, loglevel=args.log_level, name=args.name)
+    load("engine.jobs.worker").run_worker(settings, beat=args.beat, loglevel=args.log_level, name=args.name)
     return None
 
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import uvicorn
-
-from engine.cli.common import Command
+from engine.cli.common import Command, load
 from engine.errors import ValidationError, VitrinaError
-from engine.service.app import create_app
-from engine.service.server import GuardedH11Protocol, server_config
 from engine.settings import Settings
 
 
@@ -32,16 +28,18 @@ def serve_command(args: argparse.Namespace) -> Any:
         raise ValidationError("the service serves the live published config, not a file: load the file into "
                               f"the draft and publish it (python -m engine config import {args.config} --editor "
                               "NAME, then python -m engine config publish --author NAME)")
+    # uvicorn, FastAPI and the service load here, not when `python -m engine` builds its parser
+    uvicorn, server_mod = load("uvicorn"), load("engine.service.server")
     if args.workers > 1:
         if not settings.qdrant_url:
             raise ValidationError("several workers need a Qdrant server (set QDRANT_URL): the embedded store "
                                   "in the data folder admits one process")
         uvicorn.run("engine.service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, http=GuardedH11Protocol,
+                    workers=args.workers, log_level=args.log_level, http=server_mod.GuardedH11Protocol,
                     timeout_keep_alive=settings.keep_alive)
         return None
-    app = create_app(settings)
-    server = uvicorn.Server(server_config(app, args.host, args.port, args.log_level))
+    app = load("engine.service.app").create_app(settings)
+    server = uvicorn.Server(server_mod.server_config(app, args.host, args.port, args.log_level))
     server.run()
     if not server.started:  # uvicorn logged why (most often: the port is taken)
         raise VitrinaError(f"could not serve on {args.host}:{args.port}")

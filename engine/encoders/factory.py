@@ -11,7 +11,11 @@ to the descriptor would hide the misconfiguration behind a quality drop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
+
+import numpy as np
 
 from engine.errors import ValidationError, VitrinaError
 from engine.encoders.base import ImageEncoder, TextEncoder
@@ -57,6 +61,38 @@ def _text_encoder(spec: str, device: str, batch_size: int | None) -> TextEncoder
 def make_text_encoder(spec: str, device: str | None = None, batch_size: int | None = None) -> TextEncoder:
     """The text encoder for `spec` on `device` (default VITRINA_DEVICE), loaded once per process."""
     return _text_encoder(_clean(spec, "text", TEXT_SPECS), *configured(device, batch_size))
+
+
+class DeferredTextEncoder:
+    """A text encoder whose name and dimension are known from its class, the model loading on the first
+    `encode`: `check` and `similar` compare or read stored vectors and never encode a text, so they need not
+    pay the seconds the USE model takes to load."""
+
+    def __init__(self, spec: str, device: str, batch_size: int | None, name: str, dim: int):
+        self._args, self.name, self.dim = (spec, device, batch_size), name, dim
+
+    @property
+    def loaded(self) -> TextEncoder:
+        """The real encoder (loaded once per process by the factory's cache)."""
+        return _text_encoder(*self._args)
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False,
+               normalize: bool = True) -> np.ndarray:
+        return self.loaded.encode(texts, batch_size=batch_size, show_progress=show_progress, normalize=normalize)
+
+    def __getattr__(self, attr: str) -> Any:  # anything else the real encoder offers (batch_size, max_chars)
+        if attr.startswith("__") or attr == "_args":
+            raise AttributeError(attr)
+        return getattr(self.loaded, attr)
+
+
+def deferred_text_encoder(spec: str, device: str | None = None, batch_size: int | None = None) -> TextEncoder:
+    """`make_text_encoder`, loading the model only when a text is first encoded where the spec tells the
+    encoder's name and dimension without it ('use'); other specs load now, as make_text_encoder does."""
+    clean, (dev, batch) = _clean(spec, "text", TEXT_SPECS), configured(device, batch_size)
+    if clean == "use":
+        return DeferredTextEncoder(clean, dev, batch, UseTextEncoder.name, UseTextEncoder.dim)
+    return _text_encoder(clean, dev, batch)
 
 
 def _parse_clip(spec: str) -> tuple[str, str]:

@@ -82,11 +82,7 @@ class Event:
             self.position = whole_number(self.position, "position", minimum=0, maximum=MAX_INT)
         self.config_version = valid_config_version(self.config_version)
         if self.score is not None:
-            if isinstance(self.score, bool) or not isinstance(self.score, numbers.Real):  # numpy floats too
-                raise ValidationError(f"score must be a number, got {self.score!r}")
-            self.score = float(self.score)
-            if not math.isfinite(self.score):
-                raise ValidationError(f"score must be a finite number, got {self.score}")
+            self.score = finite_score(self.score)
         for name, limit in _LIMITS.items():
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v or len(v) > limit):
@@ -151,6 +147,40 @@ def whole_number(v: Any, name: str, minimum: int | None = None, maximum: int | N
     if maximum is not None and v > maximum:
         raise ValidationError(f"{name} must be at most {maximum}, got {v}")
     return v
+
+
+def finite_score(v: Any) -> float:
+    """A score as the log stores it: a finite float (numpy floats too)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValidationError(f"score must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValidationError(f"score must be a finite number, got {v}")
+    return v
+
+
+def impression_rows(served: Sequence[tuple[int, int, float]], *, session_id: str, algorithm: str,
+                    ts: datetime | None = None, **context: Any) -> list[dict[str, Any]]:
+    """The validated rows (Event.to_row() shape, with `day`) of one served list: the shared context (the other
+    keyword arguments of EventLog.log_impressions) is validated once, then each (product_id, position, score)."""
+    if isinstance(served, (str, bytes)) or not isinstance(served, Sequence):
+        raise ValidationError("served must be a list of (product_id, position, score)")
+    shared = Event("impression", session_id, 0, ts=utc_now() if ts is None else ts, algorithm=algorithm,
+                   **context).validate().to_row()
+    shared["day"] = day_number(shared["ts"])
+    rows = []
+    for i, item in enumerate(served):
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise ValidationError(f"served item {i} must be (product_id, position, score), got {item!r}")
+        pid, pos, score = item
+        try:
+            rows.append({**shared, "product_id": whole_number(pid, "product_id", minimum=0, maximum=MAX_BIGINT),
+                         "position": None if pos is None else whole_number(pos, "position", minimum=0,
+                                                                           maximum=MAX_INT),
+                         "score": None if score is None else finite_score(score)})
+        except ValidationError as err:
+            raise ValidationError(f"served item {i}: {err}") from None
+    return rows
 
 
 def valid_config_version(v: Any) -> int | None:
@@ -271,6 +301,22 @@ class EventLog:
                                 experiment=experiment, variant=variant, simulated=simulated,
                                 config_version=config_version))
         return self.log_many(events)
+
+    def log_impression_lists(self, lists: Sequence[dict[str, Any]]) -> tuple[int, list[tuple[int, Exception]]]:
+        """Many served lists (each the keyword arguments of `log_impressions`) in ONE transaction: one
+        executemany INSERT of all their rows. A list that fails validation is left out and reported as
+        (its index, the error); the others are written. Returns (rows written, rejected lists)."""
+        rows: list[dict[str, Any]] = []
+        rejected: list[tuple[int, Exception]] = []
+        for i, job in enumerate(lists):
+            try:
+                rows.extend(impression_rows(**job))
+            except (ValidationError, TypeError) as e:
+                rejected.append((i, e))
+        if rows:
+            with self.db.engine.begin() as conn:
+                conn.execute(insert(EventRow), rows)
+        return len(rows), rejected
 
     def count(self, simulated: bool | None = None) -> int:
         q = select(func.count()).select_from(EventRow)

@@ -97,12 +97,16 @@ def describe_scope(scope: str, catalog: Catalog) -> str:
         return f"{kind} {ref} (no longer in the catalog)"
 
 
-def next_rule_id(config: RecoConfig, action: str) -> str:
-    used = {r.id for r in config.rules}
+def _next_id(used: set[str], prefix: str) -> str:
+    """The first free `<prefix>-N`, counting from 1."""
     i = 1
-    while f"{action}-{i}" in used:
+    while f"{prefix}-{i}" in used:
         i += 1
-    return f"{action}-{i}"
+    return f"{prefix}-{i}"
+
+
+def next_rule_id(config: RecoConfig, action: str) -> str:
+    return _next_id({r.id for r in config.rules}, action)
 
 
 def _when(t: str | datetime | None) -> str | None:
@@ -140,11 +144,7 @@ def with_boost(config: RecoConfig, condition: str, value: Any, strength: float, 
         value = [value] if isinstance(value, str) else list(value)
     number = isinstance(strength, (int, float)) and not isinstance(strength, bool)
     prefix = "bury" if number and strength < 0 else "boost"
-    used = {b.id for b in config.boosts}
-    i = 1
-    while f"{prefix}-{i}" in used:
-        i += 1
-    boost = Boost(f"{prefix}-{i}", {condition: value}, float(strength) if number else strength, scope,
+    boost = Boost(_next_id({b.id for b in config.boosts}, prefix), {condition: value}, float(strength) if number else strength, scope,
                   _when(starts), _when(ends), note)
     return replace(config, boosts=list(config.boosts) + [boost]).validate()
 

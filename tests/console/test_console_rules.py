@@ -22,6 +22,7 @@ from engine.recommend.rules import time_text
 from engine.runtime import shared
 
 from console_fixtures import goto
+from test_console_tuning import badges, errors, grid_skus, metrics, run, skus, working
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
@@ -35,43 +36,6 @@ def app(console_env) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def grid_skus(at: AppTest, key: str) -> list[str]:
-    """The skus of a grid's tiles, in order (the facts caption of each tile starts with the sku)."""
-    return [c.value.split(" · ")[0] for c in at.get_by_key(key).caption if "% match" not in c.value]
-
-
-def badges(at: AppTest, key: str) -> list[str]:
-    """The badge text above each tile of a grid (rank and move, or the look relation)."""
-    out = []
-    for m in at.get_by_key(key).markdown:
-        if "-badge[" in m.value:
-            out.append(m.value.split("-badge[", 1)[1].rstrip("]"))
-    return out
-
-
-def metrics(at: AppTest, key: str) -> dict[str, tuple[str, str]]:
-    return {m.label: (m.value, m.delta) for m in at.get_by_key(key).metric}
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
-
-
-def working(at: AppTest):
-    """The shared draft the pages edit (in the engine's database, not the session)."""
-    return ConfigWorkflow(shared()).draft().config
-
-
-def skus(recs) -> list[str]:
-    return [r.product.sku for r in recs]
 
 
 def draft_list(runtime, pid: int) -> list[str]:

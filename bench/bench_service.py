@@ -1,14 +1,15 @@
-"""Load test of the HTTP service over loopback: uvicorn in a subprocess, N concurrent clients (threads with
-httpx) sending a fixed mix of requests, once per cache mode — none (VITRINA_CACHE_TTL=0), the in-process TTL
-cache (REDIS_URL empty) and Redis (a redis-server started here, when installed). Zero errors are expected:
-the exit status is 1 otherwise.
+"""The service against the store underneath it, in one run: the raw store calls `similar()` makes, the facade
+over them, a cache hit in the facade (in-process and Redis), then `python -m engine serve` under load over
+loopback — distinct products uncached, cache hits in-process and in Redis — with every served list's
+impressions counted against what the service wrote.
 
-    python bench/bench_service.py [--clients 8] [--requests 600] [--data-dir DIR] [--json]
+    python bench/bench_service.py [--data-dir DIR] [--clients 8] [--seconds 15] [--json]
 
-Without --data-dir the Luma demo catalog is imported and indexed into a scratch folder first (~30 s). The
-request mix repeats a bounded set of URLs (similar and visually similar items of 40 products, trending,
-complete the look, frequently bought together, personalised lists for 10 shoppers), so a cache has
-something to hit; every served list also logs its impressions, as in production."""
+The load generator is a separate process sharing the machine's cores: `wrk` (Debian's package) when it is
+installed, otherwise a Python client (threads with httpx); its name is printed with the results. Without
+--data-dir the Luma demo is imported and indexed into a scratch folder (~30 s); a data folder that is given
+(e.g. one made by bench/synth.py) is copied to scratch first, since the benchmark writes events. Exit status 1
+when a request failed or a served list's impressions were not written."""
 from __future__ import annotations
 
 import argparse
@@ -23,37 +24,62 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from engine.catalog.importers import import_magento  # noqa: E402
-from engine.recommend.config import PersonalisationConfig, RecoConfig  # noqa: E402
-from engine.recommend.versions import VersionTable  # noqa: E402
+from synth import demo_runtime, settings_for  # noqa: E402
+
 from engine.insights.events import Event, EventLog  # noqa: E402
+from engine.recommend.config import PersonalisationConfig  # noqa: E402
+from engine.recommend.versions import VersionTable  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine.service import lists  # noqa: E402
+from engine.service.params import Refine  # noqa: E402
+from engine.service.state import Service  # noqa: E402
+from engine.store.vectors import unit  # noqa: E402
+from engine.types import Filters  # noqa: E402
 
-START_TIMEOUT = 120.0
+START_TIMEOUT = 180.0
+TARGETS = {"facade_cache_hit_p50_ms": 1.0, "redis_cache_hit_p50_ms": 2.0, "http_cache_hit_p50_ms": 5.0,
+           "hits_p95_ms": 25.0, "hits_rps": 400.0}
+WRK_SCRIPT = """
+paths = {%s}
+local counter = 0
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) i = 0 end
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[((i * %d + id) %% #paths) + 1])
+end
+function done(summary, latency, requests)
+  io.write(string.format('WRKJSON {"requests": %%d, "seconds": %%f, "p50": %%f, "p95": %%f, "p99": %%f, '
+    .. '"status_errors": %%d, "socket_errors": %%d}\\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3, latency:percentile(99) / 1e3,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout))
+end
+"""
 
 
 @dataclass
-class Result:
+class Load:
     mode: str
-    clients: int
+    generator: str
     requests: int
     errors: int
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    mean_ms: float
     rps: float
-    cache_hit_ratio: float | None
-    first_error: str | None = None
+    served_lists: int = 0  # every list the client saw answered (warm-up included)
+    impressions_written: int = 0
+    impressions_dropped: int = 0
 
 
 def free_port() -> int:
@@ -62,66 +88,99 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def settings_for(folder: Path) -> Settings:
-    s = Settings()
-    s.data_dir, s.database_url, s.qdrant_url, s.redis_url = folder, "", "", ""
-    s.image_encoder = "descriptor"
-    return s
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def prepare(folder: Path, catalog_dir: Path) -> None:
-    """Import and index the demo catalog, then log shopper events so trending, bought-together and
-    personalised lists have something to work with."""
-    rt = Runtime(settings_for(folder))
-    import_magento(rt.db, catalog_dir)
-    rt.indexer.run()
-    seed_events(rt)
-    rt.close()
+def timed(fn, items) -> list[float]:
+    out = []
+    for it in items:
+        t = time.perf_counter()
+        fn(it)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
 
 
-def seed_events(rt: Runtime) -> None:
+def seed(rt: Runtime) -> None:
+    """Shopper events (so trending, bought-together and personalised lists have data) and personalisation on."""
     rng = random.Random(7)
     ids = rt.catalog.ids(active_only=True)
     events = []
     for session in range(300):
         user = f"bench-user-{session % 10}"
-        basket = rng.sample(ids, 3)
-        for i, pid in enumerate(basket):
+        for i, pid in enumerate(rng.sample(ids, 3)):
             events.append(Event("click", f"bench-{session}", pid, user_id=user))
             events.append(Event("cart_add" if i else "purchase", f"bench-{session}", pid, user_id=user))
     EventLog(rt.db).log_many(events)
+    cfg = rt.config
+    if cfg.personalisation != PersonalisationConfig(enabled=True):
+        VersionTable(rt.db).append(replace(cfg, personalisation=PersonalisationConfig(enabled=True)), "bench",
+                                   "personalisation on for the benchmark")
 
 
-def request_mix(rt: Runtime, total: int, seed: int = 11) -> list[tuple[str, str, dict]]:
-    """(method, path, params) × total, drawn from a bounded set of distinct requests."""
-    rng = random.Random(seed)
-    skus = rng.sample([c.sku for c in rt.catalog.list_products(active_only=True, limit=500).items], 40)
-    kinds = [
-        (5, lambda: ("GET", f"/api/products/{rng.choice(skus)}/similar/", {"limit": 12})),
-        (2, lambda: ("GET", f"/api/products/{rng.choice(skus)}/visually_similar/", {"limit": 12})),
-        (1, lambda: ("GET", "/api/recommendations/trending/", {"limit": 12})),
-        (1, lambda: ("GET", "/api/recommendations/complete_the_look/", {"product_id": rng.choice(skus)})),
-        (1, lambda: ("GET", "/api/recommendations/frequently_bought_together/", {"product_id": rng.choice(skus)})),
-        (2, lambda: ("GET", "/api/recommendations/personalized/",
-                     {"user_id": f"bench-user-{rng.randrange(10)}", "limit": 12})),
-    ]
-    weights = [w for w, _ in kinds]
-    return [rng.choices(kinds, weights)[0][1]() for _ in range(total)]
+# ---------------------------------------------------------------- in this process: store, facade, cache
+
+def in_process(data: Path, sample: list[int], redis_url: str | None) -> dict:
+    """The raw store calls of similar() against similar() itself, and a cache hit in the facade."""
+    rt = Runtime(settings_for(data))
+    rec, cards, store = rt.recommender(), rt.cards, rt.store
+
+    def raw(pid: int) -> None:  # what similar() asks of the store: the source's vector, candidates, its leaf
+        src = cards.get(pid)
+        v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
+        f = Filters(exclude_ids=[pid])
+        store.query(v, using="combined", limit=60, filters=f)
+        if src.category_id is not None:
+            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]))
+
+    for pid in sample[:5]:  # warm the card cache and the store's pages
+        raw(pid)
+        rec.similar(pid, n=12)
+    raw_ms = timed(raw, sample)
+    facade_ms = timed(lambda pid: rec.similar(pid, n=12), sample)
+    out = {"products": len(rt.catalog.ids(active_only=True)), "queries": len(sample),
+           "raw_store_p50_ms": round(statistics.median(raw_ms), 3),
+           "similar_p50_ms": round(statistics.median(facade_ms), 3)}
+    out["similar_minus_raw_ms"] = round(out["similar_p50_ms"] - out["raw_store_p50_ms"], 3)
+    out["similar_over_raw"] = round(out["similar_p50_ms"] / out["raw_store_p50_ms"], 2)
+    rt.close()
+    for name, url in (("facade_cache_hit", ""), ("redis_cache_hit", redis_url)):
+        if url is None:
+            continue
+        s = settings_for(data)
+        s.redis_url, s.cache_ttl = url, 300.0
+        service = Service(s)
+        skus = [service.runtime.cards.get(pid).sku for pid in sample[:40]]
+        call = lambda sku, **kw: lists.similar(service, sku, "combined", 12, None, False, False, None,  # noqa: E731
+                                               Refine(), **kw)
+        for sku in skus:
+            call(sku)  # computed and cached
+        service.current(), service.index_version()  # the versions read: a hit reads no database
+        hit_ms = timed(lambda sku: call(sku, lookup_only=True), skus * 5)
+        out[f"{name}_p50_ms"] = round(statistics.median(hit_ms), 3)
+        service.close()
+    return out
 
 
-def start_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+# ---------------------------------------------------------------- the service under load
+
+def start_server(data: Path, env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "VITRINA_DATA_DIR": str(data_dir), "VITRINA_IMAGE_ENCODER": "descriptor",
-           "DATABASE_URL": "", "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
-    log = log_path.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "engine.service.app:create_app", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "VITRINA_DATA_DIR": str(data), "VITRINA_IMAGE_ENCODER": "descriptor", "DATABASE_URL": "",
+           "QDRANT_URL": "", "PYTHONPATH": str(ROOT), **env_extra}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port), "--log-level",
+                                 "warning"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/health", timeout=5).status_code == 200:
                 return proc, base
         except httpx.TransportError:
             pass
@@ -134,139 +193,154 @@ def start_server(data_dir: Path, env_extra: dict[str, str], log_path: Path) -> t
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
 
 
-def load(base: str, mix: list[tuple[str, str, dict]], clients: int) -> tuple[list[float], list[str], float]:
-    """Latencies (ms) of every request, the errors, and the wall time, with `clients` threads sharing the mix."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    cursor = iter(range(len(mix)))
+def wrk_load(base: str, paths: list[str], clients: int, seconds: int, scratch: Path) -> dict:
+    threads = min(2, clients)
+    script = scratch / "mix.lua"
+    script.write_text(WRK_SCRIPT % (",".join(json.dumps(p) for p in paths), threads), encoding="utf-8")
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", str(script), base],
+                         capture_output=True, text=True, timeout=seconds + 120).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    r = json.loads(line[len("WRKJSON "):])
+    return {"requests": r["requests"], "errors": r["status_errors"] + r["socket_errors"], "p50": r["p50"],
+            "p95": r["p95"], "p99": r["p99"], "rps": r["requests"] / r["seconds"]}
 
-    def worker() -> None:
+
+def python_load(base: str, paths: list[str], clients: int, seconds: int, scratch: Path) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    until = time.monotonic() + seconds
+
+    def worker(k: int) -> None:
+        i = k
         with httpx.Client(base_url=base, timeout=60) as http:
-            while True:
-                with lock:
-                    i = next(cursor, None)
-                if i is None:
-                    return
-                method, path, params = mix[i]
+            while time.monotonic() < until:
                 t = time.perf_counter()
                 try:
-                    r = http.request(method, path, params=params)
-                    ok = r.status_code == 200 and "items" in r.json()
-                    problem = None if ok else f"{r.status_code} {path}: {r.text[:200]}"
-                except (httpx.HTTPError, ValueError) as e:
-                    problem = f"{path}: {type(e).__name__}: {e}"
-                ms = (time.perf_counter() - t) * 1000
+                    ok = http.get(paths[i % len(paths)]).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
                 with lock:
-                    latencies.append(ms)
-                    if problem:
-                        errors.append(problem)
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    errors[0] += not ok
+                i += clients
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     t0 = time.perf_counter()
-    for t in threads:
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
-    return latencies, errors, time.perf_counter() - t0
+    return {"requests": len(latencies), "errors": errors[0], "p50": percentile(latencies, .5),
+            "p95": percentile(latencies, .95), "p99": percentile(latencies, .99),
+            "rps": len(latencies) / (time.perf_counter() - t0)}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def run_mode(mode: str, data_dir: Path, env_extra: dict[str, str], mix, clients: int,
-             logs: Path) -> Result:
-    proc, base = start_server(data_dir, env_extra, logs / f"{mode.replace(' ', '-')}.log")
+def run_mode(mode: str, data: Path, env: dict[str, str], paths: list[str], warm: bool, clients: int, seconds: int,
+             scratch: Path) -> Load:
+    proc, base = start_server(data, env, scratch / f"{mode}.log")
     try:
-        latencies, errors, wall = load(base, mix, clients)
-        cache = httpx.get(f"{base}/health", timeout=10).json()["cache"]
+        warmed = 0
+        with httpx.Client(base_url=base, timeout=120) as http:
+            for p in paths if warm else paths[:3]:
+                assert http.get(p).status_code == 200, p
+                warmed += 1
+        generator = "wrk" if shutil.which("wrk") else "python-httpx"
+        r = (wrk_load if generator == "wrk" else python_load)(base, paths, clients, seconds, scratch)
+        deadline = time.monotonic() + 60
+        while True:  # the writer lingers a moment: wait until it has written what was queued
+            imp = httpx.get(f"{base}/health", timeout=30).json()["impressions"]
+            if imp["queued"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         stop(proc)
-    looked = cache.get("hits", 0) + cache.get("misses", 0)
-    hit_ratio = cache.get("hits", 0) / looked if looked else None
-    return Result(mode, clients, len(latencies), len(errors), percentile(latencies, 0.5), percentile(latencies, 0.95),
-                  percentile(latencies, 0.99), statistics.fmean(latencies), len(latencies) / wall, hit_ratio,
-                  errors[0] if errors else None)
-
-
-def table(results: list[Result]) -> str:
-    head = f"{'cache':<12} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} " \
-           f"{'mean ms':>8} {'req/s':>7} {'hits':>6}"
-    rows = [head, "-" * len(head)]
-    for r in results:
-        hits = "-" if r.cache_hit_ratio is None else f"{r.cache_hit_ratio:.0%}"
-        rows.append(f"{r.mode:<12} {r.clients:>7} {r.requests:>8} {r.errors:>6} {r.p50_ms:>8.1f} {r.p95_ms:>8.1f} "
-                    f"{r.p99_ms:>8.1f} {r.mean_ms:>8.1f} {r.rps:>7.1f} {hits:>6}")
-    return "\n".join(rows)
+    return Load(mode, generator, r["requests"], r["errors"], round(r["p50"], 2), round(r["p95"], 2),
+                round(r["p99"], 2), round(r["rps"], 1), warmed + r["requests"], imp["written"], imp["dropped"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, default=8, help="concurrent client threads")
-    ap.add_argument("--requests", type=int, default=600, help="requests per cache mode")
-    ap.add_argument("--data-dir", type=Path,
-                    help="an indexed data folder (default: prepare a scratch copy of the demo)")
+    ap.add_argument("--data-dir", type=Path, help="an indexed data folder (copied); default: the Luma demo")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent connections")
+    ap.add_argument("--seconds", type=int, default=15, help="length of each load")
+    ap.add_argument("--distinct", type=int, default=3000, help="distinct products of the uncached load")
+    ap.add_argument("--queries", type=int, default=200, help="products timed in this process")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.clients < 1 or args.requests < 1:
-        raise SystemExit("--clients and --requests must be at least 1")
-
+    if args.clients < 1 or args.seconds < 1:
+        raise SystemExit("--clients and --seconds must be at least 1")
     scratch = Path(tempfile.mkdtemp(prefix="vitrina-bench-service-"))
+    redis_proc = None
     try:
-        data = args.data_dir or scratch / "data"
+        data = scratch / "data"
         if args.data_dir is None:
             print("preparing the demo catalog ...", file=sys.stderr)
-            prepare(data, Settings().catalog_dir)
-        cfg = RecoConfig.default()
-        cfg.personalisation = PersonalisationConfig(enabled=True)
+            demo_runtime(data).close()
+        else:
+            shutil.copytree(args.data_dir, data, ignore=shutil.ignore_patterns(".owner*"))
         rt = Runtime(settings_for(data))
-        if rt.config.personalisation != cfg.personalisation:  # the service serves the live version
-            VersionTable(rt.db).append(cfg, "bench", "personalisation on for the benchmark")
-        mix = request_mix(rt, args.requests)
+        seed(rt)
+        rng = random.Random(11)
+        ids = rt.catalog.ids(active_only=True)
+        sample = rng.sample(ids, min(args.queries, len(ids)))
+        distinct = [rt.cards.get(i).sku for i in rng.sample(ids, min(args.distinct, len(ids)))]
+        bounded = distinct[:40]
         rt.close()
-
-        modes: list[tuple[str, dict[str, str]]] = [("none", {"VITRINA_CACHE_TTL": "0", "REDIS_URL": ""}),
-                                                   ("in-process", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": ""})]
-        redis_proc = None
+        redis_url = None
         if shutil.which("redis-server"):
             port = free_port()
             redis_proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
                                            "--save", "", "--appendonly", "no", "--dir", str(scratch)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
             time.sleep(0.3)
-            modes.append(("redis", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": f"redis://127.0.0.1:{port}/0"}))
+            redis_url = f"redis://127.0.0.1:{port}/0"
+        print("timing the store, the facade and cache hits in this process ...", file=sys.stderr)
+        facade = in_process(data, sample, redis_url)
+        hit_paths = ([f"/api/products/{s}/similar/?limit=12" for s in bounded]
+                     + [f"/api/products/{s}/visually_similar/?limit=12" for s in bounded[:10]]
+                     + [f"/api/recommendations/complete_the_look/?product_id={s}" for s in bounded[:10]]
+                     + [f"/api/recommendations/frequently_bought_together/?product_id={s}" for s in bounded[:10]]
+                     + ["/api/recommendations/trending/?limit=12"])
+        modes = [("uncached-distinct", {"VITRINA_CACHE_TTL": "0", "REDIS_URL": ""},
+                  [f"/api/products/{s}/similar/?limit=12" for s in distinct], False),
+                 ("hits-in-process", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": ""}, hit_paths, True)]
+        if redis_url:
+            modes.append(("hits-redis", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": redis_url}, hit_paths, True))
         else:
-            print("redis-server is not installed: the Redis mode is left out", file=sys.stderr)
-        results = []
-        try:
-            for mode, env in modes:
-                print(f"{mode}: {args.requests} requests, {args.clients} clients ...", file=sys.stderr)
-                results.append(run_mode(mode, data, env, mix, args.clients, scratch))
-        finally:
-            if redis_proc is not None:
-                stop(redis_proc)
+            print("redis-server is not installed: the Redis modes are left out", file=sys.stderr)
+        loads = []
+        for mode, env, paths, warm in modes:
+            print(f"{mode}: {args.clients} connections for {args.seconds} s ...", file=sys.stderr)
+            loads.append(run_mode(mode, data, env, paths, warm, args.clients, args.seconds, scratch))
     finally:
+        if redis_proc is not None:
+            stop(redis_proc)
         shutil.rmtree(scratch, ignore_errors=True)
-
+    report = {"machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", "targets": TARGETS,
+              "in_process": facade, "loads": [asdict(x) for x in loads]}
     if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        print(table(results))
-        for r in results:
-            if r.first_error:
-                print(f"{r.mode}: first error: {r.first_error}")
-    if any(r.errors for r in results):
+        print(f"machine: {report['machine']}; load generator: {loads[0].generator if loads else '-'}")
+        for k, v in facade.items():
+            target = TARGETS.get(k)
+            print(f"  {k:<24} {v}" + (f"   (target ≤ {target})" if target else ""))
+        head = f"{'mode':<18} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} " \
+               f"{'served':>7} {'written':>7} {'dropped':>7}"
+        print(head)
+        for x in loads:
+            print(f"{x.mode:<18} {x.requests:>8} {x.errors:>6} {x.p50_ms:>8.1f} {x.p95_ms:>8.1f} {x.p99_ms:>8.1f} "
+                  f"{x.rps:>8.1f} {x.served_lists:>7} {x.impressions_written:>7} {x.impressions_dropped:>7}")
+        print(f"targets: cache hits over HTTP p50 ≤ {TARGETS['http_cache_hit_p50_ms']} ms, p95 ≤ "
+              f"{TARGETS['hits_p95_ms']} ms, ≥ {TARGETS['hits_rps']:.0f} req/s; every served list written")
+    # A list still in flight when the client stopped counting was served and written too: written ≥ counted.
+    if any(x.errors or x.impressions_dropped or x.impressions_written < x.served_lists for x in loads):
         raise SystemExit(1)
 
 

@@ -5,9 +5,9 @@ every key carries the config fingerprint and the index version: exporting a new 
 every lookup to fresh keys and the old entries simply expire. Redis is an optimisation, never a dependency:
 when it goes away the cache reads as empty (one warning per outage) and it is retried every few seconds.
 
-Entries are JSON written and read through pydantic (`CachedList`, over the engine's own `Recommendation`
-records), so a cached list comes back as exactly the records that were computed, and an entry of another
-shape (an older release sharing the Redis) is dropped instead of served.
+Entries are JSON written and read through pydantic (`CachedList`: the list as the response shows it), so a
+cached list comes back exactly as it was first served, and an entry of another shape (an older release
+sharing the Redis) is dropped instead of served.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import cachetools
@@ -35,7 +35,8 @@ from engine.types import Recommendation
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "vitrina:reco:v1"
+LIST_FORMAT = 2  # CachedList.format of this release
+KEY_PREFIX = "vitrina:reco:v2"  # v2: lists cached as rendered items
 DEFAULT_MAX_ENTRIES = 10_000
 REDIS_RETRY_SECONDS = 5.0  # how long an unreachable Redis is left alone before the next attempt
 REDIS_TIMEOUT_SECONDS = 0.25  # a cache that answers slower than this is worse than no cache
@@ -241,16 +242,23 @@ RECOMMENDATIONS = TypeAdapter(list[Recommendation])  # the engine's records, val
 
 
 class CachedList(BaseModel):
-    """A served list as the cache keeps it: the ranked records and what the response and the impression log
-    say about them. The per-request parts (request id, config label, whether it came from the cache) are
-    added when it is served."""
+    """A served list as the cache keeps it: the response's items already rendered (plain JSON objects with
+    the photo as a URL relative to the service root), so a hit is one JSON parse and no model building, and
+    what the response and the impression log say about them. The per-request parts (request id, config label,
+    whether it came from the cache, the absolute photo URLs) are added when it is served. `format` changes
+    whenever the items' shape does, so an entry of an older release sharing the Redis is dropped."""
 
-    items: list[Recommendation]
+    format: Literal[2]  # required: an entry without it was written by an older release
+    items: list[dict[str, Any]]
     algorithm: str
     strategy: str | None = None
     source_product_id: int | None = None
     config_version: int | None = None  # the published version that ranked it
     extra: dict[str, Any] = {}  # endpoint-specific fields of the response (FBT's source, reason, baskets)
+
+    def served(self) -> list[tuple[int, int, float]]:
+        """(product id, position, score) of every item: what the impression log records."""
+        return [(int(it["id"]), i, float(it["score"])) for i, it in enumerate(self.items)]
 
 
 def recommendations_to_json(recs: Sequence[Recommendation]) -> list[dict[str, Any]]:
@@ -292,6 +300,10 @@ class IndexVersion:
                 value = self._memo["version"] = index_version(self.db, self.store_of())
             return value
 
+    def due(self) -> bool:
+        """Whether the next call reads the database (the remembered version expired)."""
+        return "version" not in self._memo
+
     def forget(self) -> None:
         with self._lock:
             self._memo.clear()
@@ -308,7 +320,7 @@ def _canonical(value: Any) -> Any:
 
 
 def cache_key(kind: str, params: dict[str, Any], config_fingerprint: str, index: str) -> str:
-    """`vitrina:reco:v1:<config>:<index>:<kind>:<hash of the parameters>`: the versions lead, so every
+    """`vitrina:reco:v2:<config>:<index>:<kind>:<hash of the parameters>`: the versions lead, so every
     entry of an old config or index is unreachable at once."""
     body = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]

@@ -20,6 +20,7 @@ from engine.insights import dashboards as D
 from engine.insights.analytics import TOP_BY, funnel, strategy_labels, top_products
 from engine.insights.event_import import import_events
 from engine.insights.experiments import list_experiments, results
+from engine.insights.gaps import incomplete, warning as gap_warning
 from engine.insights.impact import COMPARED, RateChange, describe, logged_versions, version_impact
 from engine.insights.simulate import remove_simulated, simulated_count
 from engine.recommend.versions import PublishedVersion, VersionTable
@@ -167,6 +168,9 @@ with board:
     if D.span(rt.db, scope) is None:
         st.info("No events in this date range for these algorithms: widen the filters in the sidebar.")
         st.stop()
+    gap = gap_warning(incomplete(rt.db, scope.start, scope.end))
+    if gap is not None:  # the service dropped served lists in this period: its rates undercount impressions
+        st.warning(gap, icon=":material/warning:")
 
 # ---- the week's answer ----------------------------------------------------------------------------------------
 answer = D.week_answer(rt.db, scope)

@@ -91,3 +91,15 @@ class VariantRow(Base):
     share: Mapped[float] = mapped_column(Float)  # traffic share; an experiment's shares sum to 1
     position: Mapped[int] = mapped_column(Integer, default=0)  # order of the buckets in [0, 1)
     experiment: Mapped[ExperimentRow] = relationship(back_populates="variants")
+
+
+class EventGapRow(Base):
+    """A stretch of time whose event log is known to be incomplete: the service had to drop served lists (a
+    true overload, the database far behind). Analytics mark every period that overlaps one."""
+
+    __tablename__ = "event_gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime, index=True)  # naive UTC, first dropped list
+    end: Mapped[datetime] = mapped_column(DateTime, index=True)  # naive UTC, last dropped list
+    dropped: Mapped[int] = mapped_column(Integer)  # served lists whose impressions were not written
+    what: Mapped[str] = mapped_column(String(32), default="impressions")

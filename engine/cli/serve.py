@@ -35,7 +35,7 @@ def serve_command(args: argparse.Namespace) -> Any:
             raise ValidationError("several workers need a Qdrant server (set QDRANT_URL): the embedded store "
                                   "in the data folder admits one process")
         uvicorn.run("engine.service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, http=server_mod.GuardedH11Protocol,
+                    workers=args.workers, log_level=args.log_level, http=server_mod.DEFAULT_PROTOCOL,
                     timeout_keep_alive=settings.keep_alive)
         return None
     app = load("engine.service.app").create_app(settings)

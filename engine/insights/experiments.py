@@ -28,6 +28,7 @@ from engine.catalog.events import ExperimentRow, VariantRow
 from engine.errors import NotFound, ValidationError
 from engine.insights.analytics import Scope, add_rates, grouped_counts
 from engine.insights.events import utc_now
+from engine.insights.gaps import incomplete, warning as gap_warning
 
 STATUSES = ("running", "stopped")
 SHARE_TOLERANCE = 1e-6
@@ -304,6 +305,9 @@ def results(db: Database, experiment: str | Experiment, scope: Scope | None = No
     leader = None if better.empty else str(better.sort_values("ctr_diff", ascending=False)["variant"].iloc[0])
     if ctl["impressions"] == 0:
         notes.append(f"control {exp.control!r} has no impressions yet: no comparison possible")
+    gap = gap_warning(incomplete(db, exp.created_at, exp.stopped_at))
+    if gap is not None:
+        notes.append(gap)
     return ExperimentResults(exp, df, float(alpha), leader, notes)
 
 

@@ -32,6 +32,7 @@ from engine.catalog.events import EventRow
 from engine.errors import ValidationError
 from engine.insights.analytics import COUNT_COLUMNS, RATES, wilson
 from engine.insights.events import MAX_INT, whole_number
+from engine.insights.gaps import incomplete, warning as gap_warning
 
 INTERVAL_METHOD = "Wilson score 95%"
 TEST_METHOD = "two-sided two-proportion z-test (pooled standard error, statsmodels proportions_ztest)"
@@ -200,6 +201,9 @@ def version_impact(db: Database, version: int, previous: int | None = None, *,
     for v, c in ((previous, before), (version, after)):
         if v is not None and c["impressions"] == 0:
             notes.append(f"version {v} has no impressions{'' if include_simulated else ' from real traffic'}")
+    gap = gap_warning(incomplete(db))  # versions span the whole log: any gap may touch either side
+    if gap is not None:
+        notes.append(gap[:1].lower() + gap[1:].rstrip("."))
     changes = {name: _change(name, before, after) for name in COMPARED}
     return VersionImpact(version, previous, include_simulated, before, after, changes["ctr"],
                          changes["conversion"], changes["conversion_click"], notes=notes)

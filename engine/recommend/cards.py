@@ -15,6 +15,10 @@ from engine.types import ProductCard
 
 POPULARITY_TTL = 60.0  # seconds a popularity snapshot from the event log is reused
 POPULARITY_VARIANTS = 8  # event weightings kept at once (the live config and a few drafts)
+# Two scalar subqueries, not one SELECT of both aggregates: SQLite answers a lone max() from the index's end,
+# but scans the whole table for a SELECT holding two (51 ms a request at 100k products).
+CATALOG_VERSION = select(select(func.max(Product.updated_at)).scalar_subquery(),
+                         select(func.max(Product.id)).scalar_subquery())
 
 
 class CardCache:
@@ -36,7 +40,7 @@ class CardCache:
     def check(self) -> None:
         """Forget every card when the catalog changed since the last check (one indexed query)."""
         with self.catalog.db.engine.connect() as conn:
-            version = tuple(conn.execute(select(func.max(Product.updated_at), func.max(Product.id))).one())
+            version = tuple(conn.execute(CATALOG_VERSION).one())
         if version != self._version:
             self.clear()
             self._version = version

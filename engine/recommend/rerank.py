@@ -212,22 +212,54 @@ def similarity_value(rec: Recommendation) -> float:
 
 def compute_factors(source: ProductCard | None, candidates: Sequence[Recommendation],
                     params: FactorParams = FactorParams(), now: datetime | None = None) -> list[dict[str, float]]:
-    """All factors of every candidate (a list, because popularity is relative to the list)."""
-    now = now or datetime.now(timezone.utc)
+    """All factors of every candidate (a list, because popularity is relative to the list). The same values as
+    the factor functions above, with what depends only on the source worked out once: this loop runs for every
+    candidate of every request."""
+    now = _naive_utc(now or datetime.now(timezone.utc))
     pops = popularity_scores([c.product for c in candidates], params.popularity_sales_weight)
+    s_price = source.price if source is not None and _finite(source.price) and source.price > 0 else None
+    s_chain = _chain(source) if source is not None else []
+    s_brand = source.brand.strip().casefold() if source is not None and source.brand else None
+    scale, band = params.price_scale, params.price_up_band
+    saturation, half_life = params.stock_saturation, params.freshness_half_life_days
     out = []
     for rec, pop in zip(candidates, pops):
         c = rec.product
+        sim = rec.similarity if rec.similarity is not None else rec.score
+        sim = min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0
+        if not s_chain:
+            category = 0.0
+        else:
+            chain = _chain(c)
+            category = (0.0 if not chain else 1.0 if chain[0] == s_chain[0]
+                        else 0.5 if len(chain) > 1 and len(s_chain) > 1 and chain[1] == s_chain[1]
+                        else 0.25 if chain[-1] == s_chain[-1] else 0.0)
+        p = c.price
+        if s_price is None or not _finite(p) or p <= 0:
+            price = price_up_ = NEUTRAL
+        else:
+            r = p / s_price
+            log_r = abs(math.log(r))
+            price = math.exp(-log_r / scale)
+            if r > 1.0:
+                price_up_ = 1.0 if r <= band else math.exp(-math.log(r / band) / scale)
+            else:
+                price_up_ = 0.5 * price
+        if c.created_at is None:
+            fresh = NEUTRAL
+        else:
+            age = max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0)
+            fresh = 0.5 ** (age / half_life)
         out.append({
-            "similarity": similarity_value(rec),
-            "category": category_closeness(source, c),
-            "price": price_proximity(source, c, params.price_scale),
-            "price_up": price_up(source, c, params.price_up_band, params.price_scale),
-            "stock": stock_level(c, params.stock_saturation),
-            "freshness": freshness(c, now, params.freshness_half_life_days),
+            "similarity": sim,
+            "category": category,
+            "price": price,
+            "price_up": price_up_,
+            "stock": stock_level(c, saturation),
+            "freshness": fresh,
             "popularity": pop,
             "margin": margin(c),
-            "same_brand": same_brand(source, c),
+            "same_brand": 1.0 if s_brand and c.brand and c.brand.strip().casefold() == s_brand else 0.0,
         })
     return out
 
@@ -350,9 +382,7 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
 
     scored = []
     for rec, f in zip(pool, compute_factors(source, pool, params, now)):
-        score = weighted_score(f, strategy.weights)
-        reasons = reasons_for(f, strategy.weights, source, rec.product, resolve_lang(lang, rec.product, source))
-        scored.append(replace(rec, score=score, factors=f, reasons=reasons, rank=0))
+        scored.append(replace(rec, score=weighted_score(f, strategy.weights), factors=f, reasons=[], rank=0))
     scored.sort(key=lambda r: (-r.score, -similarity_value(r), r.product.id))
     scored = apply_boosts(source, scored, boosts or (), now)
     by_id = {r.product.id: r for r in scored}
@@ -374,7 +404,10 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         return fetch_product(pid) if fetch_product is not None else None
 
     out, pinned_ids = merchandise(source, ordered, rules, n, fetch, now=now, styles=known)
-    for rec in out:
+    for rec in out:  # reasons only for what is shown: most of the pool never is
+        rec_lang = resolve_lang(lang, rec.product, source)
+        if rec.product.id in by_id:
+            rec.reasons = reasons_for(rec.factors, strategy.weights, source, rec.product, rec_lang)
         if rec.product.id in pinned_ids:
-            rec.reasons = [reason_text("featured", resolve_lang(lang, rec.product, source))] + list(rec.reasons)
+            rec.reasons = [reason_text("featured", rec_lang)] + list(rec.reasons)
     return out

@@ -18,6 +18,7 @@ anything unexpected (the connection stays usable). Product photos are served at 
 """
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any, AsyncIterator, Callable
 
 from fastapi import Body, Depends, FastAPI, File, Path, Query, Request, Response
@@ -122,45 +123,48 @@ def _list_routes(app: FastAPI, service: Service) -> None:
     limit_max = service.settings.max_results
     Limit = Annotated[int, Query(ge=1, le=limit_max, description="How many products.")]
 
-    def similar_by(by: str) -> Callable[..., RecommendationList]:
-        def similar(*, request: Request, id: ProductPath, rid: Rid, limit: Limit = 12, strategy: Strategy,
+    def similar_by(by: str) -> Callable[..., Any]:
+        async def similar(*, request: Request, id: ProductPath, rid: Rid, limit: Limit = 12, strategy: Strategy,
                     exclude_same_brand: Annotated[bool, Query(description="Leave out the source's brand.")] = False,
                     exclude_same_style: Annotated[bool, Query(description=(
                         "Leave out other colours and sizes of the source's style."))] = False,
-                    category: Category, refine: Refined, who: Who) -> RecommendationList:
-            served = lists.similar(service, id, by, limit, strategy, exclude_same_brand, exclude_same_style,
-                                   category, refine)
-            return lists.respond(RecommendationList, service, served, request, rid, who,
-                                 lists.logged_filters(category, refine))
+                    category: Category, refine: Refined, who: Who) -> Response:
+            served = await lists.serve(service, partial(lists.similar, service, id, by, limit, strategy,
+                                                        exclude_same_brand, exclude_same_style, category, refine),
+                                       category)
+            return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
         return similar
 
     app.add_api_route("/api/products/{id}/similar/", similar_by("combined"), methods=["GET"],
+                      response_model=RecommendationList,
                       operation_id="similar", responses=_errors(400, 404, 503),
                       summary="Products similar to a product (combined text and photo vectors), reranked.")
     app.add_api_route("/api/products/{id}/visually_similar/", similar_by("image"), methods=["GET"],
+                      response_model=RecommendationList,
                       operation_id="visually_similar", responses=_errors(400, 404, 503),
                       summary="Products whose photos look like the product's photo.")
 
     max_photo = service.settings.max_upload_bytes
 
     def search_by_image(*, request: Request, form: Annotated[ImageForm, File()], rid: Rid, limit: Limit = 12,
-                        strategy: Strategy, category: Category, refine: Refined, who: Who) -> RecommendationList:
+                        strategy: Strategy, category: Category, refine: Refined, who: Who) -> Response:
         photo = form.image.file.read(max_photo + 1)
         if len(photo) > max_photo:
             raise PayloadTooLarge(f"the photo is over {max_photo} bytes; the limit is {max_photo} bytes")
         if not photo:
             raise InvalidImage("the uploaded image is empty")
         served = lists.search_by_image(service, photo, limit, strategy, category, refine)
-        return lists.respond(RecommendationList, service, served, request, rid, who,
-                             lists.logged_filters(category, refine))
+        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
 
     app.router.add_api_route(
         "/api/recommendations/search_by_image/", search_by_image, methods=["POST"], operation_id="search_by_image",
+        response_model=RecommendationList,
         summary='Products that look like an uploaded photo (multipart field "image").',
         responses=_errors(400, 413, 503), dependencies=[Depends(multipart)],
         route_class_override=bounded(max_photo + MULTIPART_OVERHEAD_BYTES, "the upload"))
 
     @app.get("/api/recommendations/personalized/", operation_id="personalized", responses=_errors(400, 404, 503),
+             response_model=PersonalisedList,
              summary="Products for a shopper from their events; trending for anonymous shoppers and cold starts.")
     def personalized(*, request: Request, rid: Rid,
                      user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
@@ -169,33 +173,34 @@ def _list_routes(app: FastAPI, service: Service) -> None:
                      not_like: Annotated[ProductValues, Query(description=(
                          "Products (ids or SKUs) to move away from in this request. Repeat the parameter or "
                          "separate values with commas."))] = None,
-                     category: Category, refine: Refined, session_id: SessionId = None) -> PersonalisedList:
+                     category: Category, refine: Refined, session_id: SessionId = None) -> Response:
         served, extra = lists.personalised(service, user_id, limit, not_like, category, refine)
-        return lists.respond(PersonalisedList, service, served, request, rid, Shopper(session_id, user_id),
+        return lists.respond(service, served, request, rid, Shopper(session_id, user_id),
                              lists.logged_filters(category, refine), **extra)
 
     @app.get("/api/recommendations/complete_the_look/", operation_id="complete_the_look",
-             responses=_errors(400, 404, 503),
+             responses=_errors(400, 404, 503), response_model=RecommendationList,
              summary="The best items of each complementary category of a product (the config's map).")
-    def complete_the_look(*, request: Request, rid: Rid, product_id: SourceProduct,
+    async def complete_the_look(*, request: Request, rid: Rid, product_id: SourceProduct,
                           per_relation: Annotated[int | None, Query(ge=1, le=limit_max, description=(
                               "At most this many items per relation (default: each relation's max_items)."))] = None,
-                          refine: Refined, who: Who) -> RecommendationList:
-        served = lists.complete_the_look(service, product_id, per_relation, refine)
-        return lists.respond(RecommendationList, service, served, request, rid, who, refine.as_dict())
+                          refine: Refined, who: Who) -> Response:
+        served = await lists.serve(service, partial(lists.complete_the_look, service, product_id, per_relation,
+                                                    refine))
+        return lists.respond(service, served, request, rid, who, refine.as_dict())
 
     @app.get("/api/recommendations/trending/", operation_id="trending", responses=_errors(400, 503),
+             response_model=RecommendationList,
              summary="The most popular products now (time-decayed events).")
-    def trending(*, request: Request, rid: Rid, limit: Limit = 12, category: Category, refine: Refined,
-                 who: Who) -> RecommendationList:
-        served = lists.trending(service, limit, category, refine)
-        return lists.respond(RecommendationList, service, served, request, rid, who,
-                             lists.logged_filters(category, refine))
+    async def trending(*, request: Request, rid: Rid, limit: Limit = 12, category: Category, refine: Refined,
+                       who: Who) -> Response:
+        served = await lists.serve(service, partial(lists.trending, service, limit, category, refine), category)
+        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
 
     @app.get("/api/recommendations/frequently_bought_together/", operation_id="frequently_bought_together",
-             responses=_errors(400, 404, 503),
+             responses=_errors(400, 404, 503), response_model=FBTList,
              summary="Products carted or bought in the same sessions; complete the look where the log is too thin.")
-    def frequently_bought_together(
+    async def frequently_bought_together(
             *, request: Request, rid: Rid, product_id: SourceProduct,
             limit: Annotated[int, Query(ge=1, le=limit_max, description="How many products.")] = 6,
             min_support: Annotated[int, Query(ge=1, le=1_000_000, description=(
@@ -204,10 +209,10 @@ def _list_routes(app: FastAPI, service: Service) -> None:
                 "Share of the product's baskets that must hold the other."))] = DEFAULT_MIN_CONFIDENCE,
             min_lift: Annotated[float, Query(ge=0, le=1_000_000, allow_inf_nan=False, description=(
                 "Confidence over the other's basket share (1 = chance)."))] = DEFAULT_MIN_LIFT,
-            category: Category, refine: Refined, who: Who) -> FBTList:
-        served = lists.bought_together(service, product_id, limit, min_support, min_confidence, min_lift,
-                                       category, refine)
-        return lists.respond(FBTList, service, served, request, rid, who, lists.logged_filters(category, refine))
+            category: Category, refine: Refined, who: Who) -> Response:
+        served = await lists.serve(service, partial(lists.bought_together, service, product_id, limit, min_support,
+                                                    min_confidence, min_lift, category, refine), category)
+        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
 
 
 # ---------------------------------------------------------------- events, marks, health, photos
@@ -262,13 +267,13 @@ def _other_routes(app: FastAPI, service: Service) -> None:
 
     photo_content = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(set(PHOTO_TYPES.values()))}
 
-    @app.get("/media/{path:path}", name=MEDIA_ROUTE, operation_id="media", response_class=Response,
+    @app.get(f"/{MEDIA_ROUTE}/{{path:path}}", name=MEDIA_ROUTE, operation_id="media", response_class=Response,
              responses={200: {"content": photo_content, "description": "The photo."}, **_errors(400, 404)},
              summary="A catalog photo: the `image` URL of a list item.")
     def media(*, path: Annotated[str, Path(description="The photo's path under the catalog folder.")]) -> Response:
         return service.photos.response(path)
 
-    @app.get("/photos/{folder}/{path:path}", name=PHOTOS_ROUTE, operation_id="photos", response_class=Response,
+    @app.get(f"/{PHOTOS_ROUTE}/{{folder}}/{{path:path}}", name=PHOTOS_ROUTE, operation_id="photos", response_class=Response,
              responses={200: {"content": photo_content, "description": "The photo."}, **_errors(400, 404)},
              summary="A photo of a folder a catalog import recorded: the `image` URL of a list item.")
     def photos(*, folder: Annotated[int, Path(ge=1, le=2**63 - 1, description="The recorded folder's id.")],

@@ -5,9 +5,11 @@ import logging
 import queue
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from engine.insights.events import EventLog, utc_now
+from engine.insights.gaps import record_gap
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +19,20 @@ class ImpressionWriter:
     and the request threads never contend for SQLite's single write lock. Each pass drains everything queued
     (up to `max_batch` lists) into ONE transaction — one executemany INSERT of all their rows — so the writer
     keeps up with the service instead of paying a commit per list. `submit` never blocks: only a full queue
-    (a true overload, the database far behind) drops lists, counted and reported by /health. `close` writes
-    everything queued before it returns."""
+    (a true overload, the database far behind) drops lists, counted and reported by /health and recorded as a gap
+    in the event log that every analytics view reports for its period. `close` writes
+    everything queued before it returns. After the first list of a pass it waits up to `linger` seconds for
+    more, so the commit count stays low under load while a lone list is written within that time."""
 
-    def __init__(self, events: EventLog, max_queued: int = 10_000, max_batch: int = 1_000):
+    def __init__(self, events: EventLog, max_queued: int = 10_000, max_batch: int = 1_000, linger: float = 0.05):
         self.events = events
-        self.max_batch = max_batch
+        self.max_batch, self.linger = max_batch, linger
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queued)
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._drops = threading.Lock()
         self.written = self.dropped = self.failed = self.batches = 0
+        self._gap: tuple[datetime, datetime, int] | None = None  # drops not yet recorded: first, last, count
 
     def submit(self, job: dict[str, Any]) -> None:
         """Queue one served list (the keyword arguments of EventLog.log_impressions); never blocks. The list
@@ -45,21 +50,26 @@ class ImpressionWriter:
             with self._drops:
                 self.dropped += 1
                 dropped = self.dropped
+                first, _, count = self._gap or (job["ts"], None, 0)
+                self._gap = (first, job["ts"], count + 1)
             if dropped == 1 or dropped % 1000 == 0:
                 log.warning("impression queue full: %d lists dropped so far", dropped)
 
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
+            # Linger a moment after the first list so a busy service pays one commit per many lists.
+            until = time.monotonic() + self.linger
+            while len(batch) < self.max_batch and batch[-1] is not None:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             jobs = [job for job in batch if job is not None]
             try:
                 if jobs:
                     self._write(jobs)
+                self._record_gap()
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -85,6 +95,22 @@ class ImpressionWriter:
         for i, err in rejected:
             log.error("could not log the impressions of request %s: %s", _request_id(jobs[i]), err)
 
+    def _record_gap(self) -> None:
+        """Mark the stretch whose lists were dropped as incomplete in the event log (engine.insights.gaps)."""
+        with self._drops:
+            gap, self._gap = self._gap, None
+        if gap is None:
+            return
+        try:
+            record_gap(self.events.db, *gap)
+        except Exception:  # the log cannot take it now: keep it for the next pass
+            log.exception("could not record %d dropped lists as a gap in the event log", gap[2])
+            with self._drops:
+                if self._gap is None:
+                    self._gap = gap
+                else:
+                    self._gap = (gap[0], self._gap[1], gap[2] + self._gap[2])
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued list is written; False when the timeout passed first."""
         deadline = time.monotonic() + timeout
@@ -108,7 +134,8 @@ class ImpressionWriter:
         self._thread = None
 
     def status(self) -> dict[str, int]:
-        return {"queued": self._queue.qsize(), "written": self.written, "dropped": self.dropped,
+        # queued: accepted and not yet written (a batch being written still counts)
+        return {"queued": self._queue.unfinished_tasks, "written": self.written, "dropped": self.dropped,
                 "failed": self.failed}
 
 

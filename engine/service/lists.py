@@ -1,34 +1,59 @@
 """What each endpoint computes: the recommender call, the cache key of its list, and the response the list
 becomes. The routes (engine.service.app) declare and validate the parameters; these functions get them
-typed, run in FastAPI's thread pool, and resolve a product once per request."""
+typed and resolve a product once per request. Each list function takes `lookup_only`: the route first calls
+it on the event loop with lookup_only=True, which answers from the in-process cache or returns None without
+blocking, and only then runs it in the thread pool (the recommender blocks on SQL and the vector store)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
-from engine.cache import CachedList
+from engine.cache import LIST_FORMAT, CachedList
 from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event
 from engine.recommend.facade import Recommender
 from engine.recommend.looks import LOOK_STRATEGY
 from engine.recommend.personal import SERVED_PERSONALISED
-from engine.service.models import EventIn, Item, RecommendationList, Refusal
+from engine.types import Recommendation
+from engine.service.media import absolute
+from engine.service.models import EventIn, Item, Refusal
 from engine.service.params import Refine, Shopper
 from engine.service.state import Service
 
 Served = tuple[CachedList, bool]  # the list, and whether it came from the cache
 
 
-def respond(model: type[RecommendationList], service: Service, served: Served, request: Request, rid: str,
-            shopper: Shopper, logged: dict[str, Any], /, **extra: Any) -> Any:
-    """The response of a served list, after queueing its impressions (with the filters it was served under)."""
+def respond(service: Service, served: Served, request: Request, rid: str, shopper: Shopper,
+            logged: dict[str, Any], /, **extra: Any) -> Response:
+    """The response of a served list, after queueing its impressions (with the filters it was served under).
+    Written directly as JSON: the items were rendered (and checked against `Item`) when the list was computed,
+    so a cache hit builds no models; the routes declare the response models for the OpenAPI document."""
     listing, cached = served
     service.log_impressions(listing, rid, shopper.session_id, shopper.user_id, logged)
-    items = [Item.of(r, service.photos.url(r.product.image, request)) for r in listing.items]
-    return model(items=items, algorithm=listing.algorithm, strategy=listing.strategy,
-                 config_version=listing.config_version, cached=cached, request_id=rid, **listing.extra, **extra)
+    base = str(request.base_url)
+    items = [{**it, "image": absolute(it["image"], base)} for it in listing.items]
+    return JSONResponse({"items": items, "algorithm": listing.algorithm, "strategy": listing.strategy,
+                         "config_version": listing.config_version, "cached": cached, "request_id": rid,
+                         **listing.extra, **extra})
+
+
+def rendered(service: Service, recs: Sequence[Recommendation], algorithm: str, **fields: Any) -> CachedList:
+    """A computed list as it is cached and served: each item as the response shows it."""
+    items = [Item.of(r, service.photos.route(r.product.image)).model_dump(mode="json") for r in recs]
+    return CachedList(format=LIST_FORMAT, items=items, algorithm=algorithm, **fields)
+
+
+async def serve(service: Service, call: Callable[..., Served | None], category: str | None = None) -> Served:
+    """A list from the cache on the event loop when that cannot block; else from the thread pool."""
+    if service.answers_inline(category):
+        served = call(lookup_only=True)
+        if served is not None:
+            return served
+    return await run_in_threadpool(call)
 
 
 def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
@@ -36,7 +61,7 @@ def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
 
 
 def similar(service: Service, key: str, by: str, n: int, strategy: str | None, exclude_same_brand: bool,
-            exclude_same_style: bool, category: str | None, refine: Refine) -> Served:
+            exclude_same_style: bool, category: str | None, refine: Refine, *, lookup_only: bool = False) -> Served | None:
     strategy = service.strategy(strategy)
     filters = service.filters(category, refine)
 
@@ -44,11 +69,11 @@ def similar(service: Service, key: str, by: str, n: int, strategy: str | None, e
         source = rec.card(key)  # NotFound → 404; similar() gets the id, so the product is resolved once
         items = rec.similar(source.id, by=by, n=n, filters=filters, strategy=strategy,
                             exclude_same_brand=exclude_same_brand, exclude_same_style=exclude_same_style)
-        return CachedList(items=items, algorithm=f"vector_{by}", strategy=strategy, source_product_id=source.id)
+        return rendered(service, items, f"vector_{by}", strategy=strategy, source_product_id=source.id)
 
     params = {"id": key, "limit": n, "strategy": strategy, "exclude_same_brand": exclude_same_brand,
               "exclude_same_style": exclude_same_style, "category": category, **refine.as_dict()}
-    return service.cached_list(f"similar-{by}", params, compute)
+    return service.cached_list(f"similar-{by}", params, compute, lookup_only=lookup_only)
 
 
 def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None, category: str | None,
@@ -58,7 +83,7 @@ def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None
 
     def compute(rec: Recommender) -> CachedList:
         items = rec.search_by_image(photo, n=n, filters=filters, strategy=strategy)
-        return CachedList(items=items, algorithm="search_image", strategy=strategy)
+        return rendered(service, items, "search_image", strategy=strategy)
 
     params = {"image": hashlib.sha256(photo).hexdigest(), "limit": n, "strategy": strategy,
               "category": category, **refine.as_dict()}
@@ -76,48 +101,51 @@ def personalised(service: Service, user_id: str | None, n: int, not_like: list[s
     if result.profile is not None:
         profile = {"events": result.profile.events, "price_band": result.profile.price_band,
                    "categories": {str(k): round(v, 4) for k, v in result.profile.categories.items()}}
-    listing = CachedList(items=result.items, algorithm="personalised" if is_personal else "trending",
-                         strategy=serving.config.default_strategy if is_personal else None,
-                         config_version=serving.version)
+    listing = rendered(service, result.items, "personalised" if is_personal else "trending",
+                       strategy=serving.config.default_strategy if is_personal else None,
+                       config_version=serving.version)
     return (listing, False), {"served": result.served, "reason": result.reason, "profile": profile}
 
 
-def complete_the_look(service: Service, key: str, per_relation: int | None, refine: Refine) -> Served:
+def complete_the_look(service: Service, key: str, per_relation: int | None, refine: Refine, *,
+                      lookup_only: bool = False) -> Served | None:
     filters = service.filters(None, refine)
 
     def compute(rec: Recommender) -> CachedList:
         source = rec.card(key)
         items = rec.complete_the_look(source.id, n_per_relation=per_relation, filters=filters)
-        return CachedList(items=items, algorithm="complete_the_look", strategy=LOOK_STRATEGY.name,
-                          source_product_id=source.id)
+        return rendered(service, items, "complete_the_look", strategy=LOOK_STRATEGY.name,
+                        source_product_id=source.id)
 
     return service.cached_list("complete-the-look", {"product_id": key, "per_relation": per_relation,
-                                                     **refine.as_dict()}, compute)
+                                                     **refine.as_dict()}, compute, lookup_only=lookup_only)
 
 
-def trending(service: Service, n: int, category: str | None, refine: Refine) -> Served:
+def trending(service: Service, n: int, category: str | None, refine: Refine, *,
+             lookup_only: bool = False) -> Served | None:
     filters = service.filters(category, refine)
 
     def compute(rec: Recommender) -> CachedList:
-        return CachedList(items=rec.trending(n, filters=filters), algorithm="trending")
+        return rendered(service, rec.trending(n, filters=filters), "trending")
 
-    return service.cached_list("trending", {"limit": n, "category": category, **refine.as_dict()}, compute)
+    return service.cached_list("trending", {"limit": n, "category": category, **refine.as_dict()}, compute,
+                               lookup_only=lookup_only)
 
 
 def bought_together(service: Service, key: str, n: int, min_support: int, min_confidence: float, min_lift: float,
-                    category: str | None, refine: Refine) -> Served:
+                    category: str | None, refine: Refine, *, lookup_only: bool = False) -> Served | None:
     filters = service.filters(category, refine)
 
     def compute(rec: Recommender) -> CachedList:
         source = rec.card(key)
         result = rec.frequently_bought_together(source.id, n=n, min_support=min_support,
                                                 min_confidence=min_confidence, min_lift=min_lift, filters=filters)
-        return CachedList(items=result.items, algorithm="fbt", source_product_id=source.id,
-                          extra={"source": result.source, "reason": result.reason, "baskets": result.baskets})
+        return rendered(service, result.items, "fbt", source_product_id=source.id,
+                        extra={"source": result.source, "reason": result.reason, "baskets": result.baskets})
 
     params = {"product_id": key, "limit": n, "min_support": min_support, "min_confidence": min_confidence,
               "min_lift": min_lift, "category": category, **refine.as_dict()}
-    return service.cached_list("fbt", params, compute)
+    return service.cached_list("fbt", params, compute, lookup_only=lookup_only)
 
 
 def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refusal]]:

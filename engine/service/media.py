@@ -91,19 +91,24 @@ class Photos:
             out[folder_id] = self._roots[folder]
         return out
 
-    def url(self, image: str | None, request: Request) -> str | None:
-        """What a frontend loads for a product's `image`: its own http(s) URL, a /media/ or /photos/ URL of a
-        photo in a served folder, or None."""
+    def route(self, image: str | None) -> str | None:
+        """Where a frontend loads a product's `image`, relative to the service root: its own http(s) URL as
+        is, `media/<path>` or `photos/<folder id>/<path>` for a photo in a served folder, or None. Relative, so
+        a list rendered once (and cached) serves requests made through any host name."""
         if not image or _URL.match(image):
             return image or None
         rel = self.catalog.relative(image)
         if rel is not None:
-            return str(request.url_for(MEDIA_ROUTE, path=quote(rel)))
+            return f"{MEDIA_ROUTE}/{quote(rel)}"
         for folder_id, root in self._recorded().items():
             rel = root.relative(image)
             if rel is not None:
-                return str(request.url_for(PHOTOS_ROUTE, folder=str(folder_id), path=quote(rel)))
+                return f"{PHOTOS_ROUTE}/{folder_id}/{quote(rel)}"
         return None
+
+    def url(self, image: str | None, request: Request) -> str | None:
+        """The absolute URL of a product's `image` for this request (see `route`)."""
+        return absolute(self.route(image), str(request.base_url))
 
     def response(self, path: str) -> Response:
         return self.catalog.response(path)
@@ -114,3 +119,7 @@ class Photos:
             raise NotFound(f"no photo folder {folder}")
         return root.response(path)
 
+
+def absolute(route: str | None, base: str) -> str | None:
+    """A `Photos.route` made absolute against the request's base URL (which ends with "/")."""
+    return route if route is None or _URL.match(route) else base + route

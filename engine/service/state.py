@@ -1,7 +1,7 @@
 """The parts behind the routes: the runtime of the data location (whose live config version the service
 follows, engine/recommend/versions.py), the response cache, the event log, the impression writer and the
-catalog's photos. Thread-safe: FastAPI runs the routes, which
-block on SQL and the vector store, in its thread pool."""
+catalog's photos. Thread-safe: the routes look lists up in the in-process cache on the event loop and run
+everything that blocks on SQL or the vector store in FastAPI's thread pool (engine.service.lists.serve)."""
 from __future__ import annotations
 
 import logging
@@ -124,21 +124,31 @@ class Service:
     # ---- parameters ---------------------------------------------------------------------------------
     def category_id(self, key: str) -> int:
         """A category parameter (id or path) as an id; an unknown one is a bad parameter."""
-        now = time.monotonic()
+        found = self._category_cached(key)
+        if found is not None:
+            return found
+        table: dict[str, int] = {}
+        for n in self.runtime.catalog.categories():
+            table[str(n.id)] = n.id
+            table[n.path] = n.id
+            table[n.path.casefold()] = n.id
+            table[n.label] = n.id
+        self._categories = (time.monotonic(), table)
+        found = self._category_cached(key)
+        if found is None:
+            raise ValidationError(f"unknown category {key!r}: give a category id or a path such as Men/Tops/Jackets")
+        return found
+
+    def _category_cached(self, key: str) -> int | None:
+        """The id of a category parameter from the category map while it is fresh, else None."""
         cached = self._categories
-        if cached is None or now - cached[0] > CATEGORY_MAP_SECONDS or key not in cached[1]:
-            table: dict[str, int] = {}
-            for n in self.runtime.catalog.categories():
-                table[str(n.id)] = n.id
-                table[n.path] = n.id
-                table[n.path.casefold()] = n.id
-                table[n.label] = n.id
-            cached = self._categories = (now, table)
+        if cached is None or time.monotonic() - cached[0] > CATEGORY_MAP_SECONDS:
+            return None
         norm = "/".join(p.strip() for p in key.replace(" > ", "/").split("/") if p.strip())
         for k in (key, norm, norm.casefold()):
             if k in cached[1]:
                 return cached[1][k]
-        raise ValidationError(f"unknown category {key!r}: give a category id or a path such as Men/Tops/Jackets")
+        return None
 
     def filters(self, category: str | None, refine: Refine) -> Filters:
         return Filters(category_ids=[self.category_id(category)] if category else [],
@@ -153,20 +163,33 @@ class Service:
         return name
 
     # ---- cache --------------------------------------------------------------------------------------
-    def cached_list(self, kind: str, key_params: dict[str, Any],
-                    compute: Callable[[Recommender], CachedList]) -> tuple[CachedList, bool]:
+    def cached_list(self, kind: str, key_params: dict[str, Any], compute: Callable[[Recommender], CachedList], *,
+                    lookup_only: bool = False) -> tuple[CachedList, bool] | None:
         """The list from the cache (and True), or computed by the live version's recommender and cached (and
-        False). The key carries that version's fingerprint, so a publish is never answered from old entries."""
+        False); with `lookup_only`, None instead of computing. The key carries that version's fingerprint, so a
+        publish is never answered from old entries."""
         serving = self.current()
         if not self.cache.enabled:
-            return self._computed(serving, compute), False
+            return None if lookup_only else (self._computed(serving, compute), False)
         key = cache_key(kind, key_params, serving.fingerprint, self.index_version())
         hit = self.cache.get_list(key)
         if hit is not None:  # ranked by equal content, perhaps under an earlier number (a rollback)
-            return hit.model_copy(update={"config_version": serving.version}), True
+            hit.config_version = serving.version
+            return hit, True
+        if lookup_only:
+            return None
         served = self._computed(serving, compute)
         self.cache.put_list(key, served)
         return served, False
+
+    def answers_inline(self, category: str | None = None) -> bool:
+        """Whether a cache lookup can run on the event loop: the cache is in this process and neither the live
+        version, the index version nor the category map is due a database read."""
+        if not self.cache.enabled or self.cache.backend.name != "memory":
+            return False
+        if self.due() or self.runtime.index_version.due():
+            return False
+        return category is None or self._category_cached(category) is not None
 
     @staticmethod
     def _computed(serving: Serving, compute: Callable[[Recommender], CachedList]) -> CachedList:
@@ -181,7 +204,7 @@ class Service:
         if not served.items:
             return
         self.impressions.submit(dict(
-            served=[(r.product.id, i, float(r.score)) for i, r in enumerate(served.items)],
+            served=served.served(),
             session_id=session_id or f"request-{request_id}", algorithm=served.algorithm, user_id=user_id,
             strategy=served.strategy, source_product_id=served.source_product_id,
             config_version=served.config_version,

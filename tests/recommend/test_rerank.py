@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import ValidationError
 from engine.recommend.rerank import (BUILTIN_STRATEGIES, FACTORS, FactorParams, Strategy, category_closeness, compute_factors, freshness, margin, popularity_scores, price_proximity, price_up, rerank, same_brand, similarity_value, stock_level)
@@ -336,3 +338,37 @@ def test_pinned_candidate_survives_collapse():
     out = rerank(None, cands, BUILTIN_STRATEGIES["relevance"], 3, collapse_k=1,
                  rules=[Rule("p", "pin", 3, slot=2)], now=NOW)
     assert ids(out) == [4, 2]
+
+
+# ---------------------------------------------------------------- the batched factors equal the factor functions
+
+_PRICES = st.one_of(st.floats(min_value=-10, max_value=1e6), st.sampled_from([0.0, math.nan, math.inf]))
+_CARDS = st.builds(
+    lambda pid, price, cats, in_stock, qty, cost, views, sales, age, brand, pop: card(
+        pid, price=price, cats=cats, in_stock=in_stock, stock_qty=qty, cost=cost, views=views, sales=sales,
+        created_at=None if age is None else NOW - timedelta(days=age), brand=brand, popularity=pop),
+    st.integers(1, 10**6), _PRICES, st.sampled_from([JACKETS, TEES, PANTS, W_JACKETS, [], [11]]), st.booleans(),
+    st.one_of(st.none(), st.integers(-5, 100)), st.one_of(st.none(), st.floats(0, 1e4)), st.integers(0, 10**6),
+    st.integers(0, 1000), st.one_of(st.none(), st.floats(0, 3000)),
+    st.one_of(st.none(), st.sampled_from(["Luma", " luma ", "Other", ""])),
+    st.one_of(st.none(), st.floats(0, 50)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(source=st.one_of(st.none(), _CARDS), cands=st.lists(st.tuples(_CARDS, st.floats(-2, 2)), min_size=1,
+                                                            max_size=8),
+       params=st.builds(FactorParams, price_scale=st.floats(0.1, 5), price_up_band=st.floats(1.01, 4),
+                        stock_saturation=st.integers(1, 50), freshness_half_life_days=st.floats(0.5, 90)))
+def test_compute_factors_equals_the_factor_functions(source, cands, params):
+    """compute_factors works out the source's part once for speed: it must give the factor functions' values."""
+    recs = [rec(c, sim) for c, sim in cands]
+    pops = popularity_scores([r.product for r in recs], params.popularity_sales_weight)
+    for r, pop, got in zip(recs, pops, compute_factors(source, recs, params, NOW)):
+        c = r.product
+        want = {"similarity": similarity_value(r), "category": category_closeness(source, c),
+                "price": price_proximity(source, c, params.price_scale),
+                "price_up": price_up(source, c, params.price_up_band, params.price_scale),
+                "stock": stock_level(c, params.stock_saturation),
+                "freshness": freshness(c, NOW, params.freshness_half_life_days), "popularity": pop,
+                "margin": margin(c), "same_brand": same_brand(source, c)}
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)

@@ -17,7 +17,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from engine.cache import (CachedList, IndexVersion, MemoryCache, NullCache, RecoCache, RedisCache, cache_key,
+from engine.cache import (LIST_FORMAT, CachedList, IndexVersion, MemoryCache, NullCache, RecoCache, RedisCache, cache_key,
                           index_version, make_cache, recommendations_from_json, recommendations_to_json, redact)
 from engine.catalog.models import Product
 from engine.errors import ValidationError
@@ -208,7 +208,7 @@ def test_keys_carry_the_config_fingerprint_and_the_index_version():
     tuned.strategies["balanced"].weights["similarity"] = 0.9
     params = {"id": "MJ01-Red", "limit": 12, "color": ["red", "blue"]}
     key = cache_key("similar", params, fingerprint(base), "ix1")
-    assert key.startswith("vitrina:reco:v1:")
+    assert key.startswith("vitrina:reco:v2:")
     assert cache_key("similar", dict(reversed(params.items())), fingerprint(base), "ix1") == key
     assert cache_key("similar", params, fingerprint(relabelled), "ix1") == key  # a new label alone changes nothing
     assert cache_key("similar", params, fingerprint(tuned), "ix1") != key
@@ -231,14 +231,21 @@ def test_reco_cache_stores_json_and_drops_unreadable_entries():
 
 def test_cached_lists_round_trip_and_other_shapes_are_dropped():
     cache = RecoCache(MemoryCache(ttl=60))
-    entry = CachedList(items=_recs(), algorithm="fbt", strategy=None, source_product_id=7,
+    items = [{"id": 7, "sku": "A-7", "title": "Jacket", "price": 60.0, "image": "media/a.jpg", "score": 0.9,
+              "reasons": ["same category"], "rank": 1, "vector": "combined", "relation": None},
+             {"id": 9, "sku": "B-9", "title": "Bag", "price": 20.0, "image": None, "score": 0.5, "reasons": [],
+              "rank": 2, "vector": "combined", "relation": "bag"}]
+    entry = CachedList(format=LIST_FORMAT, items=items, algorithm="fbt", strategy=None, source_product_id=7,
                        extra={"source": "co-purchases", "baskets": 3})
     cache.put_list("k", entry)
     again = cache.get_list("k")
-    assert again == entry and again.items == _recs() and isinstance(again.items[0].product, ProductCard)
-    cache.put("old", {"items": [{"id": 7}], "algorithm": "fbt"})  # an entry written by another release
+    assert again == entry and again.served() == [(7, 0, 0.9), (9, 1, 0.5)]
+    # Entries written by other releases: the Recommendation records of format 1, and a bare shape.
+    cache.put("v1", {"items": recommendations_to_json(_recs()), "algorithm": "fbt"})
+    cache.put("old", {"items": [{"id": 7}], "algorithm": "fbt"})
     hits, errors = cache.stats["hits"], cache.stats["errors"]
-    assert cache.get_list("old") is None and cache.stats["errors"] == errors + 1 and cache.stats["hits"] == hits
+    assert cache.get_list("v1") is None and cache.get_list("old") is None
+    assert cache.stats["errors"] == errors + 2 and cache.stats["hits"] == hits
     assert cache.get_list("absent") is None
 
 
@@ -264,22 +271,22 @@ def test_redis_going_away_degrades_to_no_cache_with_one_warning(redis_server, ca
     caplog.set_level(logging.INFO, logger="engine.cache")
     backend = RedisCache(redis_server.url, ttl=60, retry_after=0.3)
     cache = RecoCache(backend)
-    cache.put("vitrina:reco:v1:k", {"n": 1})
-    assert cache.get("vitrina:reco:v1:k") == {"n": 1}
+    cache.put("vitrina:reco:v2:k", {"n": 1})
+    assert cache.get("vitrina:reco:v2:k") == {"n": 1}
 
     redis_server.stop()  # the server process is gone mid-run
     for _ in range(5):
-        assert cache.get("vitrina:reco:v1:k") is None
-        cache.put("vitrina:reco:v1:k", {"n": 2})
+        assert cache.get("vitrina:reco:v2:k") is None
+        cache.put("vitrina:reco:v2:k", {"n": 2})
     time.sleep(0.35)
-    assert cache.get("vitrina:reco:v1:k") is None  # retried once the pause was over: still down, still quiet
+    assert cache.get("vitrina:reco:v2:k") is None  # retried once the pause was over: still down, still quiet
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "serving without cache" in warnings[0].getMessage()
     assert backend.status()["up"] is False and backend.last_error
 
     redis_server.start()  # back on the same port: used again after the retry pause
     time.sleep(0.35)
-    cache.put("vitrina:reco:v1:k", {"n": 3})
-    assert cache.get("vitrina:reco:v1:k") == {"n": 3} and backend.up
+    cache.put("vitrina:reco:v2:k", {"n": 3})
+    assert cache.get("vitrina:reco:v2:k") == {"n": 3} and backend.up
     assert any("reachable again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1

@@ -26,7 +26,7 @@ from engine.recommend.versions import VersionTable
 from engine.recommend.rules import Rule
 from engine.runtime import Runtime, shared
 from engine.service.app import create_app
-from engine.service.server import GuardedH11Protocol, server_config
+from engine.service.server import DEFAULT_PROTOCOL, GuardedH11Protocol, GuardedHttpToolsProtocol, server_config
 from engine.text import MAX_ID
 from engine.settings import Settings
 from test_cache import free_port
@@ -38,8 +38,15 @@ QUICK = 1.0  # seconds: the header and body limits of the timeout tests
 START_SECONDS = 60.0
 
 
-class QuickProtocol(GuardedH11Protocol):
+class QuickH11(GuardedH11Protocol):
     header_seconds = QUICK
+
+
+class QuickHttpTools(GuardedHttpToolsProtocol):
+    header_seconds = QUICK
+
+
+QUICK_PROTOCOLS = pytest.mark.parametrize("protocol", [QuickHttpTools, QuickH11], ids=["httptools", "h11"])
 
 
 @dataclass
@@ -220,7 +227,7 @@ def test_a_pin_past_bigint_is_refused_where_versions_are_published(shop):
 class Server:
     """The app under uvicorn on a free loopback port, in a thread of this process."""
 
-    def __init__(self, app, protocol: type[GuardedH11Protocol] = GuardedH11Protocol):
+    def __init__(self, app, protocol=DEFAULT_PROTOCOL):
         self.port = free_port()
         self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, "critical", protocol=protocol))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -281,9 +288,10 @@ def _read_all(sock: socket.socket, limit: float) -> tuple[bytes, float]:
         data += chunk
 
 
-def test_slow_headers_and_a_slow_body_get_408_while_others_are_served(shop):
+@QUICK_PROTOCOLS
+def test_slow_headers_and_a_slow_body_get_408_while_others_are_served(shop, protocol):
     app = create_app(shop.settings, body_seconds=QUICK)
-    with Server(app, QuickProtocol) as server:
+    with Server(app, protocol) as server:
         slow_headers = socket.create_connection(("127.0.0.1", server.port))
         slow_headers.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
         body = json.dumps({"kind": "click", "session_id": "slow", "sku": "TEE-1"}).encode()
@@ -306,10 +314,11 @@ def test_slow_headers_and_a_slow_body_get_408_while_others_are_served(shop):
         assert not _events(shop, "slow")
 
 
-def test_a_body_dripped_after_an_answer_does_not_hold_the_connection(shop):
+@QUICK_PROTOCOLS
+def test_a_body_dripped_after_an_answer_does_not_hold_the_connection(shop, protocol):
     """A route that answers without reading its body (404 here) leaves the body to the server: a client
     dripping it byte by byte is cut off, though every byte used to cancel uvicorn's keep-alive timer."""
-    with Server(create_app(shop.settings), QuickProtocol) as server:
+    with Server(create_app(shop.settings), protocol) as server:
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(b"POST /no/such/route HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
             sock.settimeout(5)

@@ -3,7 +3,7 @@ nothing at a clean shutdown and still counts the drops of a true overload."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from engine.catalog.db import Database
 from engine.catalog.events import EventRow, day_number
 from engine.insights.events import EventLog
+from engine.insights.gaps import incomplete, warning
 from engine.service.impressions import ImpressionWriter
 
 ITEMS = 12
@@ -84,3 +85,17 @@ def test_a_full_queue_drops_and_counts_without_blocking(events):
     status = writer.status()
     assert status["written"] + status["dropped"] == 40 and status["failed"] == 0
     assert events.count() == status["written"] * 2
+    # The drops are on record as a gap, so analytics can mark the period incomplete.
+    gaps = incomplete(events.db)
+    assert len(gaps) == 1 and gaps[0].dropped == status["dropped"] and gaps[0].start <= gaps[0].end
+    assert incomplete(events.db, gaps[0].end.date(), gaps[0].end.date()) == gaps
+    assert incomplete(events.db, end=gaps[0].start.date() - timedelta(days=1)) == []
+    assert "not logged" in warning(gaps) and warning([]) is None
+
+
+def test_no_gap_is_recorded_when_nothing_was_dropped(events):
+    writer = ImpressionWriter(events, linger=0.0)
+    for n in range(50):
+        writer.submit(_job(n, items=2))
+    writer.close()
+    assert writer.status()["dropped"] == 0 and incomplete(events.db) == []

@@ -385,6 +385,41 @@ def test_each_list_endpoint_logs_impressions(client, app, world, path, params, a
         [(i["id"], n, algorithm) for n, i in enumerate(body["items"])]
 
 
+@pytest.mark.parametrize("route_path, path, params", [
+    ("/api/products/{id}/similar/", "/api/products/MJ01-Red/similar/", {"category": "Men/Tops/Jackets", "limit": 7}),
+    ("/api/products/{id}/visually_similar/", "/api/products/MJ01-Red/visually_similar/", {"limit": 7}),
+    ("/api/recommendations/complete_the_look/", "/api/recommendations/complete_the_look/",
+     {"product_id": "MJ01-Red", "per_relation": 1}),
+    ("/api/recommendations/trending/", "/api/recommendations/trending/", {"limit": 7}),
+    ("/api/recommendations/frequently_bought_together/", "/api/recommendations/frequently_bought_together/",
+     {"product_id": "MJ01-Red", "limit": 7}),
+    ("/api/recommendations/personalized/", "/api/recommendations/personalized/", {"user_id": "imp-user"}),
+])
+def test_list_bodies_match_their_declared_models_computed_and_cached(client, app, route_path, path, params):
+    """The lists are written as JSON directly (no response-model pass): both the computed body and the cached
+    one must still be exactly what the OpenAPI document declares, and a hit must equal the computation."""
+    route = next(r for r in app.routes if isinstance(r, APIRoute) and r.path == route_path)
+    app.state.service.cache.clear()  # computed first, whatever the tests before asked
+    first, again = _get(client, path, params=params), _get(client, path, params=params)
+    for body in (first, again):
+        assert route.response_model.model_validate(body).model_dump(mode="json") == body
+    cacheable = "personalized" not in path
+    assert again["cached"] is cacheable and first["cached"] is False
+    strip = lambda b: {k: v for k, v in b.items() if k not in ("cached", "request_id")}  # noqa: E731
+    assert strip(first) == strip(again)
+
+
+def test_cache_hits_are_answered_on_the_event_loop_only_when_nothing_blocks(client, app, settings, tmp_path):
+    service = app.state.service
+    _get(client, "/api/products/MJ01-Red/similar/", params={"category": "Men/Tops/Jackets"})
+    assert service.answers_inline() and service.answers_inline("Men/Tops/Jackets")
+    assert not service.answers_inline("No/Such/Category")  # the map is read again: in the thread pool
+    service.runtime.index_version.forget()
+    assert not service.answers_inline()  # the index version is due a database read
+    no_cache = create_app(replace(settings, cache_ttl=0)).state.service
+    assert not no_cache.answers_inline()
+
+
 def test_events_endpoint_validates_and_deduplicates(client, world):
     one = {"kind": "click", "session_id": "ev-s", "sku": "MJ01-Red", "event_id": "ev-1"}
     r = client.post("/api/events/", json=one)

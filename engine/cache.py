@@ -18,20 +18,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import cachetools
 import pydantic
 import redis
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from engine.catalog.db import Database
 from engine.catalog.models import VectorSync
 from engine.errors import ValidationError
 from engine.settings import Settings
-from engine.types import Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +237,6 @@ class RedisCache:
 
 # ---------------------------------------------------------------- serialising results
 
-RECOMMENDATIONS = TypeAdapter(list[Recommendation])  # the engine's records, validated field by field
-
-
 class CachedList(BaseModel):
     """A served list as the cache keeps it: the response's items already rendered (plain JSON objects with
     the photo as a URL relative to the service root), so a hit is one JSON parse and no model building, and
@@ -259,15 +255,6 @@ class CachedList(BaseModel):
     def served(self) -> list[tuple[int, int, float]]:
         """(product id, position, score) of every item: what the impression log records."""
         return [(int(it["id"]), i, float(it["score"])) for i, it in enumerate(self.items)]
-
-
-def recommendations_to_json(recs: Sequence[Recommendation]) -> list[dict[str, Any]]:
-    return RECOMMENDATIONS.dump_python(list(recs), mode="json")
-
-
-def recommendations_from_json(items: Sequence[dict[str, Any]]) -> list[Recommendation]:
-    """The records back; pydantic.ValidationError (a ValueError) when an item is of another shape."""
-    return RECOMMENDATIONS.validate_python(list(items))
 
 
 # ---------------------------------------------------------------- versions and keys

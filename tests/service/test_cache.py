@@ -3,7 +3,6 @@ cached lists, keys that follow the config and the index (a real reindex of the L
 redis-server started here, then killed mid-test and restarted."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -15,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import TypeAdapter
 from sqlalchemy import update
 
 from engine.cache import (LIST_FORMAT, CachedList, IndexVersion, MemoryCache, NullCache, RecoCache, RedisCache, cache_key,
-                          index_version, make_cache, recommendations_from_json, recommendations_to_json, redact)
+                          index_version, make_cache, redact)
 from engine.catalog.models import Product
 from engine.errors import ValidationError
 from engine.insights.events import utc_now
@@ -146,10 +146,9 @@ def _recs() -> list[Recommendation]:
             Recommendation(other, 0.5, "combined", rank=2, relation="bag")]
 
 
-def test_recommendations_survive_a_json_round_trip():
-    recs = _recs()
-    again = recommendations_from_json(json.loads(json.dumps(recommendations_to_json(recs))))
-    assert again == recs
+def _as_json(recs: list[Recommendation]) -> list[dict]:
+    """The engine's records as JSON: the items of a cache entry written by format 1."""
+    return TypeAdapter(list[Recommendation]).dump_python(recs, mode="json")
 
 
 def test_make_cache_picks_the_backend_from_the_settings():
@@ -220,7 +219,7 @@ def test_keys_carry_the_config_fingerprint_and_the_index_version():
 def test_reco_cache_stores_json_and_drops_unreadable_entries():
     backend = MemoryCache(ttl=60)
     cache = RecoCache(backend)
-    payload = {"items": recommendations_to_json(_recs()), "algorithm": "vector_combined"}
+    payload = {"items": _as_json(_recs()), "algorithm": "vector_combined"}
     cache.put("k", payload)
     assert cache.get("k") == payload and cache.stats["hits"] == 1
     backend.set("broken", b"{not json")
@@ -241,7 +240,7 @@ def test_cached_lists_round_trip_and_other_shapes_are_dropped():
     again = cache.get_list("k")
     assert again == entry and again.served() == [(7, 0, 0.9), (9, 1, 0.5)]
     # Entries written by other releases: the Recommendation records of format 1, and a bare shape.
-    cache.put("v1", {"items": recommendations_to_json(_recs()), "algorithm": "fbt"})
+    cache.put("v1", {"items": _as_json(_recs()), "algorithm": "fbt"})
     cache.put("old", {"items": [{"id": 7}], "algorithm": "fbt"})
     hits, errors = cache.stats["hits"], cache.stats["errors"]
     assert cache.get_list("v1") is None and cache.get_list("old") is None
@@ -255,9 +254,9 @@ def test_redis_cache_hits_misses_expiry_and_clear(redis_server):
     cache = RecoCache(RedisCache(redis_server.url, ttl=0.3))
     key = cache_key("similar", {"id": 1}, "f" * 64, "ix")
     assert cache.get(key) is None
-    payload = {"items": recommendations_to_json(_recs())}
+    payload = {"items": _as_json(_recs())}
     cache.put(key, payload)
-    assert recommendations_from_json(cache.get(key)["items"]) == _recs()
+    assert cache.get(key) == payload
     time.sleep(0.4)
     assert cache.get(key) is None  # Redis expired it
     cache.put(key, payload)

@@ -1,0 +1,212 @@
+"""Text search on judged sets: attribute queries per language (attribute Precision@k, graded NDCG@k and the share
+answered "no good match"), and nonsense queries (the share answered "no good match": NoMatchRate).
+
+Beside the search under test: a random ranking and a keyword ranking (query words against the product's title,
+category path and colour name, with a crude shared-prefix stem) — the reference a lexical search would give.
+"""
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Callable, Sequence
+
+from engine.catalog.colours import fold
+from engine.evaluation.attributes import FULL, LANGUAGES, AttributeQuery, attribute_queries
+from engine.evaluation.items import Catalog
+from engine.evaluation.report import Row, mean
+from engine.evaluation.splits import SPLIT_SEED, split_of
+
+NONSENSE_SEED = 12
+NONSENSE_GENERATED = 30
+# Letters random strings are drawn from: Latin consonants, Cyrillic consonants, Turkish letters and rare Latin ones.
+_ALPHABETS = ("bcdfghjklmnpqrstvwxz", "бвгджзклмнпрстфхцчшщ", "çğışöüqwxzj")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def no_match(results: Sequence) -> bool:
+    """Whether the search answered "no good match". Today's search has no such answer: an empty list is the only
+    way it can say so, and it never returns one for a non-empty catalog."""
+    return len(results) == 0
+
+
+def nonsense_queries(seed: int = NONSENSE_SEED, generated: int = NONSENSE_GENERATED) -> list[str]:
+    """The fixed nonsense set: keyboard mash written by hand (queries/nonsense.txt), then random letter strings
+    drawn from a seeded generator."""
+    text = (resources.files("engine.evaluation") / "queries" / "nonsense.txt").read_text(encoding="utf-8")
+    out = [line.strip() for line in text.splitlines() if line.strip()]
+    rng = random.Random(seed)
+    for i in range(generated):
+        letters = _ALPHABETS[i % len(_ALPHABETS)]
+        out.append(" ".join("".join(rng.choice(letters) for _ in range(rng.randint(3, 10)))
+                            for _ in range(rng.randint(1, 2))))
+    return out
+
+
+def graded_ndcg(gains: Sequence[float], ideal: Sequence[float], k: int) -> float:
+    """NDCG@k with graded gains (the ranking's gains in order; `ideal` every gain the catalog holds)."""
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]))
+    best = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(ideal, reverse=True)[:k]))
+    return dcg / best if best else 0.0
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in _TOKEN.findall(fold(text)) if len(t) > 1]
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    n = min(len(a), len(b), 5)
+    return n >= 4 and a[:n] == b[:n]
+
+
+def keyword_ranker(cat: Catalog) -> Callable[[str, int], list[int]]:
+    """Products ordered by how many query words their title, category path and colour name hold (ties by id)."""
+    words = {i: set(_tokens(f"{it.title} {it.path.replace('/', ' ')} {it.colour or ''}"))
+             for i, it in cat.items.items()}
+
+    def rank(query: str, k: int) -> list[int]:
+        q = _tokens(query)
+        score = {i: sum(any(_same_word(t, w) for w in ws) for t in q) for i, ws in words.items()}
+        return sorted(score, key=lambda i: (-score[i], i))[:k]
+    return rank
+
+
+@dataclass
+class TextTasks:
+    """Runs the attribute and nonsense sets through `search_by_text` of the live recommender."""
+
+    runtime: object
+    cat: Catalog
+    ks: Sequence[int]
+    strategies: Sequence[str]
+    splits: Sequence[str]
+    encoder: str
+    seed: int = 7
+    split_seed: int = SPLIT_SEED
+    baseline_runs: int = 5
+    max_queries: int | None = None
+    keep_details: bool = False
+    details: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def _search(self, text: str, strategy: str) -> list[int]:
+        recs = self.runtime.recommender().search_by_text(text, n=max(self.ks), space="text", strategy=strategy)
+        return [r.product.id for r in recs]
+
+    def _sample(self, queries: list, rng: random.Random) -> list:
+        if self.max_queries is None or len(queries) <= self.max_queries:
+            return queries
+        return [queries[i] for i in sorted(rng.sample(range(len(queries)), self.max_queries))]
+
+    def _detail(self, task, split, language, query, method, ranked, grades, metrics):
+        if not self.keep_details:
+            return
+        items = self.cat.items
+        self.details.append({
+            "task": task, "split": split, "language": language, "query": query, "method": method,
+            "metrics": metrics,
+            "relevant": [items[i].sku for i, g in grades.items() if g == FULL] if grades else [],
+            "ranked": [{"sku": items[i].sku, "title": items[i].title, "grade": grades.get(i, 0) if grades else None,
+                        "relevant": bool(grades) and grades.get(i) == FULL} for i in ranked]})
+
+    # ---- attribute queries ----------------------------------------------------------------------------------
+    def attribute_rows(self, tick: Callable[[], None] = lambda: None) -> list[Row]:
+        rows: list[Row] = []
+        items = self.cat.items
+        queries = attribute_queries(it.attributes for it in items.values())
+        judged: dict[tuple[str, str], list[tuple[AttributeQuery, dict[int, int]]]] = {}
+        skipped = {lang: 0 for lang in LANGUAGES}
+        for q in queries:
+            grades = {i: g for i, it in items.items() if (g := q.grade(it.attributes))}
+            if not any(g == FULL for g in grades.values()):
+                skipped[q.language] += 1  # nothing in this catalog is what the query asks for
+                continue
+            judged.setdefault((q.language, q.split(self.split_seed)), []).append((q, grades))
+        if any(skipped.values()):
+            self.notes.append("attribute queries with no fully matching product in this catalog, left out: "
+                              + ", ".join(f"{lang} {n}" for lang, n in skipped.items() if n))
+        for split in self.splits:
+            parts = []
+            for lang in LANGUAGES:
+                group = [q for q, _ in judged.get((lang, split), [])]
+                if group:
+                    parts.append(f"{lang} {len(group)} ({sum(q.source == 'hand' for q in group)} hand-written, "
+                                 f"{sum(not q.in_lexicon for q in group)} off the colour lexicon)")
+            if parts:
+                self.notes.append(f"attribute queries, {split}: " + "; ".join(parts))
+        rng = random.Random(self.seed)
+        keyword = keyword_ranker(self.cat)
+        ids = sorted(items)
+        for (lang, split), group in sorted(judged.items()):
+            if split not in self.splits:
+                continue
+            group = self._sample(group, rng)
+            methods: dict[str, Callable[[str, random.Random], list[int]]] = {
+                f"text/{s}": (lambda text, _r, s=s: self._search(text, s)) for s in self.strategies}
+            methods["keyword"] = lambda text, _r: keyword(text, max(self.ks))
+            methods["random"] = lambda _text, r: r.sample(ids, min(len(ids), max(self.ks)))
+            for method, fn in methods.items():
+                runs = self.baseline_runs if method == "random" else 1
+                prec = {k: [] for k in self.ks}
+                ndcg = {k: [] for k in self.ks}
+                empty = []
+                for q, grades in group:
+                    for run in range(runs):
+                        ranked = fn(q.text, random.Random(self.seed * 1000 + run))
+                        gains = [2 ** grades.get(i, 0) - 1 for i in ranked]
+                        ideal = [2 ** g - 1 for g in grades.values()]
+                        figures = {}
+                        for k in self.ks:
+                            prec[k].append(sum(grades.get(i) == FULL for i in ranked[:k]) / k)
+                            ndcg[k].append(graded_ndcg(gains, ideal, k))
+                            figures.update({f"Precision@{k}": prec[k][-1], f"NDCG@{k}": ndcg[k][-1]})
+                        empty.append(float(no_match(ranked)))
+                        if method.startswith("text/"):
+                            self._detail("attribute", split, lang, q.text, method, ranked, grades, figures)
+                    tick()
+                enc = self.encoder if method.startswith("text/") else ""
+                for k in self.ks:
+                    rows.append(Row("attribute", f"Precision@{k}", method, "included", mean(prec[k]), len(group),
+                                    split, lang, enc))
+                    rows.append(Row("attribute", f"NDCG@{k}", method, "included", mean(ndcg[k]), len(group),
+                                    split, lang, enc))
+                if method.startswith("text/"):
+                    rows.append(Row("attribute", "NoMatchRate", method, "included", mean(empty), len(group),
+                                    split, lang, enc))
+        return rows
+
+    def attribute_count(self) -> int:
+        """How many attribute queries there are, before judging and splitting (for the progress bar)."""
+        return len(attribute_queries(it.attributes for it in self.cat.items.values()))
+
+    @staticmethod
+    def nonsense_count() -> int:
+        return len(nonsense_queries())
+
+    # ---- nonsense queries -----------------------------------------------------------------------------------
+    def nonsense_rows(self, tick: Callable[[], None] = lambda: None) -> list[Row]:
+        rows = []
+        by_split: dict[str, list[str]] = {}
+        for text in nonsense_queries():
+            by_split.setdefault(split_of("nonsense:" + text, self.split_seed), []).append(text)
+        rng = random.Random(self.seed)
+        for split in self.splits:
+            group = self._sample(by_split.get(split, []), rng)
+            if not group:
+                continue
+            for strategy in self.strategies:
+                method = f"text/{strategy}"
+                answered = []
+                for text in group:
+                    ranked = self._search(text, strategy)
+                    answered.append(float(no_match(ranked)))
+                    self._detail("nonsense", split, None, text, method, ranked, None,
+                                 {"no_match": answered[-1]})
+                    tick()
+                rows.append(Row("nonsense", "NoMatchRate", method, "included", mean(answered), len(group), split,
+                                None, self.encoder))
+        return rows

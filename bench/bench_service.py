@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,17 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import facade_vs_store, percentile  # noqa: E402
 from synth import demo_runtime, settings_for  # noqa: E402
 
 from engine.insights.events import Event, EventLog  # noqa: E402
 from engine.recommend.config import PersonalisationConfig  # noqa: E402
 from engine.recommend.versions import VersionTable  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.service import lists  # noqa: E402
-from engine.service.params import Refine  # noqa: E402
-from engine.service.state import Service  # noqa: E402
-from engine.store.vectors import unit  # noqa: E402
-from engine.types import Filters  # noqa: E402
 
 START_TIMEOUT = 180.0
 TARGETS = {"facade_cache_hit_p50_ms": 1.0, "redis_cache_hit_p50_ms": 2.0, "http_cache_hit_p50_ms": 5.0,
@@ -88,24 +83,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def timed(fn, items) -> list[float]:
-    out = []
-    for it in items:
-        t = time.perf_counter()
-        fn(it)
-        out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
 def seed(rt: Runtime) -> None:
     """Shopper events (so trending, bought-together and personalised lists have data) and personalisation on."""
     rng = random.Random(7)
@@ -121,50 +98,6 @@ def seed(rt: Runtime) -> None:
     if cfg.personalisation != PersonalisationConfig(enabled=True):
         VersionTable(rt.db).append(replace(cfg, personalisation=PersonalisationConfig(enabled=True)), "bench",
                                    "personalisation on for the benchmark")
-
-
-# ---------------------------------------------------------------- in this process: store, facade, cache
-
-def in_process(data: Path, sample: list[int], redis_url: str | None) -> dict:
-    """The raw store calls of similar() against similar() itself, and a cache hit in the facade."""
-    rt = Runtime(settings_for(data))
-    rec, cards, store = rt.recommender(), rt.cards, rt.store
-
-    def raw(pid: int) -> None:  # what similar() asks of the store: the source's vector, candidates, its leaf
-        src = cards.get(pid)
-        v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
-        f = Filters(exclude_ids=[pid])
-        store.query(v, using="combined", limit=60, filters=f)
-        if src.category_id is not None:
-            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]))
-
-    for pid in sample[:5]:  # warm the card cache and the store's pages
-        raw(pid)
-        rec.similar(pid, n=12)
-    raw_ms = timed(raw, sample)
-    facade_ms = timed(lambda pid: rec.similar(pid, n=12), sample)
-    out = {"products": len(rt.catalog.ids(active_only=True)), "queries": len(sample),
-           "raw_store_p50_ms": round(statistics.median(raw_ms), 3),
-           "similar_p50_ms": round(statistics.median(facade_ms), 3)}
-    out["similar_minus_raw_ms"] = round(out["similar_p50_ms"] - out["raw_store_p50_ms"], 3)
-    out["similar_over_raw"] = round(out["similar_p50_ms"] / out["raw_store_p50_ms"], 2)
-    rt.close()
-    for name, url in (("facade_cache_hit", ""), ("redis_cache_hit", redis_url)):
-        if url is None:
-            continue
-        s = settings_for(data)
-        s.redis_url, s.cache_ttl = url, 300.0
-        service = Service(s)
-        skus = [service.runtime.cards.get(pid).sku for pid in sample[:40]]
-        call = lambda sku, **kw: lists.similar(service, sku, "combined", 12, None, False, False, None,  # noqa: E731
-                                               Refine(), **kw)
-        for sku in skus:
-            call(sku)  # computed and cached
-        service.current(), service.index_version()  # the versions read: a hit reads no database
-        hit_ms = timed(lambda sku: call(sku, lookup_only=True), skus * 5)
-        out[f"{name}_p50_ms"] = round(statistics.median(hit_ms), 3)
-        service.close()
-    return out
 
 
 # ---------------------------------------------------------------- the service under load
@@ -301,7 +234,7 @@ def main() -> None:
             time.sleep(0.3)
             redis_url = f"redis://127.0.0.1:{port}/0"
         print("timing the store, the facade and cache hits in this process ...", file=sys.stderr)
-        facade = in_process(data, sample, redis_url)
+        facade = facade_vs_store(data, sample, redis_url)
         hit_paths = ([f"/api/products/{s}/similar/?limit=12" for s in bounded]
                      + [f"/api/products/{s}/visually_similar/?limit=12" for s in bounded[:10]]
                      + [f"/api/recommendations/complete_the_look/?product_id={s}" for s in bounded[:10]]

@@ -287,9 +287,9 @@ class IndexVersion:
                 value = self._memo["version"] = index_version(self.db, self.store_of())
             return value
 
-    def due(self) -> bool:
-        """Whether the next call reads the database (the remembered version expired)."""
-        return "version" not in self._memo
+    def peek(self) -> str | None:
+        """The remembered version while it is fresh, else None; never reads the database."""
+        return self._memo.get("version")
 
     def forget(self) -> None:
         with self._lock:

@@ -168,10 +168,16 @@ class Service:
         """The list from the cache (and True), or computed by the live version's recommender and cached (and
         False); with `lookup_only`, None instead of computing. The key carries that version's fingerprint, so a
         publish is never answered from old entries."""
-        serving = self.current()
-        if not self.cache.enabled:
-            return None if lookup_only else (self._computed(serving, compute), False)
-        key = cache_key(kind, key_params, serving.fingerprint, self.index_version())
+        if lookup_only:  # on the event loop: only what is in memory now, never a database read
+            serving, index = self._serving, self.runtime.index_version.peek()
+            if serving is None or index is None or self.due() or not self.cache.enabled:
+                return None
+        else:
+            serving = self.current()
+            if not self.cache.enabled:
+                return self._computed(serving, compute), False
+            index = self.index_version()
+        key = cache_key(kind, key_params, serving.fingerprint, index)
         hit = self.cache.get_list(key)
         if hit is not None:  # ranked by equal content, perhaps under an earlier number (a rollback)
             hit.config_version = serving.version
@@ -187,7 +193,7 @@ class Service:
         version, the index version nor the category map is due a database read."""
         if not self.cache.enabled or self.cache.backend.name != "memory":
             return False
-        if self.due() or self.runtime.index_version.due():
+        if self.due() or self.runtime.index_version.peek() is None:
             return False
         return category is None or self._category_cached(category) is not None
 

@@ -1,0 +1,84 @@
+"""What the benchmarks share: the store calls `similar()` makes, timed against `similar()` itself and against a
+cache hit in the facade, in one process and one run, so every ratio compares numbers taken side by side."""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from synth import settings_for  # noqa: E402
+
+from engine.runtime import Runtime  # noqa: E402
+from engine.service import lists  # noqa: E402
+from engine.service.params import Refine  # noqa: E402
+from engine.service.state import Service  # noqa: E402
+from engine.store.vectors import unit  # noqa: E402
+from engine.types import Filters  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def timed(fn, items) -> list[float]:
+    out = []
+    for it in items:
+        t = time.perf_counter()
+        fn(it)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+# ---------------------------------------------------------------- in this process: store, facade, cache
+
+def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None) -> dict:
+    """The raw store calls of similar() against similar() itself (p50 over `sample`, default strategy), and a
+    cache hit in the facade, in-process and (with `redis_url`) in Redis. Opens the data folder's store: call it
+    while no other process holds it."""
+    rt = Runtime(settings_for(data))
+    rec, cards, store = rt.recommender(), rt.cards, rt.store
+
+    def raw(pid: int) -> None:  # what similar() asks of the store: the source's vector, candidates, its leaf
+        src = cards.get(pid)
+        v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
+        f = Filters(exclude_ids=[pid])
+        store.query(v, using="combined", limit=60, filters=f)
+        if src.category_id is not None:
+            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]))
+
+    for pid in sample[:5]:  # warm the card cache and the store's pages
+        raw(pid)
+        rec.similar(pid, n=12)
+    raw_ms = timed(raw, sample)
+    facade_ms = timed(lambda pid: rec.similar(pid, n=12), sample)
+    out = {"products": len(rt.catalog.ids(active_only=True)), "queries": len(sample),
+           "raw_store_p50_ms": round(statistics.median(raw_ms), 3),
+           "similar_p50_ms": round(statistics.median(facade_ms), 3)}
+    out["similar_minus_raw_ms"] = round(out["similar_p50_ms"] - out["raw_store_p50_ms"], 3)
+    out["similar_over_raw"] = round(out["similar_p50_ms"] / out["raw_store_p50_ms"], 2)
+    rt.close()
+    for name, url in (("facade_cache_hit", ""), ("redis_cache_hit", redis_url)):
+        if url is None:
+            continue
+        s = settings_for(data)
+        s.redis_url, s.cache_ttl = url, 300.0
+        service = Service(s)
+        skus = [service.runtime.cards.get(pid).sku for pid in sample[:40]]
+        call = lambda sku, **kw: lists.similar(service, sku, "combined", 12, None, False, False, None,  # noqa: E731
+                                               Refine(), **kw)
+        for sku in skus:
+            call(sku)  # computed and cached
+        service.current(), service.index_version()  # the versions read: a hit reads no database
+        hit_ms = timed(lambda sku: call(sku, lookup_only=True), skus * 5)
+        out[f"{name}_p50_ms"] = round(statistics.median(hit_ms), 3)
+        service.close()
+    return out

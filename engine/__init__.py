@@ -8,13 +8,53 @@ The public API: build a `Runtime` from settings (environment variables, or a `Se
     rt = Runtime.from_config("config.yaml")     # or Runtime() for the settings' config
     rec = rt.recommender()
     items = rec.similar("MJ01-Red", n=12, filters=Filters(price_max=60))
+
+The names below load on first use (PEP 562): importing any `engine.<module>` first imports this package, and
+`python -m engine stats` has no use for the recommender, the store or the encoders that eager re-exports would
+load on every command.
 """
-from engine.errors import ConfigError, EncoderMismatch, InvalidImage, NotFound, ValidationError, VitrinaError
-from engine.recommend.config import RecoConfig
-from engine.recommend.facade import Recommender
-from engine.runtime import Runtime, shared
-from engine.settings import Settings
-from engine.types import Filters, ProductCard, Recommendation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` resolves the same names
+    from engine.errors import (
+        ConfigError,
+        EncoderMismatch,
+        InvalidImage,
+        NotFound,
+        ValidationError,
+        VitrinaError,
+    )
+    from engine.recommend.config import RecoConfig
+    from engine.recommend.facade import Recommender
+    from engine.runtime import Runtime, shared
+    from engine.settings import Settings
+    from engine.types import Filters, ProductCard, Recommendation
+
+_EXPORTS: dict[str, str] = {
+    "ConfigError": "engine.errors", "EncoderMismatch": "engine.errors", "InvalidImage": "engine.errors",
+    "NotFound": "engine.errors", "ValidationError": "engine.errors", "VitrinaError": "engine.errors",
+    "RecoConfig": "engine.recommend.config", "Recommender": "engine.recommend.facade",
+    "Runtime": "engine.runtime", "shared": "engine.runtime", "Settings": "engine.settings",
+    "Filters": "engine.types", "ProductCard": "engine.types", "Recommendation": "engine.types",
+}
 
 __all__ = ["ConfigError", "EncoderMismatch", "Filters", "InvalidImage", "NotFound", "ProductCard", "Recommendation",
            "RecoConfig", "Recommender", "Runtime", "Settings", "ValidationError", "VitrinaError", "shared"]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use and then kept here (the next lookup is a plain
+    attribute)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

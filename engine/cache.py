@@ -12,6 +12,7 @@ sharing the Redis) is dropped instead of served.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import threading
@@ -23,7 +24,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import cachetools
 import pydantic
-import redis
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
@@ -164,6 +164,7 @@ class RedisCache:
                  timeout: float = REDIS_TIMEOUT_SECONDS):
         self.url, self.ttl = url, float(ttl)
         self.retry_after = retry_after
+        redis = importlib.import_module("redis")  # here, not at the top: a command without REDIS_URL never needs it
         self._errors = (redis.RedisError, OSError)
         try:
             self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)

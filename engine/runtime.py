@@ -65,7 +65,10 @@ class Runtime:
 
     @cached_property
     def _image(self) -> tuple[ImageEncoder, str | None]:
-        return make_image_encoder(self.settings.image_encoder, self.settings.device, self.settings.encode_batch)
+        """Built on first use (`similar`, `stats` and the config commands never ask). A CLIP load that failed
+        is remembered in the data folder: the next process falls back without trying (encoders/availability.py)."""
+        return make_image_encoder(self.settings.image_encoder, self.settings.device, self.settings.encode_batch,
+                                  remember_in=self.settings.data_dir)
 
     @property
     def image_encoder(self) -> ImageEncoder:
@@ -73,6 +76,7 @@ class Runtime:
 
     @property
     def encoder_warning(self) -> str | None:
+        """Why 'auto' fell back to the descriptor, else None (the factory logs it once per process)."""
         return self._image[1]
 
     @cached_property

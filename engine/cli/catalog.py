@@ -3,7 +3,6 @@ file by path or URL), index, check, the demo, and the catalog statistics."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from engine.cli.jobs import auto_index
 from engine.cli.common import Command, Progress, count_arg, jsonable, load, runtime
 
 IMPORTERS = "engine.catalog.importers"  # the file readers: loaded by the import commands
-ANALYTICS = "engine.insights.analytics"  # pandas and statsmodels: loaded by `stats`
+ANALYTICS = "engine.insights.analytics"  # event counts and coverage: loaded by `stats`
 
 
 def _report(rep: Any, args: argparse.Namespace) -> Any:
@@ -87,9 +86,7 @@ def _index_args(p: argparse.ArgumentParser) -> None:
 
 
 def index_command(args: argparse.Namespace) -> Any:
-    rt = runtime(args)
-    if rt.encoder_warning and not args.json:
-        print("warning:", rt.encoder_warning, file=sys.stderr)
+    rt = runtime(args)  # a CLIP fallback is logged once by the encoder factory, not repeated here
     bar = Progress("index", args.json)
     rep = rt.indexer.run(full=args.full, batch_size=args.batch_size or rt.settings.batch_size,
                          progress=bar, limit=args.limit)
@@ -130,21 +127,35 @@ def demo_command(args: argparse.Namespace) -> Any:
     return out if args.json else None
 
 
+def _algorithm_rows(analytics: Any, db: Any) -> list[dict[str, Any]]:
+    """Event counts per algorithm with their rates (None where the denominator is 0), from the grouped counts
+    alone: the Wilson intervals of the Analytics page would cost this command pandas and statsmodels, over a
+    second of its start, for a summary that compares nothing."""
+    counts = analytics.group_counts(db, ["algorithm"])
+    rows = []
+    for (algorithm,), c in sorted(counts.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "")):
+        rates = {name: c[num] / c[den] if c[den] else None for name, (num, den) in analytics.RATES.items()}
+        rows.append({"algorithm": algorithm, **c, **rates})
+    return rows
+
+
 def stats_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     cat = rt.catalog.stats()
     analytics = load(ANALYTICS)
     cov = analytics.coverage(rt.db)
-    by_algo = analytics.metrics(rt.db, by="algorithm")
-    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo.to_dict(orient="records")}
+    by_algo = _algorithm_rows(analytics, rt.db)
+    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo}
     if args.json:
         return out
     print(f"products {cat.products} (active {cat.active}, with photos {cat.with_images}), styles {cat.styles}, "
           f"categories {cat.categories}")
     print("coverage:", ", ".join(f"{k} {v}" for k, v in vars(cov).items()))
-    if not by_algo.empty:
-        cols = [c for c in ("algorithm", "impressions", "clicks", "ctr", "conversion_per_click") if c in by_algo]
-        print(by_algo[cols].to_string(index=False))
+    for row in by_algo:
+        rates = ", ".join(f"{name} {'-' if row[name] is None else f'{row[name]:.4f}'}"
+                          for name in ("ctr", "conversion_click"))
+        print(f"  {row['algorithm'] or '(no list)'}: {row['impressions']} impressions, {row['clicks']} clicks, "
+              f"{row['purchases']} purchases; {rates}")
     return None
 
 

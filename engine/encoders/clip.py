@@ -100,6 +100,35 @@ def weights_obtainable(arch: str, tag: str) -> tuple[bool, str]:
     return False, f"open_clip has no download source for {arch}:{tag}"
 
 
+def weights_paths(arch: str, pretrained: str) -> list[str]:
+    """Where the weights of arch:pretrained are (or would be, once downloaded) on this machine: the checkpoint
+    file, or the cache entry a download fills (the Hugging Face repo folder and its snapshots, or open_clip's
+    own cache file). The availability marker (availability.py) watches these: when one appears or changes, the
+    weights may be there now. Empty when open_clip itself is missing (the marker watches the packages then)."""
+    pretrained = (pretrained or "").strip()
+    if pretrained and _looks_like_path(pretrained):
+        return [str(Path(pretrained).expanduser().resolve())]
+    try:
+        import open_clip
+    except ImportError:
+        return []
+    cfg = open_clip.get_pretrained_cfg(arch, pretrained) if arch and pretrained else {}
+    if not cfg:
+        return []
+    if cfg.get("file"):
+        return [cfg["file"]]
+    if cfg.get("hf_hub"):
+        from huggingface_hub import constants
+        from huggingface_hub.file_download import repo_folder_name
+
+        repo = os.path.split(cfg["hf_hub"])[0]
+        folder = os.path.join(constants.HF_HUB_CACHE, repo_folder_name(repo_id=repo, repo_type="model"))
+        return [folder, os.path.join(folder, "snapshots")]
+    if cfg.get("url"):
+        return [os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(cfg["url"]))]
+    return []
+
+
 class ClipImageEncoder:
     """An open_clip model on a torch device: image tower for photos, text tower for queries into the image space.
 

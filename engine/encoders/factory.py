@@ -7,19 +7,25 @@ The device and batch size are arguments, read from VITRINA_DEVICE / VITRINA_ENCO
 none. The torch encoders (CLIP, sentence-transformers) go on that device; USE and the descriptor ignore it (they
 are numpy on the CPU) and only take the batch size. A GPU that is absent fails here, for 'auto' too: falling back
 to the descriptor would hide the misconfiguration behind a quality drop.
+
+A CLIP load that failed is remembered across processes in the data folder (availability.py), so a machine
+without CLIP weights pays the torch import and prints the fallback warning once, not on every command.
 """
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import ValidationError, VitrinaError
 from engine.encoders.base import ImageEncoder, TextEncoder
-from engine.encoders.clip import DEFAULT_ARCH, DEFAULT_PRETRAINED, ClipImageEncoder
+from engine.encoders.availability import Marker
+from engine.encoders.clip import DEFAULT_ARCH, DEFAULT_PRETRAINED, ClipImageEncoder, weights_paths
 from engine.encoders.descriptor import DescriptorImageEncoder
 from engine.encoders.device import CPU, check_device, configured
 from engine.encoders.sentence import SentenceTransformerTextEncoder
@@ -105,38 +111,110 @@ def _parse_clip(spec: str) -> tuple[str, str]:
     return arch.strip(), pretrained.strip()
 
 
+# Process-wide: the CLIP loads attempted (per 'clip:<arch>:<weights>'), the fallback warnings already logged,
+# and whether --retry-models asked to ignore what earlier processes remembered.
+_ATTEMPTS: Counter[str] = Counter()
+_WARNED: set[str] = set()
+_RETRY: dict[str, Any] = {"all": False, "done": set()}
+
+
+def load_attempts() -> dict[str, int]:
+    """The CLIP loads this process attempted, per 'clip:<arch>:<weights>': a failure remembered by the data
+    folder's marker spares the attempt, and this is where that shows."""
+    return dict(_ATTEMPTS)
+
+
+def retry_models() -> None:
+    """Try each CLIP spec once more in this process whatever earlier attempts remembered (`--retry-models`):
+    weights fetched by hand, a network that came back. Forgets the encoders loaded so far."""
+    _image_encoder.cache_clear()
+    _RETRY["all"], _RETRY["done"] = True, set()
+
+
+def _retrying(key: str) -> bool:
+    if not _RETRY["all"] or key in _RETRY["done"]:
+        return False
+    _RETRY["done"].add(key)
+    return True
+
+
+def _clip(arch: str, pretrained: str, device: str, batch_size: int | None,
+          remember_in: Path | None) -> ClipImageEncoder:
+    """CLIP, or a VitrinaError with the reason it cannot load. With a data folder, a failure is remembered
+    there (availability.py) and later processes get the remembered reason without importing torch, until
+    the weights or packages it depended on change or `retry_models()` asks for a new attempt."""
+    check_device(device)  # a missing GPU is the user's to fix at once: never remembered
+    tried = f"clip:{arch}:{pretrained}"
+    key, marker = f"{tried} on {device}", Marker(remember_in) if remember_in is not None else None
+    if marker is not None and not _retrying(key):
+        held = marker.holding(key)
+        if held is not None:
+            raise VitrinaError(_remembered(held))
+    _ATTEMPTS[tried] += 1
+    try:
+        encoder = ClipImageEncoder(arch, pretrained, device=device, batch_size=batch_size)
+    except VitrinaError as e:
+        entry = marker.remember(key, tried, str(e), weights_paths(arch, pretrained)) if marker is not None else None
+        if entry is None:
+            raise
+        raise VitrinaError(_remembered(entry)) from e
+    if marker is not None:
+        marker.forget(key)
+    return encoder
+
+
+def _remembered(entry: dict[str, Any]) -> str:
+    """A failure as the marker keeps it: the same words in the run that found it and in the runs that skip it."""
+    return (f"{entry['reason']} [found at {entry['checked_at']}; tried again when the weights appear, or with "
+            "`python -m engine --retry-models ...`]")
+
+
+def _warn_once(key: str, warning: str) -> None:
+    """Log a fallback once per process, however many runtimes, batch sizes or reloads ask for the encoder."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(warning)
+
+
 @lru_cache(maxsize=8)
-def _image_encoder(spec: str, device: str, batch_size: int | None) -> tuple[ImageEncoder, str | None]:
+def _image_encoder(spec: str, device: str, batch_size: int | None,
+                   remember_in: Path | None) -> tuple[ImageEncoder, str | None]:
     if spec == "descriptor":
         _numpy_only(DescriptorImageEncoder.name, device)
         return DescriptorImageEncoder(batch_size=batch_size), None
     if spec.startswith("clip:"):
         arch, pretrained = _parse_clip(spec)
-        return ClipImageEncoder(arch, pretrained, device=device, batch_size=batch_size), None
+        return _clip(arch, pretrained, device, batch_size, remember_in), None
     if spec == "auto":
         check_device(device)  # outside the try: a missing GPU is the user's to fix, not a reason to fall back
         try:
-            return ClipImageEncoder(DEFAULT_ARCH, DEFAULT_PRETRAINED, device=device, batch_size=batch_size), None
+            return _clip(DEFAULT_ARCH, DEFAULT_PRETRAINED, device, batch_size, remember_in), None
         except VitrinaError as e:
-            warning = ("CLIP weights unavailable offline: using the weight-free descriptor; text→image search is off. "
+            warning = ("CLIP weights unavailable offline: using the weight-free descriptor; "
+                       "text→image search is off. "
                        f"Image encoder in use: {DescriptorImageEncoder.name}. Reason: {e}")
-            log.warning(warning)
+            _warn_once(f"{spec} on {device}", warning)
             return DescriptorImageEncoder(batch_size=batch_size), warning
     raise ValidationError(f"unknown image encoder '{spec}': use {IMAGE_SPECS}")
 
 
-def make_image_encoder(spec: str, device: str | None = None,
-                       batch_size: int | None = None) -> tuple[ImageEncoder, str | None]:
+def make_image_encoder(spec: str, device: str | None = None, batch_size: int | None = None,
+                       remember_in: str | Path | None = None) -> tuple[ImageEncoder, str | None]:
     """The image encoder for `spec` on `device` (default VITRINA_DEVICE) and a warning when 'auto' had to fall
     back to the descriptor, else None.
 
-    The result is cached per spec, device and batch size, so the warning comes back with every call; it is
-    logged once, on load.
+    The result is cached per spec, device, batch size and folder, so the warning comes back with every call; it
+    is logged once per process. `remember_in` (the runtime passes its data folder) keeps a failed CLIP attempt
+    there for later processes: see availability.py.
     """
-    return _image_encoder(_clean(spec, "image", IMAGE_SPECS), *configured(device, batch_size))
+    folder = None if remember_in is None else Path(remember_in)
+    return _image_encoder(_clean(spec, "image", IMAGE_SPECS), *configured(device, batch_size), folder)
 
 
 def clear_encoder_cache() -> None:
-    """Forget loaded encoders (after the settings change), so the next call loads afresh."""
+    """Forget loaded encoders (after the settings change), so the next call loads afresh, as a new process
+    would: warnings are logged again and --retry-models no longer applies."""
     _text_encoder.cache_clear()
     _image_encoder.cache_clear()
+    _WARNED.clear()
+    _RETRY["all"], _RETRY["done"] = False, set()

@@ -20,14 +20,13 @@ Popularity and trending live in engine.insights.popularity.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
-from statsmodels.stats.proportion import proportion_confint
 
 from engine.catalog.db import Database
 from engine.catalog.events import EventRow, day_number
@@ -35,6 +34,16 @@ from engine.catalog.models import Product, VectorSync
 from engine.errors import ValidationError
 from engine.insights.events import EVENT_KINDS, to_utc_naive
 from engine.insights.popularity import top_n
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pandas() -> Any:
+    """pandas, and statsmodels below, load with the first frame or interval built (together over a second):
+    `python -m engine stats` needs neither (`group_counts`). Names resolved at run time, not imports inside a
+    function: tests/test_architecture.py."""
+    return importlib.import_module("pandas")
 
 COUNT_COLUMNS = {"impression": "impressions", "click": "clicks", "cart_add": "carts", "purchase": "purchases"}
 RATES = {  # name: (numerator, denominator)
@@ -65,6 +74,7 @@ def wilson_arrays(successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     ok = (n > 0) & (x >= 0) & (x <= n)
+    proportion_confint = importlib.import_module("statsmodels.stats.proportion").proportion_confint
     low, high = proportion_confint(np.where(ok, x, 0.0), np.where(ok, n, 1.0), alpha=alpha, method="wilson")
     low = np.where(x == 0, 0.0, low)
     high = np.where(x == n, 1.0, high)
@@ -198,11 +208,11 @@ def _grouping(names: Sequence[str]) -> list[str]:
     return [*names, "kind"]
 
 
-def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extra: Sequence[Any] = ()
-                   ) -> pd.DataFrame:
-    """Event counts per kind for each combination of the named columns, one row each with the four count
-    columns. Groups by an index prefix (finer than asked) and sums the surplus here, which is far cheaper than
-    letting SQLite sort a million rows."""
+def group_counts(db: Database, names: Sequence[str], scope: Scope | None = None, extra: Sequence[Any] = ()
+                 ) -> dict[tuple, dict[str, int]]:
+    """Event counts per kind for each combination of the named columns: {values: {count column: n}}. Groups by
+    an index prefix (finer than asked) and sums the surplus here, which is far cheaper than letting SQLite sort a
+    million rows."""
     conds = (scope or Scope()).conditions() + list(extra)
     group = _grouping(names)
     exprs = [_COLUMNS[g] for g in group]
@@ -214,8 +224,15 @@ def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extr
         col = COUNT_COLUMNS.get(r[k])
         if col is not None:
             counts.setdefault(tuple(r[i] for i in at), dict.fromkeys(COUNT_COLUMNS.values(), 0))[col] += int(r[-1])
-    df = pd.DataFrame.from_records([dict(zip(names, key)) | c for key, c in counts.items()],
-                                   columns=[*names, *COUNT_COLUMNS.values()])
+    return counts
+
+
+def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extra: Sequence[Any] = ()
+                   ) -> pd.DataFrame:
+    """`group_counts` as a frame: one row per combination of the named columns, with the four count columns."""
+    counts = group_counts(db, names, scope, extra)
+    df = _pandas().DataFrame.from_records([dict(zip(names, key)) | c for key, c in counts.items()],
+                                          columns=[*names, *COUNT_COLUMNS.values()])
     for c in COUNT_COLUMNS.values():
         df[c] = df[c].astype("int64")
     return df.sort_values(list(names), na_position="last", kind="stable").reset_index(drop=True)
@@ -252,7 +269,7 @@ def daily(db: Database, scope: Scope | None = None, by: str | None = None,
     strategies labelled as in `metrics`."""
     names = ["day"] + ([_dims(by)[0]] if by is not None else [])
     df = grouped_counts(db, names, scope)
-    df["day"] = pd.to_datetime(df["day"].astype("int64"), unit="D")
+    df["day"] = _pandas().to_datetime(df["day"].astype("int64"), unit="D")
     return label_strategies(add_rates(df), known_strategies)
 
 
@@ -262,9 +279,9 @@ def funnel(db: Database, scope: Scope | None = None) -> pd.DataFrame:
          .where(*(scope or Scope()).conditions()).group_by(EventRow.kind))
     with db.engine.connect() as conn:
         got = {k: (int(n), int(s)) for k, n, s in conn.execute(q)}
-    df = pd.DataFrame({"stage": list(EVENT_KINDS),
-                       "events": [got.get(k, (0, 0))[0] for k in EVENT_KINDS],
-                       "sessions": [got.get(k, (0, 0))[1] for k in EVENT_KINDS]})
+    df = _pandas().DataFrame({"stage": list(EVENT_KINDS),
+                              "events": [got.get(k, (0, 0))[0] for k in EVENT_KINDS],
+                              "sessions": [got.get(k, (0, 0))[1] for k in EVENT_KINDS]})
     prev = df["sessions"].shift(1).to_numpy(dtype=float)
     cur = df["sessions"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -295,7 +312,7 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
         rows = conn.execute(q).all()
         ids = [r[0] for r in rows]
         titles = dict(conn.execute(select(Product.id, Product.title).where(Product.id.in_(ids))).all()) if ids else {}
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=["product_id", *COUNT_COLUMNS.values()])
+    df = _pandas().DataFrame.from_records([tuple(r) for r in rows], columns=["product_id", *COUNT_COLUMNS.values()])
     df.insert(1, "title", [titles.get(i) for i in ids])
     for c in ["product_id", *COUNT_COLUMNS.values()]:
         df[c] = df[c].astype("int64")
@@ -316,9 +333,10 @@ class Coverage:
     with_combined: int
 
     def as_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"measure": ["products", "active", "text vectors", "image vectors", "combined vectors"],
-                             "count": [self.products, self.active, self.with_text, self.with_image,
-                                       self.with_combined]})
+        return _pandas().DataFrame({"measure": ["products", "active", "text vectors", "image vectors",
+                                                "combined vectors"],
+                                    "count": [self.products, self.active, self.with_text, self.with_image,
+                                              self.with_combined]})
 
 
 def coverage(db: Database) -> Coverage:
@@ -336,5 +354,5 @@ def coverage(db: Database) -> Coverage:
 
 
 __all__ = ["Coverage", "RETIRED", "Scope", "add_rates", "coverage", "ctr_by_position", "daily", "funnel",
-           "grouped_counts", "label_strategies", "logged_strategies", "metrics", "strategy_labels", "top_products",
-           "wilson", "wilson_arrays", "TOP_BY"]
+           "group_counts", "grouped_counts", "label_strategies", "logged_strategies", "metrics", "strategy_labels",
+           "top_products", "wilson", "wilson_arrays", "TOP_BY"]

@@ -15,8 +15,9 @@ load on every command.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` resolves the same names
     from engine.errors import (
@@ -45,16 +46,4 @@ __all__ = ["ConfigError", "EncoderMismatch", "Filters", "InvalidImage", "NotFoun
            "RecoConfig", "Recommender", "Runtime", "Settings", "ValidationError", "VitrinaError", "shared"]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module on first use and then kept here (the next lookup is a plain
-    attribute)."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -14,7 +14,7 @@ MAX_LINES = 400
 
 # Layers, lowest first: a module may import its own layer and those below, never one above.
 LAYERS = [
-    {"engine.errors", "engine.settings", "engine.types", "engine.metrics", "engine.text"},
+    {"engine.errors", "engine.settings", "engine.types", "engine.metrics", "engine.text", "engine.lazy"},
     {"engine.catalog", "engine.encoders", "engine.store"},
     {"engine.cache", "engine.indexing", "engine.insights"},
     {"engine.recommend"},

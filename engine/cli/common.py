@@ -10,16 +10,18 @@ from types import ModuleType
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tqdm import tqdm
 
-from engine.runtime import Runtime
 from engine.text import MAX_ID, id_problem, is_blank
 from engine.text import product_key as _product_key
 from engine.text import text_problem
 from engine.settings import Settings
 from engine.types import Filters, Recommendation
+
+if TYPE_CHECKING:  # loaded by the commands that open a data location, not by --help
+    from engine.runtime import Runtime
 
 Handler = Callable[[argparse.Namespace], Any]
 ArgumentSetup = Callable[[argparse.ArgumentParser], None]
@@ -85,7 +87,7 @@ class Progress:
 def runtime(args: argparse.Namespace) -> Runtime:
     """The engine as the environment and the command's --config describe it; built per command, so a bad
     setting surfaces as the command's error rather than at import."""
-    return Runtime(Settings(), config_path=getattr(args, "config", None))
+    return load("engine.runtime").Runtime(Settings(), config_path=getattr(args, "config", None))
 
 
 # ---------------------------------------------------------------- argument types

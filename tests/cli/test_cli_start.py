@@ -177,5 +177,5 @@ def test_importing_the_package_loads_its_api_on_first_use():
                           check=True)
     first, second = done.stdout.splitlines()
     out = json.loads(first)
-    assert out == {"bare": ["engine"], "same": [True] * 4, "dir": []}
+    assert out == {"bare": ["engine", "engine.lazy"], "same": [True] * 4, "dir": []}
     assert second == "module 'engine' has no attribute 'NoSuchName'"

@@ -55,7 +55,7 @@ def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None)
         if src.category_id is not None:
             store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]))
 
-    for pid in sample[:5]:  # warm the card cache and the store's pages
+    for pid in sample:  # warm: the card cache, and the store's pages (cold, a query reads them from disk)
         raw(pid)
         rec.similar(pid, n=12)
     raw_ms = timed(raw, sample)

@@ -8,7 +8,7 @@ Factors that need a source (category, price, price_up, same_brand) are the same 
 candidate of a query without one, so they cannot change its order."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
@@ -147,6 +147,14 @@ def reasons_for(factors: Mapping[str, float], weights: Mapping[str, float], sour
 
 # ---------------------------------------------------------------- the reranker
 
+def _rescored(rec: Recommendation, score: float, factors: dict[str, float]) -> Recommendation:
+    """A new record with the strategy's score and the factors: `dataclasses.replace` without its per-call
+    field introspection (this runs for every candidate of every request; the inputs may be cached)."""
+    new = object.__new__(Recommendation)
+    new.__dict__.update(rec.__dict__, score=score, factors=factors, reasons=[], rank=0)
+    return new
+
+
 def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], strategy: Strategy, n: int, *,
            vectors: Mapping[int, np.ndarray] | None = None, mmr_lambda: float | None = None,
            collapse_k: int | None = None, rules: Sequence[Rule] | None = None, lang: str | None = None,
@@ -184,10 +192,14 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         seen.add(c.product.id)
         pool.append(c)
 
-    scored = []
+    weights = [(f, float(w)) for f, w in strategy.weights.items()]
+    total = sum(w for _, w in weights)
+    keyed = []
     for rec, f in zip(pool, compute_factors(source, pool, params, now)):
-        scored.append(replace(rec, score=weighted_score(f, strategy.weights), factors=f, reasons=[], rank=0))
-    scored.sort(key=lambda r: (-r.score, -similarity_value(r), r.product.id))
+        # the tie-break is the candidate's own similarity (similarity_value of the incoming record)
+        keyed.append((similarity_value(rec), _rescored(rec, sum(w * f[k] for k, w in weights) / total, f)))
+    keyed.sort(key=lambda t: (-t[1].score, -t[0], t[1].product.id))
+    scored = [r for _, r in keyed]
     scored = apply_boosts(source, scored, boosts or (), now)
     by_id = {r.product.id: r for r in scored}
 

@@ -1,4 +1,4 @@
-"""What the console did to the index in this process (last indexing run, drift check, import), shared by all
+"""What the console did in this process (the last import, the first start's demo preparation), shared by all
 sessions of one data location so the Overview can show it."""
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Callable, Generic, Iterator, TypeVar
 import streamlit as st
 
 from engine.catalog.importers import ImportReport
-from engine.indexing.indexer import DriftReport, IndexReport
 
 from .runtime import location
 
@@ -27,8 +26,6 @@ class Done(Generic[R]):
 
 @dataclass
 class Activity:
-    last_index: Done[IndexReport] | None = None
-    last_check: Done[DriftReport] | None = None
     last_import: Done[ImportReport] | None = None
     prepared: Done[dict] | None = None  # what the demo preparation of the first start did (engine.demo)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -45,15 +42,11 @@ class Activity:
             if got:
                 self.writing.release()
 
-    def record(self, report: IndexReport | DriftReport | ImportReport | dict) -> Done:
+    def record(self, report: ImportReport | dict) -> Done:
         done = Done(datetime.now(timezone.utc).replace(tzinfo=None), report)
         with self.lock:
             if isinstance(report, dict):
                 self.prepared = done
-            elif isinstance(report, IndexReport):
-                self.last_index = done
-            elif isinstance(report, DriftReport):
-                self.last_check = done
             else:
                 self.last_import = done
         return done

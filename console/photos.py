@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 from engine.catalog.media import (PLACEHOLDER_GREY, PLACEHOLDER_SIZE, is_remote, photo, placeholder,
                                  recorded_roots)
-from engine.settings import Settings
-
-from .runtime import get_runtime
+from .runtime import get_runtime, settings
 
 __all__ = ["PLACEHOLDER_GREY", "PLACEHOLDER_SIZE", "Photo", "photo_source", "placeholder"]
 
@@ -19,7 +17,7 @@ def photo_source(path: str | None) -> str | bytes:
     photos are accepted from the media roots and the folders imports recorded (engine.catalog.media)."""
     if not path or is_remote(path):
         return path or placeholder()
-    shown = photo(path, Settings(), *recorded_roots(get_runtime().db).values())
+    shown = photo(path, settings(), *recorded_roots(get_runtime().db).values())
     return placeholder() if shown is None else shown
 
 

@@ -4,8 +4,10 @@ The embedded vector store admits one opener per process, so every page, every br
 tests running the app in-process must reach it through `engine.runtime.shared`, never build their own."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import streamlit as st
 
@@ -33,9 +35,20 @@ def _startup(data_dir: str, sql_url: str, qdrant_url: str) -> Startup:
     return Startup()
 
 
+@lru_cache(maxsize=8)
+def _settings(environment: frozenset) -> Settings:
+    return Settings()
+
+
+def settings() -> Settings:
+    """The settings of the environment as it is now, read once per distinct environment: a page draws dozens
+    of tiles and widgets that each need them, and reading every variable again costs ~2 ms a time."""
+    return _settings(frozenset(os.environ.items()))
+
+
 def location() -> tuple[str, str, str]:
     """The data location the environment points at: what a cached resource is kept per."""
-    s = Settings()
+    s = settings()
     return str(s.data_dir), s.sql_url, s.qdrant_url
 
 

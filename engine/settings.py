@@ -45,6 +45,7 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_MAX_RESULTS", "200", "Largest n a recommendation call accepts."),
     Setting("VITRINA_MAX_QUERY_CHARS", "2000", "Longest accepted text query, in characters."),
     Setting("VITRINA_BATCH_SIZE", "64", "Indexing batch size."),
+    Setting("VITRINA_HNSW_MIN_POINTS", "20000", "Catalogs with fewer vectors than this keep exact search (no HNSW graph is built); above it a graph is built in a background process after indexing, or with `python -m engine jobs submit build_index`."),
     Setting("VITRINA_CACHE_TTL", "300", "Recommendation cache time-to-live, in seconds."),
     Setting("VITRINA_MAX_CONFIG_KB", "2048", "Largest config document (YAML) accepted, in kilobytes."),
     Setting("VITRINA_MAX_DOCUMENT_DEPTH", "64", "Deepest nesting accepted in a YAML config or a JSON line of an imported file, in levels."),
@@ -185,6 +186,7 @@ class Settings:
     max_results: int = field(default_factory=lambda: _num("VITRINA_MAX_RESULTS", int, 1))
     max_query_chars: int = field(default_factory=lambda: _num("VITRINA_MAX_QUERY_CHARS", int, 1))
     batch_size: int = field(default_factory=lambda: _num("VITRINA_BATCH_SIZE", int, 1))
+    hnsw_min_points: int = field(default_factory=lambda: _num("VITRINA_HNSW_MIN_POINTS", int, 1, 10 ** 9))
     cache_ttl: float = field(default_factory=lambda: _num("VITRINA_CACHE_TTL", float, 0.0))
     max_document_depth: int = field(default_factory=lambda: _num("VITRINA_MAX_DOCUMENT_DEPTH", int, 1, 10000))
     max_yaml_aliases: int = field(default_factory=lambda: _num("VITRINA_MAX_YAML_ALIASES", int, 0))

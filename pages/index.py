@@ -1,13 +1,15 @@
 """Index: the indexing queue (jobs waiting, running, done, failed; throughput, time left, failed products and
-their retry), queue an incremental or full run, import a catalog file (uploaded, or a feed of any size from a
-path or URL, as a job), check and repair drift."""
+their retry), queue an incremental or full run, the search graph (its status, a build's progress, a button
+to build it), import a catalog file (uploaded, or a feed of any size from a path or URL, as a job), check and
+repair drift."""
 import streamlit as st
 
 from console.activity import activity, exclusive_job
+from console.drift_view import drift_panel
 from console.errors import attempt
-from console.jobs_view import queue_panel, submit
+from console.jobs_view import graph_panel, queue_panel, submit
 from console.progress import LiveProgress
-from console.reports import drift_summary, import_summary
+from console.reports import import_summary
 from console.runtime import get_runtime
 from console.state import kept, remember, value
 from engine.catalog.importers import import_generic
@@ -42,6 +44,9 @@ run_col.button("Queue indexing", key="index_run", type="primary", icon=":materia
                width="stretch")
 if QUEUED in st.session_state:
     st.success(st.session_state.pop(QUEUED), icon=":material/schedule:")
+
+st.subheader("Search graph", anchor=False)
+graph_panel()
 
 st.subheader("Import a catalog file", anchor=False)
 st.caption("A generic CSV or JSON Lines file: columns sku, title, price (required), description, cost, stock, "
@@ -93,24 +98,16 @@ if st.button("Import from the path or URL", key="feed_run", disabled=not feed, i
     queue_feed()
 
 st.subheader("Drift check", anchor=False)
-st.caption("Compares the catalog with the vector store; repair removes orphans and reindexes what is missing, "
-           "stale or out of date.")
-check_col, repair_col = st.columns(2)
-check = check_col.button("Check", key="drift_check", icon=":material/fact_check:", width="stretch")
-repair = repair_col.button("Check and repair", key="drift_repair", icon=":material/build:", width="stretch")
+st.caption("Compares the catalog with the vector store, as a job of the background runner (no page waits for "
+           "it); repair queues a sync job that checks, removes orphans and reindexes what is missing, stale or "
+           "out of date.")
+drift_panel("index")
 
 
-def run_check() -> None:
-    bar = LiveProgress("repairing" if repair else "checking")
-    drift = attempt(rt.indexer.check, repair=repair, progress=bar)
-    if drift is not None:
-        remember("drift_report", log.record(drift))
+def queue_repair() -> None:
+    job = submit("sync", "check and repair asked for in the console")
+    if job is not None:
+        st.session_state[QUEUED] = f"Queued the repair as job {job}: follow it in the queue above."
 
 
-if repair:
-    exclusive_job(log, run_check)
-elif check:
-    run_check()
-done = value("drift_report")
-if done is not None:
-    drift_summary(done, key="drift-report")
+st.button("Check and repair", key="drift_repair", icon=":material/build:", on_click=queue_repair)

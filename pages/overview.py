@@ -1,17 +1,14 @@
 """Overview: catalog size, vector coverage, the encoders behind the vectors, the collection and its drift."""
 import streamlit as st
 
-from console.activity import activity
 from console.api import ensure_api
-from console.errors import attempt
+from console.drift_view import drift_panel
 from console.fmt import count, percent, when
-from console.progress import LiveProgress
 from console.runtime import get_runtime
 from engine.insights.analytics import coverage
 from engine.indexing.indexer import index_status
 
 rt = get_runtime()
-log = activity()
 st.title("Overview", anchor=False)
 
 stats = rt.catalog.stats()
@@ -83,22 +80,4 @@ else:
 st.subheader("Drift", anchor=False)
 st.caption("Compares the catalog with the vector store: products missing from it, points of removed products, "
            "vectors made by other encoders, prices or stock out of date.")
-if st.button("Run the drift check", key="overview_check", icon=":material/fact_check:"):
-    report = attempt(rt.indexer.check, progress=LiveProgress("checking"))
-    if report is not None:
-        log.record(report)
-done = log.last_check
-if done is None:
-    st.info("No check has run since the console started.")
-else:
-    r = done.report
-    with st.container(key="overview-drift", horizontal=True):
-        st.metric("Missing", count(len(r.missing)), border=True)
-        st.metric("Orphans", count(len(r.orphans)), border=True)
-        st.metric("Stale", count(len(r.stale)), border=True)
-        st.metric("Payload out of date", count(len(r.payload_mismatch)), border=True)
-    if r.clean:
-        st.success(f"No drift at {when(done.at)}: {count(r.points)} points for {count(r.active_products)} "
-                   "active products.", icon=":material/check_circle:")
-    else:
-        st.warning(f"Drift found at {when(done.at)}: repair it on the Index page.", icon=":material/warning:")
+drift_panel("overview")

@@ -1,6 +1,6 @@
 """Tuning: weigh the reranking factors of a strategy, switch MMR and variant collapse, and see the effect at once —
 one product's similar items before (the live version) and after (the draft) with rank changes, and what-if
-numbers over a fixed sample.
+numbers over a fixed sample (computed off the script by console/whatif_view.py: the page never waits for them).
 
 Every change is saved at once in the shared draft (console/draft.py); the Publish page makes it live. The
 built-in strategies are read-only: the first slider moved on one asks for a name and forks a custom strategy
@@ -17,6 +17,7 @@ from console.grid import preview_list
 from console.picker import product_picker
 from console.runtime import get_runtime
 from console.state import kept, put
+from console.whatif_view import whatif_panel
 from engine.errors import VitrinaError
 from engine.insights.experiments import running_strategies
 from engine.merchandising.edits import FACTOR_HELP
@@ -24,7 +25,7 @@ from engine.merchandising.previews import preview, resolve_strategy
 from engine.merchandising.snapshot import default_sample, snapshot
 from engine.merchandising.strategies import (delete_strategy, fork_strategy, is_builtin, rename_strategy,
                                              set_default_strategy, update_strategy)
-from engine.merchandising.whatif import MetricSpec, WHAT_IF_METRICS, WhatIf, what_if
+from engine.merchandising.whatif import MetricSpec, WHAT_IF_METRICS, WhatIf
 from engine.recommend.config import DiversityConfig
 from engine.recommend.rerank import FACTORS
 
@@ -139,8 +140,9 @@ def figures(result: WhatIf, key: str, against: WhatIf | None = None) -> None:
             st.metric(spec.label.format(k=result.k), number(spec, value), border=True, help=spec.help,
                       delta=change(spec, value, against.value(spec.name)) if against else None,
                       delta_color=DELTA_COLOURS[spec.better])
-    st.caption(f"Strategy {result.strategy}: similar items of {result.queries} sample products "
-               f"({result.upsell_queries} with upsell links), "
+    st.caption(f"Strategy {result.strategy}: similar items of {result.queries} of a fixed sample of "
+               f"{result.sample:,} products ({result.upsell_queries} with upsell links) drawn from "
+               f"{result.active:,} active products; {result.distinct:,} distinct of {result.shown:,} items shown, "
                + ("from the cache." if result.cached else f"computed in {result.seconds:.1f} s."))
 
 
@@ -229,20 +231,21 @@ with results_col:
     # ---- what-if -----------------------------------------------------------------------------------------------
     st.subheader("What if", anchor=False)
     before_name = resolve_strategy(live_config, name)
-    with st.spinner("Ranking the sample products…"):
-        after_figures = attempt(what_if, rt, working, name, k=K)
-        before_figures = attempt(what_if, rt, live_config, before_name, k=K)
-    if before_figures is not None:
-        st.markdown(f"**Before** — live version {rt.config_version}")
-        figures(before_figures, "tuning-whatif-before")
-    if after_figures is not None:
-        st.markdown("**After** — draft")
-        figures(after_figures, "tuning-whatif-after", before_figures)
+
+    def draw_figures(after_figures: WhatIf | None, before_figures: WhatIf | None) -> None:
+        if before_figures is not None:
+            st.markdown(f"**Before** — live version {rt.config_version}")
+            figures(before_figures, "tuning-whatif-before")
+        if after_figures is not None:
+            st.markdown("**After** — draft")
+            figures(after_figures, "tuning-whatif-after", before_figures)
+    whatif_panel(rt, (working, name), (live_config, before_name), K, draw_figures)
 
     # ---- preview -----------------------------------------------------------------------------------------------
     st.subheader("Preview", anchor=False)
-    sample = default_sample(snapshot(rt))
-    linked = [pid for pid in sample if pid in snapshot(rt).upsell]
+    snap = snapshot(rt)
+    sample = default_sample(snap)
+    linked = [pid for pid in sample if pid in snap.upsell]
     find, chooser, size = st.columns([2, 3, 1], vertical_alignment="bottom")
     picked = product_picker(rt, find, chooser, prefix="tuning", label="Product",
                             suggestions=lambda: list(rt.catalog.cards(list(linked or sample)).values()))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalog.models import Base
 from engine.catalog.profiles import EVENTS_BY_USER  # noqa: F401  with the event tables, joins Base.metadata
+from engine.catalog.search_index import FOLD_FUNCTION, install_search, sql_fold
 from engine.errors import VitrinaError
 
 
@@ -52,8 +53,11 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             _wal(cur)
             cur.close()
+            # the triggers keeping catalog search in sync call it (engine.catalog.search_index)
+            dbapi_conn.create_function(FOLD_FUNCTION, 1, sql_fold, deterministic=True)
     create_tables(engine)
     add_missing_columns(engine)  # databases made by an older release
+    install_search(engine)  # the catalog search index, also for a database made before it
     return engine
 
 

@@ -21,7 +21,10 @@ from engine.errors import NotFound, ValidationError
 from engine.indexing.indexer import ProductError
 
 KINDS = {"index": "index what changed", "full": "full reindex", "sync": "drift repair and sync",
-         "retry": "retry failed products", "import": "import a feed, then index it"}
+         "retry": "retry failed products", "import": "import a feed, then index it",
+         "build_index": "build the search graph", "check": "drift check"}
+FIRST_STEP = {"build_index": "build"}  # a job starts with this step (default: plan)
+SINGLE = ("index", "build_index")  # kinds of which one waiting (a build: or running) covers a new one
 MAX_ATTEMPTS = 5  # a batch failing this often fails its job
 BACKOFF_SECONDS = 2.0  # doubled per attempt
 
@@ -61,8 +64,28 @@ class Job:
 
     @property
     def eta_seconds(self) -> float | None:
+        p = self.progress
+        if p.get("estimate") is not None and self.status == "running":
+            return max(float(p["estimate"]) - float(p.get("elapsed", 0)), 0.0)
         r = self.rate
         return (self.total - self.done - self.failed) / r if r and self.status == "running" else None
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """A long single step's own report (a graph build: stage, elapsed and estimated seconds, its pid)."""
+        got = self.params.get("progress")
+        return dict(got) if isinstance(got, dict) else {}
+
+    @property
+    def stage(self) -> str:
+        """The progress in words: "building, 42 s of about 120 s (process 1234)", or ""."""
+        p = self.progress
+        if not p.get("stage"):
+            return ""
+        text = f"{p['stage']}, {float(p.get('elapsed', 0)):.0f} s"
+        if p.get("estimate"):
+            text += f" of about {float(p['estimate']):.0f} s"
+        return text + (f" (process {p['pid']})" if p.get("pid") else "")
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,7 @@ class Claimed:
     batch_id: int
     job_id: int
     kind: str  # the job's kind
-    step: str  # plan | encode | remove
+    step: str  # plan | encode | remove | build
     ids: list[int]
     attempts: int
     params: dict[str, Any]
@@ -82,20 +105,22 @@ class JobQueue:
 
     # ---- submit -------------------------------------------------------------------------------------
     def submit(self, kind: str, reason: str = "", params: dict[str, Any] | None = None) -> tuple[int, list[int]]:
-        """Queue a job (its plan step first); returns (job id, new batch ids). An `index` job still waiting to
-        be planned already covers every later change, so a second one is not queued: its id is returned."""
+        """Queue a job (its plan step first, a build its build step); returns (job id, new batch ids). An `index`
+        job still waiting to be planned already covers every later change, and a build waiting or running
+        covers a second one: the id of the one there is returned."""
         if kind not in KINDS:
             raise ValidationError(f"unknown job kind {kind!r} (known: {', '.join(KINDS)})")
         with self.db.session() as s:
-            if kind == "index":
-                waiting = s.scalar(select(JobRow.id).where(JobRow.kind == "index", JobRow.status == "waiting")
+            if kind in SINGLE:
+                open_ = ("waiting", "running") if kind == "build_index" else ("waiting",)
+                waiting = s.scalar(select(JobRow.id).where(JobRow.kind == kind, JobRow.status.in_(open_))
                                    .order_by(JobRow.id).limit(1))
                 if waiting is not None:
                     return waiting, []
             job = JobRow(kind=kind, reason=reason[:500], params=params or {})
             s.add(job)
             s.flush()
-            batch = JobBatchRow(job_id=job.id, seq=0, step="plan", ids=[])
+            batch = JobBatchRow(job_id=job.id, seq=0, step=FIRST_STEP.get(kind, "plan"), ids=[])
             s.add(batch)
             s.flush()
             return job.id, [batch.id]
@@ -151,6 +176,15 @@ class JobQueue:
             job = s.get(JobRow, job_id)
             job.reason = (f"{job.reason} — {text}" if job.reason else text)[:2000]
 
+    def set_progress(self, job_id: int, progress: dict[str, Any], total: int | None = None) -> None:
+        """Record where a long step is (kept in the job's params under "progress", shown by `jobs show` and the
+        Index page); `total` sets what the job counts, once known."""
+        with self.db.session() as s:
+            job = s.get(JobRow, job_id)
+            job.params = {**dict(job.params or {}), "progress": dict(progress)}
+            if total is not None:
+                job.total = int(total)
+
     def heartbeat(self, batch_id: int) -> None:
         with self.db.session() as s:
             s.execute(update(JobBatchRow).where(JobBatchRow.id == batch_id).values(heartbeat_at=utcnow()))
@@ -172,9 +206,10 @@ class JobQueue:
                           .values(done=JobRow.done + done, failed=JobRow.failed + len(errors)))
         self._settle(batch.job_id)
 
-    def fail(self, batch: Claimed, error: str) -> bool:
-        """The batch raised: retried later with backoff (True), or, after MAX_ATTEMPTS, failed with its job."""
-        retry = batch.attempts < MAX_ATTEMPTS
+    def fail(self, batch: Claimed, error: str, retry: bool = True) -> bool:
+        """The batch raised: retried later with backoff (True), or, after MAX_ATTEMPTS or with retry=False (a
+        failure that doing it again would repeat), failed with its job."""
+        retry = retry and batch.attempts < MAX_ATTEMPTS
         with self.db.session() as s:
             values: dict[str, Any] = {"error": error[:2000]}
             if retry:
@@ -227,6 +262,11 @@ class JobQueue:
         with self.db.session() as s:
             return [ProductError(e.product_id, e.sku, e.error) for e in
                     s.scalars(select(JobErrorRow).where(JobErrorRow.job_id == job_id).order_by(JobErrorRow.id))]
+
+    def latest(self, kind: str) -> Job | None:
+        """The newest job of a kind."""
+        jobs = self._jobs(select(JobRow).where(JobRow.kind == kind).order_by(JobRow.id.desc()).limit(1))
+        return jobs[0] if jobs else None
 
     def counts(self) -> dict[str, int]:
         """Jobs by status: waiting, running, done, failed."""

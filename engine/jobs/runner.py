@@ -6,6 +6,11 @@ service, a CLI command — runs a background thread that claims batches from the
 batches go to `python -m engine worker` processes (engine/jobs/celery_app.py) and the thread keeps what needs
 the store: planning, removals, and writing the vectors workers hand off (an embedded store has one writer);
 with QDRANT_URL workers write the store themselves and take every step.
+
+A search-graph build (a `build` step: minutes at 100k products) runs in a thread of its own in the runner's
+process, its child process doing the work, so the runner goes on with indexing meanwhile (those writes are
+journaled and replayed onto the built graph). When the runner has done some work and the queue is empty, it
+queues a build if the catalog needs one (engine/jobs/graph.py).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from engine.indexing.indexer import Indexer
 from engine.jobs.celery_app import send_batches
 from engine.jobs.queue import Job, JobQueue
 from engine.errors import VitrinaError
+from engine.jobs.graph import queue_if_due
 from engine.jobs.work import WRITER_STEPS, ingest, pending_handoff, process
 from engine.runtime import Runtime
 
@@ -76,15 +82,22 @@ class Jobs:
     def run_pending(self, indexer: Indexer, job_id: int | None = None, progress: Progress | None = None,
                     role: str = "inline") -> int:
         """Do the claimable batches here until none is left (of `job_id` only, when given), writing what
-        workers handed off on the way; returns the batches done. The CLI's way, and the runner thread's."""
+        workers handed off on the way; returns the batches done. The CLI's way, and the runner thread's (which
+        hands a graph build to a thread of its own and goes on)."""
         done = 0
         while True:
             ingest(indexer)
             batch = self.queue.claim(worker_name(role), self.steps_here(), job_id=job_id)
             if batch is None:
                 return done
-            process(indexer, self.queue, batch, writer=True, batch_size=self.runtime.settings.batch_size,
-                    dispatch=self.dispatch, settings=self.runtime.settings)
+            args = (indexer, self.queue, batch)
+            kwargs = dict(writer=True, batch_size=self.runtime.settings.batch_size, dispatch=self.dispatch,
+                          settings=self.runtime.settings)
+            if batch.step == "build" and role == "thread":
+                threading.Thread(target=process, args=args, kwargs=kwargs, name="vitrina-graph-build",
+                                 daemon=True).start()
+            else:
+                process(*args, **kwargs)
             done += 1
             if progress is not None and job_id is not None:
                 job = self.queue.job(job_id)
@@ -134,10 +147,23 @@ class BackgroundRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _busy(self) -> bool:
+        """A job waiting or running (here, on a worker, or the build itself): a graph is judged after it."""
+        counts = self.jobs.queue.counts()
+        return bool(counts["waiting"] or counts["running"])
+
     def _loop(self) -> None:
+        # after a pass that did some work (an index job, an import), once the queue is empty; not at start, so
+        # opening a large catalog never starts a build by itself (its next indexing, the button or the CLI do)
+        check_graph = False
         while not self._stop.is_set():
             try:  # the indexer (the store, the encoders) is made on the first pass, in this thread
-                self.jobs.run_pending(self.jobs.runtime.indexer, role="thread")
+                indexer = self.jobs.runtime.indexer
+                if self.jobs.run_pending(indexer, role="thread"):
+                    check_graph = True
+                elif check_graph and not self._busy():
+                    check_graph = False
+                    queue_if_due(self.jobs, indexer.store)
                 self._last_error = None
             except Exception as e:  # the database or the store away for a while: say so once, poll on, never die
                 if str(e) != self._last_error:

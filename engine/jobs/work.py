@@ -7,7 +7,9 @@ Steps:
           is cut into `remove` and `encode` batches of VITRINA_BATCH_SIZE products;
   encode  (any process with the encoders) vectors and payloads; written to the store by a process that may
           write it, else put in `vector_handoff` for the process that holds the embedded store;
-  remove  (needs the store) products no longer active leave the store.
+  remove  (needs the store) products no longer active leave the store;
+  build   (needs the store) a build_index job's one step: the search graph built in another process and
+          swapped in (engine/jobs/graph.py).
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ from engine.catalog.models import VectorSync
 from engine.indexing.indexer import Indexer
 from engine.indexing.reports import Batch, Encoded
 from engine.errors import ValidationError
+from engine.jobs.checks import run_check
+from engine.jobs.graph import build_step
 from engine.jobs.queue import Claimed, JobQueue
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
-WRITER_STEPS = ("plan", "remove")  # steps that need the store itself
+WRITER_STEPS = ("plan", "remove", "build")  # steps that need the store itself
 Dispatch = Callable[[Sequence[int]], None]  # hands new batch ids to the runners that need telling (Celery)
 
 
@@ -101,6 +105,9 @@ def _plan(indexer: Indexer, queue: JobQueue, batch: Claimed, batch_size: int, se
         indexer.reset()
     else:
         indexer.store.open(indexer.spec)
+    if kind == "check":  # the drift check alone: its report is the job's result (engine/jobs/checks.py)
+        run_check(indexer, queue, batch)
+        return []
     if kind == "sync":
         indexer.mark_for_repair(indexer.check())
     if kind == "retry":
@@ -128,6 +135,10 @@ def process(indexer: Indexer, queue: JobQueue, batch: Claimed, *, writer: bool, 
             if dispatch is not None and new:
                 dispatch(new)
             return "done"
+        if batch.step == "build":
+            if settings is None:
+                raise ValidationError("a build job needs the settings of its data location")
+            return build_step(indexer.store, queue, batch, settings)
         if batch.step == "remove":
             indexer.remove(batch.ids)
             queue.complete(batch, len(batch.ids), seconds=time.perf_counter() - t0)

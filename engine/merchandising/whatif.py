@@ -1,6 +1,12 @@
 """What-if figures: what a config and strategy would show over a fixed, seeded sample of products — upsell
 recall and NDCG, price distance, stock, newness, diversity, coverage. Every figure comes from the real
-Recommender built from the config under study, so a config exported after tuning ranks as its figures said."""
+Recommender built from the config under study, so a config exported after tuning ranks as its figures said.
+
+Every figure is a property of the sample's lists, never a share of the whole catalog, so it means the same at
+100 products and at 100,000: coverage is the share of distinct products among the items the lists show (a
+share of the catalog was capped at sample × k / catalog size, 0.8% at 100,000), recall is measured against
+the full list of each sampled product's upsell styles, capped at k (a product with more upsell styles than
+k can still score 1). The sample's size is reported beside the figures."""
 from __future__ import annotations
 
 import time
@@ -12,7 +18,7 @@ import numpy as np
 
 from engine.errors import NotFound, ValidationError
 from engine.merchandising.snapshot import WHAT_IF_CACHE, default_sample, location, snapshot
-from engine.metrics import catalog_coverage, intra_list_diversity, ndcg_at_k, recall_at_k
+from engine.metrics import intra_list_diversity, ndcg_at_k
 from engine.recommend.config import RecoConfig, fingerprint
 from engine.recommend.rerank import age_days
 from engine.runtime import Runtime
@@ -32,8 +38,9 @@ class MetricSpec:
 
 
 WHAT_IF_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("recall", "Upsell recall@{k}", "Share of a product's upsell styles (Luma upsell links) that its "
-               "similar items show, averaged over the sample products that have upsell links.", "higher", False),
+    MetricSpec("recall", "Upsell recall@{k}", "Share of a product's upsell styles (its upsell links) that its "
+               "similar items show, out of at most k (all of them when it has fewer), averaged over the sample "
+               "products that have upsell links.", "higher", False),
     MetricSpec("ndcg", "Upsell NDCG@{k}", "Like recall, rewarding upsell styles shown near the top.", "higher", False),
     MetricSpec("price_distance", "Price distance", "Mean |price − source price| / source price of the items "
                "shown.", "neither", True),
@@ -41,8 +48,10 @@ WHAT_IF_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("new", "New", f"Share of the items shown created in the last {NEW_DAYS:g} days.", "neither", True),
     MetricSpec("diversity", "Diversity", "Intra-list diversity: mean pairwise 1 − cosine of the vectors of the "
                "items of a list.", "higher", False),
-    MetricSpec("coverage", "Coverage", "Distinct products shown over all sample lists, as a share of the active "
-               "products.", "higher", True),
+    MetricSpec("coverage", "Coverage", "Distinct products among all the items the sample lists show: 100% when "
+               "no product appears in two lists, low when the same products fill every list (as a strong "
+               "popularity weight does). A share of the lists, so it means the same at any catalog size.",
+               "higher", True),
 )
 
 
@@ -56,6 +65,10 @@ class WhatIf:
     by: str
     queries: int  # sample products answered
     upsell_queries: int  # of which have upsell links
+    sample: int  # products in the sample asked about
+    active: int  # active products in the catalog the sample is drawn from
+    shown: int  # items shown over all the sample lists
+    distinct: int  # distinct products among them
     recall: float
     ndcg: float
     price_distance: float
@@ -80,6 +93,11 @@ def _k(k: int, settings: Settings) -> int:
     return k
 
 
+def capped_recall(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """Relevant items among the first k, out of the most the first k could hold: min(k, |relevant|)."""
+    return len(set(ranked[:k]) & relevant) / min(k, len(relevant))
+
+
 def what_if(runtime: Runtime, config: RecoConfig, strategy: str | None = None, sample: Sequence[int] | None = None,
             k: int = 10, by: str = "combined", now: datetime | None = None) -> WhatIf:
     """Similar items of every sample product (default: `default_sample`) ranked by `config` and `strategy`
@@ -101,6 +119,7 @@ def what_if(runtime: Runtime, config: RecoConfig, strategy: str | None = None, s
 
     t0 = time.perf_counter()
     now = now or datetime.now(timezone.utc)
+    snap.cards.load(list(ids) + [d for pid in ids for d in snap.upsell.get(pid, ())])  # one batch, not per id
     lists: list[tuple[int, list[Recommendation]]] = []
     for pid in ids:
         if pid not in snap.cards:
@@ -118,7 +137,7 @@ def what_if(runtime: Runtime, config: RecoConfig, strategy: str | None = None, s
         relevant = snap.styles(snap.upsell.get(pid, ()))
         if relevant:
             styles = list(dict.fromkeys(r.product.group_key or r.product.sku for r in recs))
-            recall.append(recall_at_k(styles, relevant, k))
+            recall.append(capped_recall(styles, relevant, k))
             ndcg.append(ndcg_at_k(styles, relevant, k))
         if not recs:
             continue
@@ -128,11 +147,12 @@ def what_if(runtime: Runtime, config: RecoConfig, strategy: str | None = None, s
         new.append(_mean([1.0 if (age := age_days(r.product, now)) is not None and age <= NEW_DAYS else 0.0
                           for r in recs]))
         spread.append(intra_list_diversity([vectors[r.product.id] for r in recs if r.product.id in vectors]))
+    items = sum(len(recs) for _, recs in lists)
     result = WhatIf(
         strategy=name, fingerprint=fingerprint(config), k=k, by=by, queries=len(lists), upsell_queries=len(recall),
+        sample=len(ids), active=len(snap.cards), shown=items, distinct=len(shown),
         recall=_mean(recall), ndcg=_mean(ndcg), price_distance=_mean(distance), in_stock=_mean(stock),
-        new=_mean(new), diversity=_mean(spread),
-        coverage=catalog_coverage([recs for _, recs in lists], max(1, len(snap.cards))),
+        new=_mean(new), diversity=_mean(spread), coverage=len(shown) / items if items else float("nan"),
         seconds=time.perf_counter() - t0)
     WHAT_IF_CACHE.put(key, result, base.settings.cache_ttl)
     return result

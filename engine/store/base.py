@@ -3,7 +3,7 @@ callers never know which one they hold."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -65,6 +65,50 @@ class StoreHit:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where a background graph build is: stage copying | building | replaying | swapping, seconds since it
+    began, the expected total (from the point count and the last build's pace), the building process."""
+
+    stage: str
+    elapsed: float
+    estimate: float | None = None
+    pid: int | None = None
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class GraphStatus:
+    """What a store's search graph covers. `exact` is True while every query scans all vectors (no graph, or
+    one that the points written since have outgrown); `server` marks a Qdrant server, which builds its own."""
+
+    backend: str
+    points: int
+    built_points: int | None = None
+    built_at: str | None = None
+    seconds: float | None = None
+    written_since: int = 0
+    building: bool = False
+    server: bool = False
+    indexed_vectors: int = 0  # vectors (of every name) in segments that have a graph
+
+    @property
+    def exact(self) -> bool:
+        return not self.server and not self.built_points
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """What a build did: `built` False with the reason when nothing was to be built (a small catalog)."""
+
+    built: bool
+    points: int
+    reason: str = ""
+    seconds: float = 0.0
+    pid: int | None = None
+    replayed: int = 0  # writes made during the build, applied to the new shard
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     backend: str  # "qdrant-edge" | "qdrant-client"
@@ -101,3 +145,10 @@ class VectorStore(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def graph_status(self) -> GraphStatus:
+        """Whether queries go through an HNSW graph or scan every vector."""
+
+    def build_graph(self, min_points: int, progress: Callable[[BuildProgress], None] | None = None) -> GraphReport:
+        """Build the HNSW graph without stopping the store from serving (embedded: in another process, on a
+        copy); nothing below `min_points` points. A Qdrant server builds its own: it refuses."""

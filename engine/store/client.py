@@ -12,9 +12,10 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 
-from engine.errors import EncoderMismatch, NotFound, VitrinaError
+from engine.errors import EncoderMismatch, NotFound, ValidationError, VitrinaError
 from engine.types import Filters
-from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store.base import PAYLOAD_SCHEMA, BuildProgress, CollectionSpec, GraphReport, GraphStatus, PointRecord, \
+    StoreHit
 from engine.store import filters as fx
 
 SPEC_KEY = "vitrina_spec"
@@ -258,6 +259,15 @@ class QdrantClientStore:
         self._require()
         flt = to_client_filter(fx.plan(filters, has_vector=has_vector))
         return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
+
+    def graph_status(self) -> GraphStatus:
+        return GraphStatus(self.backend, self.count(), server=True)
+
+    def build_graph(self, min_points: int, progress: Callable[[BuildProgress], None] | None = None) -> GraphReport:
+        """Refused: a Qdrant server builds and maintains its HNSW graph itself, in the background, by its own
+        optimizers (its indexing_threshold); there is no copy to build and swap here."""
+        raise ValidationError(f"the {self.where} is on a Qdrant server (QDRANT_URL), which builds its search "
+                              "graph itself: there is nothing to build from Vitrina")
 
 
 __all__ = ["QdrantClientStore", "SPEC_KEY", "to_client_filter"]

@@ -1,12 +1,15 @@
 """The embedded store: Qdrant's own engine (qdrant-edge) inside this process, persisted to a folder.
 
-Layout under `path`: `shard/` (the Qdrant shard: WAL, segments) and `spec.json` (the CollectionSpec that made
-the vectors). The shard holds a WAL lock, so one EdgeStore per folder at a time."""
+Layout under `path`: `shard` (the Qdrant shard: WAL, segments; after a graph build, a symlink to the
+`shard-<tag>/` it built), `spec.json` (the CollectionSpec that made
+the vectors), `graph.json` (what the last HNSW build covered) and `folder.lock`. The opener holds an flock on
+`folder.lock` for as long as it has the shard open (the shard's WAL lock alone has a gap while a background
+build swaps folders), so one EdgeStore per folder at a time. The graph build: engine/store/graph.py."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -20,6 +23,7 @@ from engine.types import Filters
 from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
 from engine.store import filters as fx
 from engine.store import owner
+from engine.store.graph import RETIRED, GraphBuilds, GraphState, drop_shard_dir, recover, workdirs
 
 # Segments smaller than this (per vector, in KB) keep the plain index: search stays exact and no HNSW build
 # is ever needed. The build holds the GIL and freezes the process for minutes on 2 cores, while exact search
@@ -33,6 +37,7 @@ _SCHEMA_TYPES = {
     "datetime": qe.PayloadSchemaType.Datetime,
 }
 _SCROLL_PAGE = 1000
+FOLDER_LOCK = "folder.lock"
 
 
 class StoreLocked(VitrinaError):
@@ -66,9 +71,12 @@ def _vectors(raw: object, names: Sequence[str]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float32) for k, v in dict(raw).items() if k in names}
 
 
-class EdgeStore:
+class EdgeStore(GraphBuilds):
     """VectorStore on qdrant-edge. Opening an existing folder takes its lock immediately, so a second opener
-    fails at construction with StoreLocked rather than later in the middle of a write."""
+    fails at construction with StoreLocked rather than later in the middle of a write.
+
+    Every write waits while a graph build copies the shard (`_wait_thawed`) and goes through `_apply`, which
+    journals it for the build's replay (GraphBuilds)."""
 
     backend = "qdrant-edge"
 
@@ -80,7 +88,10 @@ class EdgeStore:
         self._lock = threading.RLock()
         self._shard: qe.EdgeShard | None = None
         self._spec: CollectionSpec | None = None
-        if self._shard_exists():
+        self._folder_lock = None
+        self._graph = GraphState.read(self.path)
+        self._init_builds()
+        if self._present():
             self._shard = self._load()
             self._spec = self._read_spec_or_none()
             owner.write(self.path)
@@ -90,15 +101,41 @@ class EdgeStore:
     def _shard_exists(self) -> bool:
         return (self.shard_dir / "edge_config.json").exists() or (self.shard_dir / "segments").exists()
 
+    def _present(self) -> bool:
+        """A shard, or the old one a build's swap left aside when it was interrupted (recovered on load)."""
+        return self._shard_exists() or bool(workdirs(self.path, RETIRED))
+
+    def _take_folder(self) -> None:
+        if self._folder_lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / FOLDER_LOCK, "a")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise StoreLocked(owner.locked_message(self.path)) from None
+        self._folder_lock = fh
+
+    def _release_folder(self) -> None:
+        if self._folder_lock is not None:
+            fcntl.flock(self._folder_lock, fcntl.LOCK_UN)
+            self._folder_lock.close()
+            self._folder_lock = None
+
     def _locked_error(self, exc: Exception) -> Exception:
         if "WouldBlock" in str(exc) or "Can't init WAL" in str(exc):
             return StoreLocked(owner.locked_message(self.path))
         return exc
 
     def _load(self) -> qe.EdgeShard:
+        self._take_folder()
         try:
-            return qe.EdgeShard.load(str(self.shard_dir))
+            recover(self.path, self.shard_dir)  # what a build interrupted by a crash left
+            # by its real folder: a later build moves the `shard` symlink, never an open shard (graph.py)
+            return qe.EdgeShard.load(str(self.shard_dir.resolve()))
         except Exception as exc:  # qdrant-edge raises bare Exception with the engine's message
+            self._release_folder()
             raise self._locked_error(exc) from exc
 
     def _create(self, spec: CollectionSpec) -> qe.EdgeShard:
@@ -107,9 +144,11 @@ class EdgeStore:
                      for name, size in spec.sizes().items()},
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
+        self._take_folder()
         try:
             shard = qe.EdgeShard.create(str(self.shard_dir), cfg)
         except Exception as exc:
+            self._release_folder()
             raise self._locked_error(exc) from exc
         self._ensure_indexes(shard)
         return shard
@@ -159,15 +198,18 @@ class EdgeStore:
             self._shard.close()
             self._shard = None
         self._spec = None
+        self._void_build("the collection was emptied (a full reindex) during the build")
+        self._graph = GraphState()
+        (self.path / "graph.json").unlink(missing_ok=True)
         # The spec goes first: if the wipe is interrupted, the shard left behind has no spec and is refused.
         self.spec_file.unlink(missing_ok=True)
-        if self.shard_dir.exists():
-            shutil.rmtree(self.shard_dir)
+        drop_shard_dir(self.shard_dir)
 
     def open(self, spec: CollectionSpec, *, recreate: bool = False) -> None:
         fx.check_spec(spec)
         with self._lock:
-            if self._shard is None and self._shard_exists():
+            self._wait_thawed()
+            if self._shard is None and self._present():
                 self._shard = self._load()
                 self._spec = self._read_spec_or_none()
                 owner.write(self.path)
@@ -205,6 +247,7 @@ class EdgeStore:
         with self._lock:
             if self._shard is not None:
                 self._shard.flush()
+                self._graph.write(self.path)
 
     def optimize(self) -> None:
         """Build the HNSW graphs for segments above the indexing threshold. Holds the GIL for its whole
@@ -216,11 +259,14 @@ class EdgeStore:
     def close(self) -> None:
         """Flush and release the folder's lock; the store can be reopened with open() or a new EdgeStore."""
         with self._lock:
+            self._wait_thawed()
             if self._shard is not None:
                 self._shard.flush()
+                self._graph.write(self.path)
                 self._shard.close()
                 self._shard = None
                 owner.clear(self.path)
+            self._release_folder()
 
     def announce(self, api: str) -> None:
         """Record the HTTP API this process serves the engine on, for processes that find the store taken. The
@@ -242,22 +288,25 @@ class EdgeStore:
     def upsert(self, points: Sequence[PointRecord]) -> None:
         """Replaces whole points: a vector left out of a re-upserted point is gone afterwards."""
         with self._lock:
+            self._wait_thawed()
             shard, spec = self._require()
             clean = fx.check_points(points, spec)
             if clean:
-                shard.update(qe.UpdateOperation.upsert_points(
-                    [qe.Point(p.id, p.vectors, p.payload) for p in clean]))
+                self._apply(shard, qe.UpdateOperation.upsert_points(
+                    [qe.Point(p.id, p.vectors, p.payload) for p in clean]), len(clean))
 
     def delete(self, ids: Sequence[int]) -> None:
         with self._lock:
+            self._wait_thawed()
             shard, _ = self._require()
             ids = fx.check_ids(ids)
             if ids:
-                shard.update(qe.UpdateOperation.delete_points(ids))
+                self._apply(shard, qe.UpdateOperation.delete_points(ids), 0)
 
     def set_payload(self, ids: Sequence[int], payload: dict) -> None:
         """Unknown ids raise NotFound and nothing is changed (checked first, as the engine stops mid-way)."""
         with self._lock:
+            self._wait_thawed()
             shard, _ = self._require()
             ids = fx.check_ids(ids)
             clean = fx.clean_payload(payload)
@@ -267,7 +316,8 @@ class EdgeStore:
             missing = sorted(set(ids) - found)
             if missing:
                 raise NotFound(f"no points with ids {missing[:20]} in the vector store")
-            shard.update(qe.UpdateOperation.set_payload(ids, clean))
+            # a point of an indexed segment moves to the plain one when its payload changes: it counts as written
+            self._apply(shard, qe.UpdateOperation.set_payload(ids, clean), len(ids))
 
     # ------------------------------------------------------------ reads
 

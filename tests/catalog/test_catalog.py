@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from engine.catalog import Catalog, Database, import_generic, import_magento
 from engine.catalog.colours import CANONICAL, detect_colour, find_colours, fold, normalise_colour
 from engine.catalog.models import Category, Product, ProductCategory, ProductLink
-from engine.catalog.search import search_folded, search_sql
+from engine.catalog.search import search_fts, search_sql
 from engine.errors import NotFound, ValidationError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -180,12 +180,60 @@ def test_search(catalog: Catalog):
         catalog.search("tee", limit=0)
 
 
-def test_search_in_sql_agrees_with_the_folded_scan(catalog: Catalog):
-    """The SQL path (used on PostgreSQL) and the folded scan (SQLite) find the same products for ASCII."""
+def _scan(db: Database, needle: str, active_only: bool = False) -> list[int]:
+    """The reference: every product's folded sku and title tested and ranked here, in Python."""
+    want = fold(needle)
+    hits = []
+    with db.session() as s:
+        for p in s.scalars(select(Product)):
+            fs, ft = fold(p.sku), fold(p.title)
+            if (want in fs or want in ft) and (p.is_active or not active_only):
+                rank = 0 if fs == want else 1 if fs.startswith(want) else 2 if ft.startswith(want) else 3
+                hits.append((rank, ft, p.id))
+    return [pid for _, _, pid in sorted(hits)]
+
+
+@pytest.mark.parametrize("needle", ["jacket", "MH0", "Tee", "24-WG08", "_", "e", "ja", "ЧЁРН", "kirmizi",
+                                    "SİYAH DERİ", 'a "quote', "%"])
+def test_the_fts_search_finds_and_ranks_what_a_folded_scan_would(catalog: Catalog, needle: str):
+    """SQLite answers from the FTS5 table (trigram index from three letters, instr() below): same products,
+    same order as folding every row in Python, for long and short needles, quotes and LIKE wildcards."""
+    for active_only in (False, True):
+        assert search_fts(catalog.db, needle, 1000, active_only) == _scan(catalog.db, needle, active_only)[:1000]
+
+
+def test_search_in_sql_agrees_with_the_fts_search(catalog: Catalog):
+    """The ILIKE path (other databases) and the FTS path find the same products for ASCII."""
     for needle in ("jacket", "MH0", "Tee", "24-WG08", "_"):
-        via_sql = set(search_sql(catalog.db, needle, 500, False))
-        via_scan = set(search_folded(catalog.db, needle, 500, False))
-        assert via_sql == via_scan, needle
+        assert set(search_sql(catalog.db, needle, 500, False)) == set(search_fts(catalog.db, needle, 500, False))
+
+
+def test_the_search_table_follows_every_write(db: Database, catalog: Catalog):
+    """Triggers keep the folded text in step with inserts, renames and deletes, whoever writes."""
+    with db.session() as s:
+        s.add(Product(sku="FTS-NEW", title="Зелёная Kırmızı Ceket"))
+    assert [c.sku for c in catalog.search("зеленая kirmizi")] == ["FTS-NEW"]
+    with db.session() as s:
+        s.scalar(select(Product).where(Product.sku == "FTS-NEW")).title = "Plain renamed coat"
+    assert catalog.search("зеленая") == [] and [c.sku for c in catalog.search("renamed coat")] == ["FTS-NEW"]
+    with db.session() as s:
+        s.delete(s.scalar(select(Product).where(Product.sku == "FTS-NEW")))
+    assert catalog.search("renamed coat") == []
+
+
+def test_a_database_made_before_the_search_table_gets_it_filled(tmp_path: Path, db: Database):
+    """Opening a database without `product_search` (an older release's) creates and fills it."""
+    path = tmp_path / "old.db"
+    old = Database(f"sqlite:///{path}")
+    with old.session() as s:
+        s.add_all([Product(sku="OLD-1", title="Siyah Deri Çanta"), Product(sku="OLD-2", title="Red bag")])
+    with old.engine.begin() as conn:
+        for name in ("product_search_ai", "product_search_ad", "product_search_au"):
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        conn.exec_driver_sql("DROP TABLE product_search")
+    old.engine.dispose()
+    reopened = Catalog(Database(f"sqlite:///{path}"))
+    assert [c.sku for c in reopened.search("SİYAH")] == ["OLD-1"] and [c.sku for c in reopened.search("bag")]
 
 
 def test_list_products_pages_cover_the_subtree(catalog: Catalog, rows: dict[str, Product], db: Database):
@@ -243,6 +291,34 @@ def test_category_tree(catalog: Catalog, tree: dict[int, Category]):
         catalog.category("Men/Robes")
     with pytest.raises(NotFound, match="no category with id"):
         catalog.category_ancestors(10**6)
+
+
+def test_category_counts_are_counted_by_sql_and_kept_per_catalog_version(db: Database, catalog: Catalog,
+                                                                          tree: dict[int, Category]):
+    """Counts equal a count by hand; a second call runs only the version query; a product added under a
+    category is counted on the next call (up its whole chain), and gone again once deleted."""
+    with db.session() as s:
+        primary = Counter(s.scalars(select(Product.category_id).where(Product.category_id.is_not(None))))
+        members = Counter(s.scalars(select(ProductCategory.category_id)))
+    first = catalog.categories()
+    assert {n.id: n.products for n in first} == {c: primary.get(c, 0) for c in tree}
+    assert {n.id: n.members for n in first} == {c: members.get(c, 0) for c in tree}
+    seen, stop = _statements(db)
+    try:
+        again = catalog.categories()
+    finally:
+        stop()
+    assert again == first and len(seen) == 1  # the version, nothing counted again
+    jackets = catalog.category("Men/Tops/Jackets")
+    chain = catalog.category_ancestors(jackets.id, include_self=True)
+    before = {n.id: n.total for n in first}
+    with db.session() as s:
+        s.add(Product(sku="COUNT-ME", title="Counted jacket", category_id=jackets.id))
+    after = {n.id: n.total for n in catalog.categories()}
+    assert after == {c: before[c] + (c in chain) for c in before}
+    with db.session() as s:
+        s.delete(s.scalar(select(Product).where(Product.sku == "COUNT-ME")))
+    assert {n.id: n.total for n in catalog.categories()} == before
 
 
 def test_facets(catalog: Catalog, rows: dict[str, Product]):

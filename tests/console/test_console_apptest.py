@@ -168,11 +168,21 @@ def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
     assert any("descriptor" in str(v) for v in table.iloc[1]), table
     assert not app.warning or all("encoders or weights" not in w.value for w in app.warning)
 
+    from engine.jobs.checks import latest_check
+
+    before = latest_check(runtime.db)
     app.button(key="overview_check").click().run()
     assert not app.exception
+    job = latest_check(runtime.db)  # queued for the background runner, not run by the page
+    assert job is not None and (before is None or job.id > before.id) and job.kind == "check"
+    deadline = time.monotonic() + TIMEOUT
+    while latest_check(runtime.db).status not in ("done", "failed"):
+        assert time.monotonic() < deadline, "the drift check job did not finish"
+        time.sleep(0.2)
+    app.run()
     drift = metrics(app, "overview-drift")
     assert drift["Missing"] == "0" and drift["Orphans"] == "0" and drift["Stale"] == "0"
-    assert any("No drift" in s.value for s in app.success)
+    assert any("No drift" in s.value and f"job {job.id}" in s.value for s in app.success)
 
 
 # ---- Similar items -------------------------------------------------------------------------------------------
@@ -394,14 +404,32 @@ def test_a_feed_from_a_path_is_imported_and_indexed_as_a_job_and_one_outside_the
     assert runtime.store.retrieve([runtime.catalog.get("FEED-JOB-1").id])
 
 
-def test_index_drift_check_finds_nothing_after_indexing(app):
+def test_index_drift_check_finds_nothing_after_indexing(app, runtime):
+    from engine.jobs.checks import latest_check
+
     goto(app, "index")
-    app.button(key="drift_check").click().run()
+    before = latest_check(runtime.db)
+    app.button(key="index_check").click().run()
     assert not app.exception
-    assert app.progress[0].value == 100
-    shown = metrics(app, "drift-report")
-    assert shown["Missing from the store"] == "0" and shown["Orphan points"] == "0"
-    assert any("matches the catalog" in s.value for s in app.success)
+    job = latest_check(runtime.db)  # queued for the background runner: the page did not wait for it
+    assert job is not None and (before is None or job.id > before.id)
+    deadline = time.monotonic() + TIMEOUT
+    while latest_check(runtime.db).status not in ("done", "failed"):
+        assert time.monotonic() < deadline, "the drift check job did not finish"
+        time.sleep(0.2)
+    app.run()
+    shown = metrics(app, "index-drift")
+    assert shown["Missing"] == "0" and shown["Orphans"] == "0"
+    assert any("No drift" in s.value and f"job {job.id}" in s.value for s in app.success)
+
+
+def test_index_check_and_repair_is_queued_as_a_sync_job(app, runtime):
+    goto(app, "index")
+    app.button(key="drift_repair").click().run()
+    assert not app.exception
+    queued = next(s.value for s in app.success if "Queued the repair" in s.value)
+    job = _finished(runtime, int(queued.split("job ")[1].split(":")[0]))
+    assert job.kind == "sync" and job.status == "done"
 
 
 def test_index_refuses_a_second_import_while_one_runs(app):

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,23 @@ def metrics(at: AppTest, key: str) -> dict[str, tuple[str, str]]:
     return {m.label: (m.value, m.delta) for m in at.get_by_key(key).metric}
 
 
+def figures(at: AppTest, key: str) -> dict[str, tuple[str, str]]:
+    """The what-if figures once drawn: they are computed off the script (console/whatif_view.py), so the page
+    is run again until they are there, as its polling fragment does in a browser."""
+    def shown(k: str) -> bool:
+        try:
+            return at.get_by_key(k) is not None
+        except KeyError:
+            return False
+    deadline = time.monotonic() + TIMEOUT
+    while not shown(key):
+        assert shown("tuning-whatif-pending"), "neither the figures nor the notice that they are coming"
+        assert time.monotonic() < deadline, "the what-if figures never came"
+        time.sleep(0.2)
+        run(at)
+    return metrics(at, key)
+
+
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -96,8 +114,8 @@ def test_a_slider_on_a_builtin_asks_for_a_name_and_forks_it(app, runtime):
     assert len(before) == PREVIEW_N and before == after  # the draft starts as the live version
     assert skus(runtime.recommender().similar(pid, n=PREVIEW_N, strategy=name)) == before
     assert set(badges(app, "tuning-after")) == {f"#{i} · same" for i in range(1, PREVIEW_N + 1)}
-    figures = metrics(app, "tuning-whatif-after")
-    assert all(delta == "" for _, delta in figures.values())
+    shown = figures(app, "tuning-whatif-after")
+    assert all(delta == "" for _, delta in shown.values())
 
     app.slider(key="w_price_up").set_value(0.0).run()
     assert not app.exception and not errors(app)
@@ -107,7 +125,7 @@ def test_a_slider_on_a_builtin_asks_for_a_name_and_forks_it(app, runtime):
     assert grid_skus(app, "tuning-before") == before and moved != before
     marks = badges(app, "tuning-after")
     assert any("▲" in m or "new" in m for m in marks) and any("▼" in m for m in marks)
-    changed = metrics(app, "tuning-whatif-after")
+    changed = figures(app, "tuning-whatif-after")
     assert changed["Upsell recall@10"][1].startswith("-")  # balanced's upsell factor found those links
 
     app.text_input(key="tuning_fork_name").input("no_upsell").run()
@@ -130,6 +148,22 @@ def test_a_slider_on_a_builtin_asks_for_a_name_and_forks_it(app, runtime):
     assert reloaded.slider(key="w_stock").value == 0.4
     assert f"Draft differs from live version {runtime.config_version}: 1 change(s)" in reloaded.get_by_key("draft-banner").info[0].value
     assert runtime.config.strategies.keys() == runtime.live.refresh().config.strategies.keys()  # not published
+
+
+def test_the_figures_are_computed_once_off_the_script_and_equal_the_engines(runtime):
+    from dataclasses import replace
+
+    from console.whatif_view import request
+    from engine.errors import NotFound
+    from engine.merchandising.whatif import what_if
+
+    first = request(runtime, runtime.config, "balanced", 10)
+    assert request(runtime, runtime.config, "balanced", 10) is first  # asked twice, computed once
+    got = first.result(timeout=TIMEOUT)
+    assert replace(got, cached=False, seconds=0.0) == replace(what_if(runtime, runtime.config, "balanced", k=10),
+                                                              cached=False, seconds=0.0)
+    with pytest.raises(NotFound, match="unknown strategy"):
+        request(runtime, runtime.config, "no-such-strategy", 10).result(timeout=TIMEOUT)
 
 
 def test_weights_that_leave_no_factor_are_refused_and_the_sliders_snap_back(app):

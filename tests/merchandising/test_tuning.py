@@ -10,7 +10,7 @@ import pytest
 
 from engine.recommend.config import dump, fingerprint, load
 from engine.errors import ConfigError, NotFound, ValidationError
-from engine.metrics import ndcg_at_k, recall_at_k
+from engine.metrics import ndcg_at_k
 from engine.recommend.looks import ComplementaryTarget
 from engine.runtime import Runtime
 from engine.recommend.rerank import FACTORS
@@ -21,7 +21,7 @@ from engine.recommend.rules import Rule
 from engine.merchandising.looks import evaluate_looks, judge_look, judge_product_look
 from engine.merchandising.previews import RankChange, compare, fates, preview, rank_changes, resolve_strategy
 from engine.merchandising.snapshot import SAMPLE_LINKED, SAMPLE_OTHERS, default_sample, look_sample, snapshot
-from engine.merchandising.whatif import WHAT_IF_METRICS, WhatIf, what_if
+from engine.merchandising.whatif import WHAT_IF_METRICS, WhatIf, capped_recall, what_if
 from engine.types import ProductCard, Recommendation
 
 
@@ -120,14 +120,17 @@ def test_what_if_figures_are_those_of_the_recommenders_own_lists(runtime):
         if p in snap.upsell:
             relevant = {style(snap.cards[d]) for d in snap.upsell[p]}
             shown = list(dict.fromkeys(style(r.product) for r in recs))
-            recalls.append(recall_at_k(shown, relevant, 10))
+            recalls.append(len(set(shown[:10]) & relevant) / min(10, len(relevant)))
             ndcgs.append(ndcg_at_k(shown, relevant, 10))
     assert result.queries == 8 and result.upsell_queries == 6
     assert result.recall == pytest.approx(sum(recalls) / 6)
     assert result.ndcg == pytest.approx(sum(ndcgs) / 6)
     assert result.price_distance == pytest.approx(sum(distances) / 8)
     distinct = {r.product.id for recs in lists.values() for r in recs}
-    assert result.coverage == pytest.approx(len(distinct) / len(snap.cards))
+    items = sum(len(recs) for recs in lists.values())
+    assert result.coverage == pytest.approx(len(distinct) / items)
+    assert (result.shown, result.distinct, result.sample) == (items, len(distinct), 8)
+    assert result.active == len(runtime.catalog.ids(active_only=True))
     assert result.in_stock == pytest.approx(sum(r.product.in_stock for recs in lists.values() for r in recs) / 80)
 
 
@@ -160,9 +163,52 @@ def test_diversity_settings_move_the_diversity_figure(runtime):
     assert 0 < variants.coverage < plain.coverage <= 1
 
 
+def test_coverage_is_the_share_of_distinct_items_among_those_the_sample_lists_show(runtime):
+    """Not a share of the catalog (which a fixed sample caps at sample × k / catalog size): asking for one
+    product's list twice shows every item twice, so exactly half of the items shown are distinct."""
+    pid = default_sample(snapshot(runtime))[0]
+    once = what_if(runtime, runtime.config, "balanced", [pid])
+    twice = what_if(runtime, runtime.config, "balanced", [pid, pid])
+    assert once.coverage == 1.0 and once.distinct == once.shown == 10
+    assert twice.coverage == 0.5 and (twice.shown, twice.distinct, twice.sample) == (20, 10, 2)
+
+
+def test_recall_is_capped_at_k_so_a_product_with_many_upsell_styles_can_reach_one():
+    shown = [f"s{i}" for i in range(10)]
+    many = set(shown) | {f"x{i}" for i in range(5)}  # 15 relevant styles, the 10 shown among them
+    assert capped_recall(shown, many, 10) == 1.0
+    assert capped_recall(shown, {"s0", "nope"}, 10) == 0.5 and capped_recall(shown, {"x1"}, 10) == 0.0
+    assert capped_recall(shown[:3], many, 10) == pytest.approx(3 / 10)
+
+
+def test_the_figures_move_with_the_weights(runtime):
+    """What a slider does shows: weighing price pulls the lists' prices towards the source's."""
+    plain = what_if(runtime, with_strategy(runtime.config, "plain", {"similarity": 1.0}), "plain")
+    priced = what_if(runtime, with_strategy(runtime.config, "priced", {"similarity": 0.3, "price": 0.7}), "priced")
+    assert priced.price_distance < plain.price_distance - 0.02
+    assert (priced.recall, priced.ndcg, priced.coverage) != (plain.recall, plain.ndcg, plain.coverage)
+
+
+def test_the_snapshot_reads_only_the_cards_the_figures_look_at(runtime):
+    """The figures never load the catalog: the cards read are the sample's and its upsell targets'."""
+    from engine.merchandising.snapshot import clear_cache
+
+    clear_cache()
+    snap = snapshot(runtime)
+    sample = default_sample(snap)
+    what_if(runtime, runtime.config, "balanced")
+    targets = {d for pid in sample for d in snap.upsell.get(pid, ())}
+    assert 0 < snap.cards.loaded <= len(set(sample) | targets) < len(snap.cards)
+    assert len(snap.cards) == len(runtime.catalog.ids(active_only=True))
+    inactive = next(iter(set(runtime.catalog.ids()) - set(runtime.catalog.ids(active_only=True))), None)
+    if inactive is not None:
+        assert inactive not in snap.cards
+
+
 def test_new_counts_products_created_in_the_last_thirty_days(runtime):
     sample = default_sample(snapshot(runtime))[:5]
-    created = max(c.created_at for c in snapshot(runtime).cards.values()).replace(tzinfo=timezone.utc)
+    created = max(c.created_at for c in runtime.catalog.cards(runtime.catalog.ids(active_only=True)).values()
+                  ).replace(tzinfo=timezone.utc)
     assert what_if(runtime, runtime.config, "balanced", sample, now=created + timedelta(days=1)).new == 1.0
     assert what_if(runtime, runtime.config, "balanced", sample, now=created + timedelta(days=31)).new == 0.0
 

@@ -99,3 +99,23 @@ def test_no_gap_is_recorded_when_nothing_was_dropped(events):
         writer.submit(_job(n, items=2))
     writer.close()
     assert writer.status()["dropped"] == 0 and incomplete(events.db) == []
+
+
+def test_the_batched_path_stores_rows_exactly_as_the_orm_path(tmp_path):
+    """log_impression_lists writes SQLite rows through the driver; they must read back exactly as the rows
+    log_impressions writes through SQLAlchemy (datetimes, JSON filters, NULLs)."""
+    fast, slow = (EventLog(Database(f"sqlite:///{tmp_path / name}")) for name in ("fast.db", "slow.db"))
+    served_at = datetime(2025, 3, 4, 5, 6, 7, 891011)
+    jobs = [_job(1, items=3, ts=served_at), {**_job(2, items=2, ts=served_at), "filters": None,
+                                              "user_id": None, "config_version": None}]
+    fast.log_impression_lists(jobs)
+    for j in jobs:
+        slow.log_impressions(**j)
+    columns = [c for c in EventRow.__table__.columns if c.name != "id"]
+
+    def rows(log: EventLog) -> list[tuple]:
+        with log.db.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(*columns).order_by(EventRow.id))]
+
+    assert rows(fast) == rows(slow) and len(rows(fast)) == 5
+    assert rows(fast)[0][columns.index(EventRow.__table__.c.ts)] == served_at

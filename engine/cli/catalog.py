@@ -11,6 +11,7 @@ from engine.cli.common import Command, Progress, count_arg, jsonable, load, runt
 
 IMPORTERS = "engine.catalog.importers"  # the file readers: loaded by the import commands
 ANALYTICS = "engine.insights.analytics"  # event counts and coverage: loaded by `stats`
+GAPS = "engine.insights.gaps"  # stretches the service could not log: `stats` says so
 
 
 def _report(rep: Any, args: argparse.Namespace) -> Any:
@@ -145,7 +146,8 @@ def stats_command(args: argparse.Namespace) -> Any:
     analytics = load(ANALYTICS)
     cov = analytics.coverage(rt.db)
     by_algo = _algorithm_rows(analytics, rt.db)
-    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo}
+    gaps = load(GAPS).incomplete(rt.db)  # the counts below undercount any stretch the service could not log
+    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo, "incomplete": gaps}
     if args.json:
         return out
     print(f"products {cat.products} (active {cat.active}, with photos {cat.with_images}), styles {cat.styles}, "
@@ -156,6 +158,9 @@ def stats_command(args: argparse.Namespace) -> Any:
                           for name in ("ctr", "conversion_click"))
         print(f"  {row['algorithm'] or '(no list)'}: {row['impressions']} impressions, {row['clicks']} clicks, "
               f"{row['purchases']} purchases; {rates}")
+    note = load(GAPS).warning(gaps)
+    if note:
+        print(note)
     return None
 
 

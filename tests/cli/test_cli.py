@@ -68,6 +68,22 @@ def test_stats_on_an_empty_data_dir(data_dir, capsys):
     assert main(["stats"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("products 0 (active 0") and lines[1].startswith("coverage: products 0")
+    assert out["incomplete"] == [] and not any("not logged" in line for line in lines)
+
+
+def test_stats_says_when_the_service_could_not_log_served_lists(data_dir, capsys):
+    from datetime import datetime
+
+    from engine.catalog.db import Database
+    from engine.insights.gaps import record_gap
+    from engine.settings import Settings
+
+    record_gap(Database(Settings().sql_url), datetime(2026, 5, 1, 12), datetime(2026, 5, 1, 12, 3), 77)
+    assert main(["stats", "--json"]) == 0
+    (gap,) = json.loads(capsys.readouterr().out)["incomplete"]
+    assert gap["dropped"] == 77 and gap["start"].startswith("2026-05-01")
+    assert main(["stats"]) == 0
+    assert "Incomplete period: 77 served list(s) were not logged" in capsys.readouterr().out
 
 
 def test_a_catalog_file_without_the_required_columns_is_refused_with_exit_2(data_dir, tmp_path, capsys):

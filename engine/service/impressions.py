@@ -24,7 +24,7 @@ class ImpressionWriter:
     everything queued before it returns. After the first list of a pass it waits up to `linger` seconds for
     more, so the commit count stays low under load while a lone list is written within that time."""
 
-    def __init__(self, events: EventLog, max_queued: int = 10_000, max_batch: int = 1_000, linger: float = 0.05):
+    def __init__(self, events: EventLog, max_queued: int = 50_000, max_batch: int = 1_000, linger: float = 0.05):
         self.events = events
         self.max_batch, self.linger = max_batch, linger
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queued)

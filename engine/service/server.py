@@ -31,9 +31,23 @@ class HeaderDeadline:
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
 
-    def _init_deadline(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._deadline = self.header_seconds if self.header_seconds is not None else Settings().header_timeout
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            self._arm()  # before the next pipelined request, if any, is read (which disarms it again)
+        super().on_response_complete()  # type: ignore[misc]
 
     def _arm(self) -> None:
         self._disarm()
@@ -66,31 +80,17 @@ class GuardedH11Protocol(HeaderDeadline, H11Protocol):
     """uvicorn's pure-Python h11 protocol with the header deadline."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._init_deadline()
         self._awaited_after: object = None  # the cycle answered before the request the timer waits for
+        super().__init__(*args, **kwargs)
 
     def _arm(self) -> None:
         super()._arm()
         self._awaited_after = self.cycle
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
     def handle_events(self) -> None:
         super().handle_events()
         if self._header_timer is not None and self.cycle is not self._awaited_after:
             self._disarm()  # a new request's headers arrived: its body is the app's to time
-
-    def on_response_complete(self) -> None:
-        if not self.transport.is_closing():
-            self._arm()  # before the next pipelined request, if any, is read (which disarms it again)
-        super().on_response_complete()
 
     def _late_answer(self) -> bytes | None:
         try:
@@ -107,17 +107,8 @@ class GuardedHttpToolsProtocol(HeaderDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol (the C parser: the fast one) with the header deadline."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._init_deadline()
         self._body_pending = False  # an answered request whose body the client is still sending
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+        super().__init__(*args, **kwargs)
 
     def on_headers_complete(self) -> None:
         self._disarm()  # its body is the app's to time
@@ -127,11 +118,6 @@ class GuardedHttpToolsProtocol(HeaderDeadline, HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._body_pending = False
         super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        if not self.transport.is_closing():
-            self._arm()
-        super().on_response_complete()
 
     def _late_answer(self) -> bytes | None:
         if self._body_pending or (self.cycle is not None and not self.cycle.response_complete):

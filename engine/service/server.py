@@ -9,6 +9,7 @@ since only the route knows whether it reads one."""
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 import json
 import uuid
 from typing import Any
@@ -21,7 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from engine.settings import Settings
 
 
-class HeaderDeadline:
+class HeaderDeadline(ABC):
     """The deadline on each request's headers, for either of uvicorn's HTTP protocols: armed when the connection
     opens and after each answer, disarmed when a request's headers are complete. Subclass a guarded protocol to
     change `header_seconds` (a class, not an instance, is what uvicorn takes, also to hand to worker processes);
@@ -58,9 +59,9 @@ class HeaderDeadline:
             self._header_timer.cancel()
             self._header_timer = None
 
+    @abstractmethod
     def _late_answer(self) -> bytes | None:
         """The 408 to write when the headers are late (None: the connection is mid-message, just close)."""
-        raise NotImplementedError
 
     def _timeout_body(self) -> bytes:
         return json.dumps({"error": "RequestTimeout", "request_id": uuid.uuid4().hex, "message": (

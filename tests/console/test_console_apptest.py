@@ -175,10 +175,7 @@ def test_overview_shows_catalog_coverage_encoders_and_drift(app, runtime):
     assert not app.exception
     job = latest_check(runtime.db)  # queued for the background runner, not run by the page
     assert job is not None and (before is None or job.id > before.id) and job.kind == "check"
-    deadline = time.monotonic() + TIMEOUT
-    while latest_check(runtime.db).status not in ("done", "failed"):
-        assert time.monotonic() < deadline, "the drift check job did not finish"
-        time.sleep(0.2)
+    assert _finished(runtime, job.id, TIMEOUT).status == "done"
     app.run()
     drift = metrics(app, "overview-drift")
     assert drift["Missing"] == "0" and drift["Orphans"] == "0" and drift["Stale"] == "0"
@@ -413,10 +410,7 @@ def test_index_drift_check_finds_nothing_after_indexing(app, runtime):
     assert not app.exception
     job = latest_check(runtime.db)  # queued for the background runner: the page did not wait for it
     assert job is not None and (before is None or job.id > before.id)
-    deadline = time.monotonic() + TIMEOUT
-    while latest_check(runtime.db).status not in ("done", "failed"):
-        assert time.monotonic() < deadline, "the drift check job did not finish"
-        time.sleep(0.2)
+    assert _finished(runtime, job.id, TIMEOUT).status == "done"
     app.run()
     shown = metrics(app, "index-drift")
     assert shown["Missing"] == "0" and shown["Orphans"] == "0"

@@ -33,7 +33,7 @@ class EventRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime)  # naive UTC
     day: Mapped[int] = mapped_column(Integer, default=_day_default)  # day_number(ts), kept with every row
-    kind: Mapped[str] = mapped_column(String(16))  # impression | click | cart_add | purchase
+    kind: Mapped[str] = mapped_column(String(16))  # served | impression | click | cart_add | purchase
     user_id: Mapped[str | None] = mapped_column(String(128))
     session_id: Mapped[str] = mapped_column(String(128))
     product_id: Mapped[int] = mapped_column(BigInteger)  # recommended / acted-on product (catalog or external id)
@@ -51,6 +51,13 @@ class EventRow(Base):
     # The live config version (1, 2, ...) that served the list; NULL for events logged before versions existed,
     # imported without one, or made by the simulator. Added to older databases by db.add_missing_columns.
     config_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The server-issued id of the list an event belongs to: the service writes it on every `served` row, and a
+    # shopper's impression or click must name a list that was served (engine.service), deduplicated per position.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Purchases (and cart adds) carry the unit price and quantity: revenue = price * quantity. NULL when the
+    # source has no price (the OTTO sample): such purchases are counted, but not as revenue.
+    price: Mapped[float | None] = mapped_column(Float, nullable=True)
+    quantity: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # Covering indexes, one per dashboard grouping, so SQLite streams each GROUP BY from an index in order instead of
@@ -63,6 +70,9 @@ Index("ix_events_session", EventRow.kind, EventRow.session_id, EventRow.simulate
 Index("ix_events_product", EventRow.product_id, EventRow.kind, EventRow.ts, EventRow.simulated)
 # The impact of a version (engine.insights.impact): counts per (config_version, kind) for two versions, and the
 # highest version below another that has events, both read from this index alone.
+# A shopper event names its list by request id: the check that the list was served, and the (request id,
+# position, kind) deduplication of beacons, read this index.
+Index("ix_events_request", EventRow.request_id, EventRow.position, EventRow.kind)
 Index("ix_events_config_version", EventRow.config_version, EventRow.kind, EventRow.simulated)
 
 

@@ -24,7 +24,14 @@ from engine.catalog.events import EPOCH, EventRow, day_number
 from engine.catalog.importers.limits import unstorable
 from engine.errors import ValidationError
 
-EVENT_KINDS = ("impression", "click", "cart_add", "purchase")
+# `served`: a list the service answered (one row per item shown); `impression`: a tile a shopper's browser
+# reported visible (the storefront widget). CTR states which of the two it divides by.
+EVENT_KINDS = ("served", "impression", "click", "cart_add", "purchase")
+SHOPPER_KINDS = EVENT_KINDS[1:]  # what a client may post: `served` rows are the service's own
+PRICED_KINDS = ("cart_add", "purchase")
+MAX_PRICE = 10_000_000.0  # a unit price above this is a unit or typing error, never revenue
+MAX_QUANTITY = 10_000
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # fits events.request_id (String(64))
 ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", "complete_the_look", "trending",
               "search_text", "search_image", "fbt")  # the engine's own; other identifier-like names are accepted
 MAX_QUERY_CHARS = 2000
@@ -66,6 +73,9 @@ class Event:
     simulated: bool = False
     external_id: str | None = None
     config_version: int | None = None  # the live config version that served the list (1, 2, ...)
+    request_id: str | None = None  # the server-issued id of the list the event belongs to
+    price: float | None = None  # unit price of a cart add or purchase; None = unknown (not revenue)
+    quantity: int | None = None  # units of a cart add or purchase
 
     def validate(self) -> "Event":
         """Raise ValidationError naming the first bad field; normalise types in place."""
@@ -83,6 +93,11 @@ class Event:
         self.config_version = valid_config_version(self.config_version)
         if self.score is not None:
             self.score = finite_score(self.score)
+        self._check_money()
+        if self.request_id is not None and (not isinstance(self.request_id, str)
+                                            or not REQUEST_ID.fullmatch(self.request_id)):
+            raise ValidationError(f"request_id must be the id of a served list (letters, digits, _.:-, at most "
+                                  f"64 characters), got {self.request_id!r}")
         for name, limit in _LIMITS.items():
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v or len(v) > limit):
@@ -112,6 +127,26 @@ class Event:
         if (self.variant is None) != (self.experiment is None):
             raise ValidationError("experiment and variant go together: give both or neither")
         return self
+
+    def _check_money(self) -> None:
+        """Price and quantity only on cart adds and purchases; a price that is not a finite number in
+        [0, MAX_PRICE] or a quantity outside [1, MAX_QUANTITY] is refused (never counted as revenue)."""
+        if self.kind not in PRICED_KINDS:
+            for name in ("price", "quantity"):
+                if getattr(self, name) is not None:
+                    raise ValidationError(f"{name} belongs to cart_add and purchase events, not {self.kind}")
+            return
+        if self.price is not None:
+            if isinstance(self.price, bool) or not isinstance(self.price, numbers.Real):
+                raise ValidationError(f"price must be a number, got {self.price!r}")
+            price = float(self.price)
+            if not math.isfinite(price) or price < 0:
+                raise ValidationError(f"price must be a finite number of at least 0, got {self.price!r}")
+            if price > MAX_PRICE:
+                raise ValidationError(f"price {price:g} is above {MAX_PRICE:,.0f}: a unit or typing error?")
+            self.price = price
+        if self.quantity is not None:
+            self.quantity = whole_number(self.quantity, "quantity", minimum=1, maximum=MAX_QUANTITY)
 
     def to_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _EVENT_FIELDS}

@@ -174,7 +174,8 @@ def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refus
                    strategy=e.strategy, position=e.position, score=e.score, filters=e.filters,
                    experiment=e.experiment, variant=e.variant,
                    config_version=e.config_version if e.config_version is not None else serving.version,
-                   external_id=f"api:{e.event_id}" if e.event_id else None)
+                   external_id=f"api:{e.event_id}" if e.event_id else None, request_id=e.request_id,
+                   price=e.price, quantity=e.quantity)
         try:
             out.append(ev.validate())
         except ValidationError as err:

@@ -15,7 +15,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       model_validator)
 from pydantic_core import PydanticCustomError
 
-from engine.insights.events import ALGORITHM_NAME, EVENT_KINDS, MAX_QUERY_CHARS, to_utc_naive, utc_now
+from engine.insights.events import (ALGORITHM_NAME, MAX_PRICE, MAX_QUANTITY, MAX_QUERY_CHARS, REQUEST_ID, SHOPPER_KINDS,
+                                    to_utc_naive, utc_now)
 from engine.recommend.fbt import SOURCE_CO_PURCHASE, SOURCE_LOOK, SOURCE_MIXED
 from engine.recommend.personal import SERVED_COLD_START, SERVED_DISABLED, SERVED_PERSONALISED
 from engine.text import MAX_ID, key_problem, text_problem
@@ -244,7 +245,7 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal[EVENT_KINDS]
+    kind: Literal[SHOPPER_KINDS]
     session_id: Annotated[str, Clean, Field(min_length=1, max_length=MAX_TEXT)]
     product_id: Id | None = None
     sku: Annotated[str | None, ProductText, Field(min_length=1, max_length=MAX_TEXT)] = None
@@ -264,6 +265,12 @@ class EventIn(BaseModel):
         "the version the service serves now."))] = None
     event_id: Annotated[str | None, Field(pattern=TOKEN, description="Idempotency key: an event_id already "
                                                                       "logged is skipped.")] = None
+    request_id: Annotated[str | None, Field(pattern=f"^{REQUEST_ID.pattern}$", description=(
+        "The request_id of the list the shopper acted on (echo it from the list's response)."))] = None
+    price: Annotated[float | None, Field(strict=False, allow_inf_nan=False, ge=0, le=MAX_PRICE, description=(
+        "Unit price of a cart_add or purchase, in the catalog's currency."))] = None
+    quantity: Annotated[StrictInt | None, Field(ge=1, le=MAX_QUANTITY, description=(
+        "Units of a cart_add or purchase."))] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -62,6 +62,8 @@ SETTINGS: list[Setting] = [
     Setting("VITRINA_BODY_TIMEOUT", "20", "Seconds an HTTP request's whole body may take to arrive after its headers (408 after)."),
     Setting("VITRINA_KEEP_ALIVE", "5", "Seconds an idle HTTP keep-alive connection is kept open."),
     Setting("VITRINA_API_PORT", "8000", "Port of the HTTP API the console serves beside itself (it owns the embedded store); 0 = no API."),
+    Setting("VITRINA_SHOP_ORIGINS", "", "Origins of shops whose pages embed `/widget.js` from another origin (`https://shop.example.com`, separated by commas): only they get CORS headers; empty = same origin only."),
+    Setting("VITRINA_PREVIEW_SECRET", "", "Secret that signs the console's expiring links previewing the draft in the demo shop; empty = a random one generated once into the data folder (`preview.key`)."),
 ]
 
 
@@ -147,6 +149,31 @@ def normal_host(host: str) -> str | None:
     return entry if _HOST.fullmatch(entry) else None
 
 
+_ORIGIN = re.compile(r"(https?)://([^/:?#\s]+|\[[0-9a-fA-F:.]+\])(?::([0-9]{1,5}))?")
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """Web origins separated by commas, each as a browser sends it in the Origin header (scheme, host, port
+    unless the scheme's own), so the CORS check is an exact comparison. A path, a wildcard or a missing scheme
+    is named, not guessed at: a typo must not open the API to pages nobody meant."""
+    out: list[str] = []
+    for raw in _get(name).split(","):
+        entry = raw.strip().rstrip("/")
+        if not entry:
+            continue
+        match = _ORIGIN.fullmatch(entry)
+        host = normal_host(match.group(2)) if match else None
+        port = int(match.group(3)) if match and match.group(3) else None
+        if host is None or (port is not None and not 1 <= port <= 65535):
+            raise ValidationError(f"setting {name}: {raw.strip()!r} is not an origin (write "
+                                  "https://shop.example.com or http://localhost:8080: no path or wildcard)")
+        scheme = match.group(1).lower()
+        shown = f"[{host}]" if ":" in host else host
+        default = {"http": 80, "https": 443}[scheme]
+        out.append(f"{scheme}://{shown}" + (f":{port}" if port not in (None, default) else ""))
+    return tuple(dict.fromkeys(out))
+
+
 def _hosts(name: str) -> tuple[str, ...]:
     """Host names separated by commas. An entry with a scheme, a port, a path or a wildcard is named rather
     than guessed at: a typo must not open downloads to a host nobody meant."""
@@ -204,6 +231,8 @@ class Settings:
     feed_timeout: float = field(default_factory=lambda: _num("VITRINA_FEED_TIMEOUT", float, 0.1, 3600))
     feed_deadline: float = field(default_factory=lambda: _num("VITRINA_FEED_DEADLINE", float, 1, 7 * 86400))
     max_catalog_upload_mb: int = field(default_factory=lambda: _num("VITRINA_MAX_CATALOG_UPLOAD_MB", int, 1, 100_000))
+    shop_origins: tuple[str, ...] = field(default_factory=lambda: _origins("VITRINA_SHOP_ORIGINS"))
+    preview_secret: str = field(default_factory=lambda: _get("VITRINA_PREVIEW_SECRET"), repr=False)
 
     @property
     def sql_url(self) -> str:

@@ -1,27 +1,37 @@
-"""Analytics: how the recommendation lists perform (CTR and conversion per algorithm and strategy with 95%
-intervals, the funnel, position bias, daily trends, top products, experiment results, the impact of a published
-config version) and the event data behind them (import an event file, remove the simulated traffic).
+"""Analytics: how the recommendation lists perform over one period (the sidebar's picker, shared with the
+Overview page): the headline figures against the period before, revenue, CTR and conversion per algorithm and
+strategy with 95% intervals, the funnel, position bias, daily trends, top products by name, search insights,
+experiment results and the impact of a published config version; and the event data behind them (import an
+event file, remove the simulated traffic).
+
+Every chart and table states its period; a period in which the service dropped served lists or into which an
+import is still writing is labelled incomplete (engine.insights.period). View logic lives in
+console.analytics_view, console.period, console.search_view and console.tables; this page draws.
 
 Strategy names are the live config's: a name the log or an experiment holds and the config no longer has is
 shown as "name (retired)", never dropped (engine.insights.analytics.strategy_labels)."""
-from datetime import date
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from console import analytics_view as V
+from console import period as P
+from console import tables as T
 from console.errors import attempt
 from console.fmt import count, when
+from console.photos import photo_source
 from console.progress import LiveProgress
 from console.runtime import get_runtime
-from console.state import kept, put, remember, value
+from console.search_view import search_panel
+from console.state import kept, remember, value
 from engine.errors import VitrinaError
 from engine.insights import dashboards as D
-from engine.insights.analytics import TOP_BY, funnel, strategy_labels, top_products
+from engine.insights.analytics import TOP_BY, top_products
 from engine.insights.event_import import import_events
 from engine.insights.experiments import list_experiments, results
-from engine.insights.gaps import incomplete, warning as gap_warning
 from engine.insights.impact import COMPARED, RateChange, describe, logged_versions, version_impact
+from engine.insights.planner import served_label, variant_label
+from engine.insights.revenue import revenue_summary
 from engine.insights.simulate import remove_simulated, simulated_count
 from engine.recommend.versions import PublishedVersion, VersionTable
 
@@ -38,17 +48,6 @@ headline = st.container(key="an-headline")
 board, data = st.tabs(["Dashboards", "Event data"])
 
 
-def table(frame: pd.DataFrame, *, key: str, file_name: str, percent: list[str] | None = None) -> None:
-    """A table and, under it, its CSV download; `percent` names the columns shown as percentages (by default
-    the rate columns the dashboards know by name)."""
-    with st.container(key=key):
-        st.dataframe(frame, hide_index=True, key=f"{key}-table", column_config={
-            c: st.column_config.NumberColumn(c, format="percent")
-            for c in (D.percent_columns(frame) if percent is None else percent)})
-        st.download_button("CSV", D.csv_bytes(frame), file_name=file_name, mime="text/csv", key=f"{key}-csv",
-                           icon=":material/download:", on_click="ignore")
-
-
 def chart(fig, *, key: str) -> None:
     with st.container(key=key):
         st.plotly_chart(fig, key=f"{key}-plot")
@@ -60,10 +59,9 @@ def percent_axis(fig, title: str):
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    """An experiment's results with each variant's strategy as the dashboards name it ("(retired)" once the
-    config no longer has it)."""
-    labels = strategy_labels(frame["config"].tolist(), known)
-    return frame.assign(config=[labels.get(c, c) for c in frame["config"]])
+    """An experiment's results with each variant's strategy named as the dashboards name it (a strategy the
+    config no longer has: "similar (retired)")."""
+    return frame.assign(config=[served_label(c, known) if c is not None else None for c in frame["config"]])
 
 
 def rate_metric(change: RateChange, version: int) -> None:
@@ -91,7 +89,6 @@ def remove_simulated_events() -> None:
         remember("an_removed", remove_simulated(rt.db))
     except VitrinaError as e:
         remember("an_removed", str(e))
-    put("an_dates", D.span(rt.db))  # the date range follows the remaining data
 
 
 with data:
@@ -109,7 +106,6 @@ with data:
                          progress=LiveProgress("importing events"))
         if report is not None:
             remember("an_import", (upload.name, report))
-            put("an_dates", D.span(rt.db))  # the date range follows the new data
     done = value("an_import")
     if done is not None:
         name, report = done
@@ -121,8 +117,8 @@ with data:
                 st.metric("Already present", count(report.duplicates))
                 st.metric("Rejected", count(len(report.rejected)))
             if report.rejected:
-                table(pd.DataFrame(report.rejected, columns=["line", "reason"]), key="an-rejected",
-                      file_name="rejected-events.csv")
+                T.show(pd.DataFrame(report.rejected, columns=["line", "reason"]), key="an-rejected",
+                       file_name="rejected-events.csv")
             else:
                 st.success("No row was rejected.", icon=":material/check_circle:")
 
@@ -143,7 +139,7 @@ with data:
     else:
         st.info("The log holds no simulated events.")
 
-# ---- scope ----------------------------------------------------------------------------------------------------
+# ---- the period -----------------------------------------------------------------------------------------------
 everything = D.span(rt.db)
 bar = st.sidebar
 bar.header("Traffic", anchor=False)
@@ -152,82 +148,130 @@ if everything is None:
         st.info("The event log is empty: import an event file on the Event data tab, or run the simulator "
                 "(`python -m engine simulate`).")
     st.stop()
-dates = kept(bar.date_input, "Dates (UTC)", key="an_dates", default=everything,
-             valid=lambda v: isinstance(v, (tuple, list)) and len(v) <= 2 and all(isinstance(d, date) for d in v),
-             help=f"Events run from {everything[0]} to {everything[1]}. Both ends are included.")
+preset, dates = P.picker(bar, kept, last_event_day=everything[1])
 names = D.algorithms(rt.db)
 chosen = kept(bar.multiselect, "Algorithms", names, key="an_algorithms", default=[], placeholder="All algorithms",
               valid=lambda v: isinstance(v, list) and all(x in names for x in v))
 with_simulated = kept(bar.checkbox, "Include simulated traffic", key="an_simulated", default=True,
                       help="The demo traffic simulator marks its events; real and imported events are always shown.")
+bar.caption(f"The log runs from {everything[0]} to {everything[1]}.")
 
 with board:
-    scope = attempt(D.make_scope, dates, chosen, with_simulated)
-    if scope is None:
+    period = attempt(P.choose, preset, dates, last_event_day=everything[1])
+    if period is None:
         st.stop()
-    if D.span(rt.db, scope) is None:
-        st.info("No events in this date range for these algorithms: widen the filters in the sidebar.")
-        st.stop()
-    gap = gap_warning(incomplete(rt.db, scope.start, scope.end))
-    if gap is not None:  # the service dropped served lists in this period: its rates undercount impressions
-        st.warning(gap, icon=":material/warning:")
+    period = period.with_gaps(rt.db)
+    before = period.previous()
+    simulated = None if with_simulated else False
+    scope, earlier = period.scope(chosen, simulated), before.scope(chosen, simulated)
+    when_text = period.text()
+    earned = attempt(revenue_summary, rt.db, period.start, period.end, simulated)
+    earned_before = attempt(revenue_summary, rt.db, before.start, before.end, simulated)
+    if period.gaps is not None:  # the service dropped served lists in this period: its rates undercount
+        st.warning(period.gaps, icon=":material/warning:")
 
-# ---- the week's answer ----------------------------------------------------------------------------------------
-answer = D.week_answer(rt.db, scope)
+# ---- the headline: the period against the one before -----------------------------------------------------------
 with headline, st.container(border=True):
-    st.markdown(f"**{answer.headline()}**: which algorithm has the best CTR and conversion?")
-    for line in answer.sentences():
+    st.markdown(f"**{when_text[:1].upper() + when_text[1:]}**, compared with the {before.text()}")
+    with st.container(horizontal=True, key="an-figures"):
+        for f in V.figures(rt.db, scope, earlier):
+            st.metric(f.label, f.value(), delta=f.delta(), help=f.help or None, border=True,
+                      delta_color="off" if f.key == "impressions" else "normal")
+    if earned is not None and earned_before is not None:
+        with st.container(horizontal=True, key="an-money"):
+            for f in V.money_figures(V.money(earned, chosen), V.money(earned_before, chosen)):
+                st.metric(f.label, f.value(), delta=f.delta(), help=f.help or None, border=True)
+        if earned.purchases_without_price:
+            st.caption(f"{count(earned.purchases_without_price)} purchases in this period carry no price: they "
+                       "count as purchases, not as revenue.")
+    lines = [r.sentence() for r in D.races(rt.db, scope)]
+    for line in lines or ["No algorithm had impressions in this period."]:
         st.markdown(line)
+    st.caption(V.denominator(rt.db, scope))
 
 # ---- dashboards -----------------------------------------------------------------------------------------------
 with board:
+    if D.span(rt.db, scope) is None:
+        st.info(f"No events in the {when_text} for these algorithms: pick a longer period or other algorithms "
+                "in the sidebar.")
+        st.stop()
     for by, title in DIMENSIONS.items():
         st.subheader(title, anchor=False)
         rates = D.rate_table(rt.db, by, scope, known_strategies=known)
         if rates.empty:
-            st.info(f"No event in this scope names its {by}.")
+            st.info(f"No event in the {when_text} names its {by}.")
             continue
         for column, (rate, label) in zip(st.columns(2), D.RATES.items()):
             with column:
                 bars = D.error_bars(rates, by, rate)
                 fig = px.bar(bars, x=by, y="value", error_y="plus", error_y_minus="minus",
-                             title=f"{label} per {by}, with 95% intervals", hover_data=["low", "high"])
-                chart(percent_axis(fig, f"{label} ({D.RATE_HELP[rate]})"), key=f"an-{rate}-{by}")
-        table(rates, key=f"an-rates-{by}", file_name=f"rates-by-{by}.csv")
+                             title=f"{label} per {by}<br><sup>{when_text}</sup>", hover_data=["low", "high"],
+                             labels={by: T.words(by)})
+                chart(percent_axis(fig, f"{label} ({D.RATE_HELP[rate]}), 95% intervals"), key=f"an-{rate}-{by}")
+        T.show(rates, key=f"an-rates-{by}", file_name=f"rates-by-{by}.csv")
+
+    st.subheader("Revenue", anchor=False)
+    if earned is not None and earned.orders:
+        money_by = kept(st.radio, "Credited to", list(V.REVENUE_GROUPS), key="an_revenue_by", default="algorithm",
+                        horizontal=True, format_func=V.REVENUE_GROUPS.__getitem__,
+                        valid=lambda v: v in V.REVENUE_GROUPS)
+        earned_by = V.revenue_bars(earned, money_by)
+        if chosen and money_by == "algorithm":
+            earned_by = earned_by[earned_by["algorithm"].isin(chosen)].reset_index(drop=True)
+        fig = px.bar(earned_by, x=money_by, y="revenue", error_y="plus", error_y_minus="minus",
+                     hover_data=["orders", "aov", "revenue_per_mille"], labels={money_by: T.words(money_by),
+                                                                                "revenue": "Revenue"},
+                     title=f"Revenue per {T.words(money_by).lower()}, with 95% intervals<br><sup>{when_text}</sup>")
+        fig.update_yaxes(rangemode="tozero")
+        chart(fig, key="an-revenue")
+        T.show(earned_by.drop(columns=["plus", "minus"]), key="an-revenue-table",
+               file_name=f"revenue-by-{money_by}.csv")
+        st.caption(V.ATTRIBUTION + ("" if not chosen or money_by == "algorithm" else
+                                    " This grouping covers every algorithm, not only those chosen."))
+    else:
+        st.info(f"No purchase with a price in the {when_text}.")
 
     st.subheader("Funnel", anchor=False)
-    stages = funnel(rt.db, scope)
-    fig = px.funnel(stages, x="events", y="stage", title="Impression → click → cart → purchase (events)")
+    funnel_by = kept(st.radio, "Count", list(V.FUNNEL_VIEWS), key="an_funnel_by", default="sessions",
+                     horizontal=True, format_func=V.FUNNEL_VIEWS.__getitem__, valid=lambda v: v in V.FUNNEL_VIEWS,
+                     help="Sessions: how many shopping sessions reached each stage (a shopper who clicks twice "
+                          "counts once). Events: how many tiles, clicks, cart adds and purchases there were.")
+    stages = V.funnel_view(rt.db, scope, funnel_by)
+    rate_col = "session_rate" if funnel_by == "sessions" else "event_rate"
+    fig = px.funnel(stages, x=funnel_by, y="stage", title=f"Funnel by {funnel_by}<br><sup>{when_text}</sup>",
+                    labels={funnel_by: T.words(funnel_by), "stage": "Stage"})
     fig.update_traces(textinfo="value+percent previous")
     chart(fig, key="an-funnel")
-    table(stages, key="an-funnel-table", file_name="funnel.csv")
+    T.show(stages[["stage", funnel_by, rate_col]], key="an-funnel-table", file_name=f"funnel-by-{funnel_by}.csv")
 
     st.subheader("CTR by position", anchor=False)
     curve = D.position_curve(rt.db, scope)
     if curve.empty:
-        st.info("No impression in this scope records its position in the list.")
+        st.info(f"No impression in the {when_text} records its position in the list.")
     else:
         fig = px.line(curve, x="position", y="ctr", color="algorithm", markers=True,
-                      title="Position bias: CTR per slot (0 = first)")
+                      title=f"Position bias: CTR per slot (0 = first)<br><sup>{when_text}</sup>",
+                      labels={"position": T.words("position"), "algorithm": "Algorithm"})
         chart(percent_axis(fig, "CTR"), key="an-position")
         with st.expander("Table: CTR per position and algorithm"):
-            table(curve, key="an-position-table", file_name="ctr-by-position.csv")
+            T.show(curve, key="an-position-table", file_name="ctr-by-position.csv")
 
     st.subheader("Daily trend", anchor=False)
     trend = D.daily_trend(rt.db, scope)
     rate = kept(st.radio, "Rate", list(D.RATES), key="an_trend_rate", default="ctr", horizontal=True,
                 format_func=D.RATES.__getitem__, valid=lambda v: v in D.RATES)
     fig = px.line(trend, x="day", y=rate, color="algorithm", markers=True,
-                  title=f"{D.RATES[rate]} per UTC day and algorithm")
+                  title=f"{D.RATES[rate]} per UTC day and algorithm<br><sup>{when_text}</sup>",
+                  labels={"day": "Day (UTC)", "algorithm": "Algorithm"})
     chart(percent_axis(fig, f"{D.RATES[rate]} ({D.RATE_HELP[rate]})"), key="an-daily")
     with st.expander("Table: counts and rates per day and algorithm"):
-        table(trend, key="an-daily-table", file_name="daily.csv")
+        T.show(trend, key="an-daily-table", file_name="daily.csv")
 
     st.subheader("Top products", anchor=False)
     by_col, n_col, min_col = st.columns(3)
     with by_col:
         top_by = kept(st.selectbox, "Rank by", list(TOP_BY), key="an_top_by", default="purchases",
-                      valid=lambda v: v in TOP_BY)
+                      format_func=T.words, valid=lambda v: v in TOP_BY)
     with n_col:
         top_n = kept(st.number_input, "How many", key="an_top_n", default=TOP_DEFAULT, min_value=1,
                      max_value=TOP_MAX, step=1, valid=lambda v: isinstance(v, int) and 1 <= v <= TOP_MAX)
@@ -237,7 +281,12 @@ with board:
                        help="Keeps a product shown once and clicked once from topping a CTR ranking.")
     top = attempt(top_products, rt.db, n=int(top_n), by=top_by, scope=scope, min_impressions=int(top_min))
     if top is not None:
-        table(top, key="an-top", file_name=f"top-products-by-{top_by}.csv")
+        T.show(T.readable_products(rt.db, top, photo_source=photo_source), key="an-top",
+               file_name=f"top-products-by-{top_by}.csv", hide=["product_id"],
+               caption=f"{T.words(top_by)} in the {when_text}; the CSV keeps the product ids.")
+
+    st.subheader("Search", anchor=False)
+    search_panel(rt.db, period)
 
     st.subheader("Experiment results", anchor=False)
     experiments = {e.name: e for e in list_experiments(rt.db)}
@@ -252,18 +301,20 @@ with board:
             for note in res.notes:
                 st.warning(note)
             bars = D.variant_bars(res)
+            served = dict(zip(res.table["variant"], res.table["config"]))
+            bars["variant"] = [variant_label(v, served.get(v), known) for v in bars["variant"]]
             fig = px.bar(bars, x="variant", y="value", color="metric", barmode="group", error_y="plus",
                          error_y_minus="minus", hover_data=["low", "high"],
-                         title=f"{picked}: CTR and conversion per variant, with 95% intervals")
-            chart(percent_axis(fig, "Rate"), key="an-experiment")
-            table(labelled(res.table), key="an-experiment-table", file_name=f"experiment-{picked}.csv")
-            st.caption("Differences against control, their confidence intervals and p-values are in the table; the "
-                       "Experiments page answers whether a variant is better and stops an experiment.")
+                         title=f"{picked}: CTR and conversion per variant<br><sup>{when_text}</sup>")
+            chart(percent_axis(fig, "Rate, 95% intervals"), key="an-experiment")
+            T.show(labelled(res.table), key="an-experiment-table", file_name=f"experiment-{picked}.csv")
+            st.caption("The Experiments page says in words whether a variant is better, checks the traffic split "
+                       "and plans how long to run; it also stops an experiment.")
 
     st.subheader("Impact of a config version", anchor=False)
     st.caption("The events served under a published version against those served under the version before it "
-               "that has events (every event records the live version of its list). All dates and algorithms; "
-               "simulated traffic only when the sidebar includes it.")
+               "that has events (every event records the live version of its list). All dates and algorithms, "
+               "not only the period; simulated traffic only when the sidebar includes it.")
     versions = logged_versions(rt.db, with_simulated)
     if not versions:
         st.info("No event in this log records the config version that served it"
@@ -287,7 +338,7 @@ with board:
                     with st.container(horizontal=True):
                         for name in SHOWN_IMPACT:
                             rate_metric(getattr(impact, name), impact.version)
-                    table(impact.as_frame(), key="an-impact-table", file_name=f"impact-of-version-{version}.csv",
-                          percent=IMPACT_PERCENT)
+                    T.show(impact.as_frame(), key="an-impact-table", file_name=f"impact-of-version-{version}.csv",
+                           percent=IMPACT_PERCENT)
                     st.caption(f"Intervals: {impact.interval_method}; difference after − before: {impact.test}. "
                                f"Rates: {', '.join(COMPARED.values())}.")

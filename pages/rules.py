@@ -15,7 +15,7 @@ from console.picker import SEARCH_LIMIT, product_finder
 from console.rules_view import (MATCH_LABELS, condition_input, condition_value, rules_table, scope_choices,
                                 scope_of, scope_picker, window, window_inputs)
 from console.runtime import get_runtime
-from console.state import kept
+from console.state import MIRROR, kept
 from engine.errors import ValidationError
 from engine.merchandising.edits import describe_scope, with_boost, with_rule, without_boosts, without_rules
 from engine.merchandising.previews import preview, resolve_strategy
@@ -29,6 +29,7 @@ STRENGTH_STEP = 0.05
 
 rt = get_runtime()
 ss = st.session_state
+SEARCH_QUERY_MAX = 200  # a link's query is shopper text: cut to what the finder's box is for
 st.title("Rules", anchor=False)
 banner()
 st.caption("A hide beats a pin; the most specific pin wins a slot (product page, then category, then brand, then "
@@ -118,6 +119,13 @@ def shown_items() -> list[ProductCard]:
         return rt.catalog.list_products(active_only=True, limit=SEARCH_LIMIT).items
     return [r.product for r in attempt(rt.recommender(draft).similar, page.id, n=PREVIEW_N) or []]
 
+
+asked = st.query_params.get("query", "").strip()[:SEARCH_QUERY_MAX]
+if asked:  # arrived from Analytics' failed searches: the product finder starts with the shoppers' words
+    if ss.get("rules_asked") != asked:
+        ss["rules_asked"] = ss[MIRROR + "rule_item_query"] = asked
+    st.info(f"Shoppers searched “{asked}” without a good answer: find the products that answer it below, then "
+            "pin or boost them.", icon=":material/search_insights:")
 
 pin_tab, boost_tab = st.tabs(["Pin or hide a product", "Boost or bury by condition"])
 with pin_tab:

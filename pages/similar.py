@@ -1,12 +1,14 @@
 """Similar items: pick a product and compare what its combined, text and image vectors find."""
 import streamlit as st
 
+from console.api import ensure_api
 from console.errors import attempt
 from console.filters import sidebar_filters
 from console.grid import product_detail, product_grid, result_grid
 from console.draft import get_recommender
 from console.runtime import get_runtime
 from console.state import kept, put, saved
+from engine.service.shop.tokens import shop_links
 from engine.types import VECTOR_KINDS
 
 KINDS = sorted(VECTOR_KINDS, key=lambda kind: kind != "combined")  # the blend first, then each vector alone
@@ -68,6 +70,10 @@ if product_id is None:
     st.info("Find a product above, or pick one while browsing the catalog.")
 else:
     product_detail(cards[product_id], key="similar-source")
+    api = ensure_api(rt)
+    if api is not None and api.url:  # the demo shop is served beside the API
+        live, draft = shop_links(rt.settings, api.url, cards[product_id].sku)
+        st.markdown(f"See it as a shopper: [live config]({live}) · [the draft]({draft}) (the link works for an hour)")
     layout = kept(st.segmented_control, "Layout", LAYOUTS, key="similar_layout", default=LAYOUTS[0],
                   valid=lambda v: v in LAYOUTS, required=True, label_visibility="collapsed")
     side_by_side = layout == LAYOUTS[0]

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
+from console.api import ensure_api
 from console.draft import banner, edit, edit_errors, working_config
 from console.errors import attempt
 from console.grid import preview_list
@@ -28,6 +29,7 @@ from engine.merchandising.strategies import (delete_strategy, fork_strategy, is_
 from engine.merchandising.whatif import MetricSpec, WHAT_IF_METRICS, WhatIf
 from engine.recommend.config import DiversityConfig
 from engine.recommend.rerank import FACTORS
+from engine.service.shop.tokens import shop_links
 
 NOTICE = "tuning_notice"  # what the last action said, shown on the next run
 FORK = "tuning_fork"  # slider values moved on a built-in, waiting for a name: {"base", "weights"}
@@ -253,6 +255,11 @@ with results_col:
     with size:
         n = kept(st.number_input, "Items", key="tuning_n", default=12, min_value=1,
                  max_value=rt.settings.max_results, step=1, valid=lambda v: isinstance(v, int) and v >= 1)
+    api = ensure_api(rt)
+    if picked is not None and api is not None and api.url:  # the demo shop is served beside the API
+        live, draft_page = shop_links(rt.settings, api.url, picked.sku)
+        st.markdown(f"See it as a shopper: [live config]({live}) · [the draft]({draft_page}) (the link works for "
+                    "an hour)")
     if product_id is not None:
         after_rec = attempt(rt.recommender, working)
         rows = (attempt(preview, rt.recommender(live_config), after_rec, product_id, name, n)

@@ -8,6 +8,7 @@ from console.photos import Photo
 from console.draft import get_recommender
 from console.runtime import get_runtime
 from console.state import remember, value
+from engine.photos.confidence import LOOSE
 
 PHOTO = "visual_photo"  # the last photo given, kept across page switches (uploads cannot be restored)
 
@@ -31,11 +32,14 @@ photo: Photo | None = value(PHOTO)
 if photo is None:
     st.info("Upload a photo or take one: the products that look most alike will appear here.")
 else:
-    recs = attempt(get_recommender().search_by_image, photo.data, n=choice.n, filters=choice.filters(),
-                   strategy=choice.strategy)
-    if recs is not None:  # the engine accepted the photo, so it can be shown
+    found = attempt(get_recommender().search_by_photo, photo.data, n=choice.n, filters=choice.filters(),
+                    strategy=choice.strategy)
+    if found is not None:  # the engine accepted the photo, so it can be shown
         shown, results = st.columns([1, 4])
         with shown:
             st.image(photo.data, caption=photo.name, width="stretch")
         with results:
-            result_grid(recs, key="grid-visual", per_row=4, empty="Nothing looks alike within these filters.")
+            if found.match == LOOSE and found.items:
+                st.warning("No good match: nothing in the catalog looks like this photo's product. "
+                           "The products below are only loosely related.")
+            result_grid(found.items, key="grid-visual", per_row=4, empty="Nothing looks alike within these filters.")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalog.models import Base
+from engine.catalog.events import forget_rollups, upgrade_served
 from engine.catalog.profiles import EVENTS_BY_USER  # noqa: F401  with the event tables, joins Base.metadata
 from engine.catalog.search_index import FOLD_FUNCTION, install_search, sql_fold
 from engine.errors import VitrinaError
@@ -56,7 +57,13 @@ def make_engine(url: str) -> Engine:
             # the triggers keeping catalog search in sync call it (engine.catalog.search_index)
             dbapi_conn.create_function(FOLD_FUNCTION, 1, sql_fold, deterministic=True)
     create_tables(engine)
-    add_missing_columns(engine)  # databases made by an older release
+    added = add_missing_columns(engine)
+    if "events.request_id" in added:  # databases made by an older release
+        with engine.begin() as conn:  # its service-logged impressions are served rows (engine.catalog.events)
+            upgrade_served(conn)
+    if any(c.startswith("product_daily.") for c in added):  # rollup rows without the new sums: rebuild them
+        with engine.begin() as conn:
+            forget_rollups(conn)
     install_search(engine)  # the catalog search index, also for a database made before it
     return engine
 

@@ -10,8 +10,6 @@ from engine.cli.jobs import auto_index
 from engine.cli.common import Command, Progress, count_arg, jsonable, load, runtime
 
 IMPORTERS = "engine.catalog.importers"  # the file readers: loaded by the import commands
-ANALYTICS = "engine.insights.analytics"  # event counts and coverage: loaded by `stats`
-GAPS = "engine.insights.gaps"  # stretches the service could not log: `stats` says so
 
 
 def _report(rep: Any, args: argparse.Namespace) -> Any:
@@ -110,13 +108,19 @@ def check_command(args: argparse.Namespace) -> Any:
     rt = runtime(args)
     bar = Progress("check", args.json)
     rep = rt.indexer.check(repair=args.repair, progress=bar)
+    # A collection made before lexical search has no lexical vectors: text search runs on the dense vectors
+    # alone (and says so) until a full reindex recreates the collection.
+    lexical = rt.store.spec() is None or rt.store.has_lexical()
     bar.close()
     rt.close()
     if args.json:
-        return rep
+        return {**jsonable(rep), "clean": rep.clean, "lexical_index": lexical}
     print(f"active products {rep.active_products}, points {rep.points}: missing {len(rep.missing)}, "
           f"orphans {len(rep.orphans)}, stale {len(rep.stale)}, payload mismatches {len(rep.payload_mismatch)}"
           + (" — repaired" if rep.repaired else "") + (" — clean" if rep.clean else ""))
+    if not lexical:
+        print("lexical index: missing (the collection predates lexical search; text search uses the dense "
+              "vectors alone): rebuild it with `python -m engine index --full`")
     return None
 
 
@@ -126,42 +130,6 @@ def demo_command(args: argparse.Namespace) -> Any:
     out = load("engine.demo").prepare_demo(rt, progress=bar, log=None if args.json else print)
     bar.close()
     return out if args.json else None
-
-
-def _algorithm_rows(analytics: Any, db: Any) -> list[dict[str, Any]]:
-    """Event counts per algorithm with their rates (None where the denominator is 0), from the grouped counts
-    alone: the Wilson intervals of the Analytics page would cost this command pandas and statsmodels, over a
-    second of its start, for a summary that compares nothing."""
-    counts = analytics.group_counts(db, ["algorithm"])
-    rows = []
-    for (algorithm,), c in sorted(counts.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "")):
-        rates = {name: c[num] / c[den] if c[den] else None for name, (num, den) in analytics.RATES.items()}
-        rows.append({"algorithm": algorithm, **c, **rates})
-    return rows
-
-
-def stats_command(args: argparse.Namespace) -> Any:
-    rt = runtime(args)
-    cat = rt.catalog.stats()
-    analytics = load(ANALYTICS)
-    cov = analytics.coverage(rt.db)
-    by_algo = _algorithm_rows(analytics, rt.db)
-    gaps = load(GAPS).incomplete(rt.db)  # the counts below undercount any stretch the service could not log
-    out = {"catalog": cat, "coverage": cov, "algorithms": by_algo, "incomplete": gaps}
-    if args.json:
-        return out
-    print(f"products {cat.products} (active {cat.active}, with photos {cat.with_images}), styles {cat.styles}, "
-          f"categories {cat.categories}")
-    print("coverage:", ", ".join(f"{k} {v}" for k, v in vars(cov).items()))
-    for row in by_algo:
-        rates = ", ".join(f"{name} {'-' if row[name] is None else f'{row[name]:.4f}'}"
-                          for name in ("ctr", "conversion_click"))
-        print(f"  {row['algorithm'] or '(no list)'}: {row['impressions']} impressions, {row['clicks']} clicks, "
-              f"{row['purchases']} purchases; {rates}")
-    note = load(GAPS).warning(gaps)
-    if note:
-        print(note)
-    return None
 
 
 COMMANDS = (
@@ -174,5 +142,4 @@ COMMANDS = (
     Command("check", "report drift between the SQL catalog and the vector store (--repair fixes it)",
             check_command, _check_args),
     Command("demo", "import and index the demo catalog, then print a few similar items", demo_command),
-    Command("stats", "catalog size, vector coverage per kind and event counts", stats_command),
 )

@@ -34,22 +34,47 @@ def _search_image_args(p: argparse.ArgumentParser) -> None:
 
 
 def search_image_command(args: argparse.Namespace) -> Any:
-    recs = runtime(args).recommender().search_by_image(Path(args.path), n=args.n, filters=filters(args),
-                                                       strategy=args.strategy)
-    return print_recs(recs, args.json)
+    res = runtime(args).recommender().search_by_photo(Path(args.path), n=args.n, filters=filters(args),
+                                                      strategy=args.strategy)
+    if args.json:
+        return {"match": res.match, "results": print_recs(res.items, True)}
+    if res.match != "good":
+        print("loosely related: nothing in the catalog matches the photo well; the nearest products follow")
+    return print_recs(res.items, False)
 
 
 def _search_text_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", type=search_text)
     p.add_argument("--space", default="text", choices=["text", "combined", "image"],
                    help="image = photos by text (needs CLIP)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default=None,
+                   help="text space: hybrid (default), or one list alone")
+    p.add_argument("--ignore", action="append", choices=["colour", "gender", "category", "price"],
+                   help="search without this attribute read from the query (repeatable)")
     add_listing_args(p)
 
 
 def search_text_command(args: argparse.Namespace) -> Any:
-    recs = runtime(args).recommender().search_by_text(args.query, n=args.n, filters=filters(args),
-                                                      space=args.space, strategy=args.strategy)
-    return print_recs(recs, args.json)
+    rec = runtime(args).recommender()
+    if args.space != "text":
+        if args.mode or args.ignore:
+            raise ValidationError("--mode and --ignore apply to the text space only")
+        recs = rec.search_by_text(args.query, n=args.n, filters=filters(args), space=args.space,
+                                  strategy=args.strategy)
+        return print_recs(recs, args.json)
+    res = rec.text_search(args.query, n=args.n, filters=filters(args), strategy=args.strategy, mode=args.mode,
+                          ignore=args.ignore or ())
+    if args.json:
+        return {**res.to_json(), "results": print_recs(res.items, True)}
+    if res.attributes:
+        print("read from the query: " + " · ".join(a.label for a in res.attributes)
+              + "  (--ignore KIND searches without one)")
+    for note in res.notes:
+        print(f"note: {note}")
+    if res.loose:
+        print(f"loosely related: no good match (confidence {res.confidence:.2f} < {res.threshold:.2f})"
+              + (f"; {res.hidden} results held back" if res.hidden else "; the nearest products follow"))
+    return print_recs(res.items, False)
 
 
 def _category_key(text: str) -> int | str:

@@ -72,15 +72,27 @@ def _working_copy(image: Image.Image) -> np.ndarray:
     return np.asarray(im)
 
 
+def _border(rgb: np.ndarray) -> np.ndarray:
+    """(n, 3) pixels of the image's outer 1% on every side."""
+    h, w, _ = rgb.shape
+    k = max(1, min(h, w) // 100)
+    return np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
+                           rgb[:, :k].reshape(-1, 3), rgb[:, -k:].reshape(-1, 3)])
+
+
+def is_studio_shot(rgb: np.ndarray) -> bool:
+    """Whether the photo has the catalog's near-white studio background (enough bright border pixels): such a
+    photo needs no search for the product in it (engine.photos.crop), the mask below finds it."""
+    return bool((_border(rgb).min(axis=1) >= _BG_MIN).mean() >= _BG_SHARE)
+
+
 def product_mask(rgb: np.ndarray) -> np.ndarray:
     """Boolean mask of the product: pixels far from the background colour read off the image border.
 
     A photo whose border is mostly not near-white (a full-bleed close-up) is all product.
     """
     h, w, _ = rgb.shape
-    k = max(1, min(h, w) // 100)
-    border = np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
-                             rgb[:, :k].reshape(-1, 3), rgb[:, -k:].reshape(-1, 3)])
+    border = _border(rgb)
     bright = border.min(axis=1) >= _BG_MIN
     if bright.mean() < _BG_SHARE:
         return np.ones((h, w), dtype=bool)

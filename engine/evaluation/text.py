@@ -1,8 +1,12 @@
 """Text search on judged sets: attribute queries per language (attribute Precision@k, graded NDCG@k and the share
 answered "no good match"), and nonsense queries (the share answered "no good match": NoMatchRate).
 
-Beside the search under test: a random ranking and a keyword ranking (query words against the product's title,
-category path and colour name, with a crude shared-prefix stem) — the reference a lexical search would give.
+Methods: `text/<strategy>` is text search as shoppers get it (exact matches, hybrid retrieval, query
+understanding, the strategy's reranking); `text/hybrid`, `text/dense` and `bm25` are the retrieval alone — fused, the
+dense list alone and the lexical list alone — without query understanding, ranked by relevance, so the
+fusion is compared with its parts. Beside them: a random ranking, a keyword ranking (query words against the
+product's title, category path and colour name, with a crude shared-prefix stem) and `ideal`, the best any
+ranking can reach (every full match first): Precision@10 cannot exceed it when fewer than 10 products match.
 """
 from __future__ import annotations
 
@@ -26,10 +30,12 @@ _ALPHABETS = ("bcdfghjklmnpqrstvwxz", "бвгджзклмнпрстфхцчшщ"
 _TOKEN = re.compile(r"[^\W_]+")
 
 
-def no_match(results: Sequence) -> bool:
-    """Whether the search answered "no good match". Today's search has no such answer: an empty list is the only
-    way it can say so, and it never returns one for a non-empty catalog."""
-    return len(results) == 0
+def no_match(results: object) -> bool:
+    """Whether the search answered "no good match": a text search result marked loosely related (or with
+    nothing to show), or an empty list."""
+    if hasattr(results, "loose"):
+        return bool(results.loose) or not results.items  # type: ignore[attr-defined]
+    return len(results) == 0  # type: ignore[arg-type]
 
 
 def nonsense_queries(seed: int = NONSENSE_SEED, generated: int = NONSENSE_GENERATED) -> list[str]:
@@ -77,7 +83,7 @@ def keyword_ranker(cat: Catalog) -> Callable[[str, int], list[int]]:
 
 @dataclass
 class TextTasks:
-    """Runs the attribute and nonsense sets through `search_by_text` of the live recommender."""
+    """Runs the attribute and nonsense sets through `text_search` of the live recommender."""
 
     runtime: object
     cat: Catalog
@@ -92,10 +98,20 @@ class TextTasks:
     keep_details: bool = False
     details: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (split, "real" | "nonsense", confidence) of every shipped text search, for the threshold's note
+    confidences: list[tuple[str, str, float]] = field(default_factory=list)
 
-    def _search(self, text: str, strategy: str) -> list[int]:
-        recs = self.runtime.recommender().search_by_text(text, n=max(self.ks), space="text", strategy=strategy)
-        return [r.product.id for r in recs]
+    def _search(self, text: str, strategy: str, split: str = "", kind: str = "real") -> tuple[list[int], bool]:
+        """The ranking of text search as shipped, and whether it answered "no good match"."""
+        res = self.runtime.recommender().text_search(text, n=max(self.ks), strategy=strategy)
+        self.confidences.append((split, kind, res.confidence))
+        return [r.product.id for r in res.items], no_match(res)
+
+    def _retrieval(self, text: str, mode: str) -> list[int]:
+        """Retrieval alone (no query understanding), relevance order."""
+        res = self.runtime.recommender().text_search(text, n=max(self.ks), strategy="relevance", mode=mode,
+                                                     understand=False)
+        return [r.product.id for r in res.items]
 
     def _sample(self, queries: list, rng: random.Random) -> list:
         if self.max_queries is None or len(queries) <= self.max_queries:
@@ -145,10 +161,24 @@ class TextTasks:
             if split not in self.splits:
                 continue
             group = self._sample(group, rng)
+            loose: dict[str, bool] = {}
+
+            def shipped(text: str, s: str) -> list[int]:
+                ranked, loose[text] = self._search(text, s, split)
+                return ranked
+
             methods: dict[str, Callable[[str, random.Random], list[int]]] = {
-                f"text/{s}": (lambda text, _r, s=s: self._search(text, s)) for s in self.strategies}
+                f"text/{s}": (lambda text, _r, s=s: shipped(text, s)) for s in self.strategies}
+            shipped_methods = set(methods)
+            lexical = self.runtime.store.has_lexical()
+            for mode, name in (("hybrid", "text/hybrid"), ("dense", "text/dense"), ("lexical", "bm25")):
+                if mode == "dense" or lexical:
+                    methods[name] = lambda text, _r, mode=mode: self._retrieval(text, mode)
             methods["keyword"] = lambda text, _r: keyword(text, max(self.ks))
             methods["random"] = lambda _text, r: r.sample(ids, min(len(ids), max(self.ks)))
+            by_text = {q.text: g for q, g in group}
+            methods["ideal"] = lambda text, _r: sorted(by_text[text], key=lambda i: (-by_text[text][i], i))[
+                :max(self.ks)]
             for method, fn in methods.items():
                 runs = self.baseline_runs if method == "random" else 1
                 prec = {k: [] for k in self.ks}
@@ -164,7 +194,7 @@ class TextTasks:
                             prec[k].append(sum(grades.get(i) == FULL for i in ranked[:k]) / k)
                             ndcg[k].append(graded_ndcg(gains, ideal, k))
                             figures.update({f"Precision@{k}": prec[k][-1], f"NDCG@{k}": ndcg[k][-1]})
-                        empty.append(float(no_match(ranked)))
+                        empty.append(float(loose.get(q.text, not ranked)))
                         if method.startswith("text/"):
                             self._detail("attribute", split, lang, q.text, method, ranked, grades, figures)
                     tick()
@@ -174,7 +204,7 @@ class TextTasks:
                                     split, lang, enc))
                     rows.append(Row("attribute", f"NDCG@{k}", method, "included", mean(ndcg[k]), len(group),
                                     split, lang, enc))
-                if method.startswith("text/"):
+                if method in shipped_methods:
                     rows.append(Row("attribute", "NoMatchRate", method, "included", mean(empty), len(group),
                                     split, lang, enc))
         return rows
@@ -182,6 +212,22 @@ class TextTasks:
     def attribute_count(self) -> int:
         """How many attribute queries there are, before judging and splitting (for the progress bar)."""
         return len(attribute_queries(it.attributes for it in self.cat.items.values()))
+
+    def threshold_note(self) -> str | None:
+        """Which "no good match" thresholds the tune split supports (≥ 95 % of nonsense below, ≤ 10 % of real
+        queries below), beside the configured one: how search.min_confidence is chosen, on tune data only."""
+        real = sorted(c for sp, k, c in self.confidences if sp == "tune" and k == "real")
+        junk = sorted(c for sp, k, c in self.confidences if sp == "tune" and k == "nonsense")
+        if not real or not junk:
+            return None
+        lo = junk[min(len(junk) - 1, math.ceil(0.95 * len(junk)) - 1)]  # ≥ 95 % of nonsense at or below
+        hi = real[int(0.10 * len(real))]  # above it, more than 10 % of real queries would fall below
+        now = self.runtime.config.search.min_confidence
+        if lo >= hi:
+            return (f"no-good-match threshold: the tune split supports none (nonsense up to {lo:.3f}, "
+                    f"real from {hi:.3f})")
+        return (f"no-good-match threshold: the tune split supports ({lo:.3f}, {hi:.3f}]; midpoint {(lo + hi) / 2:.3f}; "
+                f"configured search.min_confidence {now:.3f}")
 
     @staticmethod
     def nonsense_count() -> int:
@@ -202,11 +248,14 @@ class TextTasks:
                 method = f"text/{strategy}"
                 answered = []
                 for text in group:
-                    ranked = self._search(text, strategy)
-                    answered.append(float(no_match(ranked)))
+                    ranked, loose = self._search(text, strategy, split, "nonsense")
+                    answered.append(float(loose))
                     self._detail("nonsense", split, None, text, method, ranked, None,
                                  {"no_match": answered[-1]})
                     tick()
                 rows.append(Row("nonsense", "NoMatchRate", method, "included", mean(answered), len(group), split,
                                 None, self.encoder))
+        note = self.threshold_note()
+        if note:
+            self.notes.append(note)
         return rows

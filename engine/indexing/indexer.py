@@ -23,7 +23,8 @@ from engine.errors import VitrinaError
 from engine.encoders.images import load_image
 from engine.store.base import CollectionSpec, PointRecord, VectorStore
 from engine.indexing.reports import Batch, DriftReport, Encoded, IndexReport, IndexStatus, Plan, ProductError
-from engine.store.vectors import combine, text_only_combined
+from engine.search.sparse import ProductText, encode_document
+from engine.store.vectors import SparseVector, combine, text_only_combined
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -41,9 +42,30 @@ def product_text(p: Product) -> str:
     return ". ".join(x for x in parts if x)
 
 
+# Attribute values that say nothing a shopper types (flags) and attributes that are bookkeeping.
+_FLAG_VALUES = frozenset({"yes", "no", "true", "false", "0", "1"})
+_SKIPPED_ATTRIBUTES = frozenset({"attribute_set"})
+
+
+def lexical_text(p: Product) -> ProductText:
+    """The fields the lexical vector is made of: title, sku, brand, category path, colour and the attribute
+    values a shopper may type (material, pattern, activity...), flags left out."""
+    values: list[str] = [p.colour] if p.colour else []
+    for key, raw in sorted((p.attributes or {}).items()):
+        if key in _SKIPPED_ATTRIBUTES:
+            continue
+        for v in raw if isinstance(raw, list) else [raw]:
+            if isinstance(v, str) and v.strip() and v.strip().lower() not in _FLAG_VALUES:
+                values.append(v.strip()[:100])
+    return ProductText(title=p.title or "", sku=p.sku or "", brand=p.brand.name if p.brand else "",
+                       category=p.category.path if p.category is not None else "", attributes=tuple(values[:40]))
+
+
 def content_hash(p: Product) -> str:
-    """Changes exactly when the vectors would: text inputs and the main photo (path, size, mtime)."""
+    """Changes exactly when the vectors would: text inputs (the dense text and the lexical fields) and the main
+    photo (path, size, mtime)."""
     h = hashlib.sha256(product_text(p).encode())
+    h.update(repr(lexical_text(p)).encode())
     if p.images:
         path = p.images[0].path
         h.update(path.encode())
@@ -245,7 +267,10 @@ class Indexer:
         if not items:
             return
         spec = self.spec
-        points = [PointRecord(e.product_id, e.vectors, e.payload) for e in items if e.vectors is not None]
+        lexical = self.lexical([e.product_id for e in items if e.vectors is not None]) \
+            if self.store.has_lexical() else {}
+        points = [PointRecord(e.product_id, e.vectors, e.payload, lexical.get(e.product_id))
+                  for e in items if e.vectors is not None]
         if points:
             self.store.upsert(points)
         for e in items:
@@ -269,6 +294,15 @@ class Indexer:
                 else:
                     for k, v in values.items():
                         setattr(row, k, v)
+
+    def lexical(self, ids: Sequence[int]) -> dict[int, SparseVector]:
+        """Lexical vectors of these products, from SQL alone (no model: the writer computes them, so the job
+        layer hands over dense vectors only). Products with no word in their fields get none."""
+        if not ids:
+            return {}
+        with self.db.session() as s:
+            out = {p.id: encode_document(lexical_text(p)) for p in self._load(s, ids)}
+        return {pid: v for pid, v in out.items() if v is not None}
 
     def mark_for_repair(self, rep: DriftReport) -> None:
         """Remove the orphans and make the next plan redo what is missing, stale or carries a wrong payload."""

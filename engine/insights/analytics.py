@@ -5,7 +5,22 @@ rows on SQLite); pandas only pivots and divides the few grouped rows. Results ar
 console plots them and offers them as CSV downloads.
 
 Rates: CTR = clicks/impressions, cart rate = carts/clicks, conversion_click = purchases/clicks,
-conversion_impression = purchases/impressions. A rate with a zero denominator is NaN; its interval is NaN too,
+conversion_impression = purchases/impressions.
+
+Impressions (the denominator): the service logs a `served` row for every item of every list it answers; a client
+that knows what the shopper actually saw (the storefront widget) reports `impression` rows naming the list's
+request id. A list's impressions are its reported `impression` rows when it has any, else its `served` rows —
+so `impressions` = reported + served rows of lists without a report, and each frame says which it divided by
+in `denominator`: "impression" (every list reported), "served" (none did) or "impression+served" (both kinds
+of list). Rows of kind `impression` the service itself wrote before `served` existed were relabelled `served`
+when the database was upgraded (engine.catalog.events.upgrade_served).
+
+Money: a priced purchase adds price × quantity (1 when absent) to `revenue`; purchases without a price (the OTTO
+sample) count as purchases but not as revenue (`purchases` − `priced_purchases`). Revenue views live in
+engine.insights.revenue.
+
+Scale: counts come from the daily rollups (engine.insights.rollups) for complete days and from the raw events for
+the rest; the session funnel and the product ranking read raw events. A rate with a zero denominator is NaN; its interval is NaN too,
 as it is when the numerator exceeds the denominator (imported logs may hold clicks without impressions).
 Intervals come from statsmodels' `proportion_confint(method="wilson")`.
 
@@ -23,7 +38,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import and_, case, func, literal, select
@@ -32,7 +47,11 @@ from engine.catalog.db import Database
 from engine.catalog.events import EventRow, day_number
 from engine.catalog.models import Product, VectorSync
 from engine.errors import ValidationError
-from engine.insights.events import EVENT_KINDS, to_utc_naive
+from engine.insights import rollups
+from engine.insights.events import to_utc_naive
+from engine.insights.period import notes
+from engine.insights.rates import (RATES, RETIRED, add_rates, label_strategies, logged_strategies,  # noqa: F401
+                                   strategy_labels, wilson, wilson_arrays)
 from engine.insights.popularity import top_n
 
 if TYPE_CHECKING:
@@ -45,85 +64,21 @@ def _pandas() -> Any:
     function: tests/test_architecture.py."""
     return importlib.import_module("pandas")
 
-COUNT_COLUMNS = {"impression": "impressions", "click": "clicks", "cart_add": "carts", "purchase": "purchases"}
-RATES = {  # name: (numerator, denominator)
-    "ctr": ("clicks", "impressions"),
-    "cart_rate": ("carts", "clicks"),
-    "conversion_click": ("purchases", "clicks"),
-    "conversion_impression": ("purchases", "impressions"),
-}
-RETIRED = " (retired)"
+COUNT_COLUMNS = {"served": "served", "impression": "reported", "click": "clicks", "cart_add": "carts",
+                 "purchase": "purchases"}  # kind: its count column
+# every count column of a group: `impressions` is the denominator (reported, else served; module docstring)
+COUNTS = ("served", "reported", "impressions", "clicks", "carts", "purchases", "priced_purchases", "units")
+MONEY = ("revenue",)
 DIMENSIONS = {"algorithm": EventRow.algorithm, "strategy": EventRow.strategy, "experiment": EventRow.experiment,
-              "variant": EventRow.variant, "position": EventRow.position}
+              "variant": EventRow.variant, "position": EventRow.position, "config_version": EventRow.config_version}
+DENOMINATORS = ("impression", "served", "impression+served")
 
 
-# ---- intervals ------------------------------------------------------------------------------------------------
-
-def wilson(successes: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval: unlike p ± z·se it stays inside [0, 1] and is sound for small counts and p near 0.
-    NaN without trials or with more successes than trials, where no proportion exists."""
-    low, high = wilson_arrays(np.array([successes]), np.array([trials]), alpha)
-    return float(low[0]), float(high[0])
-
-
-def wilson_arrays(successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """`wilson` over DataFrame columns. Rows without a proportion go to statsmodels as 0 of 1 (so it never
-    divides by zero) and come back NaN; 0 and all successes get the exact bounds 0 and 1, where the formula
-    would leave rounding dust."""
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    ok = (n > 0) & (x >= 0) & (x <= n)
-    proportion_confint = importlib.import_module("statsmodels.stats.proportion").proportion_confint
-    low, high = proportion_confint(np.where(ok, x, 0.0), np.where(ok, n, 1.0), alpha=alpha, method="wilson")
-    low = np.where(x == 0, 0.0, low)
-    high = np.where(x == n, 1.0, high)
-    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
-
-
-def add_rates(df: pd.DataFrame, rates: Sequence[str] = tuple(RATES)) -> pd.DataFrame:
-    """Append each rate and its Wilson interval (name, name_low, name_high) to a frame of counts."""
-    for name in rates:
-        num, den = RATES[name]
-        x, n = df[num].to_numpy(dtype=float), df[den].to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df[name] = np.where(n > 0, x / np.where(n > 0, n, 1.0), np.nan)
-        df[f"{name}_low"], df[f"{name}_high"] = wilson_arrays(x, n)
-    return df
-
-
-# ---- strategy names -------------------------------------------------------------------------------------------
-
-def strategy_labels(names_in_events: Iterable[str | None], known_names: Iterable[str]) -> dict[str, str]:
-    """The display label of each strategy name found in the log: the name itself while the config has it,
-    "name (retired)" once it does not. Events without a strategy (None) have no label."""
-    known = _known(known_names)
-    return {n: n if n in known else n + RETIRED for n in names_in_events if n is not None}
-
-
-def _known(names: Iterable[str]) -> set[str]:
-    if isinstance(names, str):
-        raise ValidationError(f"known strategies must be a list of names, got the text {names!r}")
-    known = set(names)
-    if any(not isinstance(n, str) for n in known):
-        raise ValidationError(f"known strategies must be names, got {sorted(map(repr, known))}")
-    return known
-
-
-def label_strategies(df: pd.DataFrame, known_strategies: Iterable[str] | None) -> pd.DataFrame:
-    """`df` with its strategy column shown as strategy_labels gives (unchanged without known_strategies)."""
-    if known_strategies is None or "strategy" not in df.columns:
-        return df
-    labels = strategy_labels(df["strategy"].dropna().unique().tolist(), known_strategies)
-    df["strategy"] = [labels.get(v, v) if isinstance(v, str) else v for v in df["strategy"]]
-    return df
-
-
-def logged_strategies(db: Database) -> list[str]:
-    """Every strategy name in the log, sorted (retired ones included)."""
-    with db.engine.connect() as conn:
-        return list(conn.execute(select(EventRow.strategy).where(EventRow.strategy.is_not(None))
-                                 .group_by(EventRow.strategy).order_by(EventRow.strategy)).scalars())
+def denominator(reported: int, unreported_served: int) -> str | None:
+    """Which rows a group's impressions are: client-reported, served, or both kinds of list (None: neither)."""
+    if reported and unreported_served:
+        return DENOMINATORS[2]
+    return DENOMINATORS[0] if reported else DENOMINATORS[1] if unreported_served else None
 
 
 # ---- scope ----------------------------------------------------------------------------------------------------
@@ -150,8 +105,14 @@ class Scope:
     experiment: str | None = None
     simulated: bool | None = None
 
-    def conditions(self) -> list[Any]:
-        """SQL conditions; whole-day bounds become ranges on the indexed `day` column."""
+    @property
+    def sub_day(self) -> bool:
+        """True when a bound is an instant: only the raw events can answer (the rollups hold whole days)."""
+        return isinstance(self.start, datetime) or isinstance(self.end, datetime)
+
+    def conditions(self, table: Any = EventRow) -> list[Any]:
+        """SQL conditions on `table` (the events, or the daily rollup with the same column names); whole-day
+        bounds become ranges on the indexed `day` column."""
         lo = _bound(self.start, "start")
         hi = _bound(self.end, "end")
         if lo is not None and hi is not None:
@@ -160,14 +121,14 @@ class Scope:
                 raise ValidationError(f"date range is inverted: start {self.start} is after end {self.end}")
         conds: list[Any] = []
         if lo is not None:
-            conds.append(EventRow.day >= day_number(lo))
+            conds.append(table.day >= day_number(lo))
             if isinstance(self.start, datetime):
-                conds.append(EventRow.ts >= lo)
+                conds.append(table.ts >= lo)
         if hi is not None:
-            conds.append(EventRow.day <= day_number(hi))
+            conds.append(table.day <= day_number(hi))
             if isinstance(self.end, datetime):
-                conds.append(EventRow.ts <= hi)
-        for name, col in (("algorithms", EventRow.algorithm), ("strategies", EventRow.strategy)):
+                conds.append(table.ts <= hi)
+        for name, col in (("algorithms", "algorithm"), ("strategies", "strategy")):
             values = getattr(self, name)
             if isinstance(values, str):
                 values = [values]
@@ -175,11 +136,11 @@ class Scope:
             if any(not isinstance(v, str) or not v for v in values):
                 raise ValidationError(f"{name} must be a list of names, got {values!r}")
             if values:
-                conds.append(col.in_(values))
+                conds.append(getattr(table, col).in_(values))
         if self.experiment is not None:
-            conds.append(EventRow.experiment == self.experiment)
+            conds.append(table.experiment == self.experiment)
         if self.simulated is not None:
-            conds.append(EventRow.simulated == (1 if self.simulated else 0))
+            conds.append(table.simulated == (1 if self.simulated else 0))
         return conds
 
 
@@ -193,49 +154,75 @@ def _dims(by: str | Sequence[str]) -> list[str]:
     return dims
 
 
-_COLUMNS = {**DIMENSIONS, "day": EventRow.day, "kind": EventRow.kind}
-# Column orders of the covering indexes in events_schema: a GROUP BY over a prefix of one streams from the index.
-_INDEX_ORDERS = (("algorithm", "strategy", "kind", "position"), ("day", "algorithm", "strategy", "kind"),
-                 ("experiment", "variant", "kind"))
+Extra = Callable[[Any], list[Any]]  # more conditions, for the events table or the rollup (same column names)
 
 
-def _grouping(names: Sequence[str]) -> list[str]:
-    """The shortest index prefix holding every wanted column and `kind`, else the wanted columns themselves."""
-    need = set(names) | {"kind"}
-    for order in _INDEX_ORDERS:
-        if need <= set(order):
-            return list(order[:max(order.index(n) for n in need) + 1])
-    return [*names, "kind"]
+def _no_extra(_: Any) -> list[Any]:
+    return []
 
 
-def group_counts(db: Database, names: Sequence[str], scope: Scope | None = None, extra: Sequence[Any] = ()
-                 ) -> dict[tuple, dict[str, int]]:
-    """Event counts per kind for each combination of the named columns: {values: {count column: n}}. Groups by
-    an index prefix (finer than asked) and sums the surplus here, which is far cheaper than letting SQLite sort a
-    million rows."""
-    conds = (scope or Scope()).conditions() + list(extra)
-    group = _grouping(names)
-    exprs = [_COLUMNS[g] for g in group]
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(*exprs, func.count()).where(*conds).group_by(*exprs)).all()
-    at, k = [group.index(n) for n in names], group.index("kind")
-    counts: dict[tuple, dict[str, int]] = {}
+def empty_counts() -> dict[str, Any]:
+    return {**dict.fromkeys(COUNTS, 0), "revenue": 0.0, "denominator": None}
+
+
+def group_counts(db: Database, names: Sequence[str], scope: Scope | None = None, extra: Extra = _no_extra,
+                 refresh: bool = True) -> dict[tuple, dict[str, Any]]:
+    """Counts per combination of the named columns (any of DIMENSIONS, `day`): {values: {column: n}} with the
+    COUNTS columns, `revenue` and `denominator`. Complete days come from the daily rollup (brought up to date
+    first unless refresh=False), the others from the raw events."""
+    scope = scope or Scope()
+    for n in names:
+        if n not in DIMENSIONS and n != "day":
+            raise ValidationError(f"cannot group by {n!r}: use any of {', '.join(DIMENSIONS)} or day")
+    scope.conditions()  # validates before anything is written
+    if refresh:
+        rollups.refresh(db)
+    rows = rollups.read(db, names, lambda t: scope.conditions(t) + extra(t), raw_only=scope.sub_day)
+    counts: dict[tuple, dict[str, Any]] = {}
+    unreported: dict[tuple, int] = {}
+    k = len(names)
     for r in rows:
         col = COUNT_COLUMNS.get(r[k])
-        if col is not None:
-            counts.setdefault(tuple(r[i] for i in at), dict.fromkeys(COUNT_COLUMNS.values(), 0))[col] += int(r[-1])
+        if col is None:
+            continue
+        key = tuple(r[:k])
+        c = counts.setdefault(key, empty_counts())
+        n, unrep, priced, units, revenue = r[k + 1:]
+        c[col] += int(n)
+        unreported[key] = unreported.get(key, 0) + int(unrep)
+        if col == "purchases":
+            c["priced_purchases"] += int(priced)
+            c["units"] += int(units)
+            c["revenue"] += float(revenue)
+    for key, c in counts.items():
+        c["impressions"] = c["reported"] + unreported[key]
+        c["denominator"] = denominator(c["reported"], unreported[key])
     return counts
 
 
-def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extra: Sequence[Any] = ()
+def grouped_counts(db: Database, names: Sequence[str], scope: Scope | None, extra: Extra = _no_extra
                    ) -> pd.DataFrame:
-    """`group_counts` as a frame: one row per combination of the named columns, with the four count columns."""
+    """`group_counts` as a frame: one row per combination of the named columns, with the count columns,
+    revenue and the denominator."""
     counts = group_counts(db, names, scope, extra)
     df = _pandas().DataFrame.from_records([dict(zip(names, key)) | c for key, c in counts.items()],
-                                          columns=[*names, *COUNT_COLUMNS.values()])
-    for c in COUNT_COLUMNS.values():
+                                          columns=[*names, *COUNTS, *MONEY, "denominator"])
+    for c in COUNTS:
         df[c] = df[c].astype("int64")
-    return df.sort_values(list(names), na_position="last", kind="stable").reset_index(drop=True)
+    df["revenue"] = df["revenue"].astype("float64")
+    df["denominator"] = df["denominator"].astype(object)
+    return labelled(df.sort_values(list(names), na_position="last", kind="stable").reset_index(drop=True), db,
+                    scope)
+
+
+def labelled(df: pd.DataFrame, db: Database, scope: Scope | None) -> pd.DataFrame:
+    """`df` with its period and the reasons its log may be incomplete in df.attrs ("period", "incomplete"; an
+    empty list: complete), as every figure for a period carries them (engine.insights.period)."""
+    scope = scope or Scope()
+    df.attrs["period"] = {"start": None if scope.start is None else str(scope.start),
+                          "end": None if scope.end is None else str(scope.end)}
+    df.attrs["incomplete"] = notes(db, scope.start, scope.end)
+    return df
 
 
 # ---- dashboard queries ----------------------------------------------------------------------------------------
@@ -252,14 +239,15 @@ def metrics(db: Database, by: str | Sequence[str] = "algorithm", scope: Scope | 
 def ctr_by_position(db: Database, scope: Scope | None = None, by_algorithm: bool = False,
                     max_position: int | None = None) -> pd.DataFrame:
     """CTR per slot (0 = first): the position-bias curve of the lists shown."""
-    # no condition on kind here: SQLite would seek ix_events_session by kind and then sort every row
-    extra: list[Any] = [EventRow.position.is_not(None)]
     if max_position is not None:
         if isinstance(max_position, bool) or not isinstance(max_position, int) or max_position < 0:
             raise ValidationError(f"max_position must be a whole number ≥ 0, got {max_position!r}")
-        extra.append(EventRow.position <= max_position)
+
+    def extra(t: Any) -> list[Any]:
+        return [t.position.is_not(None)] + ([t.position <= max_position] if max_position is not None else [])
+
     df = grouped_counts(db, (["algorithm"] if by_algorithm else []) + ["position"], scope, extra)
-    df = df.drop(columns=["carts", "purchases"])
+    df = df.drop(columns=["carts", "purchases", "priced_purchases", "units", "revenue"])
     return add_rates(df, ("ctr",))
 
 
@@ -273,51 +261,93 @@ def daily(db: Database, scope: Scope | None = None, by: str | None = None,
     return label_strategies(add_rates(df), known_strategies)
 
 
+FUNNEL_STAGES = ("impression", "click", "cart_add", "purchase")
+
+
+def _first_day(scope: Scope | None) -> int | None:
+    """The first day a scope reads, bounding the search for its lists' impressions (never before the list)."""
+    lo = _bound(scope.start, "start") if scope is not None else None
+    return None if lo is None else day_number(lo)
+
+
 def funnel(db: Database, scope: Scope | None = None) -> pd.DataFrame:
-    """Events and distinct sessions at each stage, with each stage's rate from the one before (by sessions)."""
-    q = (select(EventRow.kind, func.count(), func.count(func.distinct(EventRow.session_id)))
-         .where(*(scope or Scope()).conditions()).group_by(EventRow.kind))
+    """Events and distinct sessions at each stage, each stage's rate from the one before by sessions
+    (`rate_from_previous`, the default view) and by events (`events_rate_from_previous`). The first stage is
+    what shoppers were shown: reported impressions, else served rows (module docstring); a session was shown
+    something when it has either. Over whole days of all algorithms the counts come from the rollups (events
+    from the daily counts, sessions from the per-session rollup, a session counted once however many days it
+    spans); a filter by algorithm, strategy or experiment, or an instant bound, reads the raw events."""
+    scope = scope or Scope()
+    if not (scope.sub_day or scope.algorithms or scope.strategies or scope.experiment is not None):
+        c = group_counts(db, [], scope).get((), empty_counts())
+        events = dict(zip(FUNNEL_STAGES, (c["impressions"], c["clicks"], c["carts"], c["purchases"])))
+        reached = rollups.sessions(db, scope.conditions)
+        got = {k: (events[k], s) for k, s in zip(FUNNEL_STAGES, reached.values())}
+        return _funnel_frame(db, scope, got)
+    listed = EventRow.kind.in_(("served", "impression"))
+    stage = case((listed, literal("impression")), else_=EventRow.kind)
+    unreported = rollups.unreported_served(since_day=_first_day(scope), dialect=db.engine.dialect.name)
+    events = func.sum(case((EventRow.kind == "served", unreported), else_=1))
+    q = (select(stage, events, func.count(func.distinct(EventRow.session_id)))
+         .where(*scope.conditions()).group_by(stage))
     with db.engine.connect() as conn:
-        got = {k: (int(n), int(s)) for k, n, s in conn.execute(q)}
-    df = _pandas().DataFrame({"stage": list(EVENT_KINDS),
-                              "events": [got.get(k, (0, 0))[0] for k in EVENT_KINDS],
-                              "sessions": [got.get(k, (0, 0))[1] for k in EVENT_KINDS]})
-    prev = df["sessions"].shift(1).to_numpy(dtype=float)
-    cur = df["sessions"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df["rate_from_previous"] = np.where(prev > 0, cur / np.where(prev > 0, prev, 1.0), np.nan)
-    return df
+        got = {k: (int(n or 0), int(s)) for k, n, s in conn.execute(q)}
+    return _funnel_frame(db, scope, got)
 
 
-TOP_BY = ("impressions", "clicks", "carts", "purchases", "ctr")
+def _funnel_frame(db: Database, scope: Scope, got: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    df = _pandas().DataFrame({"stage": list(FUNNEL_STAGES),
+                              "events": [got.get(k, (0, 0))[0] for k in FUNNEL_STAGES],
+                              "sessions": [got.get(k, (0, 0))[1] for k in FUNNEL_STAGES]})
+    for base, out in (("sessions", "rate_from_previous"), ("events", "events_rate_from_previous")):
+        prev = df[base].shift(1).to_numpy(dtype=float)
+        cur = df[base].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[out] = np.where(prev > 0, cur / np.where(prev > 0, prev, 1.0), np.nan)
+    return labelled(df, db, scope)
+
+
+TOP_BY = ("impressions", "clicks", "carts", "purchases", "ctr", "revenue")
+_TOP_COUNTS = ("impressions", "clicks", "carts", "purchases")
 
 
 def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope | None = None,
                  min_impressions: int = 0) -> pd.DataFrame:
-    """The n products with most `by` (ties: lower id first), with catalog titles where the id is in the catalog.
-    `min_impressions` keeps a product shown once and clicked once from topping a CTR ranking."""
+    """The n products with most `by` (ties: lower id first), with catalog SKU, title and colour where the id is
+    in the catalog. `min_impressions` keeps a product shown once and clicked once from topping a CTR ranking.
+    Impressions follow the module's rule (reported, else served). Over whole days of all algorithms it sums the
+    per-product daily rollup (and today's raw events); any other filter reads the raw events."""
     if by not in TOP_BY:
         raise ValidationError(f"cannot rank products by {by!r}: use one of {', '.join(TOP_BY)}")
     n = top_n(n)
     if isinstance(min_impressions, bool) or not isinstance(min_impressions, int) or min_impressions < 0:
         raise ValidationError(f"min_impressions must be a whole number ≥ 0, got {min_impressions!r}")
-    sums = {col: func.sum(case((EventRow.kind == kind, 1), else_=0)).label(col)
-            for kind, col in COUNT_COLUMNS.items()}
+    scope = scope or Scope()
+    fast = not (scope.sub_day or scope.algorithms or scope.strategies or scope.experiment is not None)
+    scope.conditions()  # validates before anything is written
+    if fast:
+        rollups.refresh(db)
+    with db.engine.connect() as conn:
+        cov = rollups.coverage(conn) if fast else None
+    src = rollups.product_rows(db.engine.dialect.name, scope.conditions, cov, _first_day(scope))
+    sums = {c: func.sum(src.c[c]).label(c) for c in rollups.PRODUCT_SUMS}
     order = sums[by] if by != "ctr" else (
         sums["clicks"] * literal(1.0) / func.nullif(sums["impressions"], 0))
-    q = (select(EventRow.product_id, *sums.values()).where(*(scope or Scope()).conditions())
-         .group_by(EventRow.product_id).having(sums["impressions"] >= min_impressions)
-         .order_by(order.desc().nulls_last() if by == "ctr" else order.desc(), EventRow.product_id).limit(n))
+    q = (select(src.c.product_id, *sums.values()).group_by(src.c.product_id)
+         .having(sums["impressions"] >= min_impressions)
+         .order_by(order.desc().nulls_last() if by == "ctr" else order.desc(), src.c.product_id).limit(n))
     with db.engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = rollups.no_jit(conn).execute(q).all()
         ids = [r[0] for r in rows]
-        titles = dict(conn.execute(select(Product.id, Product.title).where(Product.id.in_(ids))).all()) if ids else {}
-    df = _pandas().DataFrame.from_records([tuple(r) for r in rows], columns=["product_id", *COUNT_COLUMNS.values()])
-    df.insert(1, "title", [titles.get(i) for i in ids])
-    for c in ["product_id", *COUNT_COLUMNS.values()]:
+        cards = {r[0]: r[1:] for r in conn.execute(select(Product.id, Product.sku, Product.title, Product.colour)
+                                                   .where(Product.id.in_(ids)))} if ids else {}
+    df = _pandas().DataFrame.from_records([tuple(r) for r in rows], columns=["product_id", *_TOP_COUNTS, "revenue"])
+    for i, col in enumerate(("sku", "title", "colour")):
+        df.insert(1 + i, col, [cards[p][i] if p in cards else None for p in ids])
+    for c in ["product_id", *_TOP_COUNTS]:
         df[c] = df[c].astype("int64")
-    return add_rates(df, ("ctr", "conversion_click"))
-
+    df["revenue"] = df["revenue"].astype("float64")
+    return labelled(add_rates(df, ("ctr", "conversion_click")), db, scope)
 
 
 # ---- coverage -------------------------------------------------------------------------------------------------
@@ -353,6 +383,7 @@ def coverage(db: Database) -> Coverage:
     return Coverage(int(products), int(active), int(synced), int(images), int(synced))
 
 
-__all__ = ["Coverage", "RETIRED", "Scope", "add_rates", "coverage", "ctr_by_position", "daily", "funnel",
+__all__ = ["COUNTS", "Coverage", "DENOMINATORS", "RETIRED", "Scope", "add_rates", "coverage", "ctr_by_position",
+           "daily", "denominator", "empty_counts", "funnel",
            "group_counts", "grouped_counts", "label_strategies", "logged_strategies", "metrics", "strategy_labels",
            "top_products", "wilson", "wilson_arrays", "TOP_BY"]

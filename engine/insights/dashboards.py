@@ -5,13 +5,13 @@ charts read directly (error bars as plus / minus columns), the CSV bytes of ever
 "which algorithm has the best CTR and conversion", and an experiment's verdict in words.
 
 Conversion here is purchases per impression (analytics' `conversion_impression`), the same rate the
-experiments compare, so the dashboards and the A/B verdicts speak of one number.
+experiments compare, so the dashboards and the A/B verdicts speak of one number. Impressions are the reported
+tiles of a list, else its served rows; every rate table carries `denominator` saying which (analytics).
 
 Strategy names: given the config's names (`known_strategies`), a strategy the log or an experiment names and
 the config no longer has is shown as "name (retired)" (analytics.strategy_labels, which documents the choice)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Sequence
@@ -31,7 +31,8 @@ EXPERIMENT_RATES = {"ctr": "CTR", "conversion": "Conversion"}  # experiments.res
 NOUNS = {"CTR": "CTR", "Conversion": "conversion"}  # the labels inside a sentence
 WEEK_DAYS = 7
 RATE_COLUMNS = ["impressions", "clicks", "carts", "purchases", "ctr", "ctr_low", "ctr_high",
-                "conversion_impression", "conversion_impression_low", "conversion_impression_high"]
+                "conversion_impression", "conversion_impression_low", "conversion_impression_high",
+                "served", "reported", "denominator", "revenue"]  # denominator: what `impressions` counts
 VARIANT_NAMES = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_VARIANTS = 6
 
@@ -138,7 +139,7 @@ def _pct(x: float) -> str:
 
 @dataclass(frozen=True)
 class Standing:
-    """An algorithm's rate over the week, with its 95% Wilson interval."""
+    """An algorithm's rate over a period, with its 95% Wilson interval."""
 
     algorithm: str
     rate: float
@@ -169,52 +170,25 @@ class Race:
         label = NOUNS[RATES[self.rate]]
         text = f"Best {label}: **{self.best.algorithm}**, {self.best.describe()}"
         if self.runner_up is None:
-            return text + " — the only algorithm with impressions in this week."
+            return text + " — the only algorithm with impressions in this period."
         text += f", ahead of {self.runner_up.algorithm} at {self.runner_up.describe()}"
         if self.overlaps:
             return text + ". The intervals overlap: the lead may be chance; more traffic will tell."
         return text + ". The intervals do not overlap: a clear lead."
 
 
-@dataclass(frozen=True)
-class WeekAnswer:
-    """Which algorithm has the best CTR and conversion over the last 7 days of data in the scope."""
-
-    start: date
-    end: date
-    ctr: Race | None
-    conversion: Race | None
-
-    def headline(self) -> str:
-        return f"This week ({self.start} – {self.end})"
-
-    def sentences(self) -> list[str]:
-        out = [r.sentence() for r in (self.ctr, self.conversion) if r is not None]
-        return out or ["No algorithm had impressions in this week."]
-
-
-def _race(df: pd.DataFrame, rate: str) -> Race | None:
-    rows = df[df[rate].notna()].sort_values([rate, "algorithm"], ascending=[False, True], kind="stable")
-    standings = [Standing(str(r["algorithm"]), float(r[rate]), float(r[f"{rate}_low"]), float(r[f"{rate}_high"]),
-                          int(r["impressions"])) for r in rows.to_dict("records")]
-    if not standings:
-        return None
-    return Race(rate, standings[0], standings[1] if len(standings) > 1 else None)
-
-
-def week_answer(db: Database, scope: Scope | None = None) -> WeekAnswer | None:
-    """The last 7 days with data in `scope` (ending on its last day with events), ranked by CTR and by
-    conversion; None when the scope holds no events."""
-    scope = scope or Scope()
-    days = span(db, scope)
-    if days is None:
-        return None
-    end = days[1]
-    start = end - timedelta(days=WEEK_DAYS - 1)
-    week = Scope(start=start, end=end, algorithms=scope.algorithms, strategies=scope.strategies,
-                 experiment=scope.experiment, simulated=scope.simulated)
-    df = rate_table(db, "algorithm", week)
-    return WeekAnswer(start, end, _race(df, "ctr"), _race(df, "conversion_impression"))
+def races(db: Database, scope: Scope | None = None) -> list[Race]:
+    """The best algorithm by CTR and by conversion in `scope`, each with its runner-up (Wilson intervals); a rate
+    no algorithm has impressions for is left out."""
+    df = rate_table(db, "algorithm", scope or Scope())
+    out = []
+    for rate in RATES:
+        rows = df[df[rate].notna()].sort_values([rate, "algorithm"], ascending=[False, True], kind="stable")
+        standings = [Standing(str(r["algorithm"]), float(r[rate]), float(r[f"{rate}_low"]),
+                              float(r[f"{rate}_high"]), int(r["impressions"])) for r in rows.to_dict("records")]
+        if standings:
+            out.append(Race(rate, standings[0], standings[1] if len(standings) > 1 else None))
+    return out
 
 
 # ---- experiments ----------------------------------------------------------------------------------------------
@@ -258,77 +232,6 @@ def variant_bars(res: ExperimentResults) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _points(x: float) -> str:
-    return f"{100 * x:+.2f}".replace("-", "\u2212")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether one variant beats control on one rate, in words."""
-
-    variant: str
-    control: str
-    metric: str
-    answer: str  # "yes", "no", "not shown", "no data"
-    text: str
-
-
-def verdicts(res: ExperimentResults) -> list[Verdict]:
-    """For every non-control variant and both rates: is it better than control? With the difference, its
-    confidence interval and the p-value."""
-    level = f"{100 * (1 - res.alpha):g}%"
-    control = res.experiment.control
-    rows = res.table.to_dict("records")
-    base = next((r for r in rows if r["control"]), None)
-    out = []
-    for r in rows:
-        if r["control"]:
-            continue
-        name = str(r["variant"])
-        for col, label in EXPERIMENT_RATES.items():
-            diff, low, high, p = (float(r[f"{col}_diff"]), float(r[f"{col}_diff_low"]),
-                                  float(r[f"{col}_diff_high"]), float(r[f"{col}_p_value"]))
-            if base is None or math.isnan(p):
-                out.append(Verdict(name, control, label, "no data",
-                                   f"**{label}**: no answer yet — {name} or {control} has no impressions."))
-                continue
-            what = (f"{name}'s {NOUNS[label]} is {_pct(float(r[col]))} against {_pct(float(base[col]))} for "
-                    f"{control}, a difference of {_points(diff)} points ({level} CI {_points(low)} to "
-                    f"{_points(high)} points, p = {p:.3g})")
-            if bool(r[f"{col}_significant"]):
-                answer = "yes" if diff > 0 else "no"
-                text = (f"**{label}**: {answer} — {what}: {'better' if diff > 0 else 'worse'}, significant at "
-                        f"{100 * res.alpha:g}%.")
-            else:
-                answer = "not shown"
-                text = (f"**{label}**: not shown — {what}: not significant at {100 * res.alpha:g}%, the difference "
-                        "may be chance.")
-            out.append(Verdict(name, control, label, answer, text))
-    return out
-
-
-def summary(verdicts_: Sequence[Verdict]) -> dict[str, str]:
-    """The question each non-control variant asks ("Is B better than A?") and its short answer over both rates:
-    yes only when it is significantly better on one and not significantly worse on the other."""
-    out: dict[str, str] = {}
-    by_variant: dict[str, list[Verdict]] = {}
-    for v in verdicts_:
-        by_variant.setdefault(v.variant, []).append(v)
-    for name, vs in by_variant.items():
-        answers = {v.answer for v in vs}
-        question = f"Is {name} better than {vs[0].control}?"
-        if "no" in answers:
-            out[question] = "No: it is significantly worse on " + ", ".join(v.metric for v in vs if v.answer == "no")
-        elif "yes" in answers:
-            out[question] = "Yes: it is significantly better on " + ", ".join(
-                v.metric for v in vs if v.answer == "yes")
-        elif answers == {"no data"}:
-            out[question] = "No answer yet: no impressions to compare"
-        else:
-            out[question] = "Not shown yet: no significant difference"
-    return out
-
-
-__all__ = ["Race", "Standing", "Verdict", "WeekAnswer", "algorithms", "csv_bytes", "daily_trend", "error_bars",
-           "even_shares", "experiment_table", "make_scope", "percent_columns", "position_curve", "rate_table", "span",
-           "summary", "variant_bars", "variant_names", "verdicts", "week_answer"]
+__all__ = ["Race", "Standing", "algorithms", "csv_bytes", "daily_trend", "error_bars",
+           "even_shares", "experiment_table", "make_scope", "percent_columns", "position_curve", "races", "rate_table",
+           "span", "variant_bars", "variant_names"]

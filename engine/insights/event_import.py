@@ -8,7 +8,7 @@ Import formats (`import_events`):
   ========================= ======== ==========================================================================
   column                    required meaning
   ========================= ======== ==========================================================================
-  kind                      yes      impression | click | cart_add | purchase
+  kind                      yes      served | impression | click | cart_add | purchase
   ts                        yes      ISO 8601 (``2024-05-01T10:00:00Z``; no offset = UTC) or epoch milliseconds
   session_id                yes      shopper session
   product_id *or* sku       yes      acted-on product: a numeric id as given, or a catalog SKU looked up here
@@ -21,14 +21,20 @@ Import formats (`import_events`):
   experiment, variant                A/B experiment and the variant the shopper saw
   filters                            JSON object of the filters the list was served with
   config_version                     the published config version (1, 2, ...) that served the list
+  request_id                         the id of the served list the event belongs to
+  price                              unit price of a cart_add / purchase (a finite number, 0..10,000,000)
+  quantity                           units of a cart_add / purchase (a whole number, 1..10,000)
   event_id                           the source system's id; without it the row's content is its identity
   ========================= ======== ==========================================================================
 
-  Empty values mean "absent"; other columns are ignored.
+  Empty values mean "absent"; other columns are ignored. A purchase without a price is imported and counted
+  (`ImportReport.without_price`) but is never revenue; a negative, non-finite or absurd price or quantity, or
+  either on a kind that has none, rejects that row with the reason (the other rows still land).
 
 * OTTO sessions (github.com/otto-de/recsys-dataset): ``{"session": int, "events": [{"aid": int, "ts": epoch ms,
   "type": "clicks" | "carts" | "orders"}]}`` a line → click / cart_add / purchase in session ``otto-<session>``
-  with product_id = aid (an external id: no catalog match needed).
+  with product_id = aid (an external id: no catalog match needed). OTTO has no prices: its orders are
+  purchases without price.
 
 Each imported row gets a deterministic `external_id` (the file's event_id, or a hash of the row's content) that
 is unique in the table, so importing the same file again adds nothing.
@@ -38,44 +44,24 @@ line nested deeper than VITRINA_MAX_DOCUMENT_DEPTH is that line's reject, and so
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, update
 
 from engine.catalog.db import Database
 from engine.catalog.importers.limits import gunzip, load_json
-from engine.catalog.importers.parsing import listing
 from engine.catalog.importers.writer import systemic
+from engine.catalog.events import EventImportRow, day_number
 from engine.catalog.models import Product
 from engine.errors import ValidationError
-from engine.insights.events import Event, epoch_ms, insert_rows, parse_ts, whole_number
-
-OTTO_KINDS = {"clicks": "click", "carts": "cart_add", "orders": "purchase"}
+from engine.insights.event_rows import (OTTO_KINDS, ImportReport, csv_rows, jsonl_rows,  # noqa: F401  (public)
+                                       otto_rows)
+from engine.insights.events import Event, insert_rows, utc_now
+from engine.insights.rollups import mark_dirty, refresh
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class ImportReport:
-    """What an import did: rows read (= inserted + duplicates + rejected), new rows, rows already stored, and
-    each bad row with its line number (an OTTO line counts once per bad event in it)."""
-
-    format: str
-    rows: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def summary(self) -> str:
-        return (f"{self.format}: {self.rows} rows, {self.inserted} inserted, {self.duplicates} already present, "
-                f"{len(self.rejected)} rejected")
 
 
 def _read_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
@@ -137,29 +123,58 @@ def import_events(db: Database, source: str | Path | bytes, format: str = "auto"
     report = ImportReport(fmt)
     total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     pending: list[tuple[int, Event, str | None]] = []  # (line, event, sku to resolve)
+    with db.session() as s:  # while it runs, the analytics label the days it touches incomplete
+        job = EventImportRow(source=(name or "upload")[:300], status="running")
+        s.add(job)
+    try:
+        _import(db, data, fmt, report, pending, total, progress, chunk_size, job.id)
+    except BaseException:
+        _finish(db, job.id, "failed")
+        raise
+    _finish(db, job.id, "done")
+    refresh(db)  # imported days are mostly past days: bring their rollups up to date now
+    report.rejected.sort(key=lambda r: r[0])
+    report.rows = report.inserted + report.duplicates + len(report.rejected)
+    return report
 
+
+def _finish(db: Database, job: int, status: str) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(update(EventImportRow).where(EventImportRow.id == job).values(status=status,
+                                                                                 heartbeat=utc_now()))
+
+
+def _import(db: Database, data: bytes, fmt: str, report: ImportReport, pending: list, total: int,
+            progress: Progress | None, chunk_size: int, job: int) -> None:
     def flush(done: int) -> None:
+        days = [ev.ts for _, ev, _ in pending]
         _flush(db, pending, report)
         pending.clear()
+        if days:
+            lo, hi = day_number(min(days)), day_number(max(days))
+            with db.engine.begin() as conn:
+                conn.execute(update(EventImportRow).where(EventImportRow.id == job).values(
+                    heartbeat=utc_now(), rows=report.inserted + report.duplicates,
+                    first_day=case((func.coalesce(EventImportRow.first_day, lo) > lo, lo),
+                                   else_=func.coalesce(EventImportRow.first_day, lo)),
+                    last_day=case((func.coalesce(EventImportRow.last_day, hi) < hi, hi),
+                                  else_=func.coalesce(EventImportRow.last_day, hi))))
         if progress is not None:
             progress(min(done, total), total)
 
     bad_utf8: set[int] = set()
     rows: Iterator[tuple[int, Any]]
     if fmt == "otto":
-        rows = _otto_rows(_lines(data, bad_utf8), bad_utf8, report)
+        rows = otto_rows(_lines(data, bad_utf8), bad_utf8, report)
     elif fmt == "generic-jsonl":
-        rows = _jsonl_rows(_lines(data, bad_utf8), bad_utf8, report)
+        rows = jsonl_rows(_lines(data, bad_utf8), bad_utf8, report)
     else:
-        rows = _csv_rows(_lines(data, bad_utf8), bad_utf8, report)
+        rows = csv_rows(_lines(data, bad_utf8), bad_utf8, report)
     for line, item in rows:
         pending.append((line, *item))
         if len(pending) >= chunk_size:
             flush(line)
     flush(total)
-    report.rejected.sort(key=lambda r: r[0])
-    report.rows = report.inserted + report.duplicates + len(report.rejected)
-    return report
 
 
 def _flush(db: Database, pending: list[tuple[int, Event, str | None]], report: ImportReport) -> None:
@@ -184,6 +199,8 @@ def _flush(db: Database, pending: list[tuple[int, Event, str | None]], report: I
     try:
         with db.engine.begin() as conn:
             inserted, dupes = insert_rows(conn, [r for _, r in rows])
+            mark_dirty(conn, {r["day"] for _, r in rows})  # committed behind a refresh's back: still seen
+        report.without_price += sum(1 for _, r in rows if r["kind"] == "purchase" and r["price"] is None)
     except Exception as e:
         if systemic(e):
             raise
@@ -192,200 +209,13 @@ def _flush(db: Database, pending: list[tuple[int, Event, str | None]], report: I
             try:
                 with db.engine.begin() as conn:
                     one, again = insert_rows(conn, [row])
+                    mark_dirty(conn, [row["day"]])
             except Exception as err:
                 if systemic(err):
                     raise
                 report.rejected.append((line, f"the database refused the row: {getattr(err, 'orig', None) or err}"))
                 continue
             inserted, dupes = inserted + one, dupes + again
+            report.without_price += int(row["kind"] == "purchase" and row["price"] is None)
     report.inserted += inserted
     report.duplicates += dupes
-
-
-def _unexpected(e: Exception) -> str:
-    """The reject reason of an error no validation foresaw (say an offset date past year 9999): the row's
-    own, never the import's."""
-    return f"unreadable row ({type(e).__name__}: {e})"
-
-
-def _digest(*parts: Any) -> str:
-    text = "\x1f".join("" if p is None else str(p) for p in parts)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-# ---- OTTO -----------------------------------------------------------------------------------------------------
-
-def _json_lines(lines: Iterable[str], bad_utf8: set[int], report: ImportReport) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) of each non-blank line; undecodable or malformed lines are rejected."""
-    for no, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        if no in bad_utf8:
-            report.rejected.append((no, "not valid UTF-8"))
-            continue
-        try:
-            obj = load_json(text)
-        except json.JSONDecodeError as e:
-            report.rejected.append((no, f"not valid JSON: {e.msg}"))
-            continue
-        except ValueError as e:  # nested too deep, or an integer past Python's digit limit
-            report.rejected.append((no, str(e)))
-            continue
-        yield no, obj
-
-
-def _otto_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
-               ) -> Iterator[tuple[int, tuple[Event, None]]]:
-    for no, obj in _json_lines(lines, bad_utf8, report):
-        if not isinstance(obj, dict) or "session" not in obj or not isinstance(obj.get("events"), list):
-            report.rejected.append((no, 'expected {"session": int, "events": [...]}'))
-            continue
-        try:
-            session = whole_number(obj["session"], "session", minimum=0)
-        except ValidationError as e:
-            report.rejected.append((no, str(e)))
-            continue
-        except Exception as e:  # whatever one line provokes is that line's reject alone
-            report.rejected.append((no, _unexpected(e)))
-            continue
-        for i, e in enumerate(obj["events"]):
-            try:
-                if not isinstance(e, dict):
-                    raise ValidationError("not an object")
-                kind = OTTO_KINDS.get(e.get("type"))  # type: ignore[arg-type]
-                if kind is None:
-                    raise ValidationError(f"unknown type {e.get('type')!r}: use clicks, carts or orders")
-                aid = whole_number(e.get("aid"), "aid", minimum=0)
-                if e.get("ts") is None:
-                    raise ValidationError("ts is missing")
-                ts = epoch_ms(e["ts"])
-                ev = Event(kind, f"otto-{session}", aid, ts=ts,
-                           external_id="otto:" + _digest(session, aid, whole_number(e["ts"], "ts"), e["type"])).validate()
-            except ValidationError as err:
-                report.rejected.append((no, f"event {i}: {err}"))
-                continue
-            except Exception as err:
-                report.rejected.append((no, f"event {i}: {_unexpected(err)}"))
-                continue
-            yield no, (ev, None)
-
-
-# ---- generic CSV / JSONL -------------------------------------------------------------------------------------
-
-def _opt(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = v.strip()
-        return v or None
-    return v
-
-
-def _opt_text(v: Any, name: str) -> str | None:
-    v = _opt(v)
-    if v is None or isinstance(v, str):
-        return v
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)  # numeric ids in JSON
-    raise ValidationError(f"{name} must be text, got {v!r}")
-
-
-def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
-    kind = _opt_text(rec.get("kind"), "kind")
-    if kind is None:
-        raise ValidationError("kind is missing")
-    ts = parse_ts(_opt(rec.get("ts")))
-    session = _opt_text(rec.get("session_id"), "session_id")
-    if session is None:
-        raise ValidationError("session_id is missing")
-    pid, sku = _opt(rec.get("product_id")), _opt_text(rec.get("sku"), "sku")
-    if pid is None and sku is None:
-        raise ValidationError("product_id or sku is missing")
-    score = _opt(rec.get("score"))
-    if isinstance(score, str):
-        try:
-            score = float(score)
-        except ValueError:
-            raise ValidationError(f"score must be a number, got {score!r}") from None
-    filters = _opt(rec.get("filters"))
-    if isinstance(filters, str):
-        try:
-            filters = load_json(filters, "filters")
-        except json.JSONDecodeError:
-            raise ValidationError(f"filters must be a JSON object, got {filters!r}") from None
-    src = _opt(rec.get("source_product_id"))
-    pos = _opt(rec.get("position"))
-    ev = Event(kind, session, whole_number(pid, "product_id", minimum=0) if pid is not None else 0, ts=ts,
-               user_id=_opt_text(rec.get("user_id"), "user_id"),
-               source_product_id=src, query=_opt_text(rec.get("query"), "query"),
-               algorithm=_opt_text(rec.get("algorithm"), "algorithm"),
-               strategy=_opt_text(rec.get("strategy"), "strategy"), position=pos, score=score, filters=filters,
-               experiment=_opt_text(rec.get("experiment"), "experiment"),
-               variant=_opt_text(rec.get("variant"), "variant"),
-               config_version=_opt(rec.get("config_version"))).validate()
-    event_id = _opt_text(rec.get("event_id"), "event_id")
-    if event_id is not None:
-        ev.external_id = "id:" + _digest(event_id)
-    else:
-        ev.external_id = "gen:" + _digest(ev.kind, ev.ts.isoformat(), ev.user_id, ev.session_id,
-                                          f"p{pid}" if pid is not None else f"s{sku}", ev.source_product_id,
-                                          ev.query, ev.algorithm, ev.strategy, ev.position, ev.score,
-                                          ev.experiment, ev.variant,  # a version only when given: the
-                                          *([ev.config_version] if ev.config_version else []))  # old ids stay
-    return ev, (sku if pid is None else None)
-
-
-def _jsonl_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
-                ) -> Iterator[tuple[int, tuple[Event, str | None]]]:
-    for no, obj in _json_lines(lines, bad_utf8, report):
-        if not isinstance(obj, dict):
-            report.rejected.append((no, "expected a JSON object"))
-            continue
-        try:
-            yield no, _generic_event({str(k).strip().lower(): v for k, v in obj.items()})
-        except ValidationError as e:
-            report.rejected.append((no, str(e)))
-        except Exception as e:
-            report.rejected.append((no, _unexpected(e)))
-
-
-def _csv_rows(lines: Iterable[str], bad_utf8: set[int], report: ImportReport
-              ) -> Iterator[tuple[int, tuple[Event, str | None]]]:
-    reader = csv.reader(lines)
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        return
-    except csv.Error as e:
-        raise ValidationError(f"line 1: unreadable CSV header: {e}") from None
-    missing = [c for c in ("kind", "ts", "session_id") if c not in header]
-    if "product_id" not in header and "sku" not in header:
-        missing.append("product_id or sku")
-    if missing:
-        raise ValidationError(f"the CSV header lacks column(s): {', '.join(missing)}; it has: {listing(header)}")
-    last = reader.line_num
-    while True:
-        start = last + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            last = reader.line_num
-            report.rejected.append((start, f"unreadable CSV: {e}"))
-            continue
-        last = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if any(n in bad_utf8 for n in range(start, last + 1)):
-            report.rejected.append((start, "not valid UTF-8"))
-            continue
-        if len(cells) != len(header):
-            report.rejected.append((start, f"expected {len(header)} fields, found {len(cells)}"))
-            continue
-        try:
-            yield start, _generic_event(dict(zip(header, cells)))
-        except ValidationError as e:
-            report.rejected.append((start, str(e)))
-        except Exception as e:
-            report.rejected.append((start, _unexpected(e)))

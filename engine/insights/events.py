@@ -13,14 +13,14 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from engine.catalog.db import Database
-from engine.catalog.events import EPOCH, EventRow, day_number
+from engine.catalog.events import EventRow, day_number
 from engine.catalog.importers.limits import unstorable
 from engine.errors import ValidationError
 
@@ -37,8 +37,6 @@ ALGORITHMS = ("vector_text", "vector_image", "vector_combined", "personalised", 
 MAX_QUERY_CHARS = 2000
 ALGORITHM_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,32}")  # fits events.algorithm (String(32))
 MAX_INT, MAX_BIGINT = 2 ** 31 - 1, 2 ** 63 - 1  # events.position is INTEGER, the product ids BIGINT
-_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is almost surely epoch seconds
-_DIGITS_RE = re.compile(r"\d+")
 _LIMITS = {"user_id": 128, "session_id": 128, "strategy": 64, "experiment": 128, "variant": 64, "external_id": 128}
 
 def to_utc_naive(ts: datetime) -> datetime:
@@ -197,14 +195,20 @@ def finite_score(v: Any) -> float:
 ITEM_COLUMNS = ("product_id", "position", "score")  # what differs between the impressions of one list
 
 
+LIST_KINDS = ("served", "impression")  # the per-item rows of a list: what the service sent, what was seen
+
+
 def impression_parts(served: Sequence[tuple[int, int, float]], *, session_id: str, algorithm: str,
-                     ts: datetime | None = None, **context: Any) -> tuple[dict[str, Any], list[tuple]]:
+                     ts: datetime | None = None, kind: str = "served", **context: Any
+                     ) -> tuple[dict[str, Any], list[tuple]]:
     """One served list validated: its shared row (Event.to_row() shape, with `day`; the context is the other
     keyword arguments of EventLog.log_impressions, validated once) and each item's (product_id, position,
     score)."""
     if isinstance(served, (str, bytes)) or not isinstance(served, Sequence):
         raise ValidationError("served must be a list of (product_id, position, score)")
-    shared = Event("impression", session_id, 0, ts=utc_now() if ts is None else ts, algorithm=algorithm,
+    if kind not in LIST_KINDS:
+        raise ValidationError(f"a list's rows are of kind {' or '.join(LIST_KINDS)}, got {kind!r}")
+    shared = Event(kind, session_id, 0, ts=utc_now() if ts is None else ts, algorithm=algorithm,
                    **context).validate().to_row()
     shared["day"] = day_number(shared["ts"])
     items = []
@@ -231,38 +235,6 @@ def valid_config_version(v: Any) -> int | None:
     except ValidationError as e:
         raise ValidationError(f"{e}: a config version is a published version number (1, 2, ...) or "
                               "absent") from None
-
-
-def epoch_ms(v: Any, name: str = "ts") -> datetime:
-    """A time from epoch milliseconds (event files give them as numbers or digit strings)."""
-    ms = whole_number(v, name)
-    if ms < _MIN_EPOCH_MS:
-        raise ValidationError(f"{name} {ms} is before 2000: epoch milliseconds expected (is it epoch seconds?)")
-    try:
-        return EPOCH + timedelta(milliseconds=ms)
-    except OverflowError:
-        raise ValidationError(f"{name} {ms} is out of range") from None
-
-
-def parse_ts(v: Any) -> datetime:
-    """A naive UTC time from ISO 8601 text (no offset = UTC) or epoch milliseconds, as event files write it."""
-    if v is None or v == "":
-        raise ValidationError("ts is missing")
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return epoch_ms(v)
-    if isinstance(v, str):
-        s = v.strip()
-        if _DIGITS_RE.fullmatch(s):
-            return epoch_ms(s)
-        try:
-            parsed = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
-        except ValueError:
-            raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds") from None
-        try:
-            return to_utc_naive(parsed)
-        except OverflowError:  # an offset that carries the time past year 1 or 9999
-            raise ValidationError(f"ts {v!r} is out of range") from None
-    raise ValidationError(f"ts {v!r} is neither ISO 8601 nor epoch milliseconds")
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -347,17 +319,22 @@ class EventLog:
                         source_product_id: int | None = None, query: str | None = None,
                         filters: dict | None = None, experiment: str | None = None, variant: str | None = None,
                         ts: datetime | None = None, simulated: bool = False,
-                        config_version: int | None = None) -> int:
-        """One impression per served (product_id, position, score), sharing the list's context and timestamp."""
+                        config_version: int | None = None, request_id: str | None = None,
+                        kind: str = "served") -> int:
+        """One row per served (product_id, position, score), sharing the list's context, request id and
+        timestamp: kind `served` for what the service answered (its own record of every list), `impression`
+        for tiles a client reported visible."""
         if isinstance(served, (str, bytes)) or not isinstance(served, Sequence):
             raise ValidationError("served must be a list of (product_id, position, score)")
+        if kind not in LIST_KINDS:
+            raise ValidationError(f"a list's rows are of kind {' or '.join(LIST_KINDS)}, got {kind!r}")
         ts = utc_now() if ts is None else ts
         events = []
         for i, item in enumerate(served):
             if not isinstance(item, (tuple, list)) or len(item) != 3:
                 raise ValidationError(f"served item {i} must be (product_id, position, score), got {item!r}")
             pid, pos, score = item
-            events.append(Event("impression", session_id, pid, ts=ts, user_id=user_id,
+            events.append(Event(kind, session_id, pid, ts=ts, user_id=user_id, request_id=request_id,
                                 source_product_id=source_product_id, query=query, algorithm=algorithm,
                                 strategy=strategy, position=pos, score=score, filters=filters,
                                 experiment=experiment, variant=variant, simulated=simulated,

@@ -30,7 +30,7 @@ from statsmodels.stats.proportion import proportions_ztest
 from engine.catalog.db import Database
 from engine.catalog.events import EventRow
 from engine.errors import ValidationError
-from engine.insights.analytics import COUNT_COLUMNS, RATES, wilson
+from engine.insights.analytics import RATES, Scope, empty_counts, group_counts, wilson
 from engine.insights.events import MAX_INT, whole_number
 from engine.insights.gaps import incomplete, warning as gap_warning
 
@@ -161,16 +161,14 @@ def previous_version(db: Database, version: int, include_simulated: bool = False
     return None if found is None else int(found)
 
 
-def _counts(db: Database, versions: list[int], include_simulated: bool) -> dict[int, dict[str, int]]:
-    out = {v: dict.fromkeys(COUNT_COLUMNS.values(), 0) for v in versions}
-    q = (select(EventRow.config_version, EventRow.kind, func.count())
-         .where(EventRow.config_version.in_(versions), *_simulated(include_simulated))
-         .group_by(EventRow.config_version, EventRow.kind))
-    with db.engine.connect() as conn:
-        for v, kind, n in conn.execute(q):
-            if kind in COUNT_COLUMNS:
-                out[int(v)][COUNT_COLUMNS[kind]] += int(n)
-    return out
+_KEPT = ("impressions", "clicks", "carts", "purchases")
+
+
+def _counts(db: Database, versions: list[int], include_simulated: bool) -> dict[int, dict[str, Any]]:
+    """Counts per version (impressions by the analytics' rule: reported, else served), rollups first."""
+    scope = Scope(simulated=None if include_simulated else False)
+    got = group_counts(db, ["config_version"], scope, lambda t: [t.config_version.in_(versions)])
+    return {v: {k: got.get((v,), empty_counts())[k] for k in _KEPT} for v in versions}
 
 
 def _change(name: str, before: dict[str, int], after: dict[str, int]) -> RateChange:
@@ -197,7 +195,7 @@ def version_impact(db: Database, version: int, previous: int | None = None, *,
             raise ValidationError(f"compare version {version} with another version, not with itself")
     counts = _counts(db, [version] + ([previous] if previous is not None else []), include_simulated)
     after = counts[version]
-    before = counts[previous] if previous is not None else dict.fromkeys(COUNT_COLUMNS.values(), 0)
+    before = counts[previous] if previous is not None else dict.fromkeys(_KEPT, 0)
     for v, c in ((previous, before), (version, after)):
         if v is not None and c["impressions"] == 0:
             notes.append(f"version {v} has no impressions{'' if include_simulated else ' from real traffic'}")

@@ -1,27 +1,33 @@
 """Popularity and trending from the event log: time-decayed weighted counts per product.
 
 A product's score is Σ weight(kind) · 2^(−age/half_life) over its events, computed inside one SQL GROUP BY
-(SQLite and PostgreSQL alike), so the recommender's trending lists and popularity boosts cost one query
-whatever the size of the log. Kept apart from the dashboard numbers in engine.insights.analytics because the
+(SQLite and PostgreSQL alike), so the recommender's trending lists and popularity boosts cost one query.
+At the default half-life the days the product rollup holds (engine.insights.rollups) are read from it: per day,
+product and kind it keeps Σ 2^(h/half_life) over the hours h each event came after midnight, and
+2^(−(now − midnight)/half_life) times that sum is exactly the events' Σ 2^(−age/half_life) (floating-point
+rounding aside), so a score does not depend on how much is rolled up. Today, dirty days, events past the
+rollup's last id and days so old that the decay could underflow (PostgreSQL counts an event as 0 there) are
+read raw, as is every other half-life. Kept apart from the dashboard numbers in engine.insights.analytics because the
 recommender needs these on every start, and the dashboards pull in pandas and statsmodels, which it does not.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import Select, case, func, literal, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from engine.catalog.db import Database
-from engine.catalog.events import EventRow
+from engine.catalog.events import EPOCH, EventRow, ProductDailyRow, day_number
 from engine.catalog.models import Category, Product, ProductCategory
 from engine.errors import NotFound, ValidationError
+from engine.insights import rollups
 from engine.insights.events import EVENT_KINDS, to_utc_naive, utc_now
 
-DEFAULT_WEIGHTS: dict[str, float] = {"impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
+DEFAULT_WEIGHTS: dict[str, float] = {"served": 0.0, "impression": 0.0, "click": 1.0, "cart_add": 3.0, "purchase": 5.0}
 DEFAULT_HALF_LIFE_HOURS = 72.0
 EXP_FLOOR = -700.0  # exp() below this is 0 in float8 (which underflows at about -745)
 MAX_TOP_N = 10_000
@@ -83,17 +89,63 @@ def _popularity_query(conn: Connection, half_life_hours: float, now: datetime, c
     conds: list[Any] = [EventRow.ts <= now, EventRow.kind.in_([k for k, v in weights.items() if v > 0])]
     if not include_simulated:
         conds.append(EventRow.simulated == 0)
-    if category_id is not None:  # the category's whole subtree: "Gear" covers Bags and Watches
+    in_cat = _category(conn, category_id)
+    if in_cat is not None:
+        conds.append(EventRow.product_id.in_(in_cat))
+    rolled = _rolled_days(conn, half_life_hours, now)
+    if rolled is None:
+        return select(EventRow.product_id, score).where(*conds).group_by(EventRow.product_id)
+    lo, hi, cov = rolled
+    raw_days = [EventRow.day < lo, EventRow.day > hi, EventRow.id > cov.last_event_id]
+    if cov.dirty:
+        raw_days.append(EventRow.day.in_(sorted(cov.dirty)))
+    raw = select(EventRow.product_id, score).where(*conds, or_(*raw_days)).group_by(EventRow.product_id)
+    t = ProductDailyRow
+    per_day = sum((literal(v) * rollups.decay_column(k) for k, v in weights.items() if v > 0), literal(0.0))
+    since = -math.log(2) / half_life_hours * (literal((now - EPOCH).total_seconds() / 3600.0) - t.day * 24.0)
+    positive = [rollups.decay_column(k) for k, v in weights.items() if v > 0]
+    day_conds: list[Any] = [t.day >= lo, t.day <= hi, or_(*(c > 0 for c in positive))]  # as kind IN (...)
+    if cov.dirty:
+        day_conds.append(t.day.not_in(sorted(cov.dirty)))
+    if not include_simulated:
+        day_conds.append(t.simulated == 0)
+    if in_cat is not None:
+        day_conds.append(t.product_id.in_(in_cat))
+    days = (select(t.product_id, func.sum(func.exp(since) * per_day).label("score")).where(*day_conds)
+            .group_by(t.product_id))
+    both = raw.union_all(days).subquery("parts")
+    return select(both.c.product_id, func.sum(both.c.score).label("score")).group_by(both.c.product_id)
+
+
+def _rolled_days(conn: Connection, half_life_hours: float, now: datetime
+                 ) -> tuple[int, int, rollups.Coverage] | None:
+    """(first day, last day, coverage) of the rollup days a score reads from the product rollup (but its dirty
+    days), or None to read every event raw: another half-life than the rollup's, or nothing rolled up. The first
+    day is the first whose every event's exponent is ≥ EXP_FLOOR (older ones go raw, where PostgreSQL counts
+    them as 0); the last is the day before `now`'s (a rolled day holds whole days, all before `now`)."""
+    if half_life_hours != rollups.DECAY_HALF_LIFE_HOURS:
+        return None
+    cov = rollups.coverage(conn)
+    try:
+        lo = day_number(now - timedelta(hours=-EXP_FLOOR * half_life_hours / math.log(2))) + 1
+    except OverflowError:  # `now` within that span of year 1: nothing can be old enough
+        lo = day_number(datetime.min)
+    hi = min(cov.through_day, day_number(now) - 1)
+    return (lo, hi, cov) if lo <= hi else None
+
+
+def _category(conn: Connection, category_id: int | None) -> Select | None:
+    """The ids of the category's whole subtree's products ("Gear" covers Bags and Watches), or None."""
+    if category_id is not None:
         parents = dict(conn.execute(select(Category.id, Category.parent_id)).all())
         subtree, grew = {category_id}, True
         while grew:
             more = {c for c, p in parents.items() if p in subtree} - subtree
             subtree |= more
             grew = bool(more)
-        in_cat = select(Product.id).where(Product.category_id.in_(subtree)).union(
+        return select(Product.id).where(Product.category_id.in_(subtree)).union(
             select(ProductCategory.product_id).where(ProductCategory.category_id.in_(subtree)))
-        conds.append(EventRow.product_id.in_(in_cat))
-    return select(EventRow.product_id, score).where(*conds).group_by(EventRow.product_id)
+    return None
 
 
 def _popularity_args(db: Database, half_life_hours: float, now: datetime | None, category_id: int | None,
@@ -115,7 +167,7 @@ def popularity(db: Database, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, n
     browsing, and a product's score halves every half-life without new events."""
     now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
     with db.engine.connect() as conn:
-        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
+        q = _popularity_query(rollups.no_jit(conn), float(half_life_hours), now, category_id, w, include_simulated)
         return {int(p): float(s) for p, s in conn.execute(q)}
 
 
@@ -126,7 +178,7 @@ def trending(db: Database, n: int = 10, category_id: int | None = None,
     n = top_n(n)
     now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
     with db.engine.connect() as conn:
-        q = _popularity_query(conn, float(half_life_hours), now, category_id, w, include_simulated)
+        q = _popularity_query(rollups.no_jit(conn), float(half_life_hours), now, category_id, w, include_simulated)
         sub = q.subquery()
         rows = conn.execute(select(sub.c.product_id, sub.c.score).where(sub.c.score > 0)
                             .order_by(sub.c.score.desc(), sub.c.product_id).limit(n)).all()

@@ -48,7 +48,7 @@ def history(db: Database, user_id: str, limit: int, impressions: bool) -> tuple[
     in all; impressions only when asked for."""
     where = [EventRow.user_id == user_id]
     if not impressions:
-        where.append(EventRow.kind != "impression")
+        where.append(EventRow.kind.not_in(("served", "impression")))  # what was shown, not what they did
     q = (select(EventRow.id, EventRow.ts, EventRow.kind, EventRow.product_id, EventRow.algorithm).where(*where)
          .order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit))
     with db.engine.connect() as conn:

@@ -23,6 +23,11 @@ shopper is assigned to in `SIM_EXPERIMENT` (50/50: `default_strategy` or else th
 other name as B), so the experiments page has data. An earlier run's experiment is reused while it is running
 and serves only names of this run; otherwise this run has no experiment.
 
+Served and seen: every list is logged as `served` rows (one per item, as the service logs them) under a request
+id; in the sessions that use the storefront widget (WIDGET_SHARE) the tiles the shopper scrolled to are also
+reported as `impression` rows — always the clicked ones, since a shopper clicks only what they saw — so the
+analytics see both kinds of list. Cart adds and purchases carry the catalog price and a quantity (mostly 1).
+
 Everything is drawn from one numpy Generator seeded by `seed`: the same catalog, arguments and `end` give the
 same events. Every row is marked simulated=1; `remove_simulated` deletes them and the simulator's experiments.
 """
@@ -42,6 +47,7 @@ from engine.errors import NotFound, ValidationError
 from engine.insights.events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now, valid_config_version
 from engine.catalog.events import EventRow, ExperimentRow
 from engine.insights.experiments import Experiment, assign, create_experiment, get_experiment
+from engine.insights.rollups import mark_dirty, refresh, reset
 
 # List quality q per algorithm: the weight of true relevance against noise in the list's ranking.
 ALGORITHM_QUALITY: dict[str, float] = {
@@ -57,6 +63,8 @@ EXAMINE_DECAY = 0.8
 CART_BASE, CART_SLOPE = 0.05, 0.25  # P(cart | click) = base + slope·relevance
 BUY_BASE, BUY_SLOPE = 0.25, 0.35  # P(purchase | cart)
 POOL = 40  # random candidates per list, plus as many from the source's category
+WIDGET_SHARE = 0.6  # sessions whose client reports the tiles it showed
+QUANTITY_P = np.array([0.85, 0.1, 0.05])  # P(quantity = 1, 2, 3) of a cart add
 HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 9, 8, 5, 2], dtype=float)
 
 Progress = Callable[[int, int], None]
@@ -83,6 +91,8 @@ class SimulationReport:
     start: datetime
     end: datetime
     experiment: str | None
+    served: int = 0  # served rows (every item of every list); `impressions` are the reported tiles
+    revenue: float = 0.0
 
 
 def _products(db: Database, products: Any) -> list[ProductMeta]:
@@ -190,27 +200,32 @@ def simulate(db: Database, products: Any = None, *, days: int = 14, shoppers: in
 
     sim = _Simulator(catalog, cat_names, algos, strats, list_size, np.random.default_rng(seed), seed, start,
                      days, exp, exp_algo, config_version)
-    counts = dict.fromkeys(("impression", "click", "cart_add", "purchase"), 0)
+    counts = dict.fromkeys(("served", "impression", "click", "cart_add", "purchase"), 0)
+    revenue = 0.0
     buffer: list[dict[str, Any]] = []
     step = max(1, shoppers // 100)
     for u in range(shoppers):
         for row in sim.shopper(u):
             buffer.append(row)
             counts[row["kind"]] += 1
+            if row["kind"] == "purchase":
+                revenue += row["price"] * row["quantity"]
         if len(buffer) >= batch_size:
             _write(db, buffer)
         if progress is not None and ((u + 1) % step == 0 or u + 1 == shoppers):
             progress(u + 1, shoppers)
     _write(db, buffer)
+    refresh(db)  # the simulated days are past days: roll them up now, not on the first dashboard read
     return SimulationReport(shoppers, sim.sessions, sim.lists, sum(counts.values()), counts["impression"],
                             counts["click"], counts["cart_add"], counts["purchase"], start, end,
-                            exp.name if exp is not None else None)
+                            exp.name if exp is not None else None, counts["served"], round(revenue, 2))
 
 
 def _write(db: Database, buffer: list[dict[str, Any]]) -> None:
     if buffer:
         with db.engine.begin() as conn:
             insert_rows(conn, buffer)
+            mark_dirty(conn, {r["day"] for r in buffer})  # a second run adds to days already rolled up
         buffer.clear()
 
 
@@ -246,7 +261,9 @@ class _Simulator:
         cat_code, col_code = {c: i for i, c in enumerate(cats)}, {c: i for i, c in enumerate(cols)}
         self.cat = np.array([cat_code.get(p.category_id, -1) for p in catalog], dtype=np.int64)
         self.col = np.array([col_code.get(p.colour, -1) if p.colour else -1 for p in catalog], dtype=np.int64)
-        self.logp = np.log1p(np.array([p.price for p in catalog], dtype=float))
+        self.prices = np.array([p.price for p in catalog], dtype=float)
+        self.logp = np.log1p(self.prices)
+        self.run = f"sim{seed}-{start:%Y%m%d%H%M%S}"  # request ids unique per run: lists never merge
         self.cat_members = [np.flatnonzero(self.cat == c) for c in range(len(cats))]
         self.cat_label = [cat_names.get(c, f"category {c}") for c in cats]
         self.col_label = cols
@@ -280,6 +297,7 @@ class _Simulator:
             second = (int(rng.choice(24, p=self.hour_p)) * 3600 + int(rng.integers(0, 3600))) % (22 * 3600)
             t = self.start + timedelta(days=day, seconds=second)
             session = f"sim-s{self.seed}-{u}-{s}"
+            self.widget = bool(rng.random() < WIDGET_SHARE)
             source = self._pick_source(taste)
             for _ in range(min(8, int(rng.geometric(0.45)))):
                 clicked = self._page(rows, user, session, source, taste, variant, t)
@@ -326,17 +344,25 @@ class _Simulator:
             query = " ".join(words) or "new arrivals"
         base = {"user_id": user, "session_id": session, "source_product_id": None if search else int(self.ids[source]),
                 "query": query, "algorithm": algo, "strategy": strategy, "filters": None, "experiment": exp_name,
-                "variant": var_name, "simulated": 1, "external_id": None, "config_version": self.config_version}
+                "variant": var_name, "simulated": 1, "external_id": None, "config_version": self.config_version,
+                "request_id": f"{self.run}-{self.lists}", "price": None, "quantity": None}
         ts = t.replace(microsecond=(t.microsecond // 1000) * 1000)
         for p in range(len(shown)):
-            rows.append(base | {"kind": "impression", "ts": ts, "product_id": int(self.ids[shown[p]]),
+            rows.append(base | {"kind": "served", "ts": ts, "product_id": int(self.ids[shown[p]]),
                                 "position": p, "score": round(float(shown_score[p]), 4)})
         positions = np.arange(len(shown))
         examine = 1.0 / (1.0 + positions) ** EXAMINE_DECAY
         attract = np.minimum(0.95, lift * (0.01 + 0.3 * shown_rel ** 2))
         draws = rng.random((3, len(shown)))
+        clicks = np.flatnonzero(draws[0] < examine * attract)
+        if self.widget:  # the widget reports the tiles scrolled into view: at least up to the last one clicked
+            seen = max(int(rng.integers(min(3, len(shown)), len(shown) + 1)), int(clicks.max()) + 1 if len(clicks) else 0)
+            for p in range(seen):
+                rows.append(base | {"kind": "impression", "ts": ts + timedelta(seconds=1),
+                                    "product_id": int(self.ids[shown[p]]), "position": p,
+                                    "score": round(float(shown_score[p]), 4)})
         clicked = None
-        for p in np.flatnonzero(draws[0] < examine * attract):
+        for p in clicks:
             pid = int(self.ids[shown[p]])
             r = float(shown_rel[p])
             ev = base | {"product_id": pid, "position": int(p), "score": round(float(shown_score[p]), 4)}
@@ -345,9 +371,12 @@ class _Simulator:
             clicked = int(shown[p]) if clicked is None else clicked
             if draws[1, p] < CART_BASE + CART_SLOPE * r:
                 tcart = tc + timedelta(seconds=int(rng.integers(10, 120)))
-                rows.append(ev | {"kind": "cart_add", "ts": tcart})
+                money = {"price": round(float(self.prices[shown[p]]), 2),
+                         "quantity": 1 + int(rng.choice(len(QUANTITY_P), p=QUANTITY_P))}
+                rows.append(ev | money | {"kind": "cart_add", "ts": tcart})
                 if draws[2, p] < BUY_BASE + BUY_SLOPE * r:
-                    rows.append(ev | {"kind": "purchase", "ts": tcart + timedelta(seconds=int(rng.integers(60, 900)))})
+                    rows.append(ev | money | {"kind": "purchase",
+                                              "ts": tcart + timedelta(seconds=int(rng.integers(60, 900)))})
         return clicked
 
 
@@ -355,6 +384,8 @@ def remove_simulated(db: Database) -> int:
     """Delete every simulated event and the simulator's experiments; returns the number of events deleted."""
     with db.engine.begin() as conn:
         n = conn.execute(delete(EventRow).where(EventRow.simulated == 1)).rowcount
+    if n:
+        reset(db)  # the rolled-up days held simulated rows: rebuilt from what is left
     with db.session() as s:
         for row in s.scalars(select(ExperimentRow).where(ExperimentRow.simulated.is_(True))).all():
             s.delete(row)

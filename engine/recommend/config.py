@@ -31,19 +31,20 @@ from engine.recommend.config_document import (DEFAULT_EVENT_WEIGHTS, EVENT_KINDS
 from engine.recommend.looks import DEFAULT_COMPLEMENTARY, ComplementaryMap, ComplementaryTarget
 from engine.recommend.rerank import BUILTIN_STRATEGIES, FactorParams, Strategy
 from engine.recommend.rules import Rule
+from engine.search.config import SearchConfig
 from engine.settings import Settings
 
 # The public names; those of the document (schema, paths, event kinds) are re-exported from config_document
 # so that callers need one import.
 __all__ = ["DEFAULT_EVENT_WEIGHTS", "EVENT_KINDS", "SCHEMA_PATH", "SCHEMA_VERSION",
-           "DiversityConfig", "EncodersConfig", "EventsConfig", "PersonalisationConfig", "RecoConfig", "dump",
+           "DiversityConfig", "EncodersConfig", "EventsConfig", "PersonalisationConfig", "RecoConfig", "SearchConfig", "dump",
            "fingerprint", "from_dict", "json_path", "load", "migrate", "parse_yaml", "save", "schema",
            "validate_document", "write_schema"]
 
 # Metadata that labels an export without changing a single result: left out of the fingerprint.
 _METADATA = ("version", "created_at")
 # Sections whose keys are the fields of one dataclass: a document sets some keys, the rest stay built-in.
-_SECTIONS = ("encoders", "factors", "diversity", "events", "personalisation")
+_SECTIONS = ("encoders", "factors", "diversity", "events", "personalisation", "search")
 _VALUES = ("schema_version", "version", "created_at", "text_weight", "default_strategy")
 
 
@@ -101,6 +102,7 @@ class RecoConfig:
     complementary: ComplementaryMap = field(default_factory=_default_complementary)
     events: EventsConfig = field(default_factory=EventsConfig)
     personalisation: PersonalisationConfig = field(default_factory=PersonalisationConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     @classmethod
     def default(cls, settings: Settings | None = None) -> "RecoConfig":

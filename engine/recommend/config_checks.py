@@ -120,6 +120,13 @@ def cross_errors(doc: dict[str, Any]) -> list[str]:
     default = doc.get("default_strategy")
     if isinstance(default, str) and default and default not in names:
         out.append(f"$.default_strategy: unknown strategy {default!r} (known: {', '.join(sorted(names))})")
+    search = doc.get("search")
+    if isinstance(search, dict):
+        strategy = search.get("strategy")
+        if isinstance(strategy, str) and strategy and strategy not in names:
+            out.append(f"$.search.strategy: unknown strategy {strategy!r} (known: {', '.join(sorted(names))})")
+        if search.get("dense_weight") == 0 and search.get("lexical_weight") == 0:
+            out.append("$.search: dense_weight and lexical_weight are both 0: one list must count")
 
     rules = doc.get("rules")
     if isinstance(rules, list):

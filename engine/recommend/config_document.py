@@ -39,6 +39,7 @@ from engine.recommend.config_checks import cross_errors, json_path
 from engine.recommend.looks import MAX_ITEMS_LIMIT
 from engine.recommend.rerank import FACTORS
 from engine.recommend.rules import SCOPE_HELP, parse_scope, parse_time
+from engine.search.config import SearchDoc
 
 SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
@@ -272,6 +273,7 @@ class ConfigDocument(Part):
         None, json_schema_extra={"propertyNames": {"minLength": 1}})
     events: EventsDoc = None
     personalisation: PersonalisationDoc = None
+    search: SearchDoc = None
 
     @field_validator("schema_version")
     @classmethod

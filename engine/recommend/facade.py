@@ -18,14 +18,18 @@ from engine.encoders.base import ImageEncoder, TextEncoder
 from engine.encoders.images import load_image
 from engine.errors import NotFound, ValidationError, VitrinaError
 from engine.insights.popularity import trending
+from engine.photos.confidence import LOOSE, LOOSE_LABEL
+from engine.photos.search import PhotoResult
+from engine.photos.search import search as photo_search
 from engine.recommend import fbt, personal
 from engine.recommend.cards import CardCache, PopularityCache
 from engine.recommend.config import RecoConfig
 from engine.recommend.looks import complete_the_look, targets_for
 from engine.recommend.personal import PersonalisedResult
 from engine.recommend.profiles import ProfileStore
-from engine.recommend.rerank import reason_text, rerank
+from engine.recommend.rerank import REASON_TEXT, reason_text, rerank
 from engine.recommend.rules import Styles, hider
+from engine.search.text import TextSearch, TextSearchResult
 from engine.settings import Settings
 from engine.store.base import CollectionSpec, StoreHit, VectorStore
 from engine.store.vectors import query_combined, unit
@@ -154,12 +158,7 @@ class Recommender:
             filters.exclude_brands = sorted(set(filters.exclude_brands) | {source.brand})
         return self._ranked(stored[0].vectors[by], by, n, filters, strat, source)
 
-    def search_by_text(self, query: str, n: int = 12, filters: Filters | None = None, space: str = "text",
-                       strategy: str | None = None) -> list[Recommendation]:
-        """Free text in any supported language; space="image" searches photos with CLIP's text tower."""
-        self.parts.cards.check()  # once per request: every card below is read without a recheck
-        n = self.check_n(n)
-        filters = replace(filters or Filters()).validate()
+    def _check_query(self, query: str) -> None:
         if not isinstance(query, str) or is_blank(query):  # NUL, whitespace and bidi marks say nothing
             raise ValidationError("the search text is empty")
         problem = text_problem(query)
@@ -168,32 +167,83 @@ class Recommender:
         if len(query) > self.settings.max_query_chars:
             raise ValidationError(f"the search text is {len(query)} characters long; "
                                   f"the limit is {self.settings.max_query_chars}")
+
+    def text_search(self, query: str, n: int = 12, filters: Filters | None = None, strategy: str | None = None,
+                    *, mode: str | None = None, ignore: Sequence[str] = (),
+                    understand: bool = True) -> TextSearchResult:
+        """Free text in any supported language: exact sku / name matches first, then hybrid (dense + lexical)
+        search held to the colour, gender, category and price the query names (`ignore` leaves kinds of them
+        out: a chip taken off), with a confidence and the "loosely related" mark. `mode` dense or lexical
+        runs one list alone (evaluation); `understand=False` reads no attributes. See engine.search.text."""
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n = self.check_n(n)
+        filters = replace(filters or Filters()).validate()
+        self._check_query(query)
+        if isinstance(ignore, str) or not all(isinstance(k, str) for k in ignore):
+            raise ValidationError(f"ignore must be a list of attribute kinds, got {ignore!r}")
+        if strategy is not None:
+            self._strategy(strategy)
+        self._spec()
+        return TextSearch(self, rerank, REASON_TEXT["featured"].values()).run(query, n, filters, strategy, mode,
+                                                                              ignore, understand)
+
+    def search_by_text(self, query: str, n: int = 12, filters: Filters | None = None, space: str = "text",
+                       strategy: str | None = None) -> list[Recommendation]:
+        """Free text in any supported language; space="image" searches photos with CLIP's text tower. The text
+        space is text_search's items (hybrid, attribute-aware); combined and image rank by one vector."""
+        if space == "text":
+            return self.text_search(query, n, filters, strategy).items
+        self.parts.cards.check()  # once per request: every card below is read without a recheck
+        n = self.check_n(n)
+        filters = replace(filters or Filters()).validate()
+        self._check_query(query)
         spec = self._spec()
         if space == "image":
             if not self.image_encoder.supports_text:
                 raise ValidationError(f"text-to-photo search needs CLIP; the image encoder in use is "
                                       f"{self.image_encoder.name}")
             vec, by = self.image_encoder.encode_text([query.strip()])[0], "image"
-        elif space in ("text", "combined"):
+        elif space == "combined":
             t = self.text_encoder.encode([query.strip()])[0]
-            if space == "text":
-                vec, by = t, "text"
-            else:
-                vec, by = query_combined(t, None, spec.text_weight, spec.text_dim, spec.image_dim), "combined"
+            vec, by = query_combined(t, None, spec.text_weight, spec.text_dim, spec.image_dim), "combined"
         else:
             raise ValidationError(f"unknown search space {space!r}: use text, combined or image")
         return self._ranked(vec, by, n, filters, self._strategy(strategy), None)
 
     def search_by_image(self, image: bytes | str | Path | BinaryIO, n: int = 12, filters: Filters | None = None,
                         strategy: str | None = None) -> list[Recommendation]:
-        """Photo in, visually closest products out (image vectors)."""
+        """Photo in, visually closest products out (see search_by_photo, which also says how good the match is)."""
+        return self.search_by_photo(image, n, filters, strategy).items
+
+    def search_by_photo(self, image: bytes | str | Path | BinaryIO, n: int = 12, filters: Filters | None = None,
+                        strategy: str | None = None) -> PhotoResult:
+        """The product is found in the photo, its nearest photos are re-ranked by local features with geometric
+        verification (engine.photos), then by the strategy. When nothing matches well the result's `match` is
+        "loose" and every item's reasons start with "loosely related"."""
         self.parts.cards.check()  # once per request: every card below is read without a recheck
         n = self.check_n(n)
         filters = replace(filters or Filters()).validate()
         img = load_image(image, self.settings.max_upload_bytes, self.settings.max_pixels)
         self._spec()
-        vec = self.image_encoder.encode([img])[0]
-        return self._ranked(vec, "image", n, filters, self._strategy(strategy), None)
+        found = photo_search(img, self.image_encoder, self.store, n * OVERFETCH, filters, self._photo_paths,
+                             self.settings.max_upload_bytes, self.settings.max_pixels)
+        div = self.config.diversity
+        vectors = None
+        if div.mmr_lambda is not None:
+            stored = self.store.retrieve([c.id for c in found.candidates], with_vectors=["image"])
+            vectors = {h.id: h.vectors["image"] for h in stored if "image" in h.vectors}
+        items = rerank(None, self._candidates([StoreHit(c.id, c.score) for c in found.candidates], "image"),
+                       self._strategy(strategy), n, vectors=vectors, mmr_lambda=div.mmr_lambda,
+                       collapse_k=div.collapse_k, rules=self.config.rules, lang=None, params=self.config.factors,
+                       fetch_product=self.pinned(filters), boosts=self.config.boosts, styles=self.rule_styles(),
+                       now=datetime.now(timezone.utc))
+        if found.match == LOOSE:
+            items = [replace(r, reasons=[LOOSE_LABEL, *r.reasons]) for r in items]
+        return PhotoResult(items, found.match, found.evidence)
+
+    def _photo_paths(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """The main photo of each product (a path or a URL), for local-feature matching."""
+        return {pid: card.image for pid, card in self.parts.cards.cards(ids, checked=True).items()}
 
     # ---- ranking ----------------------------------------------------------------------------------
     def _ranked(self, vector: np.ndarray, by: str, n: int, filters: Filters, strategy,

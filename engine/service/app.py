@@ -23,6 +23,7 @@ from typing import Annotated, Any, AsyncIterator, Callable
 
 from fastapi import Body, Depends, FastAPI, File, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from engine.errors import InvalidImage, NotFound, VitrinaError
@@ -32,11 +33,13 @@ from engine.service import lists
 from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
 from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES, PHOTOS_ROUTE
 from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Events, EventsResult, FBTList, Health,
-                                   ImageForm, NotLike, NotLikeIn, PersonalisedList, ProductValues,
+                                   ImageForm, NotLike, NotLikeIn, PersonalisedList, PhotoList, ProductValues,
                                    RecommendationList)
 from engine.service.params import ProductKey, Refine, Shopper, Text, category, refine, shopper, strategy
 from engine.service.requests import (ReadDeadline, RequestIds, admit, bounded, current_request_id,
                                      multipart)
+from engine.service.shop import routes as shop
+from engine.service.shop.beacons import beacon_route
 from engine.service.state import Service
 from engine.settings import Settings
 
@@ -97,10 +100,15 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
     app.add_middleware(ReadDeadline, seconds=body_seconds if body_seconds is not None else settings.body_timeout)  # the last added is the outermost
     app.add_middleware(ContainErrors)  # inside RequestIds: its 500 carries the request id
     app.add_middleware(RequestIds, config_version=service.serving_version)
+    # Outermost: a preflight is answered before anything else, and only the configured shop origins (never a
+    # wildcard) get CORS headers, on every answer, errors included.
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.shop_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], allow_credentials=False, max_age=600)
     install_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _list_routes(app, service)
     _other_routes(app, service)
+    shop.install(app, service)  # /widget.js and the demo shop (/shop/), outside the API document
     return app
 
 
@@ -154,11 +162,12 @@ def _list_routes(app: FastAPI, service: Service) -> None:
         if not photo:
             raise InvalidImage("the uploaded image is empty")
         served = lists.search_by_image(service, photo, limit, strategy, category, refine)
+        lists.record_search(service, served, rid, who, "photo")
         return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
 
     app.router.add_api_route(
         "/api/recommendations/search_by_image/", search_by_image, methods=["POST"], operation_id="search_by_image",
-        response_model=RecommendationList,
+        response_model=PhotoList,
         summary='Products that look like an uploaded photo (multipart field "image").',
         responses=_errors(400, 413, 503), dependencies=[Depends(multipart)],
         route_class_override=bounded(max_photo + MULTIPART_OVERHEAD_BYTES, "the upload"))
@@ -225,10 +234,12 @@ def _other_routes(app: FastAPI, service: Service) -> None:
 
     app.router.add_api_route(
         "/api/events/", post_events, methods=["POST"], status_code=201, operation_id="events",
-        summary=("Log shopper events: one JSON object or a list of them. Events naming an unknown product are "
-                 "refused one by one (listed in `refused`); 404 when every event is."),
+        summary=("Log shopper events: one JSON object or a list of them (also as text/plain, as sendBeacon "
+                 "sends it). Events naming an unknown product or list, not fitting their list (position, product) "
+                 "or repeating a tile's impression or click are refused one by one (listed in `refused`); 404 or "
+                 "400 when every event is."),
         responses=_errors(400, 404, 413),
-        route_class_override=bounded(MAX_EVENTS_BODY_BYTES, "the events body"))
+        route_class_override=beacon_route(MAX_EVENTS_BODY_BYTES, "the events body"))  # sendBeacon: text/plain
 
     @app.get("/api/users/{user_id}/not_like/", operation_id="not_like_list", responses=_errors(400),
              summary='The products a shopper marked "not like this", most recent first.')

@@ -1,4 +1,8 @@
-"""The impressions of served lists, written in batches from one thread, off the request path."""
+"""The `served` rows of the lists the service answered, written in batches from one thread, off the request path.
+
+Each row names its list by request id (events.request_id); a tile a shopper's browser reports visible arrives
+later as an `impression` row naming the same request id (POST /api/events/), and the analytics divide clicks by
+those where a list has them, by the served rows otherwise (engine.insights.analytics)."""
 from __future__ import annotations
 
 import logging
@@ -44,6 +48,7 @@ class ImpressionWriter:
                     self._thread.start()
         if job.get("ts") is None:
             job = {**job, "ts": utc_now()}
+        job = _with_request_id(job)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -139,5 +144,15 @@ class ImpressionWriter:
                 "failed": self.failed}
 
 
+def _with_request_id(job: dict[str, Any]) -> dict[str, Any]:
+    """The list's request id in its own column: a caller may hand it over in filters["request_id"] (how the
+    service named its lists before the column existed); the filters keep only what the list was filtered by."""
+    filters = job.get("filters")
+    if job.get("request_id") is None and isinstance(filters, dict) and "request_id" in filters:
+        rest = {k: v for k, v in filters.items() if k != "request_id"}
+        job = {**job, "request_id": filters["request_id"], "filters": rest or None}
+    return job
+
+
 def _request_id(job: dict[str, Any]) -> Any:
-    return (job.get("filters") or {}).get("request_id")
+    return job.get("request_id")

@@ -6,6 +6,7 @@ blocking, and only then runs it in the thread pool (the recommender blocks on SQ
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any, Callable, Sequence
 
 from fastapi import Request
@@ -15,6 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from engine.cache import LIST_FORMAT, CachedList
 from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event
+from engine.insights.searches import record_search as record
+from engine.photos.confidence import LOOSE
 from engine.recommend.facade import Recommender
 from engine.recommend.looks import LOOK_STRATEGY
 from engine.recommend.personal import SERVED_PERSONALISED
@@ -22,7 +25,10 @@ from engine.types import Recommendation
 from engine.service.media import absolute
 from engine.service.models import EventIn, Item, Refusal
 from engine.service.params import Refine, Shopper
+from engine.service.shop.attribution import attribute
 from engine.service.state import Service
+
+log = logging.getLogger(__name__)
 
 Served = tuple[CachedList, bool]  # the list, and whether it came from the cache
 
@@ -82,12 +88,25 @@ def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None
     filters = service.filters(category, refine)
 
     def compute(rec: Recommender) -> CachedList:
-        items = rec.search_by_image(photo, n=n, filters=filters, strategy=strategy)
-        return rendered(service, items, "search_image", strategy=strategy)
+        found = rec.search_by_photo(photo, n=n, filters=filters, strategy=strategy)
+        return rendered(service, found.items, "search_image", strategy=strategy, extra={"match": found.match})
 
     params = {"image": hashlib.sha256(photo).hexdigest(), "limit": n, "strategy": strategy,
               "category": category, **refine.as_dict()}
     return service.cached_list("search-image", params, compute)
+
+
+def record_search(service: Service, served: Served, rid: str, shopper: Shopper, kind: str,
+                  query: str | None = None, language: str | None = None, attributes: dict | None = None) -> None:
+    """Record the search for the search insights (engine.insights.searches); the shopper already has the
+    answer, so a log that cannot take the row costs the row, never the response."""
+    listing, _ = served
+    try:
+        record(service.events.db, kind=kind, results=len(listing.items), query=query, language=language,
+               attributes=attributes, no_good_match=listing.extra.get("match") == LOOSE, request_id=rid,
+               session_id=shopper.session_id)
+    except Exception:
+        log.exception("could not record search %s", rid)
 
 
 def personalised(service: Service, user_id: str | None, n: int, not_like: list[str] | None,
@@ -149,16 +168,18 @@ def bought_together(service: Service, key: str, n: int, min_support: int, min_co
 
 
 def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refusal]]:
-    """Validate every event (a bad one refuses the whole batch: 400), then store those naming known products;
-    an event naming an unknown product (by sku, id or source id) is refused on its own, so one stale product
-    in a storefront's batch does not lose the rest. Every event refused is NotFound (404), nothing written.
+    """Validate every event (a bad one refuses the whole batch: 400), then store those naming known products
+    and, when they name a list, fitting a list this service served (engine.service.shop.attribution: its
+    request id, a position holding the product, one impression and one click per position). An event failing
+    those is refused on its own, so one stale product or replayed beacon in a storefront's batch does not lose
+    the rest. Every event refused: nothing written, 404 when each names an unknown product or list, else 400.
     Returns how many were new (an event_id already logged is skipped) and the refusals."""
     serving = service.current()
     rec = serving.recommender
     named = {e.product_id for e in events if e.product_id is not None}
     named |= {e.source_product_id for e in events if e.source_product_id is not None}
     known = set(rec.cards(sorted(named)))
-    out, refused = [], []
+    pending, refused = [], []
     for i, e in enumerate(events):
         try:
             product_id = rec.card(e.sku).id if e.sku is not None else e.product_id
@@ -177,9 +198,13 @@ def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refus
                    external_id=f"api:{e.event_id}" if e.event_id else None, request_id=e.request_id,
                    price=e.price, quantity=e.quantity)
         try:
-            out.append(ev.validate())
+            pending.append((i, e, ev.validate()))
         except ValidationError as err:
             raise ValidationError(f"event {i}: {err}") from None
+    out, unfit = attribute(service, pending)
+    refused = sorted(refused + [Refusal(event=i, error=name, message=f"event {i}: {why}") for i, name, why in unfit],
+                     key=lambda r: r.event)
     if not out:
-        raise NotFound("; ".join(r.message for r in refused))
+        everything = "; ".join(r.message for r in refused)
+        raise (NotFound if all(r.error == NotFound.__name__ for r in refused) else ValidationError)(everything)
     return service.events.log_many(out), refused

@@ -138,6 +138,13 @@ class RecommendationList(BaseModel):
     request_id: str
 
 
+class PhotoList(RecommendationList):
+    match: Literal["good", "loose"] = Field(description=(
+        'Search by photo: "good" when the top item matches the photo (its local features agree on one perspective, '
+        'or its photo is close enough); "loose" when nothing in the catalog matches well, so the items are only '
+        'loosely related (each item\'s reasons then start with "loosely related").'))
+
+
 class ProfileSummary(BaseModel):
     events: int
     price_band: tuple[float, float] | None = None
@@ -160,7 +167,9 @@ class Refusal(BaseModel):
     """One event of a batch that was not stored, while the others were."""
 
     event: int = Field(description="Its place in the body's list, from 0.")
-    error: str = Field(description="NotFound: it names a product the catalog does not hold.")
+    error: str = Field(description=("NotFound: it names a product the catalog does not hold, or a list the "
+                                    "service did not serve; ValidationError: it does not fit its list (position, "
+                                    "product, algorithm…); Duplicate: its tile's impression or click is logged."))
     message: str
 
 
@@ -236,8 +245,10 @@ Timestamp = Annotated[datetime | None, BeforeValidator(_event_ts), WithJsonSchem
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "description": "epoch milliseconds"}],
     "description": "Default: now; not in the future, at most five years old."})]
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]  # the product ids are BIGINT
-Key = Annotated[str | None, Clean, Field(min_length=1, max_length=MAX_TEXT)]  # the event log's column widths
-Label = Annotated[str | None, Clean, Field(min_length=1, max_length=64)]
+# Optional text: the constraints sit on the text itself, so an explicit null is "absent" (constraints on the
+# whole `str | None` made pydantic raise TypeError on null: a 500 for `"user_id": null`).
+Key = Annotated[Annotated[str, Field(min_length=1, max_length=MAX_TEXT), Clean] | None, Field()]  # column widths
+Label = Annotated[Annotated[str, Field(min_length=1, max_length=64), Clean] | None, Field()]
 
 
 class EventIn(BaseModel):
@@ -248,11 +259,11 @@ class EventIn(BaseModel):
     kind: Literal[SHOPPER_KINDS]
     session_id: Annotated[str, Clean, Field(min_length=1, max_length=MAX_TEXT)]
     product_id: Id | None = None
-    sku: Annotated[str | None, ProductText, Field(min_length=1, max_length=MAX_TEXT)] = None
+    sku: Annotated[str, Field(min_length=1, max_length=MAX_TEXT), ProductText] | None = None
     ts: Timestamp = None
     user_id: Key = None
     source_product_id: Id | None = None
-    query: Annotated[str | None, Clean, Field(max_length=MAX_QUERY_CHARS)] = None
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS), Clean] | None = None
     algorithm: Annotated[str | None, Field(pattern=f"^{ALGORITHM_NAME.pattern}$")] = None
     strategy: Label = None
     position: Annotated[StrictInt | None, Field(ge=0, le=2 ** 31 - 1)] = None

@@ -7,7 +7,12 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from engine.store.vectors import SparseVector
 from engine.types import Filters
+
+# The named sparse vector of lexical (BM25-style) weights, computed by engine.search.sparse with one tokenizer
+# for both stores; the store applies the IDF of each term (Qdrant's IDF modifier).
+LEXICAL = "lexical"
 
 # Payload fields that get a Qdrant payload index (every filtered field is indexed).
 PAYLOAD_SCHEMA: dict[str, str] = {
@@ -55,6 +60,7 @@ class PointRecord:
     id: int
     vectors: dict[str, np.ndarray]  # any of text / image / combined; a product without photo has no image
     payload: dict = field(default_factory=dict)
+    lexical: SparseVector | None = None  # written only to a collection that has the LEXICAL sparse vector
 
 
 @dataclass
@@ -130,6 +136,15 @@ class VectorStore(Protocol):
     def query(self, vector: np.ndarray, using: str, limit: int, filters: Filters | None = None,
               with_vectors: Sequence[str] = (), offset: int = 0) -> list[StoreHit]:
         """Nearest points by cosine on the named vector, filtered; score = cosine similarity."""
+
+    def has_lexical(self) -> bool:
+        """Whether the collection has the LEXICAL sparse vector (created by this version). A collection made
+        before it has none: lexical search is unavailable until `index --full` recreates it."""
+
+    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None) -> list[StoreHit]:
+        """Points by the dot product of their LEXICAL vector with `vector`, each term weighted by its IDF over
+        the collection; points sharing no term are left out. NotFound when the collection has no lexical
+        vector (has_lexical() is False)."""
 
     def recommend(self, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray], using: str,
                   limit: int, filters: Filters | None = None) -> list[StoreHit]:

@@ -46,7 +46,10 @@ def _config(shard: str, threshold_kb: int | None) -> qe.EdgeConfig:
         saved = json.load(fh)
     vectors = {name: qe.EdgeVectorParams(size=int(v["size"]), distance=getattr(qe.Distance, v["distance"]))
                for name, v in saved["vectors"].items()}
-    return qe.EdgeConfig(vectors=vectors, optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb))
+    sparse = {name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if (v or {}).get("modifier") == "idf" else None)
+              for name, v in (saved.get("sparse_vectors") or {}).items()}
+    return qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse or None,
+                         optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb))
 
 
 def build(shard: str) -> dict:

@@ -14,9 +14,10 @@ from qdrant_client.http.exceptions import ApiException, ResponseHandlingExceptio
 
 from engine.errors import EncoderMismatch, NotFound, ValidationError, VitrinaError
 from engine.types import Filters
-from engine.store.base import PAYLOAD_SCHEMA, BuildProgress, CollectionSpec, GraphReport, GraphStatus, PointRecord, \
-    StoreHit
+from engine.store.base import LEXICAL, PAYLOAD_SCHEMA, BuildProgress, CollectionSpec, GraphReport, GraphStatus, \
+    PointRecord, StoreHit
 from engine.store import filters as fx
+from engine.store.vectors import SparseVector, check_lexical, check_sparse, lexical_missing
 
 SPEC_KEY = "vitrina_spec"
 _SCHEMA_TYPES = {
@@ -68,6 +69,12 @@ def _vectors(raw: object, names: Sequence[str]) -> dict[str, np.ndarray]:
     if not raw or not names or not isinstance(raw, dict):
         return {}
     return {k: np.asarray(v, dtype=np.float32) for k, v in raw.items() if k in names}
+
+
+def _with_lexical(vectors: dict, lexical: SparseVector | None) -> dict:
+    if lexical is None:
+        return vectors
+    return {**vectors, LEXICAL: models.SparseVector(indices=list(lexical.indices), values=list(lexical.values))}
 
 
 class QdrantClientStore:
@@ -130,6 +137,7 @@ class QdrantClientStore:
             self.collection,
             vectors_config={name: models.VectorParams(size=size, distance=models.Distance.COSINE)
                             for name, size in spec.sizes().items()},
+            sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             metadata={SPEC_KEY: fx.spec_to_json(spec)},
         )
         if self._stored_spec() != spec:
@@ -138,6 +146,12 @@ class QdrantClientStore:
                                f"where Vitrina records which encoders built the vectors: use a newer Qdrant")
         self._ensure_indexes()
         self._spec = spec
+
+    @_server_errors
+    def has_lexical(self) -> bool:
+        if not self._exists():
+            return False
+        return LEXICAL in (self.client.get_collection(self.collection).config.params.sparse_vectors or {})
 
     @_server_errors
     def spec(self) -> CollectionSpec | None:
@@ -179,9 +193,11 @@ class QdrantClientStore:
     def upsert(self, points: Sequence[PointRecord]) -> None:
         """Replaces whole points: a vector left out of a re-upserted point is gone afterwards."""
         clean = fx.check_points(points, self._require())
+        lexical = check_lexical(points, self.has_lexical(), self.where)
         if clean:
             self.client.upsert(self.collection, wait=True, points=[
-                models.PointStruct(id=p.id, vector=p.vectors, payload=p.payload) for p in clean])
+                models.PointStruct(id=p.id, vector=_with_lexical(p.vectors, lex), payload=p.payload)
+                for p, lex in zip(clean, lexical)])
 
     @_server_errors
     def delete(self, ids: Sequence[int]) -> None:
@@ -218,6 +234,19 @@ class QdrantClientStore:
                                        with_vectors=names or False)
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names))
                 for h in res.points]
+
+    @_server_errors
+    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None) -> list[StoreHit]:
+        q = check_sparse(vector, "lexical query")
+        (limit, _) = fx.check_limit(limit)
+        self._require()
+        if not self.has_lexical():
+            raise NotFound(lexical_missing(self.where))
+        res = self.client.query_points(self.collection, query=models.SparseVector(indices=list(q.indices),
+                                                                                  values=list(q.values)),
+                                       using=LEXICAL, limit=limit, query_filter=to_client_filter(fx.plan(filters)),
+                                       with_payload=True)
+        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {})) for h in res.points if h.score > 0]
 
     @_server_errors
     def recommend(self, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray], using: str,

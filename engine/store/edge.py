@@ -20,7 +20,9 @@ import qdrant_edge as qe
 
 from engine.errors import EncoderMismatch, NotFound, VitrinaError
 from engine.types import Filters
-from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store.base import LEXICAL, PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store.edge_wire import edge_sparse, edge_vectors, shard_has_lexical, to_edge_filter, vectors_of
+from engine.store.vectors import SparseVector, check_lexical, check_sparse, lexical_missing
 from engine.store import filters as fx
 from engine.store import owner
 from engine.store.graph import RETIRED, GraphBuilds, GraphState, drop_shard_dir, recover, workdirs
@@ -42,33 +44,6 @@ FOLDER_LOCK = "folder.lock"
 
 class StoreLocked(VitrinaError):
     """The shard's WAL is locked by another opener (another process, or another EdgeStore in this one)."""
-
-
-def _condition(c: fx.Condition):
-    if isinstance(c, fx.AnyOf):
-        return qe.FieldCondition(key=c.key, match=qe.MatchAny(list(c.values)))
-    if isinstance(c, fx.Equals):
-        return qe.FieldCondition(key=c.key, match=qe.MatchValue(c.value))
-    if isinstance(c, fx.Between):
-        return qe.FieldCondition(key=c.key, range=qe.RangeFloat(gte=c.gte, lte=c.lte))
-    if isinstance(c, fx.IdIn):
-        return qe.HasIdCondition(set(c.ids))
-    if isinstance(c, fx.HasVector):
-        return qe.HasVectorCondition(c.name)
-    raise TypeError(f"no qdrant-edge translation for {c!r}")
-
-
-def to_edge_filter(p: fx.FilterPlan) -> qe.Filter | None:
-    if not p:
-        return None
-    return qe.Filter(must=[_condition(c) for c in p.must] or None,
-                     must_not=[_condition(c) for c in p.must_not] or None)
-
-
-def _vectors(raw: object, names: Sequence[str]) -> dict[str, np.ndarray]:
-    if not raw or not names:
-        return {}
-    return {k: np.asarray(v, dtype=np.float32) for k, v in dict(raw).items() if k in names}
 
 
 class EdgeStore(GraphBuilds):
@@ -142,6 +117,7 @@ class EdgeStore(GraphBuilds):
         cfg = qe.EdgeConfig(
             vectors={name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine)
                      for name, size in spec.sizes().items()},
+            sparse_vectors={LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
         self._take_folder()
@@ -227,6 +203,11 @@ class EdgeStore(GraphBuilds):
             self._write_spec(spec)
             self._spec = spec
 
+    def has_lexical(self) -> bool:
+        """A folder made before the lexical vector existed has none until a full reindex recreates it."""
+        with self._lock:
+            return self._shard is not None and shard_has_lexical(self.shard_dir)
+
     def spec(self) -> CollectionSpec | None:
         with self._lock:
             if self._spec is not None and self._shard is not None:
@@ -291,9 +272,11 @@ class EdgeStore(GraphBuilds):
             self._wait_thawed()
             shard, spec = self._require()
             clean = fx.check_points(points, spec)
+            lexical = check_lexical(points, self.has_lexical(), f"vector collection at {self.path}")
             if clean:
                 self._apply(shard, qe.UpdateOperation.upsert_points(
-                    [qe.Point(p.id, p.vectors, p.payload) for p in clean]), len(clean))
+                    [qe.Point(p.id, edge_vectors(p.vectors, lex), p.payload) for p, lex in zip(clean, lexical)]),
+                    len(clean))
 
     def delete(self, ids: Sequence[int]) -> None:
         with self._lock:
@@ -331,8 +314,20 @@ class EdgeStore(GraphBuilds):
             hits = shard.query(qe.QueryRequest(
                 limit=limit, offset=offset or None, query=qe.Query.Nearest(q, using=using),
                 filter=to_edge_filter(fx.plan(filters)), with_payload=True, with_vector=names or False))
-        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names))
+        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), vectors_of(h.vector, names))
                 for h in hits]
+
+    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None) -> list[StoreHit]:
+        q = check_sparse(vector, "lexical query")
+        (limit, _) = fx.check_limit(limit)
+        with self._lock:
+            shard, _ = self._require()
+            if not self.has_lexical():
+                raise NotFound(lexical_missing(f"vector collection at {self.path}"))
+            hits = shard.query(qe.QueryRequest(limit=limit, query=qe.Query.Nearest(edge_sparse(q), using=LEXICAL),
+                                               filter=to_edge_filter(fx.plan(filters)), with_payload=True,
+                                               with_vector=False))
+        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {})) for h in hits if h.score > 0]
 
     def recommend(self, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray], using: str,
                   limit: int, filters: Filters | None = None) -> list[StoreHit]:
@@ -355,7 +350,7 @@ class EdgeStore(GraphBuilds):
                 return []
             recs = shard.retrieve(ids, with_payload=True, with_vector=names or False)
         by_id = {int(r.id): r for r in recs}
-        return [StoreHit(i, 0.0, dict(by_id[i].payload or {}), _vectors(by_id[i].vector, names))
+        return [StoreHit(i, 0.0, dict(by_id[i].payload or {}), vectors_of(by_id[i].vector, names))
                 for i in ids if i in by_id]
 
     def all_ids(self) -> set[int]:

@@ -65,7 +65,8 @@ def test_an_old_sqlite_file_gains_the_column_and_keeps_its_rows(tmp_path):
 def test_the_step_reports_what_it_added(tmp_path):
     url = _old_sqlite(tmp_path / "report.db")
     engine = create_engine(url)
-    assert add_missing_columns(engine) == ["events.config_version"]
+    assert add_missing_columns(engine) == ["events.config_version", "events.request_id", "events.price",
+                                          "events.quantity"]
     assert add_missing_columns(engine) == []
 
 

@@ -78,3 +78,27 @@ def test_the_text_output_names_the_version_and_the_strategies(data_dir, tmp_path
     assert main(["simulate", "--days", "1", "--shoppers", "5"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "served by config version 2" in line and f"(strategies {', '.join(cfg.strategies)})" in line, line
+
+
+def test_stats_reports_its_period_and_the_revenue_of_that_period(data_dir, capsys):
+    assert main(["simulate", "--days", "5", "--shoppers", "40", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["stats", "--json", "--days", "30"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["period"]["days"] == 30 and out["period"]["incomplete"] == []
+    db = Database(Settings().sql_url)
+    with db.engine.connect() as conn:
+        revenue = conn.execute(select(func.sum(EventRow.price * EventRow.quantity))
+                               .where(EventRow.kind == "purchase")).scalar_one()
+        served = conn.execute(select(func.count()).where(EventRow.kind == "served")).scalar_one()
+    assert revenue > 0 and out["revenue"]["revenue"] == pytest.approx(revenue, abs=0.01)
+    assert sum(a["served"] for a in out["algorithms"]) == served
+    assert main(["stats", "--json", "--since", "2000-01-01"]) == 0
+    assert json.loads(capsys.readouterr().out)["revenue"]["revenue"] == pytest.approx(revenue, abs=0.01)
+    assert main(["stats"]) == 0
+    text = capsys.readouterr().out
+    assert "period " in text and "revenue " in text and "without price" in text
+    assert main(["stats", "--since", "3000-01-01"]) == 2  # a future start is refused, not an empty answer
+    with pytest.raises(SystemExit) as exit_:  # argparse refuses it, with the usage line
+        main(["stats", "--since", "yesterday"])
+    assert exit_.value.code == 2 and "must be a date" in capsys.readouterr().err

@@ -1,5 +1,7 @@
-"""The Analytics and Experiments pages, driven through AppTest and checked against engine.insights.analytics and
-engine.insights.experiments computed here for the same scope; and the Analytics page in a real Chromium.
+"""The Analytics page's filters and event data, driven through AppTest and checked against
+engine.insights.analytics computed here for the same scope; and the Analytics page in a real Chromium. The
+period's charts against independent SQL: test_analytics_period.py; the Experiments page:
+test_experiments_page.py.
 
 Read-only checks use the demo data prepared once per session, simulated traffic included
 (tests/console_fixtures.py). Checks that write events or experiments get a data folder of their own, so the
@@ -9,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +21,12 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from engine.insights.analytics import Scope, ctr_by_position, daily, funnel, metrics, top_products
+from engine.insights.analytics import Scope, funnel, metrics
 from engine.catalog.db import Database
 from engine.insights.events import Event, EventLog
 from engine.catalog.events import EventRow
-from engine.insights.experiments import get_experiment, results
 from engine.settings import Settings
-from engine.insights.simulate import SIM_EXPERIMENT, simulated_count
+from engine.insights.simulate import simulated_count
 
 from console_fixtures import goto
 
@@ -68,13 +69,26 @@ def traces(at: AppTest, key: str) -> list[dict]:
     return json.loads(at.get_by_key(key).get("plotly_chart")[0].proto.spec)["data"]
 
 
+def traces_title(at: AppTest, key: str) -> str:
+    return json.loads(at.get_by_key(key).get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
 def shown_table(at: AppTest, key: str) -> pd.DataFrame:
     return at.get_by_key(key).dataframe[0].value
 
 
 def shown_scope(at: AppTest) -> Scope:
-    """The Scope the sidebar asks for: the date range (both days included), the algorithms, simulated or not."""
-    start, end = at.date_input(key="an_dates").value
+    """The Scope the sidebar asks for: the period (a preset, or the custom dates), the algorithms, simulated
+    or not. A preset of N days ends today, or on the log's last day when the log has nothing in them."""
+    preset = at.selectbox(key="period_preset").value
+    if preset == "custom":
+        start, end = at.date_input(key="period_dates").value
+    else:
+        from engine.runtime import shared
+
+        last, today = event_days(shared().db)[1], datetime.now(timezone.utc).date()
+        end = today if last >= today - timedelta(days=int(preset) - 1) else last
+        start = end - timedelta(days=int(preset) - 1)
     algos = tuple(at.multiselect(key="an_algorithms").value)
     return Scope(start=start, end=end, algorithms=algos,
                  simulated=None if at.checkbox(key="an_simulated").value else False)
@@ -120,86 +134,7 @@ def own_data(tmp_path, monkeypatch):
     rt.close()
 
 
-# ---- Analytics: charts and tables against the engine ---------------------------------------------------------
-def test_rate_charts_and_tables_equal_the_engines_metrics(console_env, runtime):
-    at = open_page("analytics")
-    assert at.date_input(key="an_dates").value == event_days(runtime.db)  # the whole log by default
-    scope = shown_scope(at)
-    for by in ("algorithm", "strategy"):
-        expected = named_rates(runtime.db, by, scope)
-        assert len(expected) >= 3, expected
-        for rate in RATES:
-            (bars,) = traces(at, f"an-{rate}-{by}")
-            assert bars["type"] == "bar"
-            assert_rate_bars(bars, expected, by, rate)
-        assert_same_table(shown_table(at, f"an-rates-{by}"), expected[[by, *RATE_TABLE]])
-        assert at.get_by_key(f"an-rates-{by}").get("download_button")[0].label == "CSV"
-
-
-def test_funnel_position_trend_top_products_and_experiment_equal_the_engine(console_env, runtime):
-    at = open_page("analytics")
-    scope, db = shown_scope(at), runtime.db
-
-    (stages,) = traces(at, "an-funnel")
-    want = funnel(db, scope)
-    assert stages["type"] == "funnel"
-    assert list(array(stages["y"])) == ["impression", "click", "cart_add", "purchase"]
-    assert list(array(stages["x"])) == list(want["events"])
-    assert want["events"].iloc[0] > want["events"].iloc[1] > want["events"].iloc[3] > 0
-
-    curve = ctr_by_position(db, scope, by_algorithm=True)
-    shown = lines_by_name(traces(at, "an-position"))
-    assert set(shown) == set(curve["algorithm"])
-    for algo, rows in curve.groupby("algorithm"):
-        x, y = shown[algo]
-        assert list(x) == list(rows["position"])
-        np.testing.assert_allclose(y, rows["ctr"])
-
-    trend = daily(db, scope, by="algorithm")
-    shown = lines_by_name(traces(at, "an-daily"))
-    assert set(shown) == set(trend["algorithm"])
-    for algo, rows in trend.groupby("algorithm"):
-        x, y = shown[algo]
-        assert list(pd.to_datetime(x)) == list(rows["day"])
-        np.testing.assert_allclose(y, rows["ctr"])
-    at.radio(key="an_trend_rate").set_value("conversion_impression").run()
-    for algo, (x, y) in lines_by_name(traces(at, "an-daily")).items():
-        np.testing.assert_allclose(y, trend[trend["algorithm"] == algo]["conversion_impression"])
-
-    top = top_products(db, n=20, by="purchases", scope=scope)
-    assert_same_table(shown_table(at, "an-top"), top)
-    at.selectbox(key="an_top_by").set_value("clicks").run()
-    assert_same_table(shown_table(at, "an-top"), top_products(db, n=20, by="clicks", scope=scope))
-
-    assert at.selectbox(key="an_experiment").value == SIM_EXPERIMENT
-    res = results(db, SIM_EXPERIMENT, scope)
-    assert_same_table(shown_table(at, "an-experiment-table"), res.table)
-    by_metric = {t["name"]: t for t in traces(at, "an-experiment")}
-    for metric, col in (("CTR", "ctr"), ("Conversion", "conversion")):
-        assert list(array(by_metric[metric]["x"])) == list(res.table["variant"])
-        np.testing.assert_allclose(array(by_metric[metric]["y"]), res.table[col])
-        np.testing.assert_allclose(array(by_metric[metric]["error_y"]["array"]),
-                                   res.table[f"{col}_high"] - res.table[col])
-
-
-def test_headline_names_the_best_algorithm_of_the_last_week(console_env, runtime):
-    at = open_page("analytics")
-    last = event_days(runtime.db)[1]
-    week = metrics(runtime.db, "algorithm", Scope(start=last - timedelta(days=6), end=last))
-    week = week[week["algorithm"].notna()]
-    text = " ".join(m.value for m in at.get_by_key("an-headline").markdown)
-    assert f"This week ({last - timedelta(days=6)} – {last})" in text
-    for rate, label in (("ctr", "CTR"), ("conversion_impression", "conversion")):
-        ranked = week.sort_values([rate, "algorithm"], ascending=[False, True])
-        best, second = ranked.iloc[0], ranked.iloc[1]
-        sentence = next(line for line in text.split("Best ")[1:] if line.startswith(label + ":"))
-        assert sentence.startswith(f"{label}: **{best['algorithm']}**, {100 * best[rate]:.1f}%"), sentence
-        assert f"ahead of {second['algorithm']} at {100 * second[rate]:.1f}%" in sentence
-        overlaps = best[f"{rate}_low"] <= second[f"{rate}_high"]
-        assert ("The intervals overlap" in sentence) == overlaps
-        assert ("do not overlap" in sentence) == (not overlaps)
-
-
+# ---- Analytics: filters (the period's own checks: test_analytics_period.py) ---------------------------------------
 def test_algorithm_filter_reduces_every_chart_to_that_algorithm(console_env, runtime):
     at = open_page("analytics")
     algo = "vector_combined"
@@ -216,25 +151,10 @@ def test_algorithm_filter_reduces_every_chart_to_that_algorithm(console_env, run
         assert_rate_bars(bars, named_rates(runtime.db, "strategy", scope), "strategy", rate)
     assert set(lines_by_name(traces(at, "an-position"))) == {algo}
     assert set(lines_by_name(traces(at, "an-daily"))) == {algo}
-    assert list(array(traces(at, "an-funnel")[0]["x"])) == list(funnel(runtime.db, scope)["events"])
+    assert list(array(traces(at, "an-funnel")[0]["x"])) == list(funnel(runtime.db, scope)["sessions"])
     all_traffic = funnel(runtime.db, Scope())["events"].iloc[0]
     assert funnel(runtime.db, scope)["events"].iloc[0] < all_traffic
     assert "the only algorithm" in " ".join(m.value for m in at.get_by_key("an-headline").markdown)
-
-
-def test_inverted_or_unfinished_date_range_shows_an_error_and_no_chart(console_env, runtime):
-    at = open_page("analytics")
-    first, last = event_days(runtime.db)
-    at.date_input(key="an_dates").set_value((last, first)).run()
-    assert not at.exception
-    assert len(at.error) == 1 and "inverted" in at.error[0].value and str(last) in at.error[0].value
-    assert len(at.get("plotly_chart")) == 0
-    at.date_input(key="an_dates").set_value((first,)).run()
-    assert len(at.error) == 1 and "end date" in at.error[0].value
-    at.date_input(key="an_dates").set_value((first, first)).run()
-    assert not at.error
-    (bars,) = traces(at, "an-ctr-algorithm")
-    assert_rate_bars(bars, named_rates(runtime.db, "algorithm", Scope(start=first, end=first)), "algorithm", "ctr")
 
 
 # ---- Analytics: event data -----------------------------------------------------------------------------------
@@ -261,7 +181,8 @@ def test_event_upload_reports_rejected_lines_and_feeds_the_charts(own_data):
     assert "unknown event kind 'glance'" in rejected["reason"][0] and "ts" in rejected["reason"][1]
     assert at.get_by_key("an-rejected").get("download_button")[0].label == "CSV"
 
-    assert at.date_input(key="an_dates").value == (date(2024, 5, 1), date(2024, 5, 1))  # follows the data
+    # the last 7 days hold no event: the period ends on the log's last day instead, and says so
+    assert "the 7 days up to the log's last event (2024-04-25 – 2024-05-01)" in traces_title(at, "an-ctr-algorithm")
     (bars,) = traces(at, "an-ctr-algorithm")
     assert list(array(bars["x"])) == ["upload_algo"] and list(array(bars["y"])) == [0.5]  # 1 click, 2 impressions
 
@@ -284,6 +205,8 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
     at.checkbox(key="an_simulated").uncheck().run()
     (bars,) = traces(at, "an-ctr-algorithm")
     assert list(array(bars["x"])) == ["vector_text"] and list(array(bars["y"])) == [0.25]
+    assert list(array(traces(at, "an-funnel")[0]["x"])) == [1, 1, 0, 0]  # sessions: the one real session
+    at.radio(key="an_funnel_by").set_value("events").run()
     assert list(array(traces(at, "an-funnel")[0]["x"])) == [4, 1, 0, 0]
     at.checkbox(key="an_simulated").check().run()
 
@@ -299,96 +222,6 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
     assert list(array(traces(at, "an-ctr-algorithm")[0]["x"])) == ["vector_text"]
 
 
-# ---- Experiments ---------------------------------------------------------------------------------------------
-def test_experiment_is_validated_created_listed_and_stopped_with_a_winner(own_data):
-    at = open_page_alone("experiments")
-    assert any("No experiment yet" in i.value for i in at.info)
-    at.text_input(key="xp_name").input("home-ab")
-    at.number_input(key="xp_2_v1_share").set_value(0.6)
-    at.button(key="xp_create").click().run()
-    assert not at.exception
-    assert len(at.error) == 1 and "shares must sum to 1, they sum to 1.1" in at.error[0].value
-    with pytest.raises(KeyError):
-        at.get_by_key("xp-all-table")
-
-    strategies = list(own_data.config.strategies)
-    at.number_input(key="xp_2_v1_share").set_value(0.5)
-    at.selectbox(key="xp_2_v0_strategy").set_value(strategies[0])
-    at.selectbox(key="xp_2_v1_strategy").set_value(strategies[-1])
-    at.button(key="xp_create").click().run()
-    assert not at.error
-    listed = shown_table(at, "xp-all")
-    assert list(listed["name"]) == ["home-ab"] and list(listed["status"]) == ["running"]
-    assert listed["variants"][0] == f"A: {strategies[0]} 50% · B: {strategies[-1]} 50%"
-    assert at.selectbox(key="xp_pick").value == "home-ab"
-    assert "No answer yet" in at.get_by_key("xp-answer").markdown[0].value  # no traffic so far
-
-    at.selectbox(key="xp_winner").set_value("B")
-    at.button(key="xp_stop").click().run()
-    assert not at.exception and not at.error
-    listed = shown_table(at, "xp-all")
-    assert list(listed["status"]) == ["stopped"] and list(listed["winner"]) == ["B"]
-    stored = get_experiment(own_data.db, "home-ab")
-    assert (stored.status, stored.winner) == ("stopped", "B")
-    at.run()
-    assert any("winner B" in i.value for i in at.info)
-    with pytest.raises(KeyError):
-        at.button(key="xp_stop")  # a stopped experiment cannot be stopped again
-
-
-def test_a_clearly_better_variant_is_called_better(own_data):
-    from engine.insights.experiments import create_experiment
-
-    strategies = list(own_data.config.strategies)
-    create_experiment(own_data.db, "clear-win", [("A", strategies[0], 0.5), ("B", strategies[1], 0.5)])
-    day = datetime(2024, 6, 3, 12)
-    clicks = {"A": 40, "B": 120}  # of 1000 impressions each: 4% against 12%
-    events = []
-    for variant, n in clicks.items():
-        events += [Event("impression", f"{variant}-{i}", i, ts=day, algorithm="vector_combined", position=0,
-                         experiment="clear-win", variant=variant) for i in range(1000)]
-        events += [Event("click", f"{variant}-{i}", i, ts=day, algorithm="vector_combined", position=0,
-                         experiment="clear-win", variant=variant) for i in range(n)]
-    EventLog(own_data.db).log_many(events)
-
-    at = open_page_alone("experiments")
-    res = results(own_data.db, "clear-win")
-    b = res.table.iloc[1]
-    assert b["ctr_significant"] and b["ctr_diff"] == pytest.approx(0.08)
-    answer = [m.value for m in at.get_by_key("xp-answer").markdown]
-    assert answer[0] == "**Is B better than A?** Yes: it is significantly better on CTR."
-    assert answer[1].startswith("- **CTR**: yes — B's CTR is 12.0% against 4.0% for A, a difference of +8.00 points")
-    assert f"p = {b['ctr_p_value']:.3g}" in answer[1]
-    assert answer[2].startswith("- **Conversion**: not shown")  # no purchases on either side
-    assert at.selectbox(key="xp_winner").value == "B"  # the engine's leader is preselected
-
-
-def test_experiment_results_answer_in_words_what_the_engine_computes(console_env, runtime):
-    at = open_page("experiments")
-    assert at.selectbox(key="xp_pick").value == SIM_EXPERIMENT
-    res = results(runtime.db, SIM_EXPERIMENT)
-    assert_same_table(shown_table(at, "xp-results"), res.table)
-    by_metric = {t["name"]: t for t in traces(at, "xp-chart")}
-    np.testing.assert_allclose(array(by_metric["CTR"]["y"]), res.table["ctr"])
-    np.testing.assert_allclose(array(by_metric["Conversion"]["error_y"]["arrayminus"]),
-                               res.table["conversion"] - res.table["conversion_low"])
-
-    answer = [m.value for m in at.get_by_key("xp-answer").markdown]
-    b = res.table[res.table["variant"] == "B"].iloc[0]
-    assert answer[0].startswith("**Is B better than A?**")
-    significant = {c: bool(b[f"{c}_significant"]) for c in ("ctr", "conversion")}
-    worse = any(significant[c] and b[f"{c}_diff"] < 0 for c in significant)
-    better = any(significant[c] and b[f"{c}_diff"] > 0 for c in significant)
-    expected = ("No: it is significantly worse on" if worse else "Yes: it is significantly better on" if better
-                else "Not shown yet: no significant difference.")
-    assert expected in answer[0], answer[0]
-    for line, col in zip(answer[1:], ("ctr", "conversion")):
-        assert f"p = {b[f'{col}_p_value']:.3g}" in line
-        assert f"{100 * b[f'{col}_diff']:+.2f}".replace("-", "\u2212") + " points" in line
-        verdict = ("yes" if b[f"{col}_diff"] > 0 else "no") if significant[col] else "not shown"
-        assert line.split("— ")[0].endswith(f"{verdict} "), line
-
-
 # ---- a real browser ------------------------------------------------------------------------------------------
 @pytest.mark.browser
 def test_analytics_in_a_browser_draws_its_charts_and_downloads_the_table(page: Page, console_server, screenshots):
@@ -400,7 +233,8 @@ def test_analytics_in_a_browser_draws_its_charts_and_downloads_the_table(page: P
     expect(page.get_by_test_id("stException")).to_have_count(0)
     expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
     db = Database(Settings(data_dir=console_server.data_dir).sql_url)
-    expected = named_rates(db, "algorithm", Scope())
+    today = datetime.now(timezone.utc).date()
+    expected = named_rates(db, "algorithm", Scope(start=today - timedelta(days=6), end=today))  # the default period
     ticks = page.locator(".st-key-an-ctr-algorithm .xaxislayer-above .xtick text")
     expect(ticks).to_have_text(list(expected["algorithm"]), timeout=CHART_TIMEOUT)
     for key in ("an-conversion_impression-algorithm", "an-ctr-strategy", "an-funnel", "an-position", "an-daily",

@@ -52,6 +52,7 @@ def test_overview(page: Page, console_server, screenshots):
     products = page.get_by_test_id("stMetric").filter(
         has=page.get_by_test_id("stMetricLabel").get_by_text("Products", exact=True))
     expect(products.get_by_test_id("stMetricValue")).to_have_text(f"{console_server.products:,}".replace(",", "\u202f"))
+    page.get_by_text("Engineering details").click()  # the encoders sit in the engineers' expander
     expect(page.get_by_text("descriptor").first).to_be_visible()
     snapshot(page, screenshots, "overview")
 

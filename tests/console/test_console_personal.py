@@ -106,8 +106,8 @@ def most_active_simulated_shopper(runtime) -> str:
 def events_of(runtime, user_id: str, limit: int, impressions: bool) -> list[tuple]:
     """(time, kind, "sku — title", algorithm) of the user's latest events, newest first."""
     q = select(EventRow.ts, EventRow.kind, EventRow.product_id, EventRow.algorithm).where(EventRow.user_id == user_id)
-    if not impressions:
-        q = q.where(EventRow.kind != "impression")
+    if not impressions:  # what the shopper was shown: the lists served and the tiles a browser reported
+        q = q.where(EventRow.kind.not_in(("served", "impression")))
     with runtime.db.engine.connect() as conn:
         rows = conn.execute(q.order_by(EventRow.ts.desc(), EventRow.id.desc()).limit(limit)).all()
     cards = runtime.catalog.cards([p for _, _, p, _ in rows])

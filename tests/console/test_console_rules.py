@@ -19,6 +19,7 @@ from engine.merchandising.edits import with_rule
 from engine.merchandising.snapshot import look_sample, snapshot
 from engine.recommend.config import fingerprint
 from engine.recommend.rules import time_text
+from console.picker import MATCH_TILES, SEARCH_LIMIT
 from engine.runtime import shared
 
 from console_fixtures import goto
@@ -335,3 +336,18 @@ def test_a_bad_look_map_is_listed_and_not_saved(app, runtime):
     assert fingerprint(working(app)) == kept and grid_skus(app, "looks-preview") == shown
     assert app.selectbox(key="looks_product").value == pid
     assert editor(app).key == "looks_map_0"  # the same editor, still holding the edits to fix
+
+
+def test_a_failed_search_linked_from_analytics_opens_with_its_query_in_the_finder(console_env):
+    """Analytics links a failed query to Rules with `?query=`: the product finder starts with it, so the
+    merchandiser sees the products those words find; a later visit without the link keeps what they typed."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["query"] = "  hoodie  "
+    at.run()
+    goto(at, "rules")
+    assert at.text_input(key="rule_item_query").value == "hoodie"
+    assert any("“hoodie”" in i.value for i in at.info)
+    want = [c.sku for c in shared().catalog.search("hoodie", limit=SEARCH_LIMIT, active_only=True)][:MATCH_TILES]
+    assert want and grid_skus(at, "rule_item-matches") == want
+    at.text_input(key="rule_item_query").input("MH07").run()
+    assert at.text_input(key="rule_item_query").value == "MH07"  # the link does not override the merchandiser

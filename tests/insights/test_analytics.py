@@ -172,7 +172,7 @@ def test_top_products_with_titles(db):
     with pytest.raises(ValidationError):
         A.top_products(db, n=0)
     with pytest.raises(ValidationError, match="cannot rank"):
-        A.top_products(db, by="revenue")
+        A.top_products(db, by="sessions")
 
 
 def test_coverage_counts_products_and_vectors(tmp_path):

@@ -63,12 +63,14 @@ def test_log_impressions_writes_one_batch_sharing_the_context(db):
     served = [(11, 0, 0.9), (12, 1, 0.8), (13, 2, 0.5)]
     n = EventLog(db).log_impressions([(p, pos, np.float32(sc)) for p, pos, sc in served], session_id="s9",
                                      user_id="u9", algorithm="vector_combined", strategy="diverse",
-                                     source_product_id=5, ts=T0)
+                                     source_product_id=5, ts=T0, request_id="req-1")
     assert n == 3
     got = rows(db)
     assert [(r.product_id, r.position, r.score) for r in got] == [(p, pos, pytest.approx(sc)) for p, pos, sc in served]
-    assert {(r.kind, r.session_id, r.user_id, r.algorithm, r.strategy, r.source_product_id, r.ts) for r in got} == \
-        {("impression", "s9", "u9", "vector_combined", "diverse", 5, T0)}
+    assert {(r.kind, r.session_id, r.user_id, r.algorithm, r.strategy, r.source_product_id, r.ts, r.request_id)
+            for r in got} == {("served", "s9", "u9", "vector_combined", "diverse", 5, T0, "req-1")}
+    with pytest.raises(ValidationError, match="kind"):
+        EventLog(db).log_impressions(served, session_id="s9", algorithm="trending", kind="click")
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.insights import analytics as A
 from engine.insights import experiments as X
@@ -47,7 +47,8 @@ def test_same_seed_same_events_and_all_marked_simulated(tmp_path):
     ea = events(a)
     assert ea == events(b) and ea != events(c)
     assert ra.events == len(ea) > 0
-    assert ra.impressions + ra.clicks + ra.carts + ra.purchases == ra.events
+    assert ra.served + ra.impressions + ra.clicks + ra.carts + ra.purchases == ra.events
+    assert 0 < ra.impressions < ra.served  # some sessions report the tiles they saw, the others do not
     assert {e[-1] for e in ea} == {1}
     assert all(END - timedelta(days=5) <= e[0] < END for e in ea)
     assert 999 not in {e[4] for e in ea}  # inactive products are never served
@@ -57,8 +58,10 @@ def test_every_action_is_attributed_to_a_shown_slot(tmp_path):
     db = make_db(tmp_path / "s.db")
     simulate(db, shoppers=40, days=3, seed=1, end=END)
     ev = events(db)
-    shown = {(e[3], e[4], e[6], e[7], e[8]) for e in ev if e[1] == "impression"}
-    actions = [e for e in ev if e[1] != "impression"]
+    shown = {(e[3], e[4], e[6], e[7], e[8]) for e in ev if e[1] == "served"}
+    seen = {(e[3], e[4], e[6], e[7], e[8]) for e in ev if e[1] == "impression"}
+    assert seen and seen <= shown  # a reported tile is a served one
+    actions = [e for e in ev if e[1] not in ("served", "impression")]
     assert actions
     assert all((e[3], e[4], e[6], e[7], e[8]) in shown for e in actions)
     clicks = {(e[3], e[4], e[8]) for e in ev if e[1] == "click"}
@@ -77,7 +80,12 @@ def test_the_example_experiment_has_assigned_traffic(tmp_path):
         v = X.assign(exp, e[2])
         assert (e[11], e[7]) == (v.name, v.config)
     table = X.results(db, SIM_EXPERIMENT).table
-    assert table.impressions.sum() == sum(1 for e in in_exp if e[1] == "impression")
+    # impressions: per list (request id), its reported tiles if it has any, else its served rows
+    with db.engine.connect() as conn:
+        lists = conn.execute(text(
+            "SELECT request_id, SUM(kind = 'served'), SUM(kind = 'impression') FROM events "
+            "WHERE experiment = :x GROUP BY request_id"), {"x": SIM_EXPERIMENT}).all()
+    assert table.impressions.sum() == sum(seen if seen else served for _, served, seen in lists)
 
 
 def test_better_algorithms_and_top_slots_get_more_clicks(tmp_path):
@@ -128,3 +136,17 @@ def test_bad_arguments(tmp_path, kwargs, message):
 def test_an_empty_catalog_is_a_clear_error(tmp_path):
     with pytest.raises(ValidationError, match="at least 2 active products"):
         simulate(Database(f"sqlite:///{tmp_path / 'e.db'}"), end=END)
+
+
+def test_purchases_carry_the_catalog_price_and_revenue_adds_up(tmp_path):
+    db = make_db(tmp_path / "m.db")
+    report = simulate(db, shoppers=80, days=4, seed=6, end=END)
+    with db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT e.price, e.quantity, p.price FROM events e JOIN products p ON p.id = e.product_id "
+            "WHERE e.kind = 'purchase'")).all()
+        unpriced = conn.execute(text("SELECT COUNT(*) FROM events WHERE kind NOT IN ('purchase', 'cart_add') "
+                                     "AND (price IS NOT NULL OR quantity IS NOT NULL)")).scalar_one()
+    assert rows and unpriced == 0
+    assert all(price == pytest.approx(catalog) and 1 <= q <= 3 for price, q, catalog in rows)
+    assert report.revenue == pytest.approx(sum(price * q for price, q, _ in rows), abs=0.01)

@@ -163,5 +163,5 @@ def test_simulated_events_keep_their_strategies_through_a_later_rename(tmp_path)
     table = D.rate_table(db, "strategy", known_strategies=after_rename)
     assert set(table["strategy"]) == {"balanced", "pop_heavy (retired)"}
     with db.engine.connect() as conn:
-        impressions = len(conn.execute(select(EventRow.id).where(EventRow.kind == "impression")).all())
-    assert table["impressions"].sum() == impressions  # every event still counted, under its label
+        served = len(conn.execute(select(EventRow.id).where(EventRow.kind == "served")).all())
+    assert table["served"].sum() == served  # every event still counted, under its label

@@ -41,8 +41,11 @@ def custom() -> RecoConfig:
 
 def test_event_kinds_and_weights_match_the_event_log_and_popularity():
     # Repeated in the config module so that reading a config does not load the database layer.
-    assert EVENT_KINDS == events.EVENT_KINDS
-    assert RecoConfig.default().events.weights == popularity.DEFAULT_WEIGHTS
+    assert EVENT_KINDS == events.SHOPPER_KINDS  # what shoppers do carries a weight; `served` is the service's own
+    # `served` rows are what the service answered, never a shopper's signal: weight 0, and not a config knob
+    assert RecoConfig.default().events.weights == {k: w for k, w in popularity.DEFAULT_WEIGHTS.items()
+                                                   if k in events.SHOPPER_KINDS}
+    assert popularity.DEFAULT_WEIGHTS["served"] == 0.0
     assert RecoConfig.default().events.half_life_hours == popularity.DEFAULT_HALF_LIFE_HOURS
 
 

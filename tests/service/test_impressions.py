@@ -65,9 +65,9 @@ def test_rows_of_a_batch_carry_the_values_of_their_list(events):
         assert [r.position for r in mine] == [0, 1, 2, 3]
         assert [r.score for r in mine] == pytest.approx([1.0, 0.99, 0.98, 0.97])
         assert {(r.kind, r.algorithm, r.strategy, r.user_id, r.source_product_id, r.config_version, r.simulated,
-                 r.external_id) for r in mine} == {("impression", "vector_combined", "balanced", f"u-{n}", n + 1,
-                                                    3, 0, None)}
-        assert all(r.filters == {"request_id": f"req-{n}", "category": "tops"} for r in mine)
+                 r.external_id, r.request_id) for r in mine} == {("served", "vector_combined", "balanced",
+                                                                  f"u-{n}", n + 1, 3, 0, None, f"req-{n}")}
+        assert all(r.filters == {"category": "tops"} for r in mine)  # the request id has its own column
         assert len({r.ts for r in mine}) == 1 and all(r.day == day_number(r.ts) for r in mine)
     assert {r.ts for r in rows if r.session_id == "s-1"} == {served_at}
 
@@ -108,6 +108,8 @@ def test_the_batched_path_stores_rows_exactly_as_the_orm_path(tmp_path):
     served_at = datetime(2025, 3, 4, 5, 6, 7, 891011)
     jobs = [_job(1, items=3, ts=served_at), {**_job(2, items=2, ts=served_at), "filters": None,
                                               "user_id": None, "config_version": None}]
+    jobs = [{**j, "request_id": f"r{i}", "filters": j["filters"] and {"category": "tops"}}
+            for i, j in enumerate(jobs)]
     fast.log_impression_lists(jobs)
     for j in jobs:
         slow.log_impressions(**j)
@@ -119,3 +121,24 @@ def test_the_batched_path_stores_rows_exactly_as_the_orm_path(tmp_path):
 
     assert rows(fast) == rows(slow) and len(rows(fast)) == 5
     assert rows(fast)[0][columns.index(EventRow.__table__.c.ts)] == served_at
+
+
+def test_a_database_from_before_served_reads_its_service_impressions_as_served(tmp_path):
+    """An older database has no events.request_id: its service-logged impressions (the list named in
+    filters["request_id"]) become served rows when it is opened; client-style impressions stay impressions."""
+    import sqlite3
+    path = tmp_path / "old.db"
+    Database(f"sqlite:///{path}").engine.dispose()
+    con = sqlite3.connect(path)
+    con.execute("DROP INDEX ix_events_request")
+    con.execute("ALTER TABLE events DROP COLUMN request_id")
+    for i, filters in enumerate(['{"request_id": "req-9", "category": "tops"}', None, '{"colour": "red"}']):
+        con.execute("INSERT INTO events (ts, day, kind, session_id, product_id, position, filters, simulated) "
+                    "VALUES ('2025-01-02 03:04:05.000000', 20090, 'impression', 's', ?, 0, ?, 0)", (i + 1, filters))
+    con.commit()
+    con.close()
+    db = Database(f"sqlite:///{path}")
+    with db.engine.connect() as conn:
+        got = conn.execute(select(EventRow.product_id, EventRow.kind, EventRow.request_id)
+                           .order_by(EventRow.product_id)).all()
+    assert [tuple(r) for r in got] == [(1, "served", "req-9"), (2, "impression", None), (3, "impression", None)]

@@ -147,7 +147,8 @@ def test_openapi_is_generated_for_every_route_and_refuses_what_it_does_not_list(
     api = {(r.path_format, m.lower()) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert api == documented and len(api) == 14
-    assert {r.path for r in app.routes if not isinstance(r, APIRoute)} == {"/openapi.json"}  # the document itself
+    # the document itself, the storefront widget's script and the demo shop's mount
+    assert {r.path for r in app.routes if not isinstance(r, APIRoute)} == {"/openapi.json", "/widget.js", "/shop"}
     for ref in _refs(doc):
         assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
     for path, ops in doc["paths"].items():
@@ -327,7 +328,7 @@ def test_events_personalised_and_bought_together(client, world):
     assert thin["source"] == "complete the look (too little purchase data)"
 
 
-def test_every_served_list_logs_its_impressions_in_one_batch(client, app, world):
+def test_every_served_list_is_logged_as_served_rows_in_one_batch(client, app, world):
     session, rid = "impressions-s-1", "req-impressions-1"
     body = _get(client, "/api/products/MH01-Black/similar/", params={"limit": 6, "session_id": session,
                                                                      "user_id": "imp-u"},
@@ -339,14 +340,14 @@ def test_every_served_list_logs_its_impressions_in_one_batch(client, app, world)
     assert app.state.service.impressions.flush()  # written by the service's writer thread, off the request path
     with world.runtime.db.session() as s:
         rows = list(s.scalars(select(EventRow).where(EventRow.session_id == session).order_by(EventRow.id)))
-    assert len(rows) == 12 and {r.kind for r in rows} == {"impression"}
+    assert len(rows) == 12 and {r.kind for r in rows} == {"served"}
     first = rows[:6]
     assert [r.product_id for r in first] == _ids(body) and [r.position for r in first] == list(range(6))
     assert [r.score for r in first] == pytest.approx([i["score"] for i in body["items"]])
-    assert {(r.algorithm, r.strategy, r.user_id, r.source_product_id, r.filters["request_id"]) for r in first} == \
+    assert {(r.algorithm, r.strategy, r.user_id, r.source_product_id, r.request_id) for r in first} == \
         {("vector_combined", "balanced", "imp-u", world.card("MH01-Black").id, rid)}
     assert len({r.ts for r in first}) == 1  # one batch, one time
-    assert {r.filters["request_id"] for r in rows[6:]} == {cached["request_id"]}
+    assert {r.request_id for r in rows[6:]} == {cached["request_id"]}
     assert {r.config_version for r in rows} == {body["config_version"]} == {cached["config_version"]}
 
 

@@ -91,6 +91,17 @@ def runtime(console_env):
     return shared()
 
 
+@pytest.fixture
+def own_data(tmp_path, monkeypatch):
+    """A data folder of the test's own (an empty event log), for the pages that write."""
+    from engine.runtime import shared
+
+    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
+    rt = shared()
+    yield rt
+    rt.close()
+
+
 @pytest.fixture(scope="session")
 def alt_photo(console_data):
     """A product photographed twice: its main photo is indexed, its alternative view is a query the index

@@ -163,6 +163,17 @@ def _opt_text(v: Any, name: str) -> str | None:
     raise ValidationError(f"{name} must be text, got {v!r}")
 
 
+def _opt_number(v: Any, name: str) -> Any:
+    """A CSV cell's number as a float (JSON numbers pass as they are, for Event.validate to check)."""
+    v = _opt(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            raise ValidationError(f"{name} must be a number, got {v!r}") from None
+    return v
+
+
 def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
     kind = _opt_text(rec.get("kind"), "kind")
     if kind is None:
@@ -174,12 +185,7 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
     pid, sku = _opt(rec.get("product_id")), _opt_text(rec.get("sku"), "sku")
     if pid is None and sku is None:
         raise ValidationError("product_id or sku is missing")
-    score = _opt(rec.get("score"))
-    if isinstance(score, str):
-        try:
-            score = float(score)
-        except ValueError:
-            raise ValidationError(f"score must be a number, got {score!r}") from None
+    score = _opt_number(rec.get("score"), "score")
     filters = _opt(rec.get("filters"))
     if isinstance(filters, str):
         try:
@@ -187,12 +193,7 @@ def _generic_event(rec: dict[str, Any]) -> tuple[Event, str | None]:
         except json.JSONDecodeError:
             raise ValidationError(f"filters must be a JSON object, got {filters!r}") from None
     src = _opt(rec.get("source_product_id"))
-    price = _opt(rec.get("price"))
-    if isinstance(price, str):
-        try:
-            price = float(price)
-        except ValueError:
-            raise ValidationError(f"price must be a number, got {price!r}") from None
+    price = _opt_number(rec.get("price"), "price")
     pos = _opt(rec.get("position"))
     ev = Event(kind, session, whole_number(pid, "product_id", minimum=0) if pid is not None else 0, ts=ts,
                user_id=_opt_text(rec.get("user_id"), "user_id"),

@@ -301,17 +301,6 @@ def test_a_custom_period_moves_every_chart_and_a_bad_range_is_refused(console_en
     at.selectbox(key="period_preset").set_value("7").run()
 
 
-@pytest.fixture
-def own_data(tmp_path, monkeypatch):
-    """A data folder of this test's own (an empty event log)."""
-    from engine.runtime import shared
-
-    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
-    rt = shared()
-    yield rt
-    rt.close()
-
-
 def test_a_period_with_dropped_lists_is_labelled_incomplete_on_every_view(own_data):
     from engine.insights.events import Event, EventLog
     from engine.insights.gaps import record_gap

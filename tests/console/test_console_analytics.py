@@ -123,17 +123,6 @@ def lines_by_name(chart: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]
     return {t["name"]: (array(t["x"]), array(t["y"])) for t in chart}
 
 
-@pytest.fixture
-def own_data(tmp_path, monkeypatch):
-    """A data folder of this test's own (an empty event log), for the pages that write."""
-    from engine.runtime import shared
-
-    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
-    rt = shared()
-    yield rt
-    rt.close()
-
-
 # ---- Analytics: filters (the period's own checks: test_analytics_period.py) ---------------------------------------
 def test_algorithm_filter_reduces_every_chart_to_that_algorithm(console_env, runtime):
     at = open_page("analytics")

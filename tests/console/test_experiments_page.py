@@ -44,16 +44,6 @@ def answer(at: AppTest) -> list[str]:
     return [m.value for m in at.get_by_key("xp-answer").markdown]
 
 
-@pytest.fixture
-def own_data(tmp_path, monkeypatch):
-    from engine.runtime import shared
-
-    monkeypatch.setenv("VITRINA_DATA_DIR", str(tmp_path / "data"))
-    rt = shared()
-    yield rt
-    rt.close()
-
-
 def test_planner_equals_statsmodels_at_the_traffic_sql_counts(console_env, runtime):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     goto(at, "experiments")

@@ -235,7 +235,8 @@ def _other_routes(app: FastAPI, service: Service) -> None:
     app.router.add_api_route(
         "/api/events/", post_events, methods=["POST"], status_code=201, operation_id="events",
         summary=("Log shopper events: one JSON object or a list of them (also as text/plain, as sendBeacon "
-                 "sends it). Events naming an unknown product or list, not fitting their list (position, product) "
+                 "sends it). Events naming an unknown product or list, not fitting their list (position, product), "
+                 "claiming a list's algorithm, strategy or position without its request_id, "
                  "or repeating a tile's impression or click are refused one by one (listed in `refused`); 404 or "
                  "400 when every event is."),
         responses=_errors(400, 404, 413),

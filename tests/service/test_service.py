@@ -289,8 +289,7 @@ def test_events_personalised_and_bought_together(client, world):
     events = [{"kind": "purchase", "session_id": session, "sku": "MT08-Green", "user_id": user},
               {"kind": "cart_add", "session_id": session, "sku": "MSH02-Black", "user_id": user},
               {"kind": "click", "session_id": session, "product_id": world.card("MS04-Red").id, "user_id": user,
-               "ts": (utc_now() - timedelta(hours=1)).isoformat() + "Z", "algorithm": "vector_combined",
-               "position": 2, "score": 0.8}]
+               "ts": (utc_now() - timedelta(hours=1)).isoformat() + "Z", "score": 0.8}]
     r = client.post("/api/events/", json=events)
     assert r.status_code == 201 and r.json()["inserted"] == 3
 

@@ -146,15 +146,22 @@ def test_forged_and_misfitting_beacons_are_refused_one_by_one(client, settings):
     other_algorithm = _event(body, "click", 3, "ev-forged", algorithm="trending")
     no_list = {"kind": "impression", "session_id": "ev-forged", "sku": "TEE-2"}
     good = _event(body, "impression", 3, "ev-forged")
-    r = client.post("/api/events/", json=[outside, other_product, other_algorithm, no_list, good])
-    assert r.status_code == 201 and r.json()["inserted"] == 1, r.text
+    # a click claiming an algorithm and a position without its list: it would count toward that algorithm's CTR
+    claims = {"kind": "click", "session_id": "ev-forged", "sku": "TEE-2", "algorithm": body["algorithm"],
+              "strategy": body["strategy"], "position": 0}
+    plain = {"kind": "click", "session_id": "ev-forged", "sku": "TEE-2"}  # a click on the shop's own page
+    r = client.post("/api/events/", json=[outside, other_product, other_algorithm, no_list, good, claims, plain])
+    assert r.status_code == 201 and r.json()["inserted"] == 2, r.text
     messages = {x["event"]: x["message"] for x in r.json()["refused"]}
     assert "position 9 is outside the list" in messages[0] and "(4 items: positions 0 to 3)" in messages[0]
     assert f"showed product {body['items'][0]['id']} at position 0" in messages[1]
     assert "algorithm 'trending' is not that of the list" in messages[2]
     assert "give the list's request_id" in messages[3]
+    assert "algorithm, strategy, position describe a served list" in messages[5] and set(messages) == {0, 1, 2, 3, 5}
     stored = [e for e in _rows(settings, session_id="ev-forged") if e.kind != "served"]
     assert [(e.kind, e.position) for e in stored if e.request_id is not None] == [("impression", 3)]
+    assert [(e.kind, e.algorithm, e.strategy, e.position) for e in stored if e.request_id is None] == \
+        [("click", None, None, None)]
 
 
 def test_a_beacon_body_sent_as_text_plain_is_read_as_json(client, settings):

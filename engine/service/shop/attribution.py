@@ -7,7 +7,9 @@ algorithm, strategy, config version and source product are taken from those rows
 value is refused, a missing one filled in). Impressions and clicks count once per (request id, position):
 within a batch, against the log, and — for two beacons racing in two processes — through the row's
 external id `list:<request id>:<position>:<kind>`, which the log's unique index refuses twice. An impression
-always names its list: a tile a browser saw belongs to a served list.
+always names its list: a tile a browser saw belongs to a served list. An event without a request id (a
+click on the shop's own page, a purchase at checkout) may not claim an algorithm, strategy or position: only
+a served list says those, so such an event never counts toward an algorithm's or strategy's rates.
 
 Lists written by a release that logged each served item as an `impression` row with the request id inside
 its filters are found too (through the product index), so beacons of lists served just before an upgrade
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 
 ONCE_PER_TILE = ("impression", "click")  # what CTR divides and counts: one per (request id, position)
 CONTEXT = ("algorithm", "strategy", "config_version", "source_product_id")  # the list's, on every event of it
+# what only a served list can say of an event: without its request id a client may not claim them, so a forged
+# click cannot count toward an algorithm's or strategy's click-through rate
+LIST_CLAIMS = ("algorithm", "strategy", "position")
 DUPLICATE = "Duplicate"
 WRITER_WAIT_SECONDS = 2.0  # a list served a moment ago may still be in the impression writer's queue
 
@@ -131,9 +136,13 @@ def attribute(service: Service, pending: list[tuple[int, EventIn, Event]]
     for i, given, e in pending:
         rid = e.request_id
         if rid is None:
+            claimed = [name for name in LIST_CLAIMS if getattr(given, name) is not None]
             if e.kind == "impression":
                 refused.append((i, ValidationError.__name__, "an impression names the list its tile belongs to: "
                                                              "give the list's request_id and the tile's position"))
+            elif claimed:
+                refused.append((i, ValidationError.__name__, f"{', '.join(claimed)} describe a served list: give "
+                                                             "that list's request_id (they are taken from it)"))
             else:
                 kept.append(e)
             continue

@@ -4,7 +4,7 @@ rollups (engine.insights.rollups) built.
     python bench/bench_analytics.py --events 1000000 --backend sqlite [--db path.db]
     python bench/bench_analytics.py --events 1000000 --backend postgres   # a throwaway server (tests/pg_server.py)
 
-Fills the log with --events synthetic rows over --days days ending now (numpy-generated lists of 8 items: served
+Fills the log with --events synthetic rows over --days days ending now (--whole-today: at today's last second) (numpy-generated lists of 8 items: served
 rows for every list, client-reported impressions for 60% of them, clicks, cart adds and priced purchases, with
 algorithms, strategies, config versions and an A/B experiment), plus searches; times the first rollup build,
 an incremental refresh after one more day of events, and then each dashboard query (median of --repeat runs,
@@ -122,12 +122,13 @@ def write(db: Database, rows: list[tuple]) -> None:
         raw.close()
 
 
-def fill(db: Database, events: int, days: int, seed: int, prices: np.ndarray) -> tuple[int, float]:
-    """About `events` rows over the `days` days before now; returns (rows written, seconds)."""
+def fill(db: Database, events: int, days: int, seed: int, prices: np.ndarray, end: datetime
+         ) -> tuple[int, float]:
+    """About `events` rows over the `days` days before `end`; returns (rows written, seconds)."""
     rng = np.random.default_rng(seed)
     per_list = LIST * 1.55  # served + reported + actions, measured on this generator
     lists = int(events / per_list)
-    start = utc_now() - timedelta(days=days)
+    start = end - timedelta(days=days)
     written, t0, step = 0, time.perf_counter(), 50_000
     for first in range(0, lists, step):
         n = min(step, lists - first)
@@ -140,10 +141,10 @@ def fill(db: Database, events: int, days: int, seed: int, prices: np.ndarray) ->
     return written, time.perf_counter() - t0
 
 
-def searches(db: Database, n: int, days: int, seed: int) -> None:
+def searches(db: Database, n: int, days: int, seed: int, end: datetime) -> None:
     rng = np.random.default_rng(seed)
     words = [f"{c} {k}" for c in ("red", "blue", "black", "linen", "wool") for k in ("dress", "shirt", "coat", "cap")]
-    start = utc_now() - timedelta(days=days)
+    start = end - timedelta(days=days)
     rows = []
     for i in range(n):
         ts = start + timedelta(seconds=float(rng.uniform(0, days * 86400)))
@@ -201,7 +202,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--shared-buffers", default="512MB", help="PostgreSQL shared_buffers")
+    ap.add_argument("--whole-today", action="store_true", help=(
+        "end the log at today's last second instead of now: every read then scans a whole day of raw events, "
+        "the worst case of the day (today is never rolled up)"))
     args = ap.parse_args()
+    end = utc_now()
+    if args.whole_today:
+        end = datetime.combine(end.date() + timedelta(days=1), datetime.min.time()) - timedelta(seconds=1)
     server = None
     if args.backend == "postgres":
         import pg_server
@@ -215,8 +222,8 @@ def main() -> None:
     try:
         db = Database(url)
         prices = catalog(db)
-        rows, fill_s = fill(db, args.events, args.days, args.seed, prices)
-        searches(db, 100_000, args.days, args.seed)
+        rows, fill_s = fill(db, args.events, args.days, args.seed, prices, end)
+        searches(db, 100_000, args.days, args.seed, end)
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:
                 conn.execute(text("ANALYZE"))
@@ -232,7 +239,7 @@ def main() -> None:
         for name, fn in queries(db):
             fn()  # warm: the first call pays imports and caches
             results.append((name, timed(fn, args.repeat)))
-        out = {"backend": db.engine.dialect.name, "events": rows, "fill_s": round(fill_s, 1),
+        out = {"backend": db.engine.dialect.name, "events": rows, "log_ends": end.isoformat(timespec="seconds"), "fill_s": round(fill_s, 1),
                "rollup_build_s": round(build_s, 2), "rollup_days": first.days,
                "rollup_incremental_s": round(incr_s, 2), "incremental_days": again.days, "rollup_rows": rolled,
                "queries_ms": {n: round(t * 1000, 1) for n, t in results}}

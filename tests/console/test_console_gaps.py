@@ -7,7 +7,7 @@ from datetime import datetime
 from engine.insights.events import Event, EventLog
 from engine.insights.gaps import record_gap
 
-from test_console_analytics import open_page_alone, own_data  # noqa: F401 (a fixture)
+from test_console_analytics import open_page_alone
 
 
 def _warnings(at) -> list[str]:

@@ -14,7 +14,7 @@ from engine.insights.impact import version_impact
 from engine.merchandising.drafts import ConfigWorkflow
 from engine.merchandising.edits import with_strategy
 from engine.recommend.versions import VersionTable
-from test_console_analytics import assert_same_table, open_page_alone, own_data, shown_table  # noqa: F401
+from test_console_analytics import assert_same_table, open_page_alone, shown_table
 
 
 def publish_custom_strategy(rt) -> None:

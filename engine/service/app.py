@@ -19,22 +19,23 @@ anything unexpected (the connection stays usable). Product photos are served at 
 import logging
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Annotated, Any, AsyncIterator, Callable
+from typing import Annotated, Any, AsyncIterator, Callable, Literal
 
 from fastapi import Body, Depends, FastAPI, File, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import InvalidImage, NotFound, VitrinaError
+from engine.errors import InvalidImage, NotFound, ValidationError, VitrinaError
 from engine.jobs import ensure_runner
+from engine.search.parse import KINDS as QUERY_KINDS
 from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 from engine.service import lists
 from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
 from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES, PHOTOS_ROUTE
 from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Events, EventsResult, FBTList, Health,
                                    ImageForm, NotLike, NotLikeIn, PersonalisedList, PhotoList, ProductValues,
-                                   RecommendationList)
+                                   RecommendationList, TextList, Values)
 from engine.service.params import ProductKey, Refine, Shopper, Text, category, refine, shopper, strategy
 from engine.service.requests import (ReadDeadline, RequestIds, admit, bounded, current_request_id,
                                      multipart)
@@ -49,7 +50,7 @@ API_VERSION = "2.0.0"
 MAX_EVENTS_BODY_BYTES = 1024 * 1024
 MAX_NOT_LIKE_BODY_BYTES = 4096
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the uploaded image
-DESCRIPTION = ("Similar items, search by photo, personalised lists, complete the look, trending and frequently "
+DESCRIPTION = ("Similar items, search by text and by photo, personalised lists, complete the look, trending and frequently "
                "bought together; the event log; catalog photos. Unknown or repeated query parameters are "
                "refused (400).")
 _ERROR_TEXT = {400: "A parameter or the body is invalid.", 404: "Unknown product (or route).",
@@ -171,6 +172,28 @@ def _list_routes(app: FastAPI, service: Service) -> None:
         summary='Products that look like an uploaded photo (multipart field "image").',
         responses=_errors(400, 413, 503), dependencies=[Depends(multipart)],
         route_class_override=bounded(max_photo + MULTIPART_OVERHEAD_BYTES, "the upload"))
+
+    @app.get("/api/recommendations/search/", operation_id="search", responses=_errors(400, 503),
+             response_model=TextList,
+             summary="Products for a shopper's search text in any supported language (hybrid lexical and dense "
+                     "search, held to the colour, gender, category and price the text names), reranked.")
+    def search(*, request: Request, rid: Rid,
+               q: Annotated[str, Query(min_length=1, max_length=service.settings.max_query_chars,
+                                       description="The search text."), *Text],
+               lang: Annotated[Literal["en", "ru", "tr"] | None, Query(description=(
+                   "The storefront's language, recorded with the search (default: told by the letters)."))] = None,
+               ignore: Annotated[Values, Query(description=(
+                   "Kinds of attribute not to read from the text (colour, gender, category, price): a chip the "
+                   "shopper took off."))] = None,
+               limit: Limit = 12, strategy: Strategy, category: Category, refine: Refined, who: Who) -> Response:
+        unknown = sorted(set(ignore or ()) - set(QUERY_KINDS))
+        if unknown:
+            raise ValidationError(f"ignore takes {', '.join(QUERY_KINDS)}; got {', '.join(unknown)}")
+        served = lists.text_search(service, q, limit, strategy, sorted(set(ignore or ())), category, refine)
+        listing = served[0]
+        lists.record_search(service, served, rid, who, "text", query=q, language=lists.language_of(q, lang),
+                            attributes={a["kind"]: a["value"] for a in listing.extra["attributes"]} or None)
+        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
 
     @app.get("/api/recommendations/personalized/", operation_id="personalized", responses=_errors(400, 404, 503),
              response_model=PersonalisedList,

@@ -17,7 +17,7 @@ from engine.cache import LIST_FORMAT, CachedList
 from engine.errors import NotFound, ValidationError
 from engine.insights.events import Event
 from engine.insights.searches import record_search as record
-from engine.photos.confidence import LOOSE
+from engine.photos.confidence import GOOD, LOOSE
 from engine.recommend.facade import Recommender
 from engine.recommend.looks import LOOK_STRATEGY
 from engine.recommend.personal import SERVED_PERSONALISED
@@ -94,6 +94,36 @@ def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None
     params = {"image": hashlib.sha256(photo).hexdigest(), "limit": n, "strategy": strategy,
               "category": category, **refine.as_dict()}
     return service.cached_list("search-image", params, compute)
+
+
+def text_search(service: Service, query: str, n: int, strategy: str | None, ignore: list[str], category: str | None,
+                refine: Refine) -> Served:
+    """Search by text (engine.search.text through the facade): the list carries whether it is a good match and the
+    attributes read from the query, so a storefront can say "loosely related" and show what it understood."""
+    strategy = service.strategy(strategy)
+    filters = service.filters(category, refine)
+
+    def compute(rec: Recommender) -> CachedList:
+        found = rec.text_search(query, n=n, filters=filters, strategy=strategy, ignore=ignore)
+        attributes = [{"kind": a.kind, "value": a.value, "label": a.label} for a in found.attributes]
+        return rendered(service, found.items, "search_text", strategy=strategy,
+                        extra={"query": query, "match": LOOSE if found.loose else GOOD, "attributes": attributes})
+
+    params = {"q": query, "limit": n, "strategy": strategy, "ignore": sorted(ignore), "category": category,
+              **refine.as_dict()}
+    return service.cached_list("search-text", params, compute)
+
+
+def language_of(query: str, stated: str | None) -> str | None:
+    """The query's language for the search insights: the one the storefront states (its page language), else
+    what the letters tell (Cyrillic is Russian, ç ğ ı ş İ are Turkish); plain Latin letters say nothing more."""
+    if stated is not None:
+        return stated
+    if any("\u0400" <= ch <= "\u04ff" for ch in query):
+        return "ru"
+    if any(ch in "çğışİÇĞŞ" for ch in query):
+        return "tr"
+    return None
 
 
 def record_search(service: Service, served: Served, rid: str, shopper: Shopper, kind: str,

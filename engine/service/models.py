@@ -145,6 +145,21 @@ class PhotoList(RecommendationList):
         'loosely related (each item\'s reasons then start with "loosely related").'))
 
 
+class QueryAttribute(BaseModel):
+    kind: Literal["colour", "gender", "category", "price"]
+    value: str
+    label: str = Field(description='How the console shows it as a chip, e.g. "colour: black".')
+
+
+class TextList(RecommendationList):
+    query: str
+    match: Literal["good", "loose"] = Field(description=(
+        'Search by text: "good" when the query\'s confidence reaches the config\'s threshold; "loose" when nothing '
+        'matches well (nonsense or a product the catalog does not carry), so the items are only loosely related.'))
+    attributes: list[QueryAttribute] = Field(description=(
+        "What was read from the query and held the results to (colour, gender, category, price)."))
+
+
 class ProfileSummary(BaseModel):
     events: int
     price_band: tuple[float, float] | None = None

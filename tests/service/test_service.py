@@ -146,7 +146,7 @@ def test_openapi_is_generated_for_every_route_and_refuses_what_it_does_not_list(
     assert doc["openapi"] == "3.1.0"
     api = {(r.path_format, m.lower()) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
-    assert api == documented and len(api) == 14
+    assert api == documented and len(api) == 15
     # the document itself, the storefront widget's script and the demo shop's mount
     assert {r.path for r in app.routes if not isinstance(r, APIRoute)} == {"/openapi.json", "/widget.js", "/shop"}
     for ref in _refs(doc):
@@ -180,6 +180,9 @@ QUERY_PARAMETERS = {
         "color", "in_stock", "session_id", "user_id"} for kind in ("similar", "visually_similar")},
     ("post", "/api/recommendations/search_by_image/"): {
         "limit", "strategy", "category", "price_min", "price_max", "color", "in_stock", "session_id", "user_id"},
+    ("get", "/api/recommendations/search/"): {
+        "q", "lang", "ignore", "limit", "strategy", "category", "price_min", "price_max", "color", "in_stock",
+        "session_id", "user_id"},
     ("get", "/api/recommendations/personalized/"): {
         "user_id", "limit", "not_like", "category", "price_min", "price_max", "color", "in_stock", "session_id"},
     ("get", "/api/recommendations/complete_the_look/"): {
@@ -197,7 +200,7 @@ QUERY_PARAMETERS = {
     ("get", "/media/{path}"): set(),
     ("get", "/photos/{folder}/{path}"): set(),
 }
-LIST_PARAMETERS = {"color", "not_like"}
+LIST_PARAMETERS = {"color", "not_like", "ignore"}
 
 
 def _bounds(schema: dict) -> dict:
@@ -217,7 +220,8 @@ def test_the_generated_openapi_lists_every_query_parameter_of_every_route(client
                 assert (value.get("type") == "array") == (p["name"] in LIST_PARAMETERS), (path, p["name"])
                 if "minimum" in value:  # the documented bounds are the enforced ones
                     url = path.replace("{id}", "MJ01-Red")
-                    params = {"product_id": "MJ01-Red"} if "product_id" in listed[(method, path)] else {}
+                    params = {k: v for k, v in (("product_id", "MJ01-Red"), ("q", "jacket"))
+                              if k in listed[(method, path)]}
                     upload = {"files": {"image": ("a.jpg", b"x", "image/jpeg")}} if method == "post" else {}
                     r = client.request(method.upper(), url, params={**params, p["name"]: value["minimum"] - 1},
                                        **upload)

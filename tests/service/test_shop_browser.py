@@ -2,7 +2,8 @@
 of another origin, against a real uvicorn server on a catalog of Luma photos (one of them titled with markup).
 Checks what a shopper's browser does and what lands in the event log: the carousel is the API's list; a tile
 below the fold logs no impression until it is scrolled into view, then exactly one; a click, a cart add and a
-purchase name their list, position and price; a photo search shows results; a disallowed origin gets no CORS
+purchase name their list, position and price; a text search shows the engine's list and is recorded;
+a photo search shows results; a disallowed origin gets no CORS
 and an empty widget without a script error; markup in a title is shown as text. Screenshots go to
 /tmp/shots/shop/."""
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from engine.catalog.events import EventRow
+from engine.catalog.events import EventRow, SearchRow
 from engine.insights import analytics
 from engine.insights.analytics import Scope
 from engine.insights.revenue import revenue_summary
@@ -202,9 +203,22 @@ def test_catalog_navigation_search_and_photo_search(served: Served, page: Page):
     page.get_by_role("link", name="Men", exact=True).first.click()
     expect(page.locator("h1")).to_have_text("Men")
     expect(page.locator('[data-testid="catalog"] li')).to_have_count(8)  # the hoodies
-    page.fill('input[name="q"]', "hoodie")
+    # The shop's search is the engine's text search: the widget shows the API's list, the search is recorded,
+    # and a click on a result makes it a clicked search.
+    page.fill('input[name="q"]', "black hoodie")
     page.keyboard.press("Enter")
-    expect(page.locator('[data-testid="catalog"] li')).to_have_count(8)
+    assert int(_ready(page, "query")) > 0
+    tiles = page.locator('[data-vitrina="query"] .vitrina-tile')
+    rid = page.locator('[data-vitrina="query"] section').get_attribute("data-request-id")
+    api = page.request.get(f"{served.url}/api/recommendations/search/?q=black+hoodie&limit=24").json()
+    shown = tiles.evaluate_all("ts => ts.map(t => t.dataset.sku)")
+    assert shown == [i["sku"] for i in api["items"]] and shown[0].startswith("MH")
+    with shared(served.settings).db.session() as s:
+        assert [(r.kind, r.query) for r in s.scalars(select(SearchRow).where(SearchRow.request_id == rid))] == [
+            ("text", "black hoodie")]
+    tiles.first.locator("a").click()
+    page.wait_for_url(f"**/shop/product/{shown[0]}?list={rid}&pos=0")
+    assert [r.position for r in _wait_rows(served, lambda r: len(r) == 1, request_id=rid, kind="click")] == [0]
     page.goto(f"{served.url}/shop/")
     photo = served.folder.parent / "img" / f"{served.skus[9].lower()}_main.jpg"
     page.locator("[data-vitrina-upload]").set_input_files(str(photo))

@@ -196,7 +196,9 @@ def test_shop_pages_escape_product_text_and_refuse_unknown_products(client):
     assert 'data-vitrina="similar" data-product="XSS-1"' in page.text
     missing = client.get("/shop/product/NO-SUCH-SKU")
     assert missing.status_code == 404 and "no product with sku" in missing.text and "<html" in missing.text
-    assert client.get("/shop/?q=cap").text.count('href="/shop/product/CAP-') == 2
+    assert 'data-vitrina="query" data-query="cap"' in client.get("/shop/?q=cap").text  # the engine's search
+    hostile = client.get("/shop/", params={"q": '"><script>window.pwned=1</script>'}).text
+    assert "<script>window.pwned" not in hostile and 'data-query="&#34;&gt;&lt;script&gt;' in hostile
     assert client.get("/shop/?category=999999").status_code == 404
     retired = client.get("/shop/product/OLD-1")
     assert retired.status_code == 404 and "no longer sold" in retired.text

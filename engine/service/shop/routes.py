@@ -140,8 +140,8 @@ def shop_app(service: Service) -> FastAPI:
         raw_cat, raw_page = request.query_params.get("category", ""), request.query_params.get("page", "1")
         number = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10_000 else 1
         category = rt.catalog.category(int(raw_cat)) if raw_cat.isdigit() else None
-        if q:
-            products, total = rt.catalog.search(q, limit=PAGE, active_only=True), None
+        if q:  # the engine's text search, through the widget: its list, impressions and clicks are logged
+            products, total = [], None
         else:
             listing = rt.catalog.list_products(category.id if category else None, active_only=True, limit=PAGE,
                                                offset=(number - 1) * PAGE)

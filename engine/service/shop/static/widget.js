@@ -1,6 +1,7 @@
 /* Vitrina storefront widget: one script tag renders recommendation carousels and logs what shoppers see.
  *   <script src="https://reco.example.com/widget.js" data-vitrina="similar" data-product="SKU" async></script>
- * or any element <div data-vitrina="look|fbt|similar|personalized|trending|search" data-product="SKU"></div>.
+ * or any element <div data-vitrina="look|fbt|similar|personalized|trending|search" data-product="SKU"></div>,
+ * or <div data-vitrina="query" data-query="search text"></div> for the results of a shopper's text search.
  * Optional: data-limit, data-lang (else <html lang>, else English), data-link ("/p/{sku}?from={list}:{pos}"),
  * data-currency (ISO code). Product text goes in with textContent only. Impressions are logged when a tile
  * is at least half visible, once per tile; events are batched and sent with sendBeacon when the page hides.
@@ -16,15 +17,18 @@
     en: {similar: "Similar items", look: "Complete the look", fbt: "Frequently bought together",
          personalized: "Picked for you", trending: "Trending now", search: "Search by photo",
          pick: "Choose a photo", results: "Looks like your photo", prev: "Previous", next: "Next",
-         busy: "Searching…", failed: "That photo could not be searched."},
+         busy: "Searching…", failed: "That photo could not be searched.", query: "Search results",
+         loose: "Nothing matches well; loosely related"},
     ru: {similar: "Похожие товары", look: "Дополните образ", fbt: "Часто покупают вместе",
          personalized: "Подобрано для вас", trending: "Сейчас популярно", search: "Поиск по фото",
          pick: "Выбрать фото", results: "Похоже на ваше фото", prev: "Назад", next: "Вперёд",
-         busy: "Ищем…", failed: "По этому фото искать не удалось."},
+         busy: "Ищем…", failed: "По этому фото искать не удалось.", query: "Результаты поиска",
+         loose: "Точных совпадений нет; похожие товары"},
     tr: {similar: "Benzer ürünler", look: "Kombini tamamla", fbt: "Birlikte sık alınanlar",
          personalized: "Sizin için seçtik", trending: "Şu an trend", search: "Fotoğrafla ara",
          pick: "Fotoğraf seç", results: "Fotoğrafınıza benzeyenler", prev: "Önceki", next: "Sonraki",
-         busy: "Aranıyor…", failed: "Bu fotoğrafla arama yapılamadı."}
+         busy: "Aranıyor…", failed: "Bu fotoğrafla arama yapılamadı.", query: "Arama sonuçları",
+         loose: "Tam eşleşme yok; ilgili ürünler"}
   };
   var ID = /^[A-Za-z0-9_-]{8,64}$/;
   var queue = [], seen = {};
@@ -168,8 +172,12 @@
     else if (kind === "fbt") { path = "/api/recommendations/frequently_bought_together/"; q.set("product_id", sku); }
     else if (kind === "personalized") path = "/api/recommendations/personalized/";
     else if (kind === "trending") path = "/api/recommendations/trending/";
-    else return null;
-    if (kind !== "personalized" && kind !== "trending" && !sku) return null;
+    else if (kind === "query") {
+      var text = (box.getAttribute("data-query") || "").trim();
+      if (!text) return null;
+      path = "/api/recommendations/search/"; q.set("q", text);
+    } else return null;
+    if (kind !== "personalized" && kind !== "trending" && kind !== "query" && !sku) return null;
     return BASE + path + "?" + q;
   }
 
@@ -216,7 +224,7 @@
     box.hidden = true;
     get(u, box).then(function (list) {
       if (box.getAttribute("data-preview")) list.preview = true;
-      carousel(box, list);
+      carousel(box, list, list.match === "loose" ? TEXT[lang(box)].loose : null);
       box.setAttribute("data-vitrina-ready", String(list.items.length));
     }).catch(function () { box.textContent = ""; box.hidden = true; box.setAttribute("data-vitrina-ready", "0"); });
   }
@@ -243,7 +251,7 @@
     style();
     if (me && me.getAttribute("data-vitrina") && !me._vbox) {
       var box = D.createElement("div");
-      ["data-vitrina", "data-product", "data-limit", "data-lang", "data-link", "data-currency", "data-preview"]
+      ["data-vitrina", "data-product", "data-query", "data-limit", "data-lang", "data-link", "data-currency", "data-preview"]
         .forEach(function (a) { if (me.hasAttribute(a)) box.setAttribute(a, me.getAttribute(a)); });
       me._vbox = box;
       me.parentNode.insertBefore(box, me.nextSibling);

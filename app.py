@@ -13,24 +13,24 @@ st.set_page_config(page_title="Vitrina", page_icon=":material/storefront:", layo
 
 PAGES = {
     "Catalog": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page("pages/similar.py", title="Similar items", icon=":material/join:"),
-        st.Page("pages/visual_search.py", title="Visual search", icon=":material/image_search:"),
-        st.Page("pages/text_search.py", title="Text search", icon=":material/search:"),
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("app_pages/similar.py", title="Similar items", icon=":material/join:"),
+        st.Page("app_pages/visual_search.py", title="Visual search", icon=":material/image_search:"),
+        st.Page("app_pages/text_search.py", title="Text search", icon=":material/search:"),
     ],
     "Merchandising": [
-        st.Page("pages/tuning.py", title="Tuning", icon=":material/tune:"),
-        st.Page("pages/looks.py", title="Complete the look", icon=":material/styler:"),
-        st.Page("pages/rules.py", title="Rules", icon=":material/push_pin:"),
-        st.Page("pages/publish.py", title="Publish", icon=":material/publish:"),
+        st.Page("app_pages/tuning.py", title="Tuning", icon=":material/tune:"),
+        st.Page("app_pages/looks.py", title="Complete the look", icon=":material/styler:"),
+        st.Page("app_pages/rules.py", title="Rules", icon=":material/push_pin:"),
+        st.Page("app_pages/publish.py", title="Publish", icon=":material/publish:"),
     ],
     "Insights": [
-        st.Page("pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
-        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
-        st.Page("pages/personalisation.py", title="Personalisation", icon=":material/person_heart:"),
+        st.Page("app_pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
+        st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
+        st.Page("app_pages/personalisation.py", title="Personalisation", icon=":material/person_heart:"),
     ],
     "Operations": [
-        st.Page("pages/index.py", title="Index", icon=":material/sync:"),
+        st.Page("app_pages/index.py", title="Index", icon=":material/sync:"),
     ],
 }
 

@@ -12,7 +12,7 @@ from .period import Period
 from .tables import show
 
 SHOWN = 20
-RULES_PAGE = "pages/rules.py"
+RULES_PAGE = "app_pages/rules.py"
 HELP = {"zero_results": "Searches that found nothing.",
         "no_good_match": "Searches that found products, none close enough to show as a good match.",
         "clicked": "Searches with at least one click on their results.",

@@ -200,6 +200,6 @@ def screenshots() -> Path:
 
 def goto(at: AppTest, page: str) -> AppTest:
     """Switch the running app to a page, as its sidebar link does; the page must run cleanly."""
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at

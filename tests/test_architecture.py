@@ -4,6 +4,7 @@ store, and modules small enough to read in one sitting."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -142,13 +143,22 @@ def test_the_engine_never_imports_streamlit():
     assert offenders == []
 
 
-@pytest.mark.parametrize("page", sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"],
+@pytest.mark.parametrize("page", sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"],
                          ids=lambda p: p.name)
 def test_pages_use_the_engine_api_not_the_store(page):
     tree = ast.parse(page.read_text(encoding="utf-8"))
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [n for n in names if n == "engine.store" or n.startswith("engine.store.")]
+
+
+def test_no_legacy_pages_folder_beside_the_console_entry_point():
+    """A `pages/` folder next to app.py is Streamlit's legacy page list: until some session has run app.py's
+    st.navigation, a link such as /analytics runs that file alone (no navigation, no page config, no demo
+    preparation). The console's pages live in app_pages/, and app.py names every one of them."""
+    assert not (ROOT / "pages").exists()
+    declared = set(re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app.py").read_text(encoding="utf-8")))
+    assert declared == {f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py")}
 
 
 def test_engine_modules_are_small_enough_to_read_in_one_sitting():

@@ -295,7 +295,7 @@ def test_the_index_page_queues_a_feed_by_path_or_url_and_refuses_on_the_spot(wor
     monkeypatch.setenv("VITRINA_IMAGE_ENCODER", "descriptor")
     (world / "feeds" / "shop.csv").write_bytes(GOOD)
     server.routes["/more.csv"] = (200, {}, b"sku,title,price\nF-4,Yellow feed tee,13\n")
-    at = AppTest.from_file(str(ROOT / "pages" / "index.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "index.py"), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.get("file_uploader")[0].proto.max_upload_size_mb == 7
     jobs = Jobs(shared(Settings()))

@@ -309,7 +309,7 @@ def test_a_period_with_dropped_lists_is_labelled_incomplete_on_every_view(own_da
     EventLog(own_data.db).log_many(
         [Event("impression", "s-1", p, ts=now, algorithm="vector_text", strategy="balanced", position=p)
          for p in range(4)] + [Event("click", "s-1", 0, ts=now, algorithm="vector_text", position=0)])
-    at = AppTest.from_file(str(ROOT / "pages" / "analytics.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "analytics.py"), default_timeout=TIMEOUT).run()
     assert not at.exception and not at.warning
     assert "incomplete" not in spec(at, "an-ctr-algorithm")["layout"]["title"]["text"]
 

@@ -51,7 +51,7 @@ def open_page(name: str) -> AppTest:
 def open_page_alone(name: str) -> AppTest:
     """The page file run on its own, for a data folder of a test's own: app.py would prepare the demo catalog
     and its simulated traffic there on first start, and these tests need an empty event log."""
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -32,7 +32,7 @@ def app(console_env) -> AppTest:
     """The page as the console shows it: app.py, then a switch to the page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
-    at.switch_page("pages/personalisation.py").run()
+    at.switch_page("app_pages/personalisation.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -31,7 +31,7 @@ IMPRESSION = ("CASE WHEN e.kind = 'impression' THEN 1 WHEN e.kind = 'served' AND
 
 def open_alone() -> AppTest:
     """The page file on its own, for a data folder of a test's own (app.py would prepare the demo there)."""
-    at = AppTest.from_file(str(ROOT / "pages" / "experiments.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "experiments.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -45,7 +45,7 @@ def test_similar_and_tuning_link_to_the_shop_with_the_live_config_or_the_draft(t
     other = next(s for s in rt.config.strategies if s != rt.config.default_strategy)
     desk.edit(lambda c: set_default_strategy(c, other), "tests", "a draft that ranks otherwise")
 
-    at.switch_page("pages/similar.py").run()
+    at.switch_page("app_pages/similar.py").run()
     assert not at.exception, [e.value for e in at.exception]
     live, draft = _links(at)
     assert live.startswith(f"http://127.0.0.1:{port}/shop/product/SHOP-") and draft.startswith(live + "?preview=")
@@ -64,7 +64,7 @@ def test_similar_and_tuning_link_to_the_shop_with_the_live_config_or_the_draft(t
     forged = httpx.get(draft[:-1] + ("0" if draft[-1] != "0" else "1"), timeout=30)
     assert forged.status_code == 400 and "not valid" in forged.text
 
-    at.switch_page("pages/tuning.py").run()
+    at.switch_page("app_pages/tuning.py").run()
     assert not at.exception, [e.value for e in at.exception]
     live, draft = _links(at)
     assert httpx.get(draft, timeout=30).status_code == 200 and "/shop/product/SHOP-" in live

@@ -23,7 +23,7 @@ def world(tmp_path_factory) -> MerchWorld:
 
 def test_with_rule_defaults_to_the_style_and_keeps_positional_callers(world):
     red = world.id("TEE-RED")
-    cfg = with_rule(plain_config(), "hide", red, None, scope_text("everywhere"), "sold out")  # as pages/rules.py
+    cfg = with_rule(plain_config(), "hide", red, None, scope_text("everywhere"), "sold out")  # as app_pages/rules.py
     rule = cfg.rules[0]
     assert (rule.id, rule.match, rule.scope, rule.note, rule.starts, rule.ends) == \
         ("hide-1", "style", "global", "sold out", None, None)

@@ -4,11 +4,10 @@ What it does, start to end, in a throwaway data folder (deleted afterwards unles
 
 1. prepares the demo catalog as the console's first start does (engine.demo.prepare_demo: import the Magento Luma
    sample data from the configured catalog folder, VITRINA_CATALOG_DIR, index it, simulate 14 days of shopper
-   traffic), then runs a few text searches through the engine's text search and records them as the search
-   insights read them (marked simulated: scripted, not shoppers);
+   traffic);
 2. starts the HTTP service (`python -m engine serve`) on a free port, and a plain static page server on another
    free port whose origin is the one allowed by VITRINA_SHOP_ORIGINS; with Chromium it saves the shop's home
-   page, a category, a photo search, a product page with its similar and complete-the-look widgets, the cart,
+   page, a category, a text search (the shop's search box: the service records it), a photo search, a product page with its similar and complete-the-look widgets, the cart,
    and the widget on the plain page of the other origin (the clicks, cart add, purchase and photo searches made
    on the way are real events of the log);
 3. stops the service (the embedded vector store admits one process), starts the Streamlit console on a free
@@ -33,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,22 +129,15 @@ def shrink(path: Path) -> int:
 # ---------------------------------------------------------------- 1. the data folder
 
 def prepare(env: dict[str, str]) -> None:
-    """Import, index and simulate as the console's first start does; then the scripted text searches."""
+    """Import, index and simulate as the console's first start does."""
     os.environ.update(env)
     from engine.demo import prepare_demo
-    from engine.insights.searches import record_search
     from engine.runtime import shared
 
     rt = shared()
     try:
         done = prepare_demo(rt, log=None)
         print(f"demo catalog: {done}", flush=True)
-        rec = rt.recommender()
-        for i, query in enumerate(QUERIES):
-            found = rec.text_search(query, n=12)
-            record_search(rt.db, kind="text", results=len(found.items), query=query, language="en",
-                          no_good_match=found.loose, session_id=f"screenshots-{i % 5}", simulated=True)
-        print(f"recorded {len(QUERIES)} text searches", flush=True)
     finally:
         rt.close()
 
@@ -208,6 +201,19 @@ def shoot_shop(browser, api: str, page_origin: str, pages: Path, out: Path, widt
     page.wait_for_load_state("networkidle")
     shots.append(out / "shop-category.png")
     page.screenshot(path=str(shots[-1]))
+
+    for i, query in enumerate(QUERIES):  # the shop's search box: each search is recorded by the service
+        page.goto(f"{api}/shop/?" + urllib.parse.urlencode({"q": query}))
+        found = ready(page, "query")
+        if i == 0:
+            if not found:
+                raise SystemExit(f"the shop's search for {query!r} showed nothing")
+            page.wait_for_load_state("networkidle")
+            shots.append(out / "shop-text-search.png")
+            page.screenshot(path=str(shots[-1]))
+        if found and i % 3 == 0:  # some searches lead to a click
+            page.locator('[data-vitrina="query"] .vitrina-tile a').first.click()
+            page.wait_for_url("**/shop/product/*?list=*")
 
     photos = sorted((luma / "media" / "catalog" / "product").rglob("*_main.jpg"))
     page.goto(f"{api}/shop/")

@@ -100,7 +100,7 @@ _RU = {
 _RU_ENDINGS = frozenset({
     "", "а", "у", "и", "е", "ы", "ой", "ей", "ам", "ям", "ами", "ями", "ах", "ях", "ов", "ев", "ом", "ем", "ю",
     "ый", "ий", "ая", "яя", "ое", "ее", "ые", "ие", "ого", "его", "ому", "ему", "ым", "им", "ую", "юю", "ых",
-    "их", "ыми", "ими", "ов", "ки", "ка", "ку", "кой",
+    "их", "ыми", "ими", "ки", "ка", "ку", "кой",
 })
 # Stems that are also the start of unrelated words when short ("час" → "часть", "топ" → "топор"): these take
 # only the endings of their own paradigm.
@@ -167,7 +167,7 @@ class Translation:
         """The query in the catalog's words: known words translated, unknown words as they were."""
         return " ".join(e or w for w, e, j in zip(self.words, self.english, self.joined) if not j)
 
-    def without(self, drop: set[str]) -> "Translation":
+    def without(self, drop: set[str]) -> Translation:
         """The translation less the words in `drop` (a chip taken off); a phrase goes with either word."""
         keep = [True] * len(self.words)
         for i, w in enumerate(self.words):

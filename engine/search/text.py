@@ -56,13 +56,14 @@ class TextSearchResult:
     hidden: int = 0  # loosely related results held back (config search.loose = hide)
     exact: list[int] = field(default_factory=list)  # ids matched by sku or exact product name
     notes: list[str] = field(default_factory=list)
+    searched: str = ""  # what the dense list searched for: the query in the catalog's words, less removed chips
 
     def to_json(self) -> dict:
         return {"query": self.query, "mode": self.mode, "confidence": round(self.confidence, 4),
                 "threshold": self.threshold, "loose": self.loose, "hidden": self.hidden, "exact": self.exact,
                 "attributes": [{"kind": a.kind, "value": a.value, "label": a.label, "words": list(a.words),
                                 "how": a.how} for a in self.attributes],
-                "ignored": self.ignored, "notes": self.notes}
+                "ignored": self.ignored, "notes": self.notes, "searched": self.searched}
 
 
 _PARSERS: dict[tuple, QueryParser] = {}
@@ -234,7 +235,7 @@ class TextSearch:
         if loose and self.cfg.loose == "hide":
             hidden, items = len(items), []
         return TextSearchResult(query, items, parsed.attributes, parsed.ignored, mode, conf, threshold, loose,
-                                hidden, [c.id for c in exact], notes)
+                                hidden, [c.id for c in exact], notes, dense_text)
 
     def _ranked(self, relevance: dict[int, float], prefs: Sequence[Attribute], exact: Sequence[ProductCard],
                 n: int, filters: Filters, strategy: str | None, mode: str, query_text: str) -> list[Recommendation]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from engine.catalog.colours import CANONICAL, find_colours
 from engine.search.tokens import fold
 
-MAX_WORDS = 64  # words of a query translated; the rest pass through (a query is at most a few thousand chars)
+MAX_WORDS = 64  # words of a query translated; later words are left out
+MAX_CHARS = 2000  # characters of a query read (the service refuses longer queries; this bounds any other caller)
 
 # ---- English: synonyms and word forms → the catalog's word -------------------------------------------------
 _EN = {
@@ -235,7 +236,7 @@ def _phrase_key(a: str, b: str, stems: tuple[str, str]) -> bool:
 def translate(text: str) -> Translation:
     """Each folded word of `text` (one-letter words only as part of a phrase) with the catalog words it stands
     for; phrases of two words first."""
-    ws = re.findall(r"[^\W_]+", fold(text or ""))[:MAX_WORDS]
+    ws = re.findall(r"[^\W_]+", fold((text or "")[:MAX_CHARS]))[:MAX_WORDS]
     out: list[str] = [""] * len(ws)
     joined = [False] * len(ws)
     i = 0

@@ -149,8 +149,9 @@ def test_modes_and_bad_arguments(rt):
         rec.text_search("  ")
 
 
-def test_dbsf_fusion_from_the_config(rt):
-    res = rt.recommender(_config(fusion="dbsf", lexical_weight=2.0)).text_search("black women's jacket", n=5)
+@pytest.mark.parametrize("fusion, lexical", [("dbsf", 2.0), ("rrf", 1.0)])
+def test_either_fusion_from_the_config(rt, fusion, lexical):
+    res = rt.recommender(_config(fusion=fusion, lexical_weight=lexical)).text_search("black women's jacket", n=5)
     assert set(skus(res)[:3]) == BLACK_WOMENS_JACKETS
 
 

@@ -6,7 +6,8 @@ understanding, the strategy's reranking); `text/hybrid`, `text/dense` and `bm25`
 dense list alone and the lexical list alone — without query understanding, ranked by relevance, so the
 fusion is compared with its parts. Beside them: a random ranking, a keyword ranking (query words against the
 product's title, category path and colour name, with a crude shared-prefix stem) and `ideal`, the best any
-ranking can reach (every full match first): Precision@10 cannot exceed it when fewer than 10 products match.
+ranking can reach (every full match first): Precision@10 cannot exceed it when fewer than 10 products match,
+so CappedPrecision@k (precision over min(k, full matches); 1.0 for `ideal`) is given beside it.
 """
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ def graded_ndcg(gains: Sequence[float], ideal: Sequence[float], k: int) -> float
     dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]))
     best = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(ideal, reverse=True)[:k]))
     return dcg / best if best else 0.0
+
+
+def capped_precision(ranked: Sequence[int], full: set[int], k: int) -> float:
+    """Precision over min(k, number of full matches): Precision@k cannot exceed (full matches) / k when fewer
+    than k products fully match, so this reads 1.0 for a ranking that shows every full match first, whatever
+    the catalog holds. 0 when nothing fully matches."""
+    cap = min(k, len(full))
+    return sum(i in full for i in ranked[:cap]) / cap if cap else 0.0
 
 
 def _tokens(text: str) -> list[str]:
@@ -182,6 +191,7 @@ class TextTasks:
             for method, fn in methods.items():
                 runs = self.baseline_runs if method == "random" else 1
                 prec = {k: [] for k in self.ks}
+                capped = {k: [] for k in self.ks}
                 ndcg = {k: [] for k in self.ks}
                 empty = []
                 for q, grades in group:
@@ -190,10 +200,13 @@ class TextTasks:
                         gains = [2 ** grades.get(i, 0) - 1 for i in ranked]
                         ideal = [2 ** g - 1 for g in grades.values()]
                         figures = {}
+                        full = {i for i, g in grades.items() if g == FULL}
                         for k in self.ks:
                             prec[k].append(sum(grades.get(i) == FULL for i in ranked[:k]) / k)
+                            capped[k].append(capped_precision(ranked, full, k))
                             ndcg[k].append(graded_ndcg(gains, ideal, k))
-                            figures.update({f"Precision@{k}": prec[k][-1], f"NDCG@{k}": ndcg[k][-1]})
+                            figures.update({f"Precision@{k}": prec[k][-1], f"CappedPrecision@{k}": capped[k][-1],
+                                            f"NDCG@{k}": ndcg[k][-1]})
                         empty.append(float(loose.get(q.text, not ranked)))
                         if method.startswith("text/"):
                             self._detail("attribute", split, lang, q.text, method, ranked, grades, figures)
@@ -202,6 +215,8 @@ class TextTasks:
                 for k in self.ks:
                     rows.append(Row("attribute", f"Precision@{k}", method, "included", mean(prec[k]), len(group),
                                     split, lang, enc))
+                    rows.append(Row("attribute", f"CappedPrecision@{k}", method, "included", mean(capped[k]),
+                                    len(group), split, lang, enc))
                     rows.append(Row("attribute", f"NDCG@{k}", method, "included", mean(ndcg[k]), len(group),
                                     split, lang, enc))
                 if method in shipped_methods:

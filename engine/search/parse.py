@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.catalog.colours import find_colours
+from engine.catalog.colours import CANONICAL, find_colours
+from engine.search.lexicon import Translation, translate
 from engine.search.tokens import fold, stem, words
 
 KINDS = ("colour", "gender", "category", "price")
@@ -67,6 +68,7 @@ class Attribute:
     price_min: float | None = None
     price_max: float | None = None
     how: str = "lexicon"  # lexicon | stem | encoder | pattern
+    any_ids: tuple[int, ...] = ()  # category: the named categories under every gender (what a product "is")
 
     @property
     def label(self) -> str:
@@ -79,6 +81,24 @@ class ParsedQuery:
     attributes: list[Attribute] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # kinds the caller removed (chips taken off)
     rest: str = ""  # the words no attribute explained
+    price_text: str = ""  # the price expression, left out of the retrieval text
+    dropped: set[str] = field(default_factory=set)  # folded words of the attributes the caller removed
+    translation: Translation | None = None  # the query's words in the catalog's words (engine.search.lexicon)
+
+    def retrieval_text(self) -> str:
+        """What the dense and lexical lists search for: the query in the catalog's words (known words
+        translated), less the words of every attribute the caller removed (a chip taken off must not
+        keep pulling its colour in through the vectors) and less a price expression (a limit, not a word
+        products hold)."""
+        tr = self.translation or translate(self.text)
+        return tr.without(self.dropped).text
+
+    def lexical_text(self) -> str:
+        """The words BM25 matches: the query's own words beside their catalog words (a brand or a model name
+        the lexicon does not know still counts, and an English word keeps its exact form), less removed
+        attributes' words."""
+        tr = (self.translation or translate(self.text)).without(self.dropped)
+        return " ".join(dict.fromkeys(tr.original.split() + tr.text.split()))
 
     def get(self, kind: str) -> Attribute | None:
         return next((a for a in self.attributes if a.kind == kind), None)
@@ -130,6 +150,16 @@ def _extra_colour(word: str) -> str | None:
     return None
 
 
+def _with_phrase(tr: Translation, word: str) -> tuple[str, ...]:
+    """`word` with the other word of its lexicon phrase ("kul" with "rengi")."""
+    i = tr.words.index(word)
+    if tr.joined[i]:
+        return (tr.words[i - 1], word)
+    if i + 1 < len(tr.words) and tr.joined[i + 1]:
+        return (word, tr.words[i + 1])
+    return (word,)
+
+
 def gender_of_word(word: str) -> str | None:
     for gender, prefixes in _GENDER_PREFIXES.items():
         for p in prefixes:
@@ -165,8 +195,13 @@ class QueryParser:
         self._name_vectors: np.ndarray | None = None
 
     # ---- category ---------------------------------------------------------------------------------------
-    def _category_by_stem(self, ws: list[str]) -> tuple[list[str], set[str]]:
-        stems = {stem(w): w for w in ws if len(w) > 2}
+    def _category_by_stem(self, ws: list[tuple[str, str]]) -> tuple[list[str], set[str]]:
+        """Category names sharing a stem with a word or with the catalog words the lexicon gives for it."""
+        stems: dict[str, str] = {}
+        for w, english in ws:
+            for candidate in [w] + english.split():
+                if len(candidate) > 2:
+                    stems.setdefault(stem(candidate), w)
         hits = [name for name, ns in self.name_stems.items() if ns & set(stems)]
         used = {stems[s] for name in hits for s in self.name_stems[name] & set(stems)}
         return hits, used
@@ -209,39 +244,52 @@ class QueryParser:
         if price is not None:
             lo, hi, matched = price
             folded = folded.replace(matched, " ")
+            out.price_text = matched
             if "price" not in ignore:
                 value = f"{'' if lo is None else f'{lo:g}'}–{'' if hi is None else f'{hi:g}'}"
                 out.attributes.append(Attribute("price", value, tuple(words(matched)), price_min=lo, price_max=hi,
                                                 how="pattern"))
-        ws = words(folded)
+        tr = translate(folded)
+        ws = list(tr.words)
         used: set[str] = set()
         colour = None
-        for w in ws:
+        for i, w in enumerate(ws):
             c = find_colours(w)
-            name = c[0].colour if c else _extra_colour(w)
+            name = c[0].colour if c else _extra_colour(w) or (tr.english[i] if tr.english[i] in CANONICAL else None)
             if name:
                 colour = colour or (name, w)
                 used.add(w)
         if colour and "colour" not in ignore:
-            out.attributes.append(Attribute("colour", colour[0], (colour[1],)))
+            out.attributes.append(Attribute("colour", colour[0], _with_phrase(tr, colour[1])))
+        elif colour:
+            out.dropped.update(_with_phrase(tr, colour[1]))
         gender = None
-        for w in ws:
-            g = gender_of_word(w)
+        for i, w in enumerate(ws):
+            g = gender_of_word(w) or (tr.english[i] if tr.english[i] in ("women", "men") else None)
             if g:
                 gender = gender or (g, w)
                 used.add(w)
         gender_ids = self.genders.get(gender[0], []) if gender else []
         if gender and gender_ids and "gender" not in ignore:
             out.attributes.append(Attribute("gender", gender[0], (gender[1],), tuple(gender_ids)))
-        rest_words = [w for w in ws if w not in used]
-        names, cat_words = self._category_by_stem(rest_words)
+        elif gender:
+            out.dropped.add(gender[1])
+        rest = [(w, tr.english[i]) for i, w in enumerate(ws) if w not in used]
+        rest_words = [w for w, _ in rest]
+        names, cat_words = self._category_by_stem(rest)
         how = "stem"
         if not names:
-            found = self._category_by_encoder(" ".join(rest_words))
+            found = self._category_by_encoder(" ".join(e or w for w, e in rest))
             names, cat_words, how = ([found[0]], set(rest_words), "encoder") if found else ([], set(), how)
-        if names and "category" not in ignore:
+        if names:
             gids = gender_ids if gender and "gender" not in ignore else []
-            out.attributes.append(Attribute("category", " / ".join(names), tuple(sorted(cat_words)),
-                                            self._ids_for(names, gids), how=how))
+            ids = self._ids_for(names, gids)
+            names = [n for n in names if set(self.names[n]) & set(ids)] or names
+            if "category" not in ignore:
+                out.attributes.append(Attribute("category", " / ".join(names), tuple(sorted(cat_words)), ids,
+                                                how=how, any_ids=self._ids_for(names, [])))
+            else:
+                out.dropped.update(cat_words)
+        out.translation = tr
         out.rest = " ".join(w for w in rest_words if w not in cat_words)
         return out

@@ -5,7 +5,7 @@ by the config's text-search strategy; with a confidence, below which the results
 
 Attributes are preferences, not filters: a query whose colour the catalog lacks in that category still shows
 the category (after any exact hits), never an empty page. They act through the similarity the reranker
-reads — (attributes matched + relevance) / (attributes named + 1) — so a strategy's business factors may
+reads — (weighted attributes matched + relevance) / (weighted attributes named + 1) — so a strategy's business factors may
 reorder products within a group but never lift one that misses an attribute above one that has it, and a
 final stable partition by attributes matched guarantees it whatever the weights.
 
@@ -22,7 +22,7 @@ from engine.search.confidence import Evidence, confidence
 from engine.search.fusion import fuse
 from engine.search.parse import Attribute, CategoryInfo, ParsedQuery, QueryParser
 from engine.search.sparse import encode_query
-from engine.search.tokens import fold, words
+from engine.search.tokens import fold, looks_like_sku, words
 from engine.store.vectors import unit
 from engine.types import Filters, ProductCard, Recommendation
 
@@ -35,6 +35,7 @@ Rerank = Callable[..., list[Recommendation]]
 MODES = ("hybrid", "dense", "lexical")
 OVERFETCH = 5  # candidates per result and per list, so reranking, collapse and the groups have room
 MIN_POOL = 50
+CATEGORY_WEIGHT = 3.0  # above colour + gender (1 each): the category decides first
 NO_LEXICAL_NOTE = ("the vector collection predates lexical search: results come from the dense vectors alone; "
                    "rebuild it with `python -m engine index --full`")
 
@@ -55,13 +56,14 @@ class TextSearchResult:
     hidden: int = 0  # loosely related results held back (config search.loose = hide)
     exact: list[int] = field(default_factory=list)  # ids matched by sku or exact product name
     notes: list[str] = field(default_factory=list)
+    searched: str = ""  # what the dense list searched for: the query in the catalog's words, less removed chips
 
     def to_json(self) -> dict:
         return {"query": self.query, "mode": self.mode, "confidence": round(self.confidence, 4),
                 "threshold": self.threshold, "loose": self.loose, "hidden": self.hidden, "exact": self.exact,
                 "attributes": [{"kind": a.kind, "value": a.value, "label": a.label, "words": list(a.words),
                                 "how": a.how} for a in self.attributes],
-                "ignored": self.ignored, "notes": self.notes}
+                "ignored": self.ignored, "notes": self.notes, "searched": self.searched}
 
 
 _PARSERS: dict[tuple, QueryParser] = {}
@@ -81,16 +83,28 @@ def parser_for(rec: Recommender) -> QueryParser:
     return parser
 
 
-def _matches(card: ProductCard, attrs: Sequence[Attribute]) -> int:
-    """How many of the query's preference attributes the product has."""
+def _has(card: ProductCard, a: Attribute) -> bool:
+    """Whether the product has one attribute. A category is matched under any gender (a men's jacket is a
+    jacket); the gender is its own attribute."""
     ids = set(card.category_ids or ([card.category_id] if card.category_id is not None else []))
-    n = 0
-    for a in attrs:
-        if a.kind == "colour":
-            n += (card.colour or "").lower() == a.value
-        elif a.kind in ("category", "gender"):
-            n += bool(ids & set(a.category_ids))
-    return n
+    if a.kind == "colour":
+        return (card.colour or "").lower() == a.value
+    if a.kind == "category":
+        return bool(ids & set(a.any_ids or a.category_ids))
+    if a.kind == "gender":
+        return bool(ids & set(a.category_ids))
+    return False
+
+
+def _weight(a: Attribute) -> float:
+    return CATEGORY_WEIGHT if a.kind == "category" else 1.0
+
+
+def _matches(card: ProductCard, attrs: Sequence[Attribute]) -> float:
+    """The weighted count of the query's preference attributes the product has: the category counts more
+    than colour and gender together, since a product of another kind is not what the query asks for
+    (a black jacket that is not a jacket is worse than a blue jacket)."""
+    return sum(_weight(a) for a in attrs if _has(card, a))
 
 
 def _reasons(rec: Recommendation, prefs: Sequence[Attribute], exact: Sequence[int],
@@ -99,7 +113,7 @@ def _reasons(rec: Recommendation, prefs: Sequence[Attribute], exact: Sequence[in
     (the reranker's own reasons speak of a source product, which a text query has not)."""
     if rec.product.id in exact:
         return ["exact match"]
-    have = [a.label for a in prefs if _matches(rec.product, [a])]
+    have = [a.label for a in prefs if _has(rec.product, a)]
     merch = [r for r in rec.reasons if r in featured]  # a merchant's pin says so, in any language
     return merch + (["matches " + ", ".join(have)] if have else ["related to the query"])
 
@@ -125,9 +139,18 @@ class TextSearch:
             f.category_ids = list(next((a for a in cats if a.kind == "category"), cats[0]).category_ids)
         return None if (f.colours == filters.colours and f.category_ids == filters.category_ids) else f
 
-    def _lists(self, text: str, mode: str, filter_sets: Sequence[Filters], limit: int):
-        """The dense list (cosine) and the lexical list (BM25), each the union over the filter sets, best first:
-        scores of one kind are comparable across filters, so the union is one ranking."""
+    def _category_filters(self, filters: Filters, attrs: Sequence[Attribute]) -> Filters | None:
+        """The caller's filters narrowed to the query's category under any gender, so products of the right
+        kind but another colour or gender are in the pool too."""
+        cat = next((a for a in attrs if a.kind == "category"), None)
+        if cat is None or filters.category_ids:
+            return None
+        return replace(filters, category_ids=list(cat.any_ids or cat.category_ids), colours=list(filters.colours))
+
+    def _lists(self, text: str, lexical_text: str, mode: str, filter_sets: Sequence[Filters], limit: int):
+        """The dense list (cosine of `text`) and the lexical list (BM25 of `lexical_text`), each the union over
+        the filter sets, best first: scores of one kind are comparable across filters, so the union is one
+        ranking."""
         store = self.rec.store
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
@@ -135,7 +158,7 @@ class TextSearch:
             q = unit(self.rec.text_encoder.encode([text.strip()])[0])
             for f in filter_sets:
                 dense.update((h.id, h.score) for h in store.query(q, using="text", limit=limit, filters=f))
-        sparse = encode_query(text) if mode != "dense" else None
+        sparse = encode_query(lexical_text) if mode != "dense" else None
         if sparse is not None:
             for f in filter_sets:
                 lexical.update((h.id, h.score) for h in store.query_lexical(sparse, limit=limit, filters=f))
@@ -191,7 +214,13 @@ class TextSearch:
         prefs = [a for a in parsed.attributes if a.kind != "price"]
         limit = max(MIN_POOL, n * OVERFETCH)
         narrowed = self._preference_filters(filters, prefs)
-        dense, lexical = self._lists(query, mode, [f for f in (narrowed, filters) if f is not None], limit)
+        dense_text = parsed.retrieval_text().strip() or query.strip()
+        lexical_text = parsed.lexical_text().strip() or query
+        skus = [c for c in query.split() if looks_like_sku(c)]  # each keeps its whole-sku term
+        lexical_text = " ".join([lexical_text, *skus])
+        dense, lexical = self._lists(dense_text, lexical_text, mode,
+                                     [f for f in (narrowed, self._category_filters(filters, prefs), filters)
+                                      if f is not None], limit)
         relevance = self._relevance(mode, dense, lexical)
         exact = self._exact(query, filters)
         items = self._ranked(relevance, prefs, exact, n, filters, strategy, mode, query.strip())
@@ -200,13 +229,13 @@ class TextSearch:
         conf = confidence(evidence)
         threshold = float(self.cfg.min_confidence)
         if conf < threshold and mode != "dense":  # the word probes cost a store query each: only when needed
-            conf = confidence(replace(evidence, coverage=self._coverage(query, filters)))
+            conf = confidence(replace(evidence, coverage=self._coverage(lexical_text, filters)))
         loose = conf < threshold and bool(items)
         hidden = 0
         if loose and self.cfg.loose == "hide":
             hidden, items = len(items), []
         return TextSearchResult(query, items, parsed.attributes, parsed.ignored, mode, conf, threshold, loose,
-                                hidden, [c.id for c in exact], notes)
+                                hidden, [c.id for c in exact], notes, dense_text)
 
     def _ranked(self, relevance: dict[int, float], prefs: Sequence[Attribute], exact: Sequence[ProductCard],
                 n: int, filters: Filters, strategy: str | None, mode: str, query_text: str) -> list[Recommendation]:
@@ -214,7 +243,7 @@ class TextSearch:
         ids = list(relevance) + [c.id for c in exact if c.id not in relevance]
         cards = rec.cards(ids)
         pop = rec.popularity()
-        groups = len(prefs) + 1
+        groups = sum(_weight(a) for a in prefs) + 1  # similarity stays in [0, 1]
         candidates = []
         for i in ids:
             card = cards.get(i)

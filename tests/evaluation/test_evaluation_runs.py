@@ -142,7 +142,11 @@ def test_every_row_is_named_split_and_finite_on_the_real_engine(rt):
     langs = {r.language for r in rep.rows if r.task == "attribute" and r.metric == "NDCG@10"}
     assert langs == {"en", "ru", "tr"}
     assert {r.metric for r in rep.rows if r.task == "attribute"} >= {"Precision@5", "Precision@10", "NDCG@5",
-                                                                      "NDCG@10", "NoMatchRate"}
+                                                                      "NDCG@10", "NoMatchRate", "CappedPrecision@5",
+                                                                      "CappedPrecision@10"}
+    ideal = [r for r in rep.rows if r.task == "attribute" and r.method == "ideal" and r.metric.startswith("Capped")]
+    assert ideal and all(r.value == 1.0 for r in ideal)  # every full match first is the best capped precision
+
     # "no good match" is judged on both sides: nonsense below the threshold, real attribute queries above it
     nonsense = [r.value for r in rep.rows if r.task == "nonsense" and r.method.startswith("text/")]
     real = [r.value for r in rep.rows if r.task == "attribute" and r.metric == "NoMatchRate"]

@@ -16,6 +16,7 @@ from engine.evaluation import (EvaluationReport, Row, WildRecipe, generated, gra
                                nonsense_queries, split_of, wild_photos)
 from engine.evaluation.attributes import FULL, Attributes, gender_of
 from engine.evaluation.splits import check_splits
+from engine.evaluation.text import capped_precision
 
 
 def test_split_is_a_fixed_function_of_seed_and_key_giving_about_halves():
@@ -82,6 +83,15 @@ def test_graded_ndcg():
     assert graded_ndcg([7, 3, 1], [1, 3, 7, 0], 3) == pytest.approx(1.0)
     assert graded_ndcg([1, 3, 7], [1, 3, 7], 3) < graded_ndcg([7, 1, 3], [1, 3, 7], 3) < 1.0
     assert graded_ndcg([0, 0], [], 2) == 0.0
+
+
+def test_capped_precision_divides_by_the_full_matches_when_fewer_than_k():
+    full = {1, 2, 3}
+    assert capped_precision([1, 2, 3, 9, 8], full, 10) == 1.0  # every full match first: as good as it gets
+    assert capped_precision([9, 1, 2, 3], full, 10) == pytest.approx(2 / 3)  # only the first 3 places count
+    assert capped_precision(list(range(20, 40)), set(range(20, 30)) | {50}, 10) == 1.0  # k full of matches
+    assert capped_precision([1, 9], {1, 2}, 1) == 1.0 and capped_precision([9, 1], {1, 2}, 1) == 0.0
+    assert capped_precision([1, 2], set(), 10) == 0.0  # nothing matches: nothing to find
 
 
 def test_the_nonsense_set_is_fixed():

@@ -86,7 +86,8 @@ def test_an_exact_sku_and_an_exact_name_come_first(rt):
     assert skus(rt.recommender().text_search("WJ01-BLU", n=5))[0] == "WJ01-BLU"
 
 
-@pytest.mark.parametrize("query", ["black women's jacket", "чёрная женская куртка", "siyah kadın ceket"])
+@pytest.mark.parametrize("query", ["black women's jacket", "чёрная женская куртка", "siyah kadın ceket",
+                                   "женские куртки угольного цвета", "kadınlar için kapkara mont"])
 def test_the_querys_colour_gender_and_category_are_held(rt, query):
     res = rt.recommender().text_search(query, n=8)
     assert {a.kind: a.value for a in res.attributes} == {"colour": "black", "gender": "women",
@@ -109,6 +110,11 @@ def test_taking_a_chip_off_searches_without_it(rt):
     women = {s for s, *_, cat, _ in PRODUCTS if cat == W_JACKETS}
     assert set(skus(res)[:4]) <= women  # every women's jacket, whatever its colour, before anything else
     assert len({s for s in skus(res)} & women) >= 4  # styles collapse to one variant each
+    # the removed colour's words leave what the lists search for too, or "black" would keep pulling black in
+    assert res.searched == "women jacket" and rec.text_search("black women's jacket", n=8).searched == \
+        "black women jacket"
+    off = rec.text_search("siyah kadın ceket", n=8, ignore=["colour", "gender"])
+    assert off.searched == "jacket" and {a.kind for a in off.attributes} == {"category"}
 
 
 def test_a_price_in_the_query_is_a_limit(rt):
@@ -143,8 +149,9 @@ def test_modes_and_bad_arguments(rt):
         rec.text_search("  ")
 
 
-def test_dbsf_fusion_from_the_config(rt):
-    res = rt.recommender(_config(fusion="dbsf", lexical_weight=2.0)).text_search("black women's jacket", n=5)
+@pytest.mark.parametrize("fusion, lexical", [("dbsf", 2.0), ("rrf", 1.0)])
+def test_either_fusion_from_the_config(rt, fusion, lexical):
+    res = rt.recommender(_config(fusion=fusion, lexical_weight=lexical)).text_search("black women's jacket", n=5)
     assert set(skus(res)[:3]) == BLACK_WOMENS_JACKETS
 
 

@@ -37,9 +37,10 @@ def search_image_command(args: argparse.Namespace) -> Any:
     res = runtime(args).recommender().search_by_photo(Path(args.path), n=args.n, filters=filters(args),
                                                       strategy=args.strategy)
     if args.json:
-        return {"match": res.match, "results": print_recs(res.items, True)}
+        return {"match": res.match, "confidence": round(res.confidence, 4), "results": print_recs(res.items, True)}
     if res.match != "good":
-        print("loosely related: nothing in the catalog matches the photo well; the nearest products follow")
+        print(f"loosely related: nothing in the catalog matches the photo well (confidence {res.confidence:.2f}); "
+              "the nearest products follow")
     return print_recs(res.items, False)
 
 

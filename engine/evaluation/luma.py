@@ -114,7 +114,7 @@ class Evaluator:
             rep.rows += text.attribute_rows(tick)
         if "nonsense" in tasks:
             rep.rows += text.nonsense_rows(tick)
-        rep.notes += text.notes
+        rep.notes += text.notes + photos.notes
         rep.details = text.details + photos.details
         if progress:
             progress(total, total)

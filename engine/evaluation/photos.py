@@ -5,7 +5,9 @@ shopper gets it (`image/<strategy>`: product crop, local-feature re-ranking, the
 ranking and a plain colour histogram of the whole photo (the reference the issue's "barely beats a colour
 histogram" speaks of). Also HubOccupancy (the share of queries whose top hit is the most frequent one) and, on the
 wild set, NoMatchRate: own style "excluded" for off-catalog photos (the product's whole leaf category left out of
-the index: "loosely related" is right) and "included" for in-catalog photos (where it is wrong)."""
+the index: "loosely related" is right), "included" for in-catalog photos and "included-right" for those whose top
+hit is the product (where it is wrong); on the tune half a note gives the search.photo_min_confidence the
+calibration (engine.photos.confidence.calibrate) supports beside the configured one."""
 from __future__ import annotations
 
 import random
@@ -22,7 +24,7 @@ from engine.evaluation.report import Row, mean
 from engine.evaluation.splits import SPLIT_SEED
 from engine.evaluation.wild import WildRecipe, wild_photos
 from engine.metrics import hit_at_k
-from engine.photos.confidence import LOOSE
+from engine.photos.confidence import LOOSE, calibrate
 from engine.photos.hubness import hub_occupancy
 from engine.store.vectors import query_combined
 from engine.types import Filters
@@ -53,6 +55,7 @@ class PhotoTasks:
     max_queries: int | None = None
     keep_details: bool = False
     details: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _hist: tuple[list[int], np.ndarray] | None = None
 
     def load_photo(self, path: str | bytes) -> Image.Image:
@@ -172,7 +175,8 @@ class PhotoTasks:
                 continue
             methods = ["image"] + [f"image/{s}" for s in self.strategies] + ["colour-histogram"]
             ranked: dict[str, list[list[int]]] = {m: [] for m in methods}
-            matches: dict[str, list[str]] = {"included": [], "excluded": []}
+            matches: dict[str, list[str]] = {"included": [], "included-right": [], "excluded": []}
+            sure: dict[str, list[float]] = {"right": [], "excluded": []}  # confidences, for the calibration note
             for photo in photos:
                 img = self.load_photo(photo.jpeg)
                 ranked["image"].append(self._vector_order(img, ("image",))["image"])
@@ -181,9 +185,13 @@ class PhotoTasks:
                     ranked[f"image/{s}"].append([r.product.id for r in found.items])
                     if i == 0:  # the confidence does not depend on the strategy
                         matches["included"].append(found.match)
+                        if found.items and found.items[0].product.id == photo.product_id:
+                            matches["included-right"].append(found.match)
+                            sure["right"].append(found.confidence)
                         off = rec.search_by_photo(photo.jpeg, n=max(RECALL_KS), strategy=s,
                                                   filters=Filters(exclude_ids=self._category_of(photo.product_id)))
                         matches["excluded"].append(off.match)
+                        sure["excluded"].append(off.confidence)
                 ranked["colour-histogram"].append(self.rank_by_histogram(img, max(RECALL_KS)))
                 self._detail("wild", split, f"wild photo #{photo.index} of {self.cat.items[photo.product_id].sku}",
                              f"image/{self.strategies[0]}" if self.strategies else "image",
@@ -194,7 +202,22 @@ class PhotoTasks:
             rows += self._hub_rows("wild", split, ranked)
             if self.strategies:
                 rows += self._no_match_rows(split, f"image/{self.strategies[0]}", matches)
+                if split == "tune":
+                    self._calibration_note(sure)
         return rows
+
+    def _calibration_note(self, sure: dict[str, list[float]]) -> None:
+        """The photo threshold the tune half supports (engine.photos.confidence.calibrate) beside the configured."""
+        now = self.runtime.config.search.photo_min_confidence
+        if not sure["right"] or not sure["excluded"]:
+            self.notes.append("photo no-good-match threshold: the tune split has no correctly answered in-catalog or "
+                              "no off-catalog photo to calibrate on")
+            return
+        t = calibrate(sure["right"], sure["excluded"])
+        off = sum(c < t for c in sure["excluded"]) / len(sure["excluded"])
+        self.notes.append(f"photo no-good-match threshold: the tune split supports {t:.3f} (at most 10 % of the "
+                          f"correctly answered in-catalog photos below, {off:.3f} of the off-catalog ones); "
+                          f"configured search.photo_min_confidence {now:.3f}")
 
     def _category_of(self, pid: int) -> list[int]:
         """Every product of `pid`'s leaf category: left out of the index, the photo is an off-catalog photo."""

@@ -5,7 +5,7 @@ the first photo search, not by every command that imports the recommender."""
 from engine.lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("GOOD", "LOOSE", "LOOSE_LABEL", "Evidence", "Threshold", "calibrate", "match_kind",
+    **dict.fromkeys(("GOOD", "LOOSE", "LOOSE_LABEL", "Evidence", "calibrate", "match_confidence", "match_kind",
                      "no_match_rate"), "engine.photos.confidence"),
     **dict.fromkeys(("CropParams", "product_crop", "query_crops"), "engine.photos.crop"),
     **dict.fromkeys(("CatalogMean", "centred", "hub_occupancy"), "engine.photos.hubness"),

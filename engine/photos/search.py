@@ -10,7 +10,8 @@ The parameters below were tuned on the tune halves of the wild set and of the an
 sum of their Recall@1; engine.evaluation.photos): the whole photo is searched beside the product crop because a
 full-bleed close-up (a back view, a detail) is described better whole, and the verification is strict (ratio 0.7,
 lift 0.3) because on studio photos of other products a looser one gathers chance inliers that push another view's
-own product down. The confidence threshold was calibrated afterwards with these parameters. The grid and the
+own product down. The confidence (engine.photos.confidence) rests on the inliers these parameters give; its
+threshold is the config's `search.photo_min_confidence`, calibrated afterwards with them. The grid and the
 test-half figures are in the README's photo search section. They were tuned for the weight-free descriptor; CLIP,
 where its weights exist, is the primary encoder and runs through the same stages.
 """
@@ -22,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from engine.photos.confidence import Evidence, Threshold, match_kind
+from engine.photos.confidence import Evidence, match_confidence, match_kind
 from engine.photos.crop import CROPS, CropParams, query_crops
 from engine.photos.hubness import CatalogMean, centred
 from engine.photos.verify import CatalogFeatures, VerifyParams, features, inliers
@@ -40,7 +41,6 @@ class PhotoParams:
     verify: VerifyParams = field(default_factory=VerifyParams)
     lift: float = 0.3  # weight of verification in the score: (1 - lift) * cosine + lift * strength
     inlier_scale: float = 20.0  # inliers at which verification counts in full (strength = inliers / scale, ≤ 1)
-    threshold: Threshold = Threshold(8, 0.735)  # below it the result is loosely related (engine.photos.confidence)
 
     def __post_init__(self):
         unknown = [c for c in self.crops if c not in CROPS]
@@ -64,6 +64,7 @@ class PhotoMatch:
     candidates: list[Candidate]  # best first
     match: str  # confidence.GOOD or confidence.LOOSE
     evidence: Evidence | None  # of the top candidate
+    confidence: float = 0.0  # engine.photos.confidence.match_confidence of the top candidate, in [0, 1]
 
 
 def first_stage(image: Image.Image, encoder, store, limit: int, filters: Filters, params: PhotoParams,
@@ -81,8 +82,9 @@ def first_stage(image: Image.Image, encoder, store, limit: int, filters: Filters
 
 def search(image: Image.Image, encoder, store, limit: int, filters: Filters,
            photo_paths: Callable[[Sequence[int]], Mapping[int, str | None]], max_bytes: int, max_pixels: int,
-           params: PhotoParams = PhotoParams()) -> PhotoMatch:
-    """The `limit` best candidates for a photo (at least `verify.top` are looked at) and how good the match is."""
+           min_confidence: float, params: PhotoParams = PhotoParams()) -> PhotoMatch:
+    """The `limit` best candidates for a photo (at least `verify.top` are looked at) and how good the match is:
+    below `min_confidence` (the config's search.photo_min_confidence) it is loosely related."""
     fused = first_stage(image, encoder, store, max(limit, params.verify.top), filters, params)
     ranked = sorted((Candidate(pid, sim) for pid, sim in fused.items()), key=lambda c: (-c.similarity, c.id))
     top = ranked[:params.verify.top]
@@ -98,7 +100,8 @@ def search(image: Image.Image, encoder, store, limit: int, filters: Filters,
     ranked.sort(key=lambda c: (-c.score, -c.similarity, c.id))
     best = ranked[0] if ranked else None
     evidence = Evidence(best.similarity, best.inliers) if best else None
-    return PhotoMatch(ranked[:max(limit, 1)], match_kind(evidence, params.threshold), evidence)
+    return PhotoMatch(ranked[:max(limit, 1)], match_kind(evidence, min_confidence, params.inlier_scale), evidence,
+                      match_confidence(evidence, params.inlier_scale))
 
 
 @dataclass
@@ -108,3 +111,4 @@ class PhotoResult:
     items: list  # of engine.types.Recommendation, best first
     match: str  # confidence.GOOD or confidence.LOOSE ("loosely related": nothing in the catalog matches well)
     evidence: Evidence | None  # of the top candidate before business reranking
+    confidence: float = 0.0  # of that candidate, in [0, 1]; below search.photo_min_confidence: loosely related

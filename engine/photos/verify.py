@@ -26,6 +26,8 @@ from engine.errors import InvalidImage
 
 Features = tuple[np.ndarray, np.ndarray | None]  # keypoint positions (n, 2), binary descriptors (n, 32)
 _NONE: Features = (np.zeros((0, 2), np.float32), None)
+_MIN_SIDE = 32  # ORB's default patch and border (31 px): a thinner picture has no keypoint, and OpenCV's pyramid
+# fails on it (a 1×1 photo, or a 20000×2 strip scaled to 480×0) instead of finding none
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,13 @@ def _grey(image: Image.Image, side: int) -> np.ndarray:
 
 
 def features(image: Image.Image, side: int, n: int) -> Features:
-    """ORB keypoints and descriptors of an image scaled to `side` (its longest side)."""
+    """ORB keypoints and descriptors of an image scaled to `side` (its longest side); none for a picture too
+    small or too thin to hold one."""
+    grey = _grey(image, side)
+    if min(grey.shape) < _MIN_SIDE:
+        return _NONE
     orb = cv2.ORB_create(nfeatures=n)  # one per call: an ORB object is not safe to share between threads
-    kp, desc = orb.detectAndCompute(_grey(image, side), None)
+    kp, desc = orb.detectAndCompute(grey, None)
     if desc is None or len(kp) < 2:
         return _NONE
     return np.float32([k.pt for k in kp]), desc

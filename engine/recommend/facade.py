@@ -226,7 +226,8 @@ class Recommender:
         img = load_image(image, self.settings.max_upload_bytes, self.settings.max_pixels)
         self._spec()
         found = photo_search(img, self.image_encoder, self.store, n * OVERFETCH, filters, self._photo_paths,
-                             self.settings.max_upload_bytes, self.settings.max_pixels)
+                             self.settings.max_upload_bytes, self.settings.max_pixels,
+                             float(self.config.search.photo_min_confidence))
         div = self.config.diversity
         vectors = None
         if div.mmr_lambda is not None:
@@ -239,7 +240,7 @@ class Recommender:
                        now=datetime.now(timezone.utc))
         if found.match == LOOSE:
             items = [replace(r, reasons=[LOOSE_LABEL, *r.reasons]) for r in items]
-        return PhotoResult(items, found.match, found.evidence)
+        return PhotoResult(items, found.match, found.evidence, found.confidence)
 
     def _photo_paths(self, ids: Sequence[int]) -> dict[int, str | None]:
         """The main photo of each product (a path or a URL), for local-feature matching."""

@@ -28,7 +28,10 @@ class SearchConfig:
       text query states what the shopper wants and business factors must not drown it.
     min_confidence: below this confidence (engine.search.confidence) a result is "loosely related". Tuned on
       the tune split of the judged and nonsense queries (`python -m engine evaluate --split tune`).
-    loose: label (show the results, marked loosely related) or hide (show none)."""
+    loose: label (show the results, marked loosely related) or hide (show none).
+    photo_min_confidence: below this confidence (engine.photos.confidence: the top candidate's local-feature
+      inliers over 20) a search by photo is "loosely related". Calibrated on the tune half of the wild set
+      (`python -m engine evaluate --task wild --split tune` prints the value it supports)."""
 
     fusion: str = "dbsf"
     rrf_k: int = 60
@@ -37,6 +40,7 @@ class SearchConfig:
     strategy: str = "relevance"
     min_confidence: float = 0.25
     loose: str = "label"
+    photo_min_confidence: float = 0.30
 
 
 class SearchDoc(BaseModel):
@@ -55,3 +59,5 @@ class SearchDoc(BaseModel):
     min_confidence: float = Field(None, ge=0, le=1, description="Below this confidence results are loosely "
                                                                 "related.")
     loose: Literal["label", "hide"] = Field(None, description="Loosely related results: label them or hide them.")
+    photo_min_confidence: float = Field(None, ge=0, le=1, description="Below this confidence a search by photo is "
+                                                                      "loosely related.")

@@ -12,11 +12,12 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from engine.errors import InvalidImage
 from engine.evaluation.wild import WildRecipe, _background, wild_photos
 from engine.photos import GOOD, LOOSE, LOOSE_LABEL
 from engine.service.app import create_app
 from engine.types import Filters
-from test_personal import World, luma_world
+from test_personal import World, luma_world, personal_config
 
 N_PHOTOS = 12
 
@@ -26,9 +27,7 @@ def world(tmp_path_factory, luma_dir) -> World:
     return luma_world(tmp_path_factory, luma_dir)
 
 
-@pytest.fixture(scope="module")
-def shopper_photos(world) -> list[tuple[int, bytes]]:
-    """(product id, JPEG) of the first photos of a wild recipe over every product with a photo."""
+def _wild(world, recipe: WildRecipe) -> list[tuple[int, bytes]]:
     cards = world.runtime.catalog.cards(sorted(world.runtime.store.all_ids()))
     products = [(c.id, c.sku, c.image) for c in cards.values() if c.image and Path(c.image).is_file()]
 
@@ -37,7 +36,20 @@ def shopper_photos(world) -> list[tuple[int, bytes]]:
             im.draft("RGB", (480, 480))
             return im.convert("RGB")
 
-    return [(p.product_id, p.jpeg) for p in wild_photos(WildRecipe(seed=5, size=N_PHOTOS), products, load)]
+    return [(p.product_id, p.jpeg) for p in wild_photos(recipe, products, load)]
+
+
+@pytest.fixture(scope="module")
+def shopper_photos(world) -> list[tuple[int, bytes]]:
+    """(product id, JPEG) of the first photos of a wild recipe over every product with a photo."""
+    return _wild(world, WildRecipe(seed=5, size=N_PHOTOS))
+
+
+@pytest.fixture(scope="module")
+def lone_photos(world) -> list[tuple[int, bytes]]:
+    """The same without other catalog products in the scene: with its own category held out of the index, such
+    a photo shows nothing the catalog sells (a product in the background would rightly be verified)."""
+    return _wild(world, WildRecipe(seed=5, size=N_PHOTOS, distractors=(0, 0)))
 
 
 def _scene() -> bytes:
@@ -80,18 +92,71 @@ def test_a_photo_of_no_product_is_loosely_related_and_each_item_says_so(world):
     assert all(r.reasons[0] == LOOSE_LABEL for r in result.items)
 
 
-def test_an_off_catalog_photo_is_not_matched_to_what_is_left(world, shopper_photos):
-    """The product's whole category left out of the index: nothing verified may be claimed for most photos."""
+def test_the_confidence_separates_off_catalog_photos_from_in_catalog_ones(world, lone_photos):
+    """The same shopper photo searched with its product's whole category in the index and held out of it: held
+    out, nothing verified may be claimed; in the index, the product's own geometry lifts the confidence."""
     rec = world.recommender()
+    threshold = rec.config.search.photo_min_confidence
     cards = world.runtime.catalog.cards(sorted(world.runtime.store.all_ids()))
-    loose = 0
-    for pid, jpeg in shopper_photos:
+    inside, outside = [], []
+    for pid, jpeg in lone_photos:
         leaf = cards[pid].category_id
         held_out = sorted(i for i, c in cards.items() if c.category_id == leaf)
-        result = rec.search_by_photo(jpeg, n=3, filters=Filters(exclude_ids=held_out))
-        assert not {r.product.id for r in result.items} & set(held_out)
-        loose += result.match == LOOSE
-    assert loose >= N_PHOTOS // 3
+        found = rec.search_by_photo(jpeg, n=3)
+        off = rec.search_by_photo(jpeg, n=3, filters=Filters(exclude_ids=held_out))
+        assert not {r.product.id for r in off.items} & set(held_out)
+        assert (off.match == LOOSE) == (off.confidence < threshold) and 0 <= off.confidence <= 1
+        inside.append(found.confidence)
+        outside.append(off.confidence)
+    loose_off = sum(c < threshold for c in outside)
+    loose_in = sum(c < threshold for c in inside)
+    assert loose_off >= 2 * N_PHOTOS // 3, outside  # 0.93 of the wild tune half at the configured threshold
+    assert loose_in <= loose_off - N_PHOTOS // 3, (inside, outside)
+    assert sum(i > o for i, o in zip(inside, outside)) >= N_PHOTOS // 3
+
+
+def test_the_configs_photo_threshold_is_honoured(world, shopper_photos):
+    base = personal_config()
+    rec = world.recommender(base)
+    found = [rec.search_by_photo(jpeg, n=3) for _, jpeg in shopper_photos]
+    partial = [f for f in found if 0 < f.confidence < 1]
+    assert partial, [f.confidence for f in found]  # some photo verified, but not in full
+    assert all((f.match == GOOD) == (f.confidence >= base.search.photo_min_confidence) for f in found)
+
+    def at(value: float):
+        cfg = personal_config()
+        cfg.search = replace(cfg.search, photo_min_confidence=value)
+        return world.recommender(cfg.validate())
+
+    strict, lenient = at(1.0), at(0.0)
+    jpeg = shopper_photos[found.index(partial[0])][1]
+    assert strict.search_by_photo(jpeg, n=3).match == LOOSE
+    assert lenient.search_by_photo(jpeg, n=3).match == GOOD
+    assert lenient.search_by_photo(_scene(), n=3).match == GOOD  # 0 calls every answer good
+    card = world.card("MJ01-Red")
+    assert strict.search_by_photo(Path(card.image), n=3).match == GOOD  # its own photo verifies in full
+
+
+def _png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    """A blank PNG (white; a 1-bit one keeps a canvas beyond the pixel limit small in memory and on the wire)."""
+    buf = io.BytesIO()
+    Image.new(mode, size, "white").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (600, 600), (20000, 2), (2, 16000)])
+def test_a_tiny_blank_or_thin_photo_is_answered_loosely_related(world, size):
+    """Nothing to find and no keypoint to verify: answered, not a crash, and never claimed as a match."""
+    result = world.recommender().search_by_photo(_png(size), n=3)
+    assert result.match == LOOSE and result.confidence == 0.0 and len(result.items) == 3
+    assert all(r.reasons[0] == LOOSE_LABEL for r in result.items)
+
+
+def test_a_photo_of_too_many_pixels_is_refused_by_name(world):
+    limit = world.runtime.settings.max_pixels
+    side = int(limit ** 0.5) + 2
+    with pytest.raises(InvalidImage, match="pixels"):
+        world.recommender().search_by_photo(_png((side, side), "1"), n=3)
 
 
 def test_the_api_says_whether_the_photo_matched(world, luma_dir):
@@ -107,3 +172,10 @@ def test_the_api_says_whether_the_photo_matched(world, luma_dir):
         assert loose.status_code == 200, loose.text
         body = loose.json()
         assert body["match"] == "loose" and all(i["reasons"][0] == LOOSE_LABEL for i in body["items"])
+        dot = client.post("/api/recommendations/search_by_image/", params={"limit": 3},
+                          files={"image": ("dot.png", _png((1, 1)), "image/png")})
+        assert dot.status_code == 200 and dot.json()["match"] == "loose", dot.text
+        side = int(world.settings.max_pixels ** 0.5) + 2
+        huge = client.post("/api/recommendations/search_by_image/", params={"limit": 3},
+                           files={"image": ("huge.png", _png((side, side), "1"), "image/png")})
+        assert huge.status_code == 400 and "pixels" in huge.text, huge.text

@@ -12,10 +12,9 @@ from PIL import Image
 
 from engine.encoders.descriptor import describe, is_studio_shot
 from engine.evaluation.wild import WildRecipe, augment
-from engine.photos import (LOOSE, GOOD, CatalogFeatures, CatalogMean, Evidence, PhotoParams, Threshold, VerifyParams,
-                           calibrate,
-                           centred, features, hub_occupancy, inliers, match_kind, no_match_rate, product_crop,
-                           query_crops)
+from engine.photos import (LOOSE, GOOD, CatalogFeatures, CatalogMean, Evidence, PhotoParams, VerifyParams, calibrate,
+                           centred, features, hub_occupancy, inliers, match_confidence, match_kind, no_match_rate,
+                           product_crop, query_crops)
 from engine.store import open_store
 from engine.store.base import CollectionSpec, PointRecord
 from engine.settings import Settings
@@ -154,25 +153,39 @@ def test_the_catalog_mean_is_the_indexs_own_and_follows_it(tmp_path):
         store.close()
 
 
-def test_the_match_is_good_when_verified_or_similar_enough():
-    t = Threshold(10, 0.9)
-    assert match_kind(Evidence(0.5, 10), t) == GOOD
-    assert match_kind(Evidence(0.95, 0), t) == GOOD
-    assert match_kind(Evidence(0.89, 9), t) == LOOSE
-    assert match_kind(None, t) == LOOSE
-    assert no_match_rate([Evidence(0.5, 0), Evidence(0.95, 0), None, Evidence(0.1, 12)], t) == 0.5
+def test_the_confidence_is_the_top_candidates_verification_not_its_cosine():
+    assert match_confidence(Evidence(0.99, 0), 20) == 0.0  # a descriptor cosine alone claims nothing
+    assert match_confidence(Evidence(0.2, 10), 20) == pytest.approx(0.5)
+    assert match_confidence(Evidence(0.2, 45), 20) == 1.0
+    assert match_confidence(None, 20) == 0.0
+    assert match_kind(Evidence(0.5, 6), 0.3, 20) == GOOD  # 6 / 20 = 0.3: at the threshold is good
+    assert match_kind(Evidence(0.99, 5), 0.3, 20) == LOOSE
+    assert match_kind(None, 0.0, 20) == LOOSE  # no candidate is never a match
+    assert match_kind(Evidence(0.1, 0), 0.0, 20) == GOOD  # a threshold of 0 calls every answer good
+    assert no_match_rate([Evidence(0.5, 0), Evidence(0.95, 7), None, Evidence(0.1, 12)], 0.3, 20) == 0.5
     with pytest.raises(ValueError):
-        no_match_rate([], t)
+        no_match_rate([], 0.3, 20)
+    with pytest.raises(ValueError):
+        match_confidence(Evidence(0.5, 3), 0)
 
 
-def test_calibration_keeps_in_catalog_searches_above_and_catches_off_catalog_ones():
-    in_catalog = [Evidence(0.6 + 0.01 * i, 30 if i % 2 else 0) for i in range(20)]
-    off_catalog = [Evidence(0.55 + 0.01 * i, 9 if i % 3 else 0) for i in range(20)]
-    t = calibrate(in_catalog, off_catalog, max_in_below=0.10)
-    assert no_match_rate(in_catalog, t) <= 0.10
-    assert t.inliers >= 10  # nine chance inliers must not make an off-catalog photo a match
-    # two of the twenty in-catalog searches may fall below: the third-lowest unverified similarity (0.64)
-    assert t.similarity == pytest.approx(0.64)
-    assert no_match_rate(off_catalog, t) == pytest.approx(9 / 20)  # 0.55 … 0.63
+def test_calibration_keeps_correct_in_catalog_searches_above_and_catches_off_catalog_ones():
+    right = [0.0] + [0.3 + 0.05 * i for i in range(19)]  # one correct answer had nothing verified
+    off = [0.0] * 17 + [0.3, 0.35, 0.6]
+    t = calibrate(right, off, max_in_below=0.10)
+    assert t == pytest.approx(0.35)  # two of the twenty correct answers may fall below: 0.0 and 0.3
+    assert sum(c < t for c in right) == 2
+    assert sum(c < t for c in off) == 18
+    assert calibrate(right, off, max_in_below=0.0) == 0.0  # none may fall below: nothing is called loose
     with pytest.raises(ValueError):
-        calibrate([], off_catalog)
+        calibrate([], off)
+    with pytest.raises(ValueError):
+        calibrate(right, off, max_in_below=1.0)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (20000, 2), (3, 16000), (33, 900)])
+def test_a_picture_too_small_or_thin_for_a_keypoint_has_no_features(size):
+    """OpenCV's ORB pyramid fails on such pictures instead of finding nothing; they must give no features."""
+    noise = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    points, descriptors = features(Image.fromarray(noise), 480, 1000)
+    assert len(points) == 0 and descriptors is None

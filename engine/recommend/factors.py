@@ -153,56 +153,61 @@ def similarity_value(rec: Recommendation) -> float:
 
 def compute_factors(source: ProductCard | None, candidates: Sequence[Recommendation],
                     params: FactorParams = FactorParams(), now: datetime | None = None) -> list[dict[str, float]]:
-    """All factors of every candidate (a list, because popularity is relative to the list). The same values as
-    the factor functions above, with what depends only on the source worked out once: this loop runs for every
-    candidate of every request."""
+    """All factors of every candidate (a list, because popularity is relative to the list), one dict each."""
+    cols = factor_columns(source, candidates, params, now)
+    return [dict(zip(FACTORS, row)) for row in zip(*(cols[f] for f in FACTORS))]
+
+
+def factor_columns(source: ProductCard | None, candidates: Sequence[Recommendation],
+                   params: FactorParams = FactorParams(), now: datetime | None = None) -> dict[str, list[float]]:
+    """Every factor as one list over the candidates (in FACTORS order): the same values as the factor functions
+    above, with what depends only on the source worked out once and one tight loop per factor. This runs for
+    every candidate of every request, and the reranker scores whole columns without a dict per candidate."""
     now = _naive_utc(now or datetime.now(timezone.utc))
-    pops = popularity_scores([c.product for c in candidates], params.popularity_sales_weight)
+    cards = [rec.product for rec in candidates]
     s_price = source.price if source is not None and _finite(source.price) and source.price > 0 else None
     s_chain = _chain(source) if source is not None else []
     s_brand = source.brand.strip().casefold() if source is not None and source.brand else None
     scale, band = params.price_scale, params.price_up_band
     saturation, half_life = params.stock_saturation, params.freshness_half_life_days
-    out = []
-    for rec, pop in zip(candidates, pops):
-        c = rec.product
+    sims = []
+    for rec in candidates:
         sim = rec.similarity if rec.similarity is not None else rec.score
-        sim = min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0
-        if not s_chain:
-            category = 0.0
-        else:
-            chain = _chain(c)
-            category = (0.0 if not chain else 1.0 if chain[0] == s_chain[0]
-                        else 0.5 if len(chain) > 1 and len(s_chain) > 1 and chain[1] == s_chain[1]
-                        else 0.25 if chain[-1] == s_chain[-1] else 0.0)
+        sims.append(min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0)
+    category = [0.0] * len(cards) if not s_chain else [_closeness(s_chain, _chain(c)) for c in cards]
+    price, price_up_ = [], []
+    for c in cards:
         p = c.price
         if s_price is None or not _finite(p) or p <= 0:
-            price = price_up_ = NEUTRAL
-        else:
-            r = p / s_price
-            log_r = abs(math.log(r))
-            price = math.exp(-log_r / scale)
-            if r > 1.0:
-                price_up_ = 1.0 if r <= band else math.exp(-math.log(r / band) / scale)
-            else:
-                price_up_ = 0.5 * price
-        if c.created_at is None:
-            fresh = NEUTRAL
-        else:
-            age = max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0)
-            fresh = 0.5 ** (age / half_life)
-        out.append({
-            "similarity": sim,
-            "category": category,
-            "price": price,
-            "price_up": price_up_,
-            "stock": stock_level(c, saturation),
-            "freshness": fresh,
-            "popularity": pop,
-            "margin": margin(c),
-            "same_brand": 1.0 if s_brand and c.brand and c.brand.strip().casefold() == s_brand else 0.0,
-        })
-    return out
+            price.append(NEUTRAL)
+            price_up_.append(NEUTRAL)
+            continue
+        r = p / s_price
+        near = math.exp(-abs(math.log(r)) / scale)
+        price.append(near)
+        price_up_.append((1.0 if r <= band else math.exp(-math.log(r / band) / scale)) if r > 1.0 else 0.5 * near)
+    fresh = [NEUTRAL if c.created_at is None
+             else 0.5 ** (max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0) / half_life)
+             for c in cards]
+    return {
+        "similarity": sims,
+        "category": category,
+        "price": price,
+        "price_up": price_up_,
+        "stock": [0.0 if not c.in_stock else 0.5 + 0.5 * min(1.0, max(0, c.stock_qty or 0) / saturation)
+                  for c in cards],
+        "freshness": fresh,
+        "popularity": popularity_scores(cards, params.popularity_sales_weight),
+        "margin": [margin(c) for c in cards],
+        "same_brand": [0.0] * len(cards) if not s_brand
+        else [1.0 if c.brand and c.brand.strip().casefold() == s_brand else 0.0 for c in cards],
+    }
+
+
+def _closeness(s: list[int], c: list[int]) -> float:
+    """category_closeness on the two chains (the source's is non-empty)."""
+    return (0.0 if not c else 1.0 if c[0] == s[0] else 0.5 if len(c) > 1 and len(s) > 1 and c[1] == s[1]
+            else 0.25 if c[-1] == s[-1] else 0.0)
 
 
 def weighted_score(factors: Mapping[str, float], weights: Mapping[str, float]) -> float:

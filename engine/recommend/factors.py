@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from engine.types import ProductCard, Recommendation
 
@@ -159,10 +159,12 @@ def compute_factors(source: ProductCard | None, candidates: Sequence[Recommendat
 
 
 def factor_columns(source: ProductCard | None, candidates: Sequence[Recommendation],
-                   params: FactorParams = FactorParams(), now: datetime | None = None) -> dict[str, list[float]]:
-    """Every factor as one list over the candidates (in FACTORS order): the same values as the factor functions
-    above, with what depends only on the source worked out once and one tight loop per factor. This runs for
-    every candidate of every request, and the reranker scores whole columns without a dict per candidate."""
+                   params: FactorParams = FactorParams(), now: datetime | None = None,
+                   names: Collection[str] = FACTORS) -> dict[str, list[float]]:
+    """The factors in `names` (default: all), each as one list over the candidates: the same values as the factor
+    functions above, with what depends only on the source worked out once and one tight loop per factor. This
+    runs for every candidate of every request; the reranker scores whole columns without a dict per candidate,
+    and works out the factors its strategy does not weigh for the shown results only."""
     now = _naive_utc(now or datetime.now(timezone.utc))
     cards = [rec.product for rec in candidates]
     s_price = source.price if source is not None and _finite(source.price) and source.price > 0 else None
@@ -170,38 +172,43 @@ def factor_columns(source: ProductCard | None, candidates: Sequence[Recommendati
     s_brand = source.brand.strip().casefold() if source is not None and source.brand else None
     scale, band = params.price_scale, params.price_up_band
     saturation, half_life = params.stock_saturation, params.freshness_half_life_days
-    sims = []
-    for rec in candidates:
-        sim = rec.similarity if rec.similarity is not None else rec.score
-        sims.append(min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0)
-    category = [0.0] * len(cards) if not s_chain else [_closeness(s_chain, _chain(c)) for c in cards]
-    price, price_up_ = [], []
-    for c in cards:
-        p = c.price
-        if s_price is None or not _finite(p) or p <= 0:
-            price.append(NEUTRAL)
-            price_up_.append(NEUTRAL)
-            continue
-        r = p / s_price
-        near = math.exp(-abs(math.log(r)) / scale)
-        price.append(near)
-        price_up_.append((1.0 if r <= band else math.exp(-math.log(r / band) / scale)) if r > 1.0 else 0.5 * near)
-    fresh = [NEUTRAL if c.created_at is None
-             else 0.5 ** (max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0) / half_life)
-             for c in cards]
-    return {
-        "similarity": sims,
-        "category": category,
-        "price": price,
-        "price_up": price_up_,
-        "stock": [0.0 if not c.in_stock else 0.5 + 0.5 * min(1.0, max(0, c.stock_qty or 0) / saturation)
-                  for c in cards],
-        "freshness": fresh,
-        "popularity": popularity_scores(cards, params.popularity_sales_weight),
-        "margin": [margin(c) for c in cards],
-        "same_brand": [0.0] * len(cards) if not s_brand
-        else [1.0 if c.brand and c.brand.strip().casefold() == s_brand else 0.0 for c in cards],
-    }
+    out: dict[str, list[float]] = {}
+    if "similarity" in names:
+        sims = out["similarity"] = []
+        for rec in candidates:
+            sim = rec.similarity if rec.similarity is not None else rec.score
+            sims.append(min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0)
+    if "category" in names:
+        out["category"] = [0.0] * len(cards) if not s_chain else [_closeness(s_chain, _chain(c)) for c in cards]
+    if "price" in names or "price_up" in names:
+        price, price_up_ = [], []
+        for c in cards:
+            p = c.price
+            if s_price is None or not _finite(p) or p <= 0:
+                price.append(NEUTRAL)
+                price_up_.append(NEUTRAL)
+                continue
+            r = p / s_price
+            near = math.exp(-abs(math.log(r)) / scale)
+            price.append(near)
+            price_up_.append((1.0 if r <= band else math.exp(-math.log(r / band) / scale)) if r > 1.0 else 0.5 * near)
+        out["price"], out["price_up"] = price, price_up_
+    if "stock" in names:
+        out["stock"] = [0.0 if not c.in_stock else 0.5 + 0.5 * min(1.0, max(0, c.stock_qty or 0) / saturation)
+                        for c in cards]
+    if "freshness" in names:
+        out["freshness"] = [
+            NEUTRAL if c.created_at is None
+            else 0.5 ** (max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0) / half_life)
+            for c in cards]
+    if "popularity" in names:
+        out["popularity"] = popularity_scores(cards, params.popularity_sales_weight)
+    if "margin" in names:
+        out["margin"] = [margin(c) for c in cards]
+    if "same_brand" in names:
+        out["same_brand"] = [0.0] * len(cards) if not s_brand \
+            else [1.0 if c.brand and c.brand.strip().casefold() == s_brand else 0.0 for c in cards]
+    return {f: out[f] for f in FACTORS if f in out and f in names}
 
 
 def _closeness(s: list[int], c: list[int]) -> float:

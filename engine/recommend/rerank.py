@@ -210,13 +210,14 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         pool.append(c)
 
     weights = [(f, float(w)) for f, w in strategy.weights.items()]
-    cols = factor_columns(source, pool, params, now)
+    # The factors the strategy weighs (and the tie-break's similarity) over the whole pool; popularity too, as it
+    # is relative to the pool. The rest only for the shown results, unless a boost in force may need them all.
+    eager = any(b.validate().in_force(source, now) for b in boosts or ())
+    cols = factor_columns(source, pool, params, now,
+                          FACTORS if eager else {f for f, _ in weights} | {"similarity", "popularity"})
     scores = _scores(cols, weights, sum(w for _, w in weights))
     sims = cols["similarity"]  # the tie-break: the candidate's own similarity (similarity_value)
     order = sorted(range(len(pool)), key=lambda i: (-scores[i], -sims[i], pool[i].product.id))
-    # Factor dicts are built for the shown results only (most of the pool never is), unless a boost in force
-    # may add to some of them.
-    eager = any(b.validate().in_force(source, now) for b in boosts or ())
     known = {c.product.id: c.product.group_key for c in pool} | dict(styles or {})
     pins = winning_pins(source, rules, now=now, styles=known)
     hidden = hider(source, rules, now=now, styles=known)
@@ -232,12 +233,16 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         for i, rec in enumerate(out):
             rec.rank = i + 1
         pinned_ids, by_id = set(), {rec.product.id: rec for rec in out}
-    at = {rec.product.id: i for i, rec in enumerate(pool)}
-    for rec in out:  # factors and reasons only for what is shown: most of the pool never is
+    if not eager:  # factors and reasons only for what is shown: most of the pool never is
+        at = {rec.product.id: i for i, rec in enumerate(pool)}
+        shown = [at[rec.product.id] for rec in out if rec.product.id in by_id]
+        rest = factor_columns(source, [pool[i] for i in shown], params, now, [f for f in FACTORS if f not in cols])
+        for j, rec in enumerate(r for r in out if r.product.id in by_id):
+            i = shown[j]
+            rec.factors = {f: cols[f][i] if f in cols else rest[f][j] for f in FACTORS}
+    for rec in out:
         rec_lang = resolve_lang(lang, rec.product, source)
         if rec.product.id in by_id:
-            if not eager:
-                rec.factors = _row(cols, at[rec.product.id])
             rec.reasons = reasons_for(rec.factors, strategy.weights, source, rec.product, rec_lang)
         if rec.product.id in pinned_ids:
             rec.reasons = [reason_text("featured", rec_lang)] + list(rec.reasons)

@@ -5,6 +5,9 @@ every key carries the config fingerprint and the index version: exporting a new 
 every lookup to fresh keys and the old entries simply expire. Redis is an optimisation, never a dependency:
 when it goes away the cache reads as empty (one warning per outage) and it is retried every few seconds.
 
+Redis lives in engine.cache_redis: blocking reads and writes for every caller, and an asynchronous read the HTTP
+service awaits on its event loop (`RecoCache.aget_list`).
+
 Entries are JSON written and read through pydantic (`CachedList`: the list as the response shows it), so a
 cached list comes back exactly as it was first served, and an entry of another shape (an older release
 sharing the Redis) is dropped instead of served.
@@ -12,7 +15,6 @@ sharing the Redis) is dropped instead of served.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import threading
@@ -20,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import cachetools
 import pydantic
@@ -29,16 +30,14 @@ from sqlalchemy import func, select
 
 from engine.catalog.db import Database
 from engine.catalog.models import VectorSync
+from engine.cache_redis import KEY_PREFIX, REDIS_RETRY_SECONDS, REDIS_TIMEOUT_SECONDS, RedisCache, redact  # noqa: F401
 from engine.errors import ValidationError
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LIST_FORMAT = 2  # CachedList.format of this release
-KEY_PREFIX = "vitrina:reco:v2"  # v2: lists cached as rendered items
 DEFAULT_MAX_ENTRIES = 10_000
-REDIS_RETRY_SECONDS = 5.0  # how long an unreachable Redis is left alone before the next attempt
-REDIS_TIMEOUT_SECONDS = 0.25  # a cache that answers slower than this is worse than no cache
 INDEX_VERSION_TTL = 1.0  # seconds an index version read from SQL is reused (it is read on every request)
 
 
@@ -143,99 +142,6 @@ class MemoryCache:
                 "evictions": self.evictions}
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs and /health."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class RedisCache:
-    """Redis behind the same contract. Any Redis or socket error marks it down: lookups miss and writes are
-    dropped until `retry_after` seconds have passed, then the next call tries again. The outage is logged
-    once as a warning, the recovery once as info."""
-
-    name = "redis"
-
-    def __init__(self, url: str, ttl: float, retry_after: float = REDIS_RETRY_SECONDS,
-                 timeout: float = REDIS_TIMEOUT_SECONDS):
-        self.url, self.ttl = url, float(ttl)
-        self.retry_after = retry_after
-        redis = importlib.import_module("redis")  # here, not at the top: a command without REDIS_URL never needs it
-        self._errors = (redis.RedisError, OSError)
-        try:
-            self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        except ValueError as e:
-            raise ValidationError(f"REDIS_URL {redact(url)!r} is not a Redis URL: {e}") from None
-        self._lock = threading.Lock()
-        self._down_until: float | None = None  # monotonic time of the next attempt while down
-        self.last_error: str | None = None
-
-    def _available(self) -> bool:
-        down = self._down_until
-        return down is None or time.monotonic() >= down
-
-    def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            first = self._down_until is None
-            self._down_until = time.monotonic() + self.retry_after
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        if first:
-            log.warning("Redis cache at %s is unreachable (%s): serving without cache, retrying every %.0f s",
-                        redact(self.url), self.last_error, self.retry_after)
-
-    def _succeeded(self) -> None:
-        if self._down_until is None:
-            return
-        with self._lock:
-            if self._down_until is None:
-                return
-            self._down_until = None
-        log.info("Redis cache at %s is reachable again", redact(self.url))
-
-    def get(self, key: str) -> bytes | None:
-        if not self._available():
-            return None
-        try:
-            value = self._client.get(key)
-        except self._errors as e:
-            self._failed(e)
-            return None
-        self._succeeded()
-        return value
-
-    def set(self, key: str, value: bytes) -> None:
-        if self.ttl <= 0 or not self._available():
-            return
-        try:
-            self._client.set(key, value, px=max(1, int(self.ttl * 1000)))
-        except self._errors as e:
-            self._failed(e)
-            return
-        self._succeeded()
-
-    def clear(self) -> None:
-        """Delete this engine's keys only (the Redis may be shared with other applications)."""
-        if not self._available():
-            return
-        try:
-            keys = list(self._client.scan_iter(match=f"{KEY_PREFIX}:*", count=500))
-            for i in range(0, len(keys), 500):
-                self._client.delete(*keys[i:i + 500])
-        except self._errors as e:
-            self._failed(e)
-
-    @property
-    def up(self) -> bool:
-        return self._down_until is None
-
-    def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "url": redact(self.url), "up": self.up, "last_error": self.last_error}
-
-
 # ---------------------------------------------------------------- serialising results
 
 class CachedList(BaseModel):
@@ -328,7 +234,9 @@ class RecoCache:
             self.stats[what] += 1
 
     def _read(self, key: str) -> Any | None:
-        raw = self.backend.get(key)
+        return self._decoded(key, self.backend.get(key))
+
+    def _decoded(self, key: str, raw: bytes | None) -> Any | None:
         if raw is None:
             self._count("misses")
             return None
@@ -357,7 +265,27 @@ class RecoCache:
     def get_list(self, key: str) -> CachedList | None:
         """The cached list under `key`; None on a miss or for an entry of another shape (dropped, counted as
         an error: say, written by an older release sharing the Redis)."""
-        value = self._read(key)
+        return self._list(key, self._read(key))
+
+    async def aget_list(self, key: str) -> CachedList | None:
+        """get_list on the event loop: awaited from a backend that reads asynchronously (Redis), read directly
+        from one that never blocks (in-process). See `on_loop`."""
+        aget = getattr(self.backend, "aget", None)
+        raw = await aget(key) if aget is not None else self.backend.get(key)
+        return self._list(key, self._decoded(key, raw))
+
+    @property
+    def on_loop(self) -> bool:
+        """Whether aget_list can run on an event loop without blocking it."""
+        return self.backend.name == "memory" or hasattr(self.backend, "aget")
+
+    async def aclose(self) -> None:
+        """Release what the asynchronous reads hold on the running loop (nothing for the in-process cache)."""
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _list(self, key: str, value: Any | None) -> CachedList | None:
         if value is None:
             return None
         try:

@@ -107,3 +107,15 @@ class Recommendation:
     def match_percent(self) -> int:
         s = self.similarity if self.similarity is not None else self.score
         return int(round(max(0.0, min(1.0, s)) * 100))
+
+
+def copied(rec: Recommendation, **changes) -> Recommendation:
+    """`dataclasses.replace(rec, **changes)` without its per-call field introspection: the reranker copies
+    every candidate of every request. Recommendation has no __post_init__ and no slots, so a copy of its
+    fields is the record replace would build; an unknown field name is refused as replace refuses it."""
+    unknown = changes.keys() - rec.__dict__.keys()
+    if unknown:
+        raise TypeError(f"Recommendation has no field {', '.join(sorted(unknown))}")
+    new = object.__new__(type(rec))
+    new.__dict__.update(rec.__dict__, **changes)
+    return new

@@ -17,7 +17,7 @@ MAX_LINES = 400
 LAYERS = [
     {"engine.errors", "engine.settings", "engine.types", "engine.metrics", "engine.text", "engine.lazy"},
     {"engine.catalog", "engine.encoders", "engine.store"},
-    {"engine.cache", "engine.indexing", "engine.insights", "engine.search", "engine.photos"},
+    {"engine.cache", "engine.cache_redis", "engine.indexing", "engine.insights", "engine.search", "engine.photos"},
     {"engine.recommend"},
     {"engine.runtime"},
     {"engine.merchandising", "engine.evaluation", "engine.demo", "engine.jobs"},

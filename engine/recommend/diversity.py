@@ -6,7 +6,7 @@ little relevance for variety, in a way the console can measure."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Hashable, Mapping, Sequence
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -77,6 +77,13 @@ def collapse(candidates: Sequence[Recommendation], k: int,
     """Keep at most k results per group, in the given order (the best-ranked variants survive).
 
     key: "group" (group_key), "group+colour", or any function of the product card."""
+    return list(collapsed(candidates, k, key))
+
+
+def collapsed(candidates: Iterable[Recommendation], k: int,
+              key: str | GroupKey = "group") -> Iterator[Recommendation]:
+    """collapse, read lazily: a caller that needs only the first few survivors stops there (the arguments are
+    checked at the call, not at the first read)."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValidationError(f"collapse k must be an integer ≥ 1, got {k!r}")
     if isinstance(key, str):
@@ -85,11 +92,14 @@ def collapse(candidates: Sequence[Recommendation], k: int,
         key_fn = _KEYS[key]
     else:
         key_fn = key
+    return _kept(candidates, k, key_fn)
+
+
+def _kept(candidates: Iterable[Recommendation], k: int, key_fn: GroupKey) -> Iterator[Recommendation]:
     seen: dict[Hashable, int] = {}
-    out = []
     for c in candidates:
         g = key_fn(c.product)
-        if seen.get(g, 0) < k:
-            seen[g] = seen.get(g, 0) + 1
-            out.append(c)
-    return out
+        count = seen.get(g, 0)
+        if count < k:
+            seen[g] = count + 1
+            yield c

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from engine.types import ProductCard, Recommendation
 
@@ -153,56 +153,68 @@ def similarity_value(rec: Recommendation) -> float:
 
 def compute_factors(source: ProductCard | None, candidates: Sequence[Recommendation],
                     params: FactorParams = FactorParams(), now: datetime | None = None) -> list[dict[str, float]]:
-    """All factors of every candidate (a list, because popularity is relative to the list). The same values as
-    the factor functions above, with what depends only on the source worked out once: this loop runs for every
-    candidate of every request."""
+    """All factors of every candidate (a list, because popularity is relative to the list), one dict each."""
+    cols = factor_columns(source, candidates, params, now)
+    return [dict(zip(FACTORS, row)) for row in zip(*(cols[f] for f in FACTORS))]
+
+
+def factor_columns(source: ProductCard | None, candidates: Sequence[Recommendation],
+                   params: FactorParams = FactorParams(), now: datetime | None = None,
+                   names: Collection[str] = FACTORS) -> dict[str, list[float]]:
+    """The factors in `names` (default: all), each as one list over the candidates: the same values as the factor
+    functions above, with what depends only on the source worked out once and one tight loop per factor. This
+    runs for every candidate of every request; the reranker scores whole columns without a dict per candidate,
+    and works out the factors its strategy does not weigh for the shown results only."""
     now = _naive_utc(now or datetime.now(timezone.utc))
-    pops = popularity_scores([c.product for c in candidates], params.popularity_sales_weight)
+    cards = [rec.product for rec in candidates]
     s_price = source.price if source is not None and _finite(source.price) and source.price > 0 else None
     s_chain = _chain(source) if source is not None else []
     s_brand = source.brand.strip().casefold() if source is not None and source.brand else None
     scale, band = params.price_scale, params.price_up_band
     saturation, half_life = params.stock_saturation, params.freshness_half_life_days
-    out = []
-    for rec, pop in zip(candidates, pops):
-        c = rec.product
-        sim = rec.similarity if rec.similarity is not None else rec.score
-        sim = min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0
-        if not s_chain:
-            category = 0.0
-        else:
-            chain = _chain(c)
-            category = (0.0 if not chain else 1.0 if chain[0] == s_chain[0]
-                        else 0.5 if len(chain) > 1 and len(s_chain) > 1 and chain[1] == s_chain[1]
-                        else 0.25 if chain[-1] == s_chain[-1] else 0.0)
-        p = c.price
-        if s_price is None or not _finite(p) or p <= 0:
-            price = price_up_ = NEUTRAL
-        else:
+    out: dict[str, list[float]] = {}
+    if "similarity" in names:
+        sims = out["similarity"] = []
+        for rec in candidates:
+            sim = rec.similarity if rec.similarity is not None else rec.score
+            sims.append(min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0)
+    if "category" in names:
+        out["category"] = [0.0] * len(cards) if not s_chain else [_closeness(s_chain, _chain(c)) for c in cards]
+    if "price" in names or "price_up" in names:
+        price, price_up_ = [], []
+        for c in cards:
+            p = c.price
+            if s_price is None or not _finite(p) or p <= 0:
+                price.append(NEUTRAL)
+                price_up_.append(NEUTRAL)
+                continue
             r = p / s_price
-            log_r = abs(math.log(r))
-            price = math.exp(-log_r / scale)
-            if r > 1.0:
-                price_up_ = 1.0 if r <= band else math.exp(-math.log(r / band) / scale)
-            else:
-                price_up_ = 0.5 * price
-        if c.created_at is None:
-            fresh = NEUTRAL
-        else:
-            age = max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0)
-            fresh = 0.5 ** (age / half_life)
-        out.append({
-            "similarity": sim,
-            "category": category,
-            "price": price,
-            "price_up": price_up_,
-            "stock": stock_level(c, saturation),
-            "freshness": fresh,
-            "popularity": pop,
-            "margin": margin(c),
-            "same_brand": 1.0 if s_brand and c.brand and c.brand.strip().casefold() == s_brand else 0.0,
-        })
-    return out
+            near = math.exp(-abs(math.log(r)) / scale)
+            price.append(near)
+            price_up_.append((1.0 if r <= band else math.exp(-math.log(r / band) / scale)) if r > 1.0 else 0.5 * near)
+        out["price"], out["price_up"] = price, price_up_
+    if "stock" in names:
+        out["stock"] = [0.0 if not c.in_stock else 0.5 + 0.5 * min(1.0, max(0, c.stock_qty or 0) / saturation)
+                        for c in cards]
+    if "freshness" in names:
+        out["freshness"] = [
+            NEUTRAL if c.created_at is None
+            else 0.5 ** (max(0.0, (now - _naive_utc(c.created_at)).total_seconds() / 86400.0) / half_life)
+            for c in cards]
+    if "popularity" in names:
+        out["popularity"] = popularity_scores(cards, params.popularity_sales_weight)
+    if "margin" in names:
+        out["margin"] = [margin(c) for c in cards]
+    if "same_brand" in names:
+        out["same_brand"] = [0.0] * len(cards) if not s_brand \
+            else [1.0 if c.brand and c.brand.strip().casefold() == s_brand else 0.0 for c in cards]
+    return {f: out[f] for f in FACTORS if f in out and f in names}
+
+
+def _closeness(s: list[int], c: list[int]) -> float:
+    """category_closeness on the two chains (the source's is non-empty)."""
+    return (0.0 if not c else 1.0 if c[0] == s[0] else 0.5 if len(c) > 1 and len(s) > 1 and c[1] == s[1]
+            else 0.25 if c[-1] == s[-1] else 0.0)
 
 
 def weighted_score(factors: Mapping[str, float], weights: Mapping[str, float]) -> float:

@@ -9,20 +9,22 @@ candidate of a query without one, so they cannot change its order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from engine.recommend.diversity import collapse, mmr
+from engine.recommend.diversity import collapse, collapsed, mmr
 from engine.errors import ValidationError
 from engine.recommend.boosts import Boost, apply_boosts
 from engine.recommend.rules import FetchProduct, Rule, Styles, hider, merchandise, winning_pins
 from engine.recommend.factors import (  # noqa: F401 (the factor functions are imported from here too)
     FACTORS, NEUTRAL, FactorParams, _finite, _naive_utc, _ratio, age_days, category_closeness, compute_factors,
-    freshness, margin, popularity_scores, price_proximity, price_up, same_brand, similarity_value, stock_level,
-    weighted_score)
-from engine.types import ProductCard, Recommendation
+    factor_columns, freshness, margin, popularity_scores, price_proximity, price_up, same_brand, similarity_value,
+    stock_level, weighted_score)
+from engine.types import ProductCard, Recommendation, copied
 
 
 @dataclass
@@ -98,7 +100,10 @@ _FACTOR_REASON = {"similarity": "similar", "category": "category", "same_brand":
                   "stock": "stock", "price": "price", "price_up": "price_up", "popularity": "popular"}
 
 
+@lru_cache(maxsize=256)
 def normalise_lang(lang: str | None) -> str | None:
+    """A language tag as one of LANGUAGES ('ru-RU' → 'ru'; another → 'en'), None for none (a few distinct tags
+    per catalog: remembered, it is asked several times for every shown result)."""
     if not lang:
         return None
     code = lang.strip().lower().replace("_", "-").split("-")[0]
@@ -148,11 +153,23 @@ def reasons_for(factors: Mapping[str, float], weights: Mapping[str, float], sour
 # ---------------------------------------------------------------- the reranker
 
 def _rescored(rec: Recommendation, score: float, factors: dict[str, float]) -> Recommendation:
-    """A new record with the strategy's score and the factors: `dataclasses.replace` without its per-call
-    field introspection (this runs for every candidate of every request; the inputs may be cached)."""
-    new = object.__new__(Recommendation)
-    new.__dict__.update(rec.__dict__, score=score, factors=factors, reasons=[], rank=0)
-    return new
+    """A new record with the strategy's score and the factors (engine.types.copied: this runs for every
+    candidate of every request; the inputs may be cached)."""
+    return copied(rec, score=score, factors=factors, reasons=[], rank=0)
+
+
+def _scores(cols: Mapping[str, list[float]], weights: Sequence[tuple[str, float]], total: float) -> list[float]:
+    """The strategy's weighted mean of every candidate, a column at a time: the same sums in the same order as
+    weighted_score, without a dict per candidate."""
+    acc: list[float] | None = None
+    for f, w in weights:
+        col = cols[f]
+        acc = [w * v for v in col] if acc is None else [a + w * v for a, v in zip(acc, col)]
+    return [a / total for a in acc or ()]
+
+
+def _row(cols: Mapping[str, list[float]], i: int) -> dict[str, float]:
+    return {f: cols[f][i] for f in FACTORS}
 
 
 def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], strategy: Strategy, n: int, *,
@@ -193,24 +210,59 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         pool.append(c)
 
     weights = [(f, float(w)) for f, w in strategy.weights.items()]
-    total = sum(w for _, w in weights)
-    keyed = []
-    for rec, f in zip(pool, compute_factors(source, pool, params, now)):
-        # the tie-break is the candidate's own similarity (similarity_value of the incoming record)
-        keyed.append((similarity_value(rec), _rescored(rec, sum(w * f[k] for k, w in weights) / total, f)))
-    keyed.sort(key=lambda t: (-t[1].score, -t[0], t[1].product.id))
-    scored = [r for _, r in keyed]
-    scored = apply_boosts(source, scored, boosts or (), now)
-    by_id = {r.product.id: r for r in scored}
-
-    known = {r.product.id: r.product.group_key for r in scored} | dict(styles or {})
+    # The factors the strategy weighs (and the tie-break's similarity) over the whole pool; popularity too, as it
+    # is relative to the pool. The rest only for the shown results, unless a boost in force may need them all.
+    eager = any(b.validate().in_force(source, now) for b in boosts or ())
+    cols = factor_columns(source, pool, params, now,
+                          FACTORS if eager else {f for f, _ in weights} | {"similarity", "popularity"})
+    scores = _scores(cols, weights, sum(w for _, w in weights))
+    sims = cols["similarity"]  # the tie-break: the candidate's own similarity (similarity_value)
+    order = sorted(range(len(pool)), key=lambda i: (-scores[i], -sims[i], pool[i].product.id))
+    known = {c.product.id: c.product.group_key for c in pool} | dict(styles or {})
     pins = winning_pins(source, rules, now=now, styles=known)
     hidden = hider(source, rules, now=now, styles=known)
+    if eager or pins or mmr_lambda is not None:
+        scored = [_rescored(pool[i], scores[i], _row(cols, i) if eager else {}) for i in order]
+        out, pinned_ids, by_id = _merchandised(source, scored, n, rules, boosts, now, known, hidden, collapse_k,
+                                               mmr_lambda, vectors, len(pins), fetch_product)
+    else:
+        # Nothing is boosted, pinned or spread by MMR: the list is the first n survivors of the hides and the
+        # collapse (what merchandise would take of the whole ordered pool), so only they become records.
+        ranked = (r for r in (_rescored(pool[i], scores[i], {}) for i in order) if not hidden(r.product))
+        out = list(islice(ranked if collapse_k is None else collapsed(ranked, collapse_k), n))
+        for i, rec in enumerate(out):
+            rec.rank = i + 1
+        pinned_ids, by_id = set(), {rec.product.id: rec for rec in out}
+    if not eager:  # factors and reasons only for what is shown: most of the pool never is
+        at = {rec.product.id: i for i, rec in enumerate(pool)}
+        shown = [at[rec.product.id] for rec in out if rec.product.id in by_id]
+        rest = factor_columns(source, [pool[i] for i in shown], params, now, [f for f in FACTORS if f not in cols])
+        for j, rec in enumerate(r for r in out if r.product.id in by_id):
+            i = shown[j]
+            rec.factors = {f: cols[f][i] if f in cols else rest[f][j] for f in FACTORS}
+    for rec in out:
+        rec_lang = resolve_lang(lang, rec.product, source)
+        if rec.product.id in by_id:
+            rec.reasons = reasons_for(rec.factors, strategy.weights, source, rec.product, rec_lang)
+        if rec.product.id in pinned_ids:
+            rec.reasons = [reason_text("featured", rec_lang)] + list(rec.reasons)
+    return out
+
+
+def _merchandised(source: ProductCard | None, scored: list[Recommendation], n: int, rules: list[Rule],
+                  boosts: Sequence[Boost] | None, now: datetime, known: Styles,
+                  hidden: Callable[[ProductCard], bool], collapse_k: int | None,
+                  mmr_lambda: float | None, vectors: Mapping[int, np.ndarray] | None, n_pins: int,
+                  fetch_product: FetchProduct | None) -> tuple[list[Recommendation], set[int], dict]:
+    """rerank's steps after scoring, over the whole pool: boosts, hides, collapse, MMR and pins. Returns the
+    shown list, the ids a pin placed, and the pool's records by id."""
+    scored = apply_boosts(source, scored, boosts or (), now)
+    by_id = {r.product.id: r for r in scored}
     ordered = [r for r in scored if not hidden(r.product)]
     if collapse_k is not None:
         ordered = collapse(ordered, collapse_k)
     if mmr_lambda is not None:
-        head = mmr(ordered, vectors or {}, mmr_lambda, min(len(ordered), n + len(pins)))
+        head = mmr(ordered, vectors or {}, mmr_lambda, min(len(ordered), n + n_pins))
         head_ids = {r.product.id for r in head}
         ordered = head + [r for r in ordered if r.product.id not in head_ids]
 
@@ -220,10 +272,4 @@ def rerank(source: ProductCard | None, candidates: Sequence[Recommendation], str
         return fetch_product(pid) if fetch_product is not None else None
 
     out, pinned_ids = merchandise(source, ordered, rules, n, fetch, now=now, styles=known)
-    for rec in out:  # reasons only for what is shown: most of the pool never is
-        rec_lang = resolve_lang(lang, rec.product, source)
-        if rec.product.id in by_id:
-            rec.reasons = reasons_for(rec.factors, strategy.weights, source, rec.product, rec_lang)
-        if rec.product.id in pinned_ids:
-            rec.reasons = [reason_text("featured", rec_lang)] + list(rec.reasons)
-    return out
+    return out, pinned_ids, by_id

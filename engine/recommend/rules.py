@@ -31,13 +31,13 @@ Precedence, so a list is always the same for the same rules:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Hashable, Literal, Mapping, Sequence
 
 from engine.errors import ValidationError
 from engine.recommend.diversity import group_of
-from engine.types import ProductCard, Recommendation
+from engine.types import ProductCard, Recommendation, copied
 
 ACTIONS = ("pin", "hide")
 MATCHES = ("sku", "style")
@@ -323,7 +323,7 @@ def merchandise(source: ProductCard | None, ranked: Sequence[Recommendation], ru
     out = [rec for rec in base if rec.product.id not in used]
     for slot, rec in sorted(pinned, key=lambda t: t[0]):  # ascending slots: each insert lands on its slot
         out.insert(min(slot - 1, len(out)), rec)
-    return [replace(rec, rank=i + 1) for i, rec in enumerate(out[:n])], used
+    return [copied(rec, rank=i + 1) for i, rec in enumerate(out[:n])], used
 
 
 def _fetched(pid: int, fetch_product: FetchProduct | None, hidden: Callable[[ProductCard], bool],

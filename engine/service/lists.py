@@ -1,8 +1,9 @@
 """What each endpoint computes: the recommender call, the cache key of its list, and the response the list
 becomes. The routes (engine.service.app) declare and validate the parameters; these functions get them
-typed and resolve a product once per request. Each list function takes `lookup_only`: the route first calls
-it on the event loop with lookup_only=True, which answers from the in-process cache or returns None without
-blocking, and only then runs it in the thread pool (the recommender blocks on SQL and the vector store)."""
+typed and resolve a product once per request. Each cached list function takes `key_only` and `missed`: the
+route first calls it on the event loop with key_only=True, which gives the list's cache key without blocking (or
+None), awaits the lookup there (in-process, or Redis through redis.asyncio), and only on a miss runs it in the
+thread pool with the key it missed (the recommender blocks on SQL and the vector store)."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ from engine.service.media import absolute
 from engine.service.models import EventIn, Item, Refusal
 from engine.service.params import Refine, Shopper
 from engine.service.shop.attribution import attribute
-from engine.service.state import Service
+from engine.service.state import Lookup, Service
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,18 @@ def rendered(service: Service, recs: Sequence[Recommendation], algorithm: str, *
     return CachedList(format=LIST_FORMAT, items=items, algorithm=algorithm, **fields)
 
 
-async def serve(service: Service, call: Callable[..., Served | None], category: str | None = None) -> Served:
-    """A list from the cache on the event loop when that cannot block; else from the thread pool."""
+async def serve(service: Service, call: Callable[..., Served | Lookup | None], category: str | None = None) -> Served:
+    """A list from the cache on the event loop when the lookup cannot block; else, and on a miss, from the thread
+    pool."""
+    missed = None
     if service.answers_inline(category):
-        served = call(lookup_only=True)
-        if served is not None:
-            return served
-    return await run_in_threadpool(call)
+        found = call(key_only=True)
+        if isinstance(found, Lookup):
+            served = await service.lookup(found)
+            if served is not None:
+                return served
+            missed = found.key
+    return await run_in_threadpool(call, missed=missed)
 
 
 def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
@@ -67,7 +73,8 @@ def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:
 
 
 def similar(service: Service, key: str, by: str, n: int, strategy: str | None, exclude_same_brand: bool,
-            exclude_same_style: bool, category: str | None, refine: Refine, *, lookup_only: bool = False) -> Served | None:
+            exclude_same_style: bool, category: str | None, refine: Refine, *, key_only: bool = False,
+            missed: str | None = None) -> Served | Lookup | None:
     strategy = service.strategy(strategy)
     filters = service.filters(category, refine)
 
@@ -79,7 +86,7 @@ def similar(service: Service, key: str, by: str, n: int, strategy: str | None, e
 
     params = {"id": key, "limit": n, "strategy": strategy, "exclude_same_brand": exclude_same_brand,
               "exclude_same_style": exclude_same_style, "category": category, **refine.as_dict()}
-    return service.cached_list(f"similar-{by}", params, compute, lookup_only=lookup_only)
+    return service.cached_list(f"similar-{by}", params, compute, key_only=key_only, missed=missed)
 
 
 def search_by_image(service: Service, photo: bytes, n: int, strategy: str | None, category: str | None,
@@ -157,7 +164,7 @@ def personalised(service: Service, user_id: str | None, n: int, not_like: list[s
 
 
 def complete_the_look(service: Service, key: str, per_relation: int | None, refine: Refine, *,
-                      lookup_only: bool = False) -> Served | None:
+                      key_only: bool = False, missed: str | None = None) -> Served | Lookup | None:
     filters = service.filters(None, refine)
 
     def compute(rec: Recommender) -> CachedList:
@@ -167,22 +174,24 @@ def complete_the_look(service: Service, key: str, per_relation: int | None, refi
                         source_product_id=source.id)
 
     return service.cached_list("complete-the-look", {"product_id": key, "per_relation": per_relation,
-                                                     **refine.as_dict()}, compute, lookup_only=lookup_only)
+                                                     **refine.as_dict()}, compute, key_only=key_only,
+                               missed=missed)
 
 
 def trending(service: Service, n: int, category: str | None, refine: Refine, *,
-             lookup_only: bool = False) -> Served | None:
+             key_only: bool = False, missed: str | None = None) -> Served | Lookup | None:
     filters = service.filters(category, refine)
 
     def compute(rec: Recommender) -> CachedList:
         return rendered(service, rec.trending(n, filters=filters), "trending")
 
     return service.cached_list("trending", {"limit": n, "category": category, **refine.as_dict()}, compute,
-                               lookup_only=lookup_only)
+                               key_only=key_only, missed=missed)
 
 
 def bought_together(service: Service, key: str, n: int, min_support: int, min_confidence: float, min_lift: float,
-                    category: str | None, refine: Refine, *, lookup_only: bool = False) -> Served | None:
+                    category: str | None, refine: Refine, *, key_only: bool = False,
+                    missed: str | None = None) -> Served | Lookup | None:
     filters = service.filters(category, refine)
 
     def compute(rec: Recommender) -> CachedList:
@@ -194,7 +203,7 @@ def bought_together(service: Service, key: str, n: int, min_support: int, min_co
 
     params = {"product_id": key, "limit": n, "min_support": min_support, "min_confidence": min_confidence,
               "min_lift": min_lift, "category": category, **refine.as_dict()}
-    return service.cached_list("fbt", params, compute, lookup_only=lookup_only)
+    return service.cached_list("fbt", params, compute, key_only=key_only, missed=missed)
 
 
 def log_events(service: Service, events: list[EventIn]) -> tuple[int, list[Refusal]]:

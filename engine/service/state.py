@@ -1,7 +1,8 @@
 """The parts behind the routes: the runtime of the data location (whose live config version the service
 follows, engine/recommend/versions.py), the response cache, the event log, the impression writer and the
-catalog's photos. Thread-safe: the routes look lists up in the in-process cache on the event loop and run
-everything that blocks on SQL or the vector store in FastAPI's thread pool (engine.service.lists.serve)."""
+catalog's photos. Thread-safe: the routes look lists up in the cache on the event loop (in-process, or Redis
+through redis.asyncio) and run everything that blocks on SQL or the vector store in FastAPI's thread pool
+(engine.service.lists.serve)."""
 from __future__ import annotations
 
 import logging
@@ -33,6 +34,14 @@ def _response_cache(runtime: Runtime, settings: Settings) -> RecoCache:
     if (runtime.settings.redis_url, runtime.settings.cache_ttl) == (settings.redis_url, settings.cache_ttl):
         return runtime.cache
     return make_cache(settings)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Where a list would be cached under the version served now: what the event loop looks up."""
+
+    serving: "Serving"
+    key: str
 
 
 @dataclass(frozen=True)
@@ -164,34 +173,44 @@ class Service:
 
     # ---- cache --------------------------------------------------------------------------------------
     def cached_list(self, kind: str, key_params: dict[str, Any], compute: Callable[[Recommender], CachedList], *,
-                    lookup_only: bool = False) -> tuple[CachedList, bool] | None:
+                    key_only: bool = False, missed: str | None = None) -> tuple[CachedList, bool] | Lookup | None:
         """The list from the cache (and True), or computed by the live version's recommender and cached (and
-        False); with `lookup_only`, None instead of computing. The key carries that version's fingerprint, so a
-        publish is never answered from old entries."""
-        if lookup_only:  # on the event loop: only what is in memory now, never a database read
+        False). The key carries that version's fingerprint, so a publish is never answered from old entries.
+
+        `key_only`: only the Lookup of the list (its key under the version served now), worked out on the event
+        loop from what is in memory; None when that would need a database read. `missed`: the key such a lookup
+        just missed, so it is not read again before computing."""
+        if key_only:  # on the event loop: only what is in memory now, never a database read
             serving, index = self._serving, self.runtime.index_version.peek()
             if serving is None or index is None or self.due() or not self.cache.enabled:
                 return None
-        else:
-            serving = self.current()
-            if not self.cache.enabled:
-                return self._computed(serving, compute), False
-            index = self.index_version()
-        key = cache_key(kind, key_params, serving.fingerprint, index)
-        hit = self.cache.get_list(key)
-        if hit is not None:  # ranked by equal content, perhaps under an earlier number (a rollback)
-            hit.config_version = serving.version
-            return hit, True
-        if lookup_only:
-            return None
+            return Lookup(serving, cache_key(kind, key_params, serving.fingerprint, index))
+        serving = self.current()
+        if not self.cache.enabled:
+            return self._computed(serving, compute), False
+        key = cache_key(kind, key_params, serving.fingerprint, self.index_version())
+        if key != missed:
+            hit = self.cache.get_list(key)
+            if hit is not None:  # ranked by equal content, perhaps under an earlier number (a rollback)
+                hit.config_version = serving.version
+                return hit, True
         served = self._computed(serving, compute)
         self.cache.put_list(key, served)
         return served, False
 
+    async def lookup(self, found: Lookup) -> tuple[CachedList, bool] | None:
+        """The cached list of a Lookup (and True), read on the event loop; None on a miss."""
+        hit = await self.cache.aget_list(found.key)
+        if hit is None:
+            return None
+        hit.config_version = found.serving.version  # ranked by equal content, perhaps under an earlier number
+        return hit, True
+
     def answers_inline(self, category: str | None = None) -> bool:
-        """Whether a cache lookup can run on the event loop: the cache is in this process and neither the live
-        version, the index version nor the category map is due a database read."""
-        if not self.cache.enabled or self.cache.backend.name != "memory":
+        """Whether a cache lookup can run on the event loop: the cache reads without blocking it (in-process, or
+        Redis through redis.asyncio) and neither the live version, the index version nor the category map is
+        due a database read."""
+        if not self.cache.enabled or not self.cache.on_loop:
             return False
         if self.due() or self.runtime.index_version.peek() is None:
             return False

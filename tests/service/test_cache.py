@@ -3,6 +3,7 @@ cached lists, keys that follow the config and the index (a real reindex of the L
 redis-server started here, then killed mid-test and restarted."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -289,3 +290,38 @@ def test_redis_going_away_degrades_to_no_cache_with_one_warning(redis_server, ca
     assert cache.get("vitrina:reco:v2:k") == {"n": 3} and backend.up
     assert any("reachable again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_redis_read_on_the_event_loop_shares_entries_with_the_blocking_client(redis_server, caplog):
+    """The service awaits Redis on its event loop (redis.asyncio); the CLI and library write and read with the
+    blocking client. Both see the same keys and bytes, and an outage seen asynchronously is the same outage:
+    a miss, one warning, retried after the pause."""
+    caplog.set_level(logging.INFO, logger="engine.cache")
+    cache = RecoCache(RedisCache(redis_server.url, ttl=60, retry_after=0.3))
+    assert cache.on_loop and RecoCache(MemoryCache(ttl=60)).on_loop and not RecoCache(NullCache()).on_loop
+    key = cache_key("similar-combined", {"id": "MJ01-Red", "limit": 4}, "a" * 64, "ix")
+    entry = CachedList(format=LIST_FORMAT, items=_as_json(_recs()), algorithm="vector_combined", strategy="balanced",
+                       source_product_id=7)
+    cache.put_list(key, entry)  # written by the blocking client
+
+    async def read(k: str) -> CachedList | None:
+        try:
+            return await cache.aget_list(k)
+        finally:
+            await cache.aclose()
+
+    assert asyncio.run(read(key)) == entry == cache.get_list(key)
+    assert asyncio.run(read(key + "-other")) is None
+    assert cache.stats["hits"] == 2 and cache.stats["misses"] == 1
+    foreign = redis.Redis.from_url(redis_server.url)
+    foreign.set(key, b'{"format": 1, "items": []}')  # an older release's entry: dropped, not served
+    assert asyncio.run(read(key)) is None and cache.stats["errors"] == 1
+
+    redis_server.stop()
+    assert asyncio.run(read(key)) is None and not cache.backend.up
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "serving without cache" in r.getMessage()]
+    assert len(warnings) == 1
+    redis_server.start()
+    time.sleep(0.35)
+    cache.put_list(key, entry)
+    assert asyncio.run(read(key)) == entry and cache.backend.up

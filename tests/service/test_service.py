@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select, update
 from PIL import Image
 from starlette.testclient import TestClient
 
+from engine.cache import KEY_PREFIX, RecoCache, RedisCache
 from engine.catalog.importers import import_generic
 from engine.catalog.media import placeholder
 from engine.catalog.models import Product
@@ -676,6 +679,53 @@ def test_redis_cache_dying_mid_run_is_no_error(settings, published, tmp_path, ca
             assert _get(c, "/health")["cache"]["up"] is False
     finally:
         server.stop()
+
+
+def test_redis_cache_hits_are_answered_on_the_event_loop_from_entries_the_library_reads_and_writes(
+        settings, published, tmp_path):
+    """With REDIS_URL the route looks the list up on its event loop (redis.asyncio): a hit is `cached: true`
+    without the thread pool, under a key of the documented format, in an entry the blocking client of the CLI
+    and library reads; an entry that client writes under that key is what the service then serves."""
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        with TestClient(create_app(replace(settings, redis_url=server.url))) as c:
+            service = c.app.state.service
+            url, params = "/api/products/MS04-Red/similar/", {"limit": 6}
+            first = _get(c, url, params=params)
+            assert first["cached"] is False
+            hits = service.cache.stats["hits"]
+            again = _get(c, url, params=params)
+            assert again["cached"] is True and _ids(again) == _ids(first)
+            assert service.cache.stats["hits"] == hits + 1
+            assert service.answers_inline()  # a Redis lookup no longer needs the thread pool
+            keys = [k.decode() for k in redis.Redis.from_url(server.url).keys("*")]
+            prefix = f"{KEY_PREFIX}:{service.current().fingerprint[:16]}:{service.index_version()}:similar-combined:"
+            assert len(keys) == 1 and keys[0].startswith(prefix) and re.fullmatch(r"[0-9a-f]{32}",
+                                                                                   keys[0][len(prefix):])
+            library = RecoCache(RedisCache(server.url, ttl=300))  # the blocking client the CLI uses
+            entry = library.get_list(keys[0])
+            assert entry is not None and [it["id"] for it in entry.items] == _ids(first)
+            entry.items.reverse()
+            library.put_list(keys[0], entry)
+            swapped = _get(c, url, params=params)
+            assert swapped["cached"] is True and _ids(swapped) == _ids(first)[::-1]
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_redis_is_computed_around_on_every_route(settings, published):
+    """A REDIS_URL nobody answers on: every list is computed (no 5xx), /health says the cache is down."""
+    with TestClient(create_app(replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))) as c:
+        for path, params in [("/api/products/MS04-Red/similar/", {"limit": 4}),
+                             ("/api/products/MS04-Red/visually_similar/", {"limit": 4}),
+                             ("/api/recommendations/trending/", {}),
+                             ("/api/recommendations/complete_the_look/", {"product_id": "MS04-Red"}),
+                             ("/api/recommendations/frequently_bought_together/", {"product_id": "MS04-Red"})]:
+            for _ in range(2):
+                body = _get(c, path, params=params)
+                assert body["cached"] is False
+        assert _get(c, "/health")["cache"]["up"] is False
 
 
 # ---------------------------------------------------------------- the real server

@@ -45,10 +45,12 @@ def _fresh(conn: Connection, today_n: int, now: datetime, every: float) -> bool:
     return day == today_n and at is not None and 0 <= (now - at).total_seconds() < every
 
 
-def roll_today(db: Database, every: float | None = None, now: datetime | None = None) -> int | None:
+def roll_today(db: Database, every: float | None = None, now: datetime | None = None,
+               upto: int | None = None) -> int | None:
     """Roll today up to the last event id when its partial roll is older than `every` seconds (default
     TODAY_EVERY_SECONDS; 0: now); returns the new watermark, or None when it did not roll (fresh enough, or
-    another process holds the roll)."""
+    another process holds the roll). `upto` caps the watermark (bench/bench_analytics.py leaves a raw tail
+    as long as a real read sees)."""
     now = utc_now() if now is None else now
     every = TODAY_EVERY_SECONDS if every is None else float(every)
     today_n = day_number(now)
@@ -56,20 +58,25 @@ def roll_today(db: Database, every: float | None = None, now: datetime | None = 
         if _fresh(conn, today_n, now, every):
             return None
     if db.engine.dialect.name == "postgresql":
-        return _roll_postgres(db, today_n, now, every)
+        return _roll_postgres(db, today_n, now, every, upto)
     with db.engine.begin() as conn:
         # a write first: it takes SQLite's write lock, so a second roller waits here and then finds it fresh
         conn.execute(update(EventRollupStateRow).where(EventRollupStateRow.id == _STATE_ID)
                      .values(partial_at=EventRollupStateRow.partial_at))
         if _fresh(conn, today_n, now, every):
             return None
-        top = int(conn.execute(select(func.max(EventRow.id))).scalar_one() or 0)
+        top = _top(conn, upto)
         sqlite_exp(conn)
         _roll(conn, today_n, top, now)
     return top
 
 
-def _roll_postgres(db: Database, today_n: int, now: datetime, every: float) -> int | None:
+def _top(conn: Connection, upto: int | None) -> int:
+    top = int(conn.execute(select(func.max(EventRow.id))).scalar_one() or 0)
+    return top if upto is None else min(top, upto)
+
+
+def _roll_postgres(db: Database, today_n: int, now: datetime, every: float, upto: int | None) -> int | None:
     with db.engine.connect() as conn:
         if not conn.execute(select(func.pg_try_advisory_lock(_ADVISORY_KEY))).scalar_one():
             conn.rollback()
@@ -81,7 +88,7 @@ def _roll_postgres(db: Database, today_n: int, now: datetime, every: float) -> i
             conn.rollback()
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
             conn.exec_driver_sql("LOCK TABLE events IN SHARE MODE")  # waits for the inserts in flight
-            top = int(conn.execute(select(func.max(EventRow.id))).scalar_one() or 0)
+            top = _top(conn, upto)
             conn.commit()  # writers go on: their ids are above `top`
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ROLL_LOCK_TIMEOUT_MS}ms'")
             _roll(conn, today_n, top, now)

@@ -102,12 +102,12 @@ class RefreshReport:
 
 def refresh(db: Database, today: date | None = None, today_every: float | None = None) -> RefreshReport:
     """Roll up every complete day not rolled up yet and every dirty day; cheap when there is nothing to do.
-    Then, unless `today` names another day than today, roll today up to its last event when its partial roll
-    is older than `today_every` seconds (engine.insights.rollup_today; default TODAY_EVERY_SECONDS)."""
+    Then, unless `today` is given (the days before it only), roll today up to its last event when its partial
+    roll is older than `today_every` seconds (engine.insights.rollup_today; default TODAY_EVERY_SECONDS)."""
     today_n = day_number(datetime.combine(today, datetime.min.time())) if today is not None else \
         day_number(utc_now())
     report = _refresh_days(db, today_n)
-    if today is None or today_n == day_number(utc_now()):
+    if today is None:
         roll_today(db, today_every)
     return report
 

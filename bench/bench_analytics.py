@@ -7,8 +7,9 @@ rollups (engine.insights.rollups) built.
 Fills the log with --events synthetic rows over --days days ending now (--whole-today: at today's last second) (numpy-generated lists of 8 items: served
 rows for every list, client-reported impressions for 60% of them, clicks, cart adds and priced purchases, with
 algorithms, strategies, config versions and an A/B experiment), plus searches; times the first rollup build,
-an incremental refresh after one more day of events, and then each dashboard query (median of --repeat runs,
-the rollup fresh). Prints a Markdown table for bench/README.md. Not part of the test suite.
+an incremental refresh after one more day of events, today's partial roll (engine.insights.rollup_today), and
+then each dashboard query (median of --repeat runs, the rollup fresh, today rolled up to the last --raw-minutes
+of the log, which every query reads raw). Prints a Markdown table for bench/README.md. Not part of the test suite.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from engine.catalog.db import Database  # noqa: E402
-from engine.catalog.events import SearchRow, day_number  # noqa: E402
+from engine.catalog.events import EventRow, SearchRow, day_number  # noqa: E402
 from engine.catalog.models import Category, Product  # noqa: E402
 from engine.insights import analytics as A  # noqa: E402
 from engine.insights import dashboards as D  # noqa: E402
@@ -39,7 +40,7 @@ from engine.insights import experiments as X  # noqa: E402
 from engine.insights import impact as I  # noqa: E402
 from engine.insights import popularity as P  # noqa: E402
 from engine.insights import revenue as R  # noqa: E402
-from engine.insights import rollups  # noqa: E402
+from engine.insights import rollup_today, rollups  # noqa: E402
 from engine.insights import searches as S  # noqa: E402
 from engine.insights.events import utc_now  # noqa: E402
 
@@ -204,7 +205,10 @@ def main() -> None:
     ap.add_argument("--shared-buffers", default="512MB", help="PostgreSQL shared_buffers")
     ap.add_argument("--whole-today", action="store_true", help=(
         "end the log at today's last second instead of now: every read then scans a whole day of raw events, "
-        "the worst case of the day (today is never rolled up)"))
+        "the worst case of the day for a log read raw"))
+    ap.add_argument("--raw-minutes", type=float, default=5.0, help=(
+        "minutes of events at the log's end left past today's watermark, read raw by every query (a partial "
+        "roll is at most TODAY_EVERY_SECONDS = 5 min old)"))
     args = ap.parse_args()
     end = utc_now()
     if args.whole_today:
@@ -227,12 +231,26 @@ def main() -> None:
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:
                 conn.execute(text("ANALYZE"))
+        today = utc_now().date()
         t0 = time.perf_counter()
-        first = rollups.refresh(db, today=date.today() - timedelta(days=1))  # all but yesterday and today
+        first = rollups.refresh(db, today=today - timedelta(days=1))  # all but yesterday and today
         build_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        again = rollups.refresh(db)  # one more complete day: the incremental step of a nightly refresh
+        again = rollups.refresh(db, today=today)  # one more complete day: the incremental step of a nightly refresh
         incr_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rollup_today.roll_today(db, every=0)  # today's partial roll, from scratch up to the last event
+        today_s = time.perf_counter() - t0
+        # The raw tail a real read sees: the events of the last --raw-minutes before the log's end (a roll is
+        # at most TODAY_EVERY_SECONDS old), past the watermark; held so for every query.
+        with db.engine.connect() as conn:
+            cut = end - timedelta(minutes=args.raw_minutes)
+            watermark = conn.execute(select(func.max(EventRow.id)).where(EventRow.ts <= cut)).scalar_one() or 0
+            tail = conn.execute(select(func.count()).where(EventRow.id > watermark)).scalar_one()
+        t0 = time.perf_counter()
+        rollup_today.roll_today(db, every=0, upto=watermark)
+        tail_roll_s = time.perf_counter() - t0
+        rollup_today.TODAY_EVERY_SECONDS = float("inf")
         with db.engine.connect() as conn:
             rolled = conn.execute(text("SELECT COUNT(*) FROM event_daily")).scalar_one()
         results = []
@@ -242,6 +260,8 @@ def main() -> None:
         out = {"backend": db.engine.dialect.name, "events": rows, "log_ends": end.isoformat(timespec="seconds"), "fill_s": round(fill_s, 1),
                "rollup_build_s": round(build_s, 2), "rollup_days": first.days,
                "rollup_incremental_s": round(incr_s, 2), "incremental_days": again.days, "rollup_rows": rolled,
+               "today_roll_s": round(today_s, 2), "today_roll_to_tail_s": round(tail_roll_s, 2),
+               "raw_minutes": args.raw_minutes, "raw_tail_events": tail,
                "queries_ms": {n: round(t * 1000, 1) for n, t in results}}
         print(json.dumps(out, indent=2))
         print(f"\n| query | {out['backend']} {rows / 1e6:.1f}M (ms) |\n|---|---:|")

@@ -177,13 +177,18 @@ Index("ix_product_daily_day", ProductDailyRow.day, ProductDailyRow.simulated)
 
 class EventRollupStateRow(Base):
     """How far the rollup has come: every complete day up to `through_day` is rolled up except the dirty ones,
-    from events with ids up to `last_event_id`."""
+    from events with ids up to `last_event_id`; today is rolled up to `partial_event_id`."""
 
     __tablename__ = "event_rollup_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     through_day: Mapped[int] = mapped_column(Integer, default=-1)
     last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # today's partial roll (engine.insights.rollup_today): the day, its watermark (the last event id rolled) and
+    # when it was made. Nullable, so add_missing_columns adds them to an older database.
+    partial_day: Mapped[int | None] = mapped_column(Integer)
+    partial_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    partial_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class EventRollupDirtyRow(Base):

@@ -19,8 +19,8 @@ Money: a priced purchase adds price × quantity (1 when absent) to `revenue`; pu
 sample) count as purchases but not as revenue (`purchases` − `priced_purchases`). Revenue views live in
 engine.insights.revenue.
 
-Scale: counts come from the daily rollups (engine.insights.rollups) for complete days and from the raw events for
-the rest; the session funnel and the product ranking read raw events. A rate with a zero denominator is NaN; its interval is NaN too,
+Scale: counts come from the daily rollups (engine.insights.rollups) for complete days and for today up to its
+watermark, and from the raw events for the rest (today's last minutes, dirty days). A rate with a zero denominator is NaN; its interval is NaN too,
 as it is when the numerator exceeds the denominator (imported logs may hold clicks without impressions).
 Intervals come from statsmodels' `proportion_confint(method="wilson")`.
 
@@ -327,17 +327,18 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
     scope.conditions()  # validates before anything is written
     if fast:
         rollups.refresh(db)
-    with db.engine.connect() as conn:
-        cov = rollups.coverage(conn) if fast else None
-    src = rollups.product_rows(db.engine.dialect.name, scope.conditions, cov, _first_day(scope))
-    sums = {c: func.sum(src.c[c]).label(c) for c in rollups.PRODUCT_SUMS}
-    order = sums[by] if by != "ctr" else (
-        sums["clicks"] * literal(1.0) / func.nullif(sums["impressions"], 0))
-    q = (select(src.c.product_id, *sums.values()).group_by(src.c.product_id)
-         .having(sums["impressions"] >= min_impressions)
-         .order_by(order.desc().nulls_last() if by == "ctr" else order.desc(), src.c.product_id).limit(n))
-    with db.engine.connect() as conn:
-        rows = rollups.no_jit(conn).execute(q).all()
+    with db.engine.connect() as conn:  # one snapshot: the coverage and the rows it points at agree
+        cov = rollups.coverage(rollups.snapshot(conn)) if fast else None
+        src = rollups.product_rows(db.engine.dialect.name, scope.conditions, cov, _first_day(scope))
+        sums = {c: func.sum(src.c[c]).label(c) for c in rollups.PRODUCT_SUMS}
+        order = sums[by] if by != "ctr" else (
+            sums["clicks"] * literal(1.0) / func.nullif(sums["impressions"], 0))
+        q = (select(src.c.product_id, *sums.values()).group_by(src.c.product_id)
+             .having(sums["impressions"] >= min_impressions)
+             .order_by(order.desc().nulls_last() if by == "ctr" else order.desc(), src.c.product_id).limit(n))
+        if not fast:
+            rollups.snapshot(conn)
+        rows = conn.execute(q).all()
         ids = [r[0] for r in rows]
         cards = {r[0]: r[1:] for r in conn.execute(select(Product.id, Product.sku, Product.title, Product.colour)
                                                    .where(Product.id.in_(ids)))} if ids else {}

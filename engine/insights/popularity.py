@@ -167,7 +167,7 @@ def popularity(db: Database, half_life_hours: float = DEFAULT_HALF_LIFE_HOURS, n
     browsing, and a product's score halves every half-life without new events."""
     now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
     with db.engine.connect() as conn:
-        q = _popularity_query(rollups.no_jit(conn), float(half_life_hours), now, category_id, w, include_simulated)
+        q = _popularity_query(rollups.snapshot(conn), float(half_life_hours), now, category_id, w, include_simulated)
         return {int(p): float(s) for p, s in conn.execute(q)}
 
 
@@ -178,7 +178,7 @@ def trending(db: Database, n: int = 10, category_id: int | None = None,
     n = top_n(n)
     now, w = _popularity_args(db, half_life_hours, now, category_id, weights)
     with db.engine.connect() as conn:
-        q = _popularity_query(rollups.no_jit(conn), float(half_life_hours), now, category_id, w, include_simulated)
+        q = _popularity_query(rollups.snapshot(conn), float(half_life_hours), now, category_id, w, include_simulated)
         sub = q.subquery()
         rows = conn.execute(select(sub.c.product_id, sub.c.score).where(sub.c.score > 0)
                             .order_by(sub.c.score.desc(), sub.c.product_id).limit(n)).all()

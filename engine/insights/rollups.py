@@ -6,8 +6,13 @@ impression for (`unreported`: the CTR denominator of those lists), and the price
 Beside it, `session_daily` (which funnel stages each session reached each day: the session funnel counts distinct
 sessions over it) and `product_daily` (each product's impressions, actions and revenue per day: the top-products
 ranking, and per event kind the decayed sums trending scales: `decay_column`) are rebuilt with the same days.
-Readers (`read`, `sessions`, `product_rows`) add up rollup rows for the days rolled up and read the raw events for the rest: today, and
-any day marked dirty since its rollup — so a figure is the same whether or not the rollup has caught up.
+Today is rolled up too, to a watermark (the last event id rolled; engine.insights.rollup_today), again at most
+every TODAY_EVERY_SECONDS. Readers (`read`, `sessions`, `product_rows`) add up rollup rows for the days rolled up
+and today's up to the watermark, and read the raw events for the rest: today's past the watermark (its tail,
+found by id), any day marked dirty since its rollup — so a figure is the same whether or not the rollup has
+caught up. A served row rolled into today's partial roll whose list gets its first client-reported impression
+past the watermark stops counting (`Coverage.newly_reported`). Each read is one snapshot (`snapshot`). The SQL
+lives in engine.insights.rollup_sql.
 
 Refreshing is incremental (`refresh`): complete days past `through_day` are rolled up, and so are dirty days.
 A day becomes dirty when an event with an id above the last one seen lands on it (a late arrival: a beacon
@@ -18,110 +23,54 @@ write lock first, so two processes refreshing at once do one after the other.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import (Float, String, and_, case, cast, delete, exists, func, insert, literal_column, not_, or_,
-                        select, update)
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
 from engine.catalog.db import Database
 from engine.catalog.events import (EventDailyRow, EventRollupDirtyRow, EventRollupStateRow, EventRow,
-                                   ProductDailyRow, SessionDailyRow, day_number, forget_rollups)
-from engine.insights.events import EVENT_KINDS, utc_now
+                                   SessionDailyRow, day_number, forget_rollups)
+from engine.insights.events import utc_now
+from engine.insights.rollup_sql import (DECAY_HALF_LIFE_HOURS, KEYS, PRODUCT_SUMS, STAGE_KINDS, SUMS,  # noqa: F401
+                                        Coverage, Only, decay_column, money_columns, product_rows, reported_lists,
+                                        roll_days, sqlite_exp, tail_unreported, unreported_served)
+from engine.insights.rollup_today import TODAY_EVERY_SECONDS, roll_today  # noqa: F401
 
-# the session funnel's stages: a session reached one when it has an event of these kinds
-STAGE_KINDS = {"shown": ("served", "impression"), "clicked": ("click",), "carted": ("cart_add",),
-               "bought": ("purchase",)}
-KEYS = ("algorithm", "strategy", "config_version", "experiment", "variant", "position", "simulated")
 _STATE_ID = 1
 _DAYS_PER_PASS = 31  # one INSERT ... SELECT per month of days: a refresh after a big import streams in steps
-# The half-life of the product rollup's decayed sums: popularity's default (engine.insights.popularity), which
-# reads them for that half-life only; any other half-life reads the raw events.
-DECAY_HALF_LIFE_HOURS = 72.0
 
 
-def unreported_served(table: Any = EventRow, since_day: int | None = None, by_day: bool = False,
-                      dialect: str = "sqlite") -> Any:
-    """1 for a served row whose list no client reported an impression for, else 0 (a SQL expression).
-
-    The reported lists are one uncorrelated subquery (SQLite builds a temporary index of it once, PostgreSQL a
-    hash), not an EXISTS per row, for which SQLite picks the kind index and rescans every impression. A list's
-    impressions never precede it, so `since_day` (the first day of the rows asked about) bounds that subquery;
-    `by_day` (SQLite, a few recent days) keeps SQLite on the day index instead of walking every impression.
-    PostgreSQL gets NOT EXISTS instead: it plans that as a hashed anti-join, while a NOT IN list larger than
-    work_mem becomes a per-row rescan."""
-    seen = aliased(EventRow, name="seen")
-    if dialect != "sqlite":
-        reported = exists().where(seen.request_id == table.request_id, seen.kind == "impression")
-        if since_day is not None:
-            reported = reported.where(seen.day >= since_day)
-        return case((and_(table.kind == "served", or_(table.request_id.is_(None), not_(reported))), 1), else_=0)
-    kind = literal_column("+seen.kind", String) if by_day else seen.kind
-    lists = select(seen.request_id).where(kind == "impression", seen.request_id.is_not(None))
-    if since_day is not None:
-        lists = lists.where(seen.day >= since_day)
-    return case((and_(table.kind == "served", or_(table.request_id.is_(None), table.request_id.not_in(lists))), 1),
-                else_=0)
-
-
-def reported_lists(since_day: int | None = None) -> Any:
-    """The request ids of lists with client-reported impressions (from `since_day` on), as a derived table to
-    LEFT JOIN: both databases hash it once, where a per-row EXISTS inside an aggregate is a per-row probe."""
-    seen = aliased(EventRow, name="seen")
-    q = select(seen.request_id).where(seen.kind == "impression", seen.request_id.is_not(None))
-    if since_day is not None:
-        q = q.where(seen.day >= since_day)
-    return q.distinct().subquery("reported")
-
-
-def money_columns(table: Any = EventRow) -> tuple[Any, Any, Any]:
-    """(priced rows, units, revenue) as SQL sums: revenue = price × quantity (1 where absent) of priced rows."""
-    priced = table.price.is_not(None)
-    units = case((priced, func.coalesce(table.quantity, 1)), else_=0)
-    revenue = case((priced, table.price * func.coalesce(table.quantity, 1)), else_=0.0)
-    return func.sum(case((priced, 1), else_=0)), func.sum(units), func.sum(revenue)
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """Which days the rollup answers for: every day ≤ through_day except the dirty ones."""
-
-    through_day: int
-    dirty: frozenset[int]
-    last_event_id: int = 0  # the rolled days hold the events up to this id (later ones: read them raw)
-
-    def rolled(self, table: Any) -> list[Any]:
-        conds = [table.day <= self.through_day]
-        if self.dirty:
-            conds.append(table.day.not_in(sorted(self.dirty)))
-        return conds
-
-    def raw(self, table: Any) -> list[Any]:
-        if not self.dirty:
-            return [table.day > self.through_day]
-        return [or_(table.day > self.through_day, table.day.in_(sorted(self.dirty)))]
-
-
-def no_jit(conn: Connection) -> Connection:
-    """A dashboard read on PostgreSQL without JIT compilation (this transaction only): its raw part scans a
-    table of millions of rows, so the planner's estimate passes jit_above_cost and compiling takes 50–130 ms of a
-    ~100 ms read. The refresh keeps JIT, which shortens its long aggregations."""
-    if conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (11,):
-        conn.exec_driver_sql("SET LOCAL jit = off")
+def snapshot(conn: Connection) -> Connection:
+    """Make a dashboard read one consistent snapshot: the rollup state, its rows and the raw tail past the
+    watermark must agree while a refresh or today's roll commits meanwhile (PostgreSQL: REPEATABLE READ; SQLite:
+    one read transaction). Call it before the connection's first statement. PostgreSQL also runs the read
+    without JIT compilation (this transaction only): its raw part scans a table of millions of rows, so the
+    planner's estimate passes jit_above_cost and compiling took 50–130 ms of a ~100 ms read. The refresh keeps
+    JIT, which shortens its long aggregations."""
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        if (conn.dialect.server_version_info or (0,)) >= (11,):
+            conn.exec_driver_sql("SET LOCAL jit = off")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN")
     return conn
 
 
 def coverage(conn: Connection) -> Coverage:
-    state = conn.execute(select(EventRollupStateRow.through_day, EventRollupStateRow.last_event_id)
+    """The rollup's coverage as the state row says; today's partial roll counts while its day is not complete
+    yet (the refresh then rolls it whole) and not marked dirty since."""
+    state = conn.execute(select(EventRollupStateRow.through_day, EventRollupStateRow.last_event_id,
+                                EventRollupStateRow.partial_day, EventRollupStateRow.partial_event_id)
                          .where(EventRollupStateRow.id == _STATE_ID)).one_or_none()
     dirty = frozenset(conn.execute(select(EventRollupDirtyRow.day)).scalars())
     if state is None:
         return Coverage(-1, dirty)
-    return Coverage(int(state[0]), dirty, int(state[1] or 0))
+    through, last, pday, pid = state
+    partial = pday is not None and pid is not None and int(pday) > int(through) and int(pday) not in dirty
+    return Coverage(int(through), dirty, int(last or 0), int(pday) if partial else None, int(pid) if partial else 0)
 
 
 def mark_dirty(db: Database | Connection, days: Iterable[int]) -> None:
@@ -151,10 +100,19 @@ class RefreshReport:
     last_event_id: int
 
 
-def refresh(db: Database, today: date | None = None) -> RefreshReport:
-    """Roll up every complete day not rolled up yet and every dirty day; cheap when there is nothing to do."""
+def refresh(db: Database, today: date | None = None, today_every: float | None = None) -> RefreshReport:
+    """Roll up every complete day not rolled up yet and every dirty day; cheap when there is nothing to do.
+    Then, unless `today` is given (the days before it only), roll today up to its last event when its partial
+    roll is older than `today_every` seconds (engine.insights.rollup_today; default TODAY_EVERY_SECONDS)."""
     today_n = day_number(datetime.combine(today, datetime.min.time())) if today is not None else \
         day_number(utc_now())
+    report = _refresh_days(db, today_n)
+    if today is None:
+        roll_today(db, today_every)
+    return report
+
+
+def _refresh_days(db: Database, today_n: int) -> RefreshReport:
     if _up_to_date(db, today_n):
         return RefreshReport(0, today_n - 1, -1)
     with db.engine.begin() as conn:
@@ -172,13 +130,14 @@ def refresh(db: Database, today: date | None = None) -> RefreshReport:
         dirty = set(conn.execute(select(EventRollupDirtyRow.day)).scalars())
         first = conn.execute(select(func.min(EventRow.day)).where(EventRow.day > through)).scalar_one()
         new_days = range(max(through + 1, int(first)), today_n) if first is not None else range(0)
-        todo = sorted(d for d in dirty | set(new_days) if d < today_n)  # today and later: always read raw
+        # today and later: read raw past today's partial roll, whose own roll clears today's dirty mark
+        todo = sorted(d for d in dirty | set(new_days) if d < today_n)
         if todo:
             sqlite_exp(conn)
         for i in range(0, len(todo), _DAYS_PER_PASS):
-            _roll(conn, todo[i:i + _DAYS_PER_PASS], top)
-        if dirty:
-            conn.execute(delete(EventRollupDirtyRow).where(EventRollupDirtyRow.day.in_(sorted(dirty))))
+            roll_days(conn, todo[i:i + _DAYS_PER_PASS], top)
+        if dirty & set(todo):
+            conn.execute(delete(EventRollupDirtyRow).where(EventRollupDirtyRow.day.in_(sorted(dirty & set(todo)))))
         through = max(through, today_n - 1)
         conn.execute(update(EventRollupStateRow).where(EventRollupStateRow.id == _STATE_ID)
                      .values(through_day=through, last_event_id=top, refreshed_at=utc_now()))
@@ -209,113 +168,67 @@ def _lock_state(conn: Connection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def sqlite_exp(conn: Connection) -> None:
-    """SQLite builds without math functions get `exp` from Python (on this connection), so decay runs in SQL."""
-    if conn.dialect.name != "sqlite":
-        return
-    if "ENABLE_MATH_FUNCTIONS" not in {r[0] for r in conn.exec_driver_sql("PRAGMA compile_options")}:
-        conn.connection.driver_connection.create_function("exp", 1, math.exp, deterministic=True)
-
-
-def decay_column(kind: str) -> Any:
-    """The product rollup's column of Σ 2^(hours since midnight / DECAY_HALF_LIFE_HOURS) over `kind` events."""
-    return getattr(ProductDailyRow, f"decay_{kind}")
-
-
-def _growth(dialect: str) -> Any:
-    """2^(hours since the event's midnight / DECAY_HALF_LIFE_HOURS), per raw event (at most 2^(1/3))."""
-    if dialect == "sqlite":
-        hours = (func.julianday(EventRow.ts) - 2440587.5 - EventRow.day) * 24.0
-    else:
-        hours = (cast(func.extract("epoch", EventRow.ts), Float) - EventRow.day * 86400) / 3600.0
-    return func.exp(hours * (math.log(2) / DECAY_HALF_LIFE_HOURS))
-
-
-def _roll(conn: Connection, days: Sequence[int], top: int) -> None:
-    """Replace the rollup rows of `days` with fresh sums over their raw events (the product rollup: those with
-    ids up to `top`, the refresh's last id, so an event landing meanwhile is read raw until the next refresh)."""
-    conn.execute(delete(EventDailyRow).where(EventDailyRow.day.in_(days)))
-    keys = [getattr(EventRow, k) for k in KEYS]
-    priced, units, revenue = money_columns()
-    q = select(EventRow.day, EventRow.kind, *keys, func.count())
-    if conn.dialect.name == "sqlite":  # one temporary index of the reported list ids (unreported_served)
-        q = q.add_columns(func.sum(unreported_served(since_day=min(days))))
-    else:  # PostgreSQL hashes the reported lists once for a LEFT JOIN
-        reported = reported_lists(min(days))
-        q = q.add_columns(func.sum(case((and_(EventRow.kind == "served", or_(
-            EventRow.request_id.is_(None), reported.c.request_id.is_(None))), 1), else_=0))).select_from(
-            EventRow.__table__.outerjoin(reported, reported.c.request_id == EventRow.request_id))
-    q = (q.add_columns(priced, units, revenue).where(EventRow.day.in_(days))
-         .group_by(EventRow.day, EventRow.kind, *keys))
-    cols = ["day", "kind", *KEYS, "events", "unreported", "priced", "units", "revenue"]
-    conn.execute(insert(EventDailyRow).from_select(cols, q))
-    conn.execute(delete(SessionDailyRow).where(SessionDailyRow.day.in_(days)))
-    stages = [func.max(case((EventRow.kind.in_(kinds), 1), else_=0)) for kinds in STAGE_KINDS.values()]
-    q = (select(EventRow.day, EventRow.session_id, EventRow.simulated, *stages).where(EventRow.day.in_(days))
-         .group_by(EventRow.day, EventRow.session_id, EventRow.simulated))
-    conn.execute(insert(SessionDailyRow).from_select(["day", "session_id", "simulated", *STAGE_KINDS], q))
-    conn.execute(delete(ProductDailyRow).where(ProductDailyRow.day.in_(days)))
-    per_row = product_rows(conn.dialect.name, lambda t: [t.day.in_(days), t.id <= top], None, min(days),
-                           with_day=True)
-    decays = [f"decay_{k}" for k in EVENT_KINDS]
-    q = (select(per_row.c.day, per_row.c.product_id, per_row.c.simulated,
-                *(func.sum(per_row.c[c]) for c in (*PRODUCT_SUMS, *decays)))
-         .group_by(per_row.c.day, per_row.c.product_id, per_row.c.simulated))
-    conn.execute(insert(ProductDailyRow).from_select(["day", "product_id", "simulated", *PRODUCT_SUMS, *decays],
-                                                     q))
-
-
 # ---- reading ------------------------------------------------------------------------------------------------
 
-SUMS = ("events", "unreported", "priced", "units", "revenue")
+def _raw_counts(names: Sequence[str], conditions: Callable[[Any], list[Any]], extra: list[Any],
+                since: int | None, dialect: str, by_day: bool) -> Any:
+    """The count query over raw events in full (`extra`: which days): the reported lists from `since` on."""
+    filtered: Any = EventRow
+    src: Any = EventRow
+    if dialect == "sqlite":
+        unreported: Any = unreported_served(since_day=since, by_day=by_day)
+        if by_day:  # a few days: read them by day, not by the equality (or order) another column offers
+            filtered = Only("day")
+    else:  # PostgreSQL: the reported lists hashed once for a LEFT JOIN
+        reported = reported_lists(since)
+        src = EventRow.__table__.outerjoin(reported, reported.c.request_id == EventRow.request_id)
+        unreported = case((and_(EventRow.kind == "served", or_(
+            EventRow.request_id.is_(None), reported.c.request_id.is_(None))), 1), else_=0)
+    group = [getattr(filtered, n) for n in names] + [filtered.kind]
+    return (select(*group, func.count(), func.sum(unreported), *money_columns()).select_from(src)
+            .where(*conditions(filtered), *extra).group_by(*group))
 
 
-class _DayFirst:
-    """The events table as filters see it, with every column but `day` behind SQLite's unary `+`, which keeps
-    a filter from choosing an index: the raw part of a read spans a few days, and SQLite would otherwise seek an
-    equality such as config_version = 2 and walk every day of it (a second instead of milliseconds)."""
-
-    def __getattr__(self, name: str) -> Any:
-        col = getattr(EventRow, name)
-        if name == "day":
-            return col
-        return literal_column(f"+{EventRow.__tablename__}.{name}", col.type)
+def _partial_counts(names: Sequence[str], conditions: Callable[[Any], list[Any]], cov: Coverage,
+                    dialect: str) -> list[Any]:
+    """Beside today's partial roll: the count query over its tail (events past the watermark, found by id) and
+    the correction for its served rows of lists first reported past the watermark (−1 unreported each)."""
+    tail: Any = Only("id") if dialect == "sqlite" else EventRow
+    group = [getattr(tail, n) for n in names] + [tail.kind]
+    tail_q = (select(*group, func.count(), func.sum(tail_unreported()), *money_columns())
+              .where(*conditions(tail), *cov.tail(tail)).group_by(*group))
+    late: Any = Only("request_id") if dialect == "sqlite" else EventRow
+    group = [getattr(late, n) for n in names] + [late.kind]
+    late_q = (select(*group, literal(0), -func.count(), literal(0), literal(0), literal(0.0))
+              .where(*conditions(late), *cov.newly_reported(late)).group_by(*group))
+    return [tail_q, late_q]
 
 
 def read(db: Database, names: Sequence[str], conditions: Callable[[Any], list[Any]],
          raw_only: bool = False) -> list[tuple]:
     """Rows (*names, kind, events, unreported, priced, units, revenue) summed over the rollup for the days it
-    covers and over the raw events for the others. `conditions(table)` gives the filters for either table
-    (both have the columns a dashboard filters on); `raw_only` reads only raw events (sub-day bounds)."""
+    covers (today: up to its watermark) and over the raw events for the others (today: past the watermark).
+    `conditions(table)` gives the filters for either table (both have the columns a dashboard filters on);
+    `raw_only` reads only raw events (sub-day bounds). One snapshot for every part."""
     with db.engine.connect() as conn:
-        cov = coverage(no_jit(conn))
+        cov = coverage(snapshot(conn))
+        dialect = conn.dialect.name
+        if raw_only:
+            queries = [_raw_counts(names, conditions, [], None, dialect, False)]
+        else:
+            queries = [_raw_counts(names, conditions, cov.raw(EventRow), cov.first_raw(), dialect, True)]
+            if cov.through_day >= 0:
+                group = [getattr(EventDailyRow, n) for n in names] + [EventDailyRow.kind]
+                queries.append(select(*group, *(func.sum(getattr(EventDailyRow, c)) for c in SUMS))
+                               .where(*conditions(EventDailyRow), *cov.rolled(EventDailyRow)).group_by(*group))
+            if cov.partial_day is not None:
+                queries += _partial_counts(names, conditions, cov, dialect)
         out: dict[tuple, list[float]] = {}
-        parts = [(EventRow, [] if raw_only else cov.raw(EventRow))]
-        if not raw_only and cov.through_day >= 0:
-            parts.append((EventDailyRow, cov.rolled(EventDailyRow)))
-        for table, extra in parts:
-            filtered: Any = table
-            src: Any = table
-            if table is EventRow:
-                since = None if raw_only else min([cov.through_day + 1, *cov.dirty])
-                if conn.dialect.name == "sqlite":
-                    by_day = not raw_only
-                    unreported: Any = unreported_served(since_day=since, by_day=by_day)
-                    if by_day:  # a few days: read them by day, not by the equality (or order) another column offers
-                        filtered = _DayFirst()
-                else:  # PostgreSQL: the reported lists hashed once for a LEFT JOIN
-                    reported = reported_lists(since)
-                    src = EventRow.__table__.outerjoin(reported, reported.c.request_id == EventRow.request_id)
-                    unreported = case((and_(EventRow.kind == "served", or_(
-                        EventRow.request_id.is_(None), reported.c.request_id.is_(None))), 1), else_=0)
-                sums = [func.count(), func.sum(unreported), *money_columns()]
-            else:
-                sums = [func.sum(getattr(table, c)) for c in SUMS]
-            group = [getattr(filtered, n) for n in names] + [filtered.kind]
-            q = select(*group, *sums).select_from(src).where(*conditions(filtered), *extra).group_by(*group)
+        k = len(names) + 1
+        for q in queries:
             for r in conn.execute(q):
-                acc = out.setdefault(tuple(r[:len(group)]), [0, 0, 0, 0, 0.0])
-                for i, v in enumerate(r[len(group):]):
+                acc = out.setdefault(tuple(r[:k]), [0, 0, 0, 0, 0.0])
+                for i, v in enumerate(r[k:]):
                     acc[i] += v or 0
     return [(*k, *v) for k, v in out.items()]
 
@@ -328,57 +241,20 @@ def sessions(db: Database, conditions: Callable[[Any], list[Any]]) -> dict[str, 
     raw_stages = [func.max(case((EventRow.kind.in_(kinds), 1), else_=0)).label(stage)
                   for stage, kinds in STAGE_KINDS.items()]
     with db.engine.connect() as conn:
-        cov = coverage(no_jit(conn))
-        parts: Any = (select(EventRow.session_id, *raw_stages).where(*conditions(EventRow), *cov.raw(EventRow))
-                      .group_by(EventRow.session_id))
+        cov = coverage(snapshot(conn))
+        arms: list[Any] = [select(EventRow.session_id, *raw_stages).where(*conditions(EventRow), *cov.raw(EventRow))
+                           .group_by(EventRow.session_id)]
         if cov.through_day >= 0:
-            rolled = (select(SessionDailyRow.session_id,
-                             *(func.max(getattr(SessionDailyRow, stage)).label(stage) for stage in STAGE_KINDS))
-                      .where(*conditions(SessionDailyRow), *cov.rolled(SessionDailyRow))
-                      .group_by(SessionDailyRow.session_id))
-            parts = parts.union_all(rolled)
-        parts = parts.subquery("parts")
+            arms.append(select(SessionDailyRow.session_id,
+                               *(func.max(getattr(SessionDailyRow, stage)).label(stage) for stage in STAGE_KINDS))
+                        .where(*conditions(SessionDailyRow), *cov.rolled(SessionDailyRow))
+                        .group_by(SessionDailyRow.session_id))
+        if cov.partial_day is not None:  # today's tail, by id
+            tail: Any = Only("id") if conn.dialect.name == "sqlite" else EventRow
+            arms.append(select(EventRow.session_id, *raw_stages).where(*conditions(tail), *cov.tail(tail))
+                        .group_by(EventRow.session_id))
+        parts = arms[0].union_all(*arms[1:]).subquery("parts")
         per = (select(*(func.max(parts.c[stage]).label(stage) for stage in STAGE_KINDS))
                .group_by(parts.c.session_id).subquery("per_session"))
         row = conn.execute(select(*(func.coalesce(func.sum(per.c[stage]), 0) for stage in STAGE_KINDS))).one()
     return {stage: int(n) for stage, n in zip(STAGE_KINDS, row)}
-
-
-PRODUCT_SUMS = ("impressions", "clicks", "carts", "purchases", "revenue")
-
-
-def product_rows(dialect: str, conditions: Callable[[Any], list[Any]], cov: Coverage | None,
-                 since_day: int | None, with_day: bool = False) -> Any:
-    """A derived table of (product_id, impressions, clicks, carts, purchases, revenue) rows to sum per product:
-    one per raw event (impressions by the reported-else-served rule) and, given the rollup's coverage, one per
-    rolled-up day and product. `conditions(table)` filters either table (days and simulated traffic only when
-    `cov` is given: the product rollup keeps no other column)."""
-    extra = [] if cov is None else cov.raw(EventRow)
-    by_day = cov is not None and dialect == "sqlite"
-    if cov is not None and cov.through_day >= 0:  # the raw part's lists: served on its days, not before
-        first_raw = min([cov.through_day + 1, *cov.dirty])
-        since_day = first_raw if since_day is None else max(since_day, first_raw)
-    src: Any = EventRow.__table__
-    if dialect == "sqlite":
-        unreported: Any = unreported_served(since_day=since_day, by_day=by_day) == 1
-    else:
-        reported = reported_lists(since_day)
-        unreported = and_(EventRow.kind == "served",
-                          or_(EventRow.request_id.is_(None), reported.c.request_id.is_(None)))
-        src = src.outerjoin(reported, reported.c.request_id == EventRow.request_id)
-    cols = [EventRow.product_id,
-            case((EventRow.kind == "impression", 1), (unreported, 1), else_=0).label("impressions"),
-            *(case((EventRow.kind == kind, 1), else_=0).label(col)
-              for kind, col in (("click", "clicks"), ("cart_add", "carts"), ("purchase", "purchases"))),
-            case((and_(EventRow.kind == "purchase", EventRow.price.is_not(None)),
-                  EventRow.price * func.coalesce(EventRow.quantity, 1)), else_=0.0).label("revenue")]
-    if with_day:  # rolling up: with the decayed sums per kind
-        growth = _growth(dialect)
-        cols = [EventRow.day, EventRow.simulated, *cols,
-                *(case((EventRow.kind == k, growth), else_=0.0).label(f"decay_{k}") for k in EVENT_KINDS)]
-    raw = select(*cols).select_from(src).where(*conditions(_DayFirst() if by_day else EventRow), *extra)
-    if cov is None or cov.through_day < 0:
-        return raw.subquery("per_product")
-    rolled = select(ProductDailyRow.product_id, *(getattr(ProductDailyRow, c) for c in PRODUCT_SUMS)).where(
-        *conditions(ProductDailyRow), *cov.rolled(ProductDailyRow))
-    return raw.union_all(rolled).subquery("per_product")

@@ -166,7 +166,7 @@ def test_trending_and_top_products_from_the_rollup_equal_the_raw_events(db):
     rollups.refresh(db)
     with db.engine.connect() as conn:
         rolled = conn.execute(select(ProductDailyRow.day).distinct()).scalars().all()
-    assert len(rolled) >= 9 and max(rolled) == day_number(now) - 1
+    assert len(rolled) >= 10 and max(rolled) == day_number(now)  # the complete days, and today to its watermark
     check_popularity(db, now)
     check_top_products(db, now)
     check_funnel_sessions(db, now)
@@ -225,15 +225,19 @@ def test_a_product_rollup_without_the_decayed_sums_is_rebuilt(tmp_path):
     db.engine.dispose()
 
 
-def test_dashboard_reads_on_postgresql_skip_jit_for_their_transaction_only(postgres_server):  # noqa: F811
+def test_dashboard_reads_on_postgresql_are_one_snapshot_without_jit_for_their_transaction_only(
+        postgres_server):  # noqa: F811
     db = Database(postgres_server.create_database(f"jit_{random.randrange(10**9)}"))
     try:
         with db.engine.connect() as conn:
             before = conn.exec_driver_sql("SHOW jit").scalar()
+            level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
         with db.engine.connect() as conn:
-            rollups.no_jit(conn)
+            rollups.snapshot(conn)
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
-        with db.engine.connect() as conn:  # the pooled connection is back to the server's setting
+            assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
+        with db.engine.connect() as conn:  # the pooled connection is back to the server's settings
             assert conn.exec_driver_sql("SHOW jit").scalar() == before
+            assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == level == "read committed"
     finally:
         db.engine.dispose()

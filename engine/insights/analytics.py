@@ -176,7 +176,7 @@ def group_counts(db: Database, names: Sequence[str], scope: Scope | None = None,
             raise ValidationError(f"cannot group by {n!r}: use any of {', '.join(DIMENSIONS)} or day")
     scope.conditions()  # validates before anything is written
     if refresh:
-        rollups.refresh(db)
+        rollups.refresh(db, wait=False)
     rows = rollups.read(db, names, lambda t: scope.conditions(t) + extra(t), raw_only=scope.sub_day)
     counts: dict[tuple, dict[str, Any]] = {}
     unreported: dict[tuple, int] = {}
@@ -326,7 +326,7 @@ def top_products(db: Database, n: int = 20, by: str = "purchases", scope: Scope 
     fast = not (scope.sub_day or scope.algorithms or scope.strategies or scope.experiment is not None)
     scope.conditions()  # validates before anything is written
     if fast:
-        rollups.refresh(db)
+        rollups.refresh(db, wait=False)
     with db.engine.connect() as conn:  # one snapshot: the coverage and the rows it points at agree
         cov = rollups.coverage(rollups.snapshot(conn)) if fast else None
         src = rollups.product_rows(db.engine.dialect.name, scope.conditions, cov, _first_day(scope))

@@ -2,9 +2,11 @@
 a dashboard read sums today's rollup rows and reads raw only the events past W — a few minutes of them — instead
 of every event of the day (a read cost more as the UTC day went on: 0.1–0.5 s at 10M events by evening).
 
-A read (`engine.insights.rollups.refresh`) that finds the partial roll older than TODAY_EVERY_SECONDS rolls
-today again, from scratch, up to the current last event id; readers meanwhile use the previous roll and a
-longer raw tail, so every figure is exact whatever the roll's age (engine.insights.rollup_sql.Coverage).
+A dashboard read that finds the partial roll older than TODAY_EVERY_SECONDS starts rolling today again, from
+scratch, up to the current last event id — in a background thread of its process (`roll_today_soon`), because a
+whole day at ten million events takes seconds to roll, which no reader should wait for; readers meanwhile use the
+previous roll and a longer raw tail, so every figure is exact whatever the roll's age
+(engine.insights.rollup_sql.Coverage). Imports, the simulator and tests roll in the caller (`roll_today`).
 
 Only one process rolls at a time, and no reader waits for it: on PostgreSQL a reader that cannot take the
 advisory lock at once, or whose SHARE lock on the events waits more than LOCK_TIMEOUT_MS for the writers in
@@ -14,6 +16,8 @@ roll is one write transaction (one writer at a time anyway), and a second roller
 """
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -30,6 +34,9 @@ LOCK_TIMEOUT_MS = 200  # the longest a reader waits for the writers in flight be
 ROLL_LOCK_TIMEOUT_MS = 2000  # the roll's own writes (another refresh may hold the state row for a moment)
 _ADVISORY_KEY = 0x76697472  # PostgreSQL advisory lock of the partial roll
 _STATE_ID = 1
+log = logging.getLogger(__name__)
+_rolling: dict[str, threading.Thread] = {}  # database URL → the thread rolling it in this process
+_rolling_guard = threading.Lock()
 
 
 def _fresh(conn: Connection, today_n: int, now: datetime, every: float) -> bool:
@@ -69,6 +76,41 @@ def roll_today(db: Database, every: float | None = None, now: datetime | None = 
         sqlite_exp(conn)
         _roll(conn, today_n, top, now)
     return top
+
+
+def roll_today_soon(db: Database, every: float | None = None) -> threading.Thread | None:
+    """Start today's roll in a background thread when it is due and no thread of this process is rolling this
+    database already; returns that thread (None: nothing started). The caller reads on at once."""
+    now = utc_now()
+    every = TODAY_EVERY_SECONDS if every is None else float(every)
+    with db.engine.connect() as conn:
+        if _fresh(conn, day_number(now), now, every):
+            return None
+    key = db.engine.url.render_as_string(hide_password=False)
+    with _rolling_guard:
+        running = _rolling.get(key)
+        if running is not None and running.is_alive():
+            return None
+        thread = threading.Thread(target=_roll_quietly, args=(db, every), name="vitrina-roll-today", daemon=True)
+        _rolling[key] = thread
+        thread.start()
+    return thread
+
+
+def wait_for_roll(db: Database, timeout: float = 60.0) -> None:
+    """Wait for this process's background roll of `db`, if one runs (a test's or a script's next step)."""
+    with _rolling_guard:
+        running = _rolling.get(db.engine.url.render_as_string(hide_password=False))
+    if running is not None:
+        running.join(timeout)
+
+
+def _roll_quietly(db: Database, every: float) -> None:
+    try:
+        roll_today(db, every)
+    except Exception:  # noqa: BLE001  (a closed database, a lock: the next due read tries again)
+        log.warning("today's rollup could not be rolled; reads use the previous roll and a longer raw tail",
+                    exc_info=True)
 
 
 def _top(conn: Connection, upto: int | None) -> int:

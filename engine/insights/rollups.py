@@ -37,7 +37,7 @@ from engine.insights.events import utc_now
 from engine.insights.rollup_sql import (DECAY_HALF_LIFE_HOURS, KEYS, PRODUCT_SUMS, STAGE_KINDS, SUMS,  # noqa: F401
                                         Coverage, Only, decay_column, money_columns, product_rows, reported_lists,
                                         roll_days, sqlite_exp, tail_unreported, unreported_served)
-from engine.insights.rollup_today import TODAY_EVERY_SECONDS, roll_today  # noqa: F401
+from engine.insights.rollup_today import TODAY_EVERY_SECONDS, roll_today, roll_today_soon  # noqa: F401
 
 _STATE_ID = 1
 _DAYS_PER_PASS = 31  # one INSERT ... SELECT per month of days: a refresh after a big import streams in steps
@@ -100,15 +100,17 @@ class RefreshReport:
     last_event_id: int
 
 
-def refresh(db: Database, today: date | None = None, today_every: float | None = None) -> RefreshReport:
+def refresh(db: Database, today: date | None = None, today_every: float | None = None,
+            wait: bool = True) -> RefreshReport:
     """Roll up every complete day not rolled up yet and every dirty day; cheap when there is nothing to do.
     Then, unless `today` is given (the days before it only), roll today up to its last event when its partial
-    roll is older than `today_every` seconds (engine.insights.rollup_today; default TODAY_EVERY_SECONDS)."""
+    roll is older than `today_every` seconds (engine.insights.rollup_today; default TODAY_EVERY_SECONDS): here,
+    or with wait=False (a dashboard read) in a background thread while the read goes on."""
     today_n = day_number(datetime.combine(today, datetime.min.time())) if today is not None else \
         day_number(utc_now())
     report = _refresh_days(db, today_n)
     if today is None:
-        roll_today(db, today_every)
+        (roll_today if wait else roll_today_soon)(db, today_every)
     return report
 
 

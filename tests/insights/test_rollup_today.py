@@ -120,6 +120,7 @@ def check(db: Database, today: datetime) -> None:
     f = A.funnel(db, scope)
     assert f["sessions"].tolist() == sessions
     assert f["events"].iloc[0] == sum(v[2] for v in want.values())
+    rollup_today.wait_for_roll(db)  # a read may have started today's roll in the background: let it land
 
 
 def state(db: Database) -> tuple:
@@ -277,3 +278,19 @@ def test_an_older_database_gains_the_partial_roll_columns(tmp_path):
     rollups.refresh(db, today_every=0)
     assert state(db)[0] == day_number(utc_now())
     db.engine.dispose()
+
+
+def test_a_dashboard_read_rolls_today_in_the_background_and_stays_exact(db, monkeypatch):
+    now, midnight, rng = setup_days(db)
+    rollups.refresh(db, today_every=0)
+    first = state(db)
+    lists(db, rng, midnight, now, 20, 3000)
+    monkeypatch.setattr(rollup_today, "TODAY_EVERY_SECONDS", 0.0)  # every read finds the roll due
+    scope = A.Scope(start=now.date(), end=now.date())
+    got = A.group_counts(db, ["algorithm"], scope)  # starts the roll and reads on: the old roll + the raw tail
+    rollup_today.wait_for_roll(db)
+    assert state(db) == (day_number(now), top_id(db)) and top_id(db) > first[1]  # the background roll landed
+    assert A.group_counts(db, ["algorithm"], scope, refresh=False) == got  # the same figures from the new roll
+    check(db, now)
+    monkeypatch.setattr(rollup_today, "TODAY_EVERY_SECONDS", 3600.0)
+    assert rollup_today.roll_today_soon(db) is None  # fresh: no thread

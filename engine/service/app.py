@@ -50,9 +50,9 @@ API_VERSION = "2.0.0"
 MAX_EVENTS_BODY_BYTES = 1024 * 1024
 MAX_NOT_LIKE_BODY_BYTES = 4096
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the uploaded image
-DESCRIPTION = ("Similar items, search by text and by photo, personalised lists, complete the look, trending and frequently "
-               "bought together; the event log; catalog photos. Unknown or repeated query parameters are "
-               "refused (400).")
+DESCRIPTION = ("Similar items, search by text and by photo, personalised lists, complete the look, trending and "
+               "frequently bought together; the event log; catalog photos. Unknown or repeated query parameters "
+               "are refused (400).")
 _ERROR_TEXT = {400: "A parameter or the body is invalid.", 404: "Unknown product (or route).",
                413: "The body is over its size limit.", 503: "The index, store or config is not usable."}
 

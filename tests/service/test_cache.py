@@ -4,6 +4,7 @@ redis-server started here, then killed mid-test and restarted."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -292,6 +293,13 @@ def test_redis_going_away_degrades_to_no_cache_with_one_warning(redis_server, ca
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
+def _run(coro):
+    """Run a coroutine on a fresh event loop in its own thread: the browser tests' Playwright (sync API) keeps an
+    event loop running in this thread for the whole session, where asyncio.run would refuse."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def test_redis_read_on_the_event_loop_shares_entries_with_the_blocking_client(redis_server, caplog):
     """The service awaits Redis on its event loop (redis.asyncio); the CLI and library write and read with the
     blocking client. Both see the same keys and bytes, and an outage seen asynchronously is the same outage:
@@ -310,18 +318,18 @@ def test_redis_read_on_the_event_loop_shares_entries_with_the_blocking_client(re
         finally:
             await cache.aclose()
 
-    assert asyncio.run(read(key)) == entry == cache.get_list(key)
-    assert asyncio.run(read(key + "-other")) is None
+    assert _run(read(key)) == entry == cache.get_list(key)
+    assert _run(read(key + "-other")) is None
     assert cache.stats["hits"] == 2 and cache.stats["misses"] == 1
     foreign = redis.Redis.from_url(redis_server.url)
     foreign.set(key, b'{"format": 1, "items": []}')  # an older release's entry: dropped, not served
-    assert asyncio.run(read(key)) is None and cache.stats["errors"] == 1
+    assert _run(read(key)) is None and cache.stats["errors"] == 1
 
     redis_server.stop()
-    assert asyncio.run(read(key)) is None and not cache.backend.up
+    assert _run(read(key)) is None and not cache.backend.up
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "serving without cache" in r.getMessage()]
     assert len(warnings) == 1
     redis_server.start()
     time.sleep(0.35)
     cache.put_list(key, entry)
-    assert asyncio.run(read(key)) == entry and cache.backend.up
+    assert _run(read(key)) == entry and cache.backend.up

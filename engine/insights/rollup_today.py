@@ -35,7 +35,7 @@ ROLL_LOCK_TIMEOUT_MS = 2000  # the roll's own writes (another refresh may hold t
 _ADVISORY_KEY = 0x76697472  # PostgreSQL advisory lock of the partial roll
 _STATE_ID = 1
 log = logging.getLogger(__name__)
-_rolling: dict[str, threading.Thread] = {}  # database URL → the thread rolling it in this process
+_rolling: dict[str, threading.Thread] = {}  # database URL → the thread rolling it now, in this process
 _rolling_guard = threading.Lock()
 
 
@@ -91,7 +91,8 @@ def roll_today_soon(db: Database, every: float | None = None) -> threading.Threa
         running = _rolling.get(key)
         if running is not None and running.is_alive():
             return None
-        thread = threading.Thread(target=_roll_quietly, args=(db, every), name="vitrina-roll-today", daemon=True)
+        thread = threading.Thread(target=_roll_quietly, args=(db, every, key), name="vitrina-roll-today",
+                                  daemon=True)
         _rolling[key] = thread
         thread.start()
     return thread
@@ -105,12 +106,16 @@ def wait_for_roll(db: Database, timeout: float = 60.0) -> None:
         running.join(timeout)
 
 
-def _roll_quietly(db: Database, every: float) -> None:
+def _roll_quietly(db: Database, every: float, key: str) -> None:
     try:
         roll_today(db, every)
     except Exception:  # noqa: BLE001  (a closed database, a lock: the next due read tries again)
         log.warning("today's rollup could not be rolled; reads use the previous roll and a longer raw tail",
                     exc_info=True)
+    finally:  # a finished roll holds no reference to the database
+        with _rolling_guard:
+            if _rolling.get(key) is threading.current_thread():
+                del _rolling[key]
 
 
 def _top(conn: Connection, upto: int | None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from engine.errors import ValidationError
 
@@ -109,13 +110,18 @@ class Recommendation:
         return int(round(max(0.0, min(1.0, s)) * 100))
 
 
-def copied(rec: Recommendation, **changes) -> Recommendation:
-    """`dataclasses.replace(rec, **changes)` without its per-call field introspection: the reranker copies
-    every candidate of every request. Recommendation has no __post_init__ and no slots, so a copy of its
-    fields is the record replace would build; an unknown field name is refused as replace refuses it."""
-    unknown = changes.keys() - rec.__dict__.keys()
-    if unknown:
-        raise TypeError(f"Recommendation has no field {', '.join(sorted(unknown))}")
+T = TypeVar("T", "ProductCard", "Recommendation")
+
+
+def copied(rec: T, **changes) -> T:
+    """`dataclasses.replace(rec, **changes)` without its per-call field introspection, for ProductCard and
+    Recommendation: the reranker copies every candidate of every request, and every candidate's card is stamped
+    with its popularity. Neither has __post_init__ or slots, so a copy of the fields is the record replace would
+    build; an unknown field name is refused as replace refuses it."""
+    fields = rec.__dict__
+    for name in changes:
+        if name not in fields:
+            raise TypeError(f"{type(rec).__name__} has no field {name}")
     new = object.__new__(type(rec))
-    new.__dict__.update(rec.__dict__, **changes)
+    new.__dict__ = {**fields, **changes}
     return new

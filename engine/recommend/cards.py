@@ -3,6 +3,7 @@ popularity snapshot read from the event log. Building them is the expensive part
 under study in the console must not pay for it again on every slider move."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Callable, Mapping, Sequence
 
@@ -23,7 +24,8 @@ CATALOG_VERSION = select(select(func.max(Product.updated_at)).scalar_subquery(),
 
 class CardCache:
     """Product cards by id, reused while the catalog is unchanged. The check is one indexed query per call
-    (newest updated_at and highest id), far cheaper than rebuilding cards with their categories and photos."""
+    (newest updated_at and highest id), far cheaper than rebuilding cards with their categories and photos; on
+    SQLite it runs only when some connection has committed since the last one (see _commits)."""
 
     def __init__(self, catalog: Catalog, max_entries: int = 200_000):
         self.catalog, self.max_entries = catalog, max_entries
@@ -31,6 +33,19 @@ class CardCache:
         self._by_sku: LRUCache = LRUCache(maxsize=max_entries)
         self._version: tuple | None = None
         self._lock = threading.Lock()
+        self._watch_lock = threading.Lock()
+        self._watch = _commit_watch(catalog)
+        self._seen_commits: int | None = None
+
+    def _commits(self) -> int | None:
+        """SQLite's `PRAGMA data_version` on a connection of our own that never writes: it changes whenever any
+        other connection, of this process or another, has committed. Unchanged, the catalog is too, and the
+        version query (a pooled connection and a round trip, a tenth of a millisecond a request) is skipped.
+        None on PostgreSQL or in memory: there the query runs every time."""
+        if self._watch is None:
+            return None
+        with self._watch_lock:
+            return self._watch.execute("PRAGMA data_version").fetchone()[0]
 
     def clear(self) -> None:
         with self._lock:
@@ -38,12 +53,17 @@ class CardCache:
             self._by_sku.clear()
 
     def check(self) -> None:
-        """Forget every card when the catalog changed since the last check (one indexed query)."""
+        """Forget every card when the catalog changed since the last check (one indexed query, when anything
+        was committed since the last check)."""
+        commits = self._commits()  # read before the query: a commit in between makes the next check query again
+        if commits is not None and commits == self._seen_commits:
+            return
         with self.catalog.db.engine.connect() as conn:
             version = tuple(conn.execute(CATALOG_VERSION).one())
         if version != self._version:
             self.clear()
             self._version = version
+        self._seen_commits = commits
 
     def _keep(self, cards: dict[int, ProductCard]) -> None:
         with self._lock:
@@ -76,6 +96,15 @@ class CardCache:
         card = self.catalog.card(self.catalog.get(key))
         self._keep({card.id: card})
         return card
+
+
+def _commit_watch(catalog: Catalog) -> sqlite3.Connection | None:
+    """A read-only connection to the catalog's SQLite file for `PRAGMA data_version` (closed with the cache)."""
+    url = catalog.db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return sqlite3.connect(url.database, check_same_thread=False, isolation_level=None)
 
 
 class PopularityCache:

@@ -34,7 +34,7 @@ from engine.settings import Settings
 from engine.store.base import CollectionSpec, StoreHit, VectorStore
 from engine.store.vectors import query_combined, unit
 from engine.text import is_blank, text_problem
-from engine.types import VECTOR_KINDS, Filters, ProductCard, Recommendation
+from engine.types import VECTOR_KINDS, Filters, ProductCard, Recommendation, copied
 
 OVERFETCH = 5  # candidates fetched per result, so reranking and collapse have room
 
@@ -286,7 +286,7 @@ class Recommender:
             if card is None:
                 continue
             if pop:
-                card = replace(card, popularity=pop.get(h.id, 0.0))
+                card = copied(card, popularity=pop.get(h.id, 0.0))
             out.append(Recommendation(product=card, score=h.score, vector=by, similarity=h.score))
         return out
 

@@ -18,7 +18,7 @@ from engine.errors import ValidationError
 from engine.recommend.profiles import VECTOR, Profile, check_user
 from engine.recommend.rerank import rerank, resolve_lang
 from engine.store.vectors import unit
-from engine.types import Filters, ProductCard, Recommendation
+from engine.types import Filters, ProductCard, Recommendation, copied
 
 OVERFETCH = 5  # candidates per result, so exclusions, collapse and MMR have room
 PERSONAL_MMR_LAMBDA = 0.7  # a taste sits between several liked items: without MMR one of them floods the list
@@ -150,7 +150,7 @@ def _candidates(recommender, ids: Sequence[int], query: np.ndarray,
         if card is None or v is None:
             continue
         if pop:
-            card = replace(card, popularity=pop.get(pid, 0.0))
+            card = copied(card, popularity=pop.get(pid, 0.0))
         sim = float(np.dot(unit(v), query))
         out.append(Recommendation(product=card, score=sim, vector=VECTOR, similarity=sim))
     return out

@@ -24,7 +24,7 @@ from engine.search.parse import Attribute, CategoryInfo, ParsedQuery, QueryParse
 from engine.search.sparse import encode_query
 from engine.search.tokens import fold, looks_like_sku, words
 from engine.store.vectors import unit
-from engine.types import Filters, ProductCard, Recommendation
+from engine.types import Filters, ProductCard, Recommendation, copied
 
 # The recommender (engine.recommend.facade.Recommender) that runs a search: its store, catalog, text encoder,
 # config, cards and merchandising hooks; and its reranker (engine.recommend.rerank.rerank). Neither is
@@ -250,7 +250,7 @@ class TextSearch:
             if card is None or not filters.matches(card):
                 continue
             if pop:
-                card = replace(card, popularity=pop.get(i, 0.0))
+                card = copied(card, popularity=pop.get(i, 0.0))
             sim = (_matches(card, prefs) + relevance.get(i, 0.0)) / groups
             candidates.append(Recommendation(product=card, score=sim, vector=f"text/{mode}", similarity=sim))
         if not candidates:

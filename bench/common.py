@@ -51,9 +51,10 @@ def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None)
         src = cards.get(pid)
         v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
         f = Filters(exclude_ids=[pid])
-        store.query(v, using="combined", limit=60, filters=f)
+        store.query(v, using="combined", limit=60, filters=f, with_payload=False)
         if src.category_id is not None:
-            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]))
+            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]),
+                        with_payload=False)
 
     for pid in sample:  # warm: the card cache, and the store's pages (cold, a query reads them from disk)
         raw(pid)

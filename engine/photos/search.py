@@ -74,7 +74,8 @@ def first_stage(image: Image.Image, encoder, store, limit: int, filters: Filters
     mean = _MEAN.get(store, using) if params.centre > 0 else None
     fused: dict[int, float] = {}
     for vec in vectors:
-        for hit in store.query(centred(vec, mean, params.centre), using=using, limit=limit, filters=filters):
+        for hit in store.query(centred(vec, mean, params.centre), using=using, limit=limit, filters=filters,
+                               with_payload=False):
             if hit.score > fused.get(hit.id, -np.inf):
                 fused[hit.id] = float(hit.score)
     return fused

@@ -253,13 +253,15 @@ class Recommender:
         need_vectors = div.mmr_lambda is not None
         with_vectors = [by] if need_vectors else ()
         q = unit(vector)
-        hits = self.store.query(q, using=by, limit=n * OVERFETCH, filters=filters, with_vectors=with_vectors)
+        hits = self.store.query(q, using=by, limit=n * OVERFETCH, filters=filters, with_vectors=with_vectors,
+                                 with_payload=False)  # the cards come from the card cache
         if source is not None and source.category_id is not None and not filters.category_ids:
             # Similar items are category-aware: the source's own leaf always contributes candidates, so the
             # reranker's category factor has same-leaf items to promote even when other leaves are nearer.
             leaf = replace(filters, category_ids=[source.category_id])
             seen = {h.id for h in hits}
-            hits += [h for h in self.store.query(q, using=by, limit=n * 2, filters=leaf, with_vectors=with_vectors)
+            hits += [h for h in self.store.query(q, using=by, limit=n * 2, filters=leaf, with_vectors=with_vectors,
+                                                      with_payload=False)
                      if h.id not in seen]
         candidates = self._candidates(hits, by)
         vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
@@ -315,7 +317,7 @@ class Recommender:
             except NotFound:
                 continue  # a map entry for a category this catalog does not have
             f = replace(filters, category_ids=[cat_id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
-            hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f)
+            hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f, with_payload=False)
             per_cat[t.category] = [c for c in self._candidates(hits, by) if not hidden(c.product)]
         return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,
                                  rules=self.config.rules, lang=source.language, params=self.config.factors,

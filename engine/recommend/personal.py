@@ -118,7 +118,8 @@ def personalised(recommender, user_id: str | None, n: int = 12, filters: Filters
         with_vec = {h.id: h.vectors[VECTOR] for h in
                     recommender.store.retrieve([h.id for h in hits], with_vectors=[VECTOR]) if VECTOR in h.vectors}
     else:
-        hits = recommender.store.query(pref, using=VECTOR, limit=limit, filters=f, with_vectors=[VECTOR])
+        hits = recommender.store.query(pref, using=VECTOR, limit=limit, filters=f, with_vectors=[VECTOR],
+                                       with_payload=False)
         with_vec = {h.id: h.vectors[VECTOR] for h in hits if VECTOR in h.vectors}
     ranking = pref
     if negatives:

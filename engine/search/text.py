@@ -157,11 +157,13 @@ class TextSearch:
         if mode != "lexical":
             q = unit(self.rec.text_encoder.encode([text.strip()])[0])
             for f in filter_sets:
-                dense.update((h.id, h.score) for h in store.query(q, using="text", limit=limit, filters=f))
+                hits = store.query(q, using="text", limit=limit, filters=f, with_payload=False)
+                dense.update((h.id, h.score) for h in hits)
         sparse = encode_query(lexical_text) if mode != "dense" else None
         if sparse is not None:
             for f in filter_sets:
-                lexical.update((h.id, h.score) for h in store.query_lexical(sparse, limit=limit, filters=f))
+                hits = store.query_lexical(sparse, limit=limit, filters=f, with_payload=False)
+                lexical.update((h.id, h.score) for h in hits)
         order = lambda d: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))  # noqa: E731
         return order(dense), order(lexical)
 

@@ -225,18 +225,19 @@ class QdrantClientStore:
 
     @_server_errors
     def query(self, vector: np.ndarray, using: str, limit: int, filters: Filters | None = None,
-              with_vectors: Sequence[str] = (), offset: int = 0) -> list[StoreHit]:
+              with_vectors: Sequence[str] = (), offset: int = 0, with_payload: bool = True) -> list[StoreHit]:
         q = fx.check_vector(vector, using, self._require())
         limit, offset = fx.check_limit(limit, offset)
         names = fx.check_with_vectors(with_vectors)
         res = self.client.query_points(self.collection, query=q, using=using, limit=limit, offset=offset or None,
-                                       query_filter=to_client_filter(fx.plan(filters)), with_payload=True,
-                                       with_vectors=names or False)
+                                       query_filter=to_client_filter(fx.plan(filters)),
+                                       with_payload=bool(with_payload), with_vectors=names or False)
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names))
                 for h in res.points]
 
     @_server_errors
-    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None) -> list[StoreHit]:
+    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None,
+                      with_payload: bool = True) -> list[StoreHit]:
         q = check_sparse(vector, "lexical query")
         (limit, _) = fx.check_limit(limit)
         self._require()
@@ -245,7 +246,7 @@ class QdrantClientStore:
         res = self.client.query_points(self.collection, query=models.SparseVector(indices=list(q.indices),
                                                                                   values=list(q.values)),
                                        using=LEXICAL, limit=limit, query_filter=to_client_filter(fx.plan(filters)),
-                                       with_payload=True)
+                                       with_payload=bool(with_payload))
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {})) for h in res.points if h.score > 0]
 
     @_server_errors

@@ -305,7 +305,7 @@ class EdgeStore(GraphBuilds):
     # ------------------------------------------------------------ reads
 
     def query(self, vector: np.ndarray, using: str, limit: int, filters: Filters | None = None,
-              with_vectors: Sequence[str] = (), offset: int = 0) -> list[StoreHit]:
+              with_vectors: Sequence[str] = (), offset: int = 0, with_payload: bool = True) -> list[StoreHit]:
         with self._lock:
             shard, spec = self._require()
             q = fx.check_vector(vector, using, spec)
@@ -313,11 +313,13 @@ class EdgeStore(GraphBuilds):
             names = fx.check_with_vectors(with_vectors)
             hits = shard.query(qe.QueryRequest(
                 limit=limit, offset=offset or None, query=qe.Query.Nearest(q, using=using),
-                filter=to_edge_filter(fx.plan(filters)), with_payload=True, with_vector=names or False))
+                filter=to_edge_filter(fx.plan(filters)), with_payload=bool(with_payload),
+                with_vector=names or False))
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), vectors_of(h.vector, names))
                 for h in hits]
 
-    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None) -> list[StoreHit]:
+    def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None,
+                      with_payload: bool = True) -> list[StoreHit]:
         q = check_sparse(vector, "lexical query")
         (limit, _) = fx.check_limit(limit)
         with self._lock:
@@ -325,8 +327,8 @@ class EdgeStore(GraphBuilds):
             if not self.has_lexical():
                 raise NotFound(lexical_missing(f"vector collection at {self.path}"))
             hits = shard.query(qe.QueryRequest(limit=limit, query=qe.Query.Nearest(edge_sparse(q), using=LEXICAL),
-                                               filter=to_edge_filter(fx.plan(filters)), with_payload=True,
-                                               with_vector=False))
+                                               filter=to_edge_filter(fx.plan(filters)),
+                                               with_payload=bool(with_payload), with_vector=False))
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {})) for h in hits if h.score > 0]
 
     def recommend(self, positives: Sequence[np.ndarray], negatives: Sequence[np.ndarray], using: str,

@@ -93,6 +93,9 @@ def test_lexical_queries_take_the_same_filters(store):
     hits = store.query_lexical(q, limit=10, filters=f)
     assert {h.id: round(h.score, 4) for h in hits} == {i: round(s, 4) for i, s in _bm25(q, only={11, 13})}
     assert all(h.payload["colour"] == "black" and h.payload["price"] <= 13 for h in hits)
+    bare = store.query_lexical(q, limit=10, filters=f, with_payload=False)  # the same hits, no payload read
+    assert [(h.id, round(h.score, 4)) for h in bare] == [(h.id, round(h.score, 4)) for h in hits]
+    assert all(h.payload == {} for h in bare)
 
 
 def test_words_no_product_holds_find_nothing(store):

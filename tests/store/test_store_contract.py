@@ -169,6 +169,14 @@ def test_nearest_order_and_scores_match_numpy(ro_store, using):
     assert hits[0].payload["sku"] == f"SKU-{hits[0].id}"
 
 
+def test_query_without_payload_gives_the_same_hits_with_empty_payloads(ro_store):
+    q = _query_vector("combined", seed=5)
+    full = ro_store.query(q, "combined", limit=10, filters=None)
+    bare = ro_store.query(q, "combined", limit=10, filters=None, with_payload=False)
+    assert [(h.id, round(h.score, 6)) for h in bare] == [(h.id, round(h.score, 6)) for h in full]
+    assert all(h.payload == {} for h in bare) and all(h.payload for h in full)
+
+
 def test_query_offset_pages_through_the_same_order(ro_store):
     q = _query_vector("combined", seed=3)
     expected = [i for i, _ in _brute(q, "combined")]

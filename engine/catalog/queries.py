@@ -13,9 +13,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import joinedload, selectinload
 
+from engine.catalog.cards import card_of_row, product_id, read_cards
 from engine.catalog.db import Database
 from engine.catalog.importers.common import LINK_KINDS
 from engine.catalog.models import Brand, Category, Product, ProductCategory, ProductImage, ProductLink
@@ -37,16 +38,6 @@ _SUBTREE_TOTALS = text("""
         UNION ALL SELECT product_id, category_id FROM product_categories) filed ON filed.cid = up.cid
     GROUP BY up.aid""")
 
-
-# Catalog.cards' plain column reads; an expanding parameter compiles once instead of coercing every id.
-_CARD_COLUMNS = (Product.id, Product.sku, Product.title, Product.price, Product.colour, Brand.name.label("brand_name"),
-                 Product.category_id, Product.stock_qty, Product.is_active, Product.group_key, Product.created_at,
-                 Product.description, Product.language, Product.cost, Product.views, Product.sales)
-_CARDS = (select(*_CARD_COLUMNS).outerjoin(Brand, Brand.id == Product.brand_id)
-          .where(Product.id.in_(bindparam("ids", expanding=True))))
-_MAIN_IMAGES = (select(ProductImage.product_id, ProductImage.path)
-                .where(ProductImage.product_id.in_(bindparam("ids", expanding=True)))
-                .order_by(ProductImage.product_id, ProductImage.position, ProductImage.id))
 
 @dataclass
 class CategoryNode:
@@ -149,41 +140,29 @@ class Catalog:
                     raise NotFound(f"no product with id {key}")
             return p
 
+    def card_of(self, key: int | str) -> ProductCard:
+        """A product's card by id or sku, with get's rules and errors, read as plain columns (engine.catalog.cards):
+        the service resolves every request's product by sku, and at 100k products an ORM load with its
+        relationships was a tenth of an uncached request."""
+        if isinstance(key, bool) or not isinstance(key, (int, str)):
+            raise ValidationError(f"a product is named by id or sku, got {key!r}")
+        if isinstance(key, str) and not key.strip():
+            raise ValidationError("the sku is empty")
+        pid = key if isinstance(key, int) else product_id(self.db, key.strip())
+        card = self.cards([pid]).get(pid) if pid is not None else None
+        if card is None:
+            raise NotFound(f"no product with sku {key.strip()!r}" if isinstance(key, str)
+                           else f"no product with id {key}")
+        return card
+
     def card(self, product: Product) -> ProductCard:
-        return self._card(product, self._tree_for({product.category_id}),
-                          product.brand.name if product.brand is not None else None,
-                          product.images[0].path if product.images else None)
+        return card_of_row(product, self._tree_for({product.category_id}),
+                           product.brand.name if product.brand is not None else None,
+                           product.images[0].path if product.images else None)
 
     def cards(self, ids: list[int]) -> dict[int, ProductCard]:
-        """Cards by product id, in the order given; unknown ids are left out. Plain column reads (no ORM
-        objects, no attribute JSON): a list at 100k products misses the card cache on most candidates, and
-        building ORM objects cost ten times the queries."""
-        wanted = list(dict.fromkeys(int(i) for i in ids))
-        if not wanted:
-            return {}
-        rows: dict[int, object] = {}
-        images: dict[int, str] = {}
-        with self.db.engine.connect() as conn:
-            for i in range(0, len(wanted), 900):
-                chunk = {"ids": wanted[i:i + 900]}
-                rows.update((r.id, r) for r in conn.execute(_CARDS, chunk).all())
-                for pid, path in conn.execute(_MAIN_IMAGES, chunk).all():
-                    images.setdefault(pid, path)
-        tree = self._tree_for({r.category_id for r in rows.values()})
-        return {i: self._card(rows[i], tree, rows[i].brand_name, images.get(i)) for i in wanted if i in rows}
-
-    @staticmethod
-    def _card(p, tree: CategoryTree, brand: str | None, image: str | None) -> ProductCard:
-        """A card from a Product or a row of _CARD_COLUMNS (the same attribute names)."""
-        cid = p.category_id if p.category_id in tree.name else None
-        return ProductCard(
-            id=p.id, sku=p.sku, title=p.title, price=float(p.price or 0.0), colour=p.colour, brand=brand,
-            category_id=cid, category=tree.name[cid] if cid is not None else None,
-            category_path=tree.label(cid) if cid is not None else None,
-            image=image, in_stock=(p.stock_qty or 0) > 0,
-            is_active=bool(p.is_active), group_key=p.group_key, created_at=p.created_at,
-            description=p.description or "", language=p.language, category_ids=tree.chain(cid),
-            stock_qty=int(p.stock_qty or 0), cost=p.cost, views=int(p.views or 0), sales=int(p.sales or 0))
+        """Cards by product id, in the order given; unknown ids are left out (engine.catalog.cards)."""
+        return read_cards(self.db, ids, self._tree_for)
 
     def search(self, text: str, limit: int = 20, active_only: bool = False) -> list[ProductCard]:
         """Products whose sku or title contains `text`, case-insensitively: exact sku first, then sku

@@ -93,7 +93,7 @@ class CardCache:
             card = self._by_id.get(pid) if isinstance(pid, int) and not isinstance(pid, bool) else None
         if card is not None:
             return card
-        card = self.catalog.card(self.catalog.get(key))
+        card = self.catalog.card_of(key)
         self._keep({card.id: card})
         return card
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from engine.catalog.importers.generic import import_generic
+from engine.errors import NotFound, ValidationError
 from engine.runtime import Runtime
 from engine.settings import Settings
 
@@ -89,3 +90,15 @@ def test_edit_through_this_process_is_seen(runtime: Runtime) -> None:
         conn.exec_driver_sql("UPDATE products SET title = ?, updated_at = ? WHERE id = ?",
                              ("Wool scarf, grey", later, pid))
     assert cards.cards([pid])[pid].title == "Wool scarf, grey"
+
+
+def test_card_of_follows_get(runtime: Runtime) -> None:
+    catalog = runtime.catalog
+    for key in ("A-1", "  A-1 ", catalog.get("A-1").id, str(catalog.get("A-1").id)):  # an all-digit string: an id
+        assert catalog.card_of(key) == catalog.card(catalog.get(key))
+    for bad, error in (("NOPE", NotFound), ("424242", NotFound), (424242, NotFound), ("  ", ValidationError),
+                       (True, ValidationError), (1.5, ValidationError)):
+        with pytest.raises(error):
+            catalog.card_of(bad)
+        with pytest.raises(error):
+            catalog.get(bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import Callable, Mapping, Sequence
 
 from cachetools import LRUCache, TTLCache
@@ -36,6 +37,7 @@ class CardCache:
         self._watch_lock = threading.Lock()
         self._watch = _commit_watch(catalog)
         self._seen_commits: int | None = None
+        self.warming = False
 
     def _commits(self) -> int | None:
         """SQLite's `PRAGMA data_version` on a connection of our own that never writes: it changes whenever any
@@ -64,6 +66,32 @@ class CardCache:
             self.clear()
             self._version = version
         self._seen_commits = commits
+
+    def warm(self, chunk: int = 2000) -> int:
+        """Read every active product's card into the cache, a chunk at a time, when they all fit (else none): a
+        service starting on a large catalog otherwise pays card reads on most candidates of its first lists
+        (at 100k products a cold list took 23 ms against 5 ms warm). Returns the cards read. Runs beside the
+        requests; a catalog change meanwhile clears the cache as usual (check)."""
+        self.warming = True
+        try:
+            ids = self.catalog.ids(active_only=True)
+            if len(ids) > self.max_entries:
+                return 0
+            self.check()
+            read = 0
+            for i in range(0, len(ids), chunk):
+                with self._lock:
+                    todo = [pid for pid in ids[i:i + chunk] if pid not in self._by_id]
+                if todo:
+                    self._keep(self.catalog.cards(todo))
+                    read += len(todo)
+                time.sleep(0)  # let the request threads in between chunks
+            return read
+        finally:
+            self.warming = False
+
+    def status(self) -> dict[str, int | bool]:
+        return {"cached": len(self._by_id), "warming": self.warming}
 
     def _keep(self, cards: dict[int, ProductCard]) -> None:
         with self._lock:

@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
         except VitrinaError as e:
             log.error("starting without a usable index: %s", e)
         runner = ensure_runner(service.runtime)  # queued indexing jobs run beside the routes
+        service.warm_cards()
         yield
         await service.cache.aclose()  # the asynchronous Redis client's connections belong to this loop
         await run_in_threadpool(runner.stop)

@@ -213,6 +213,8 @@ class Health(BaseModel):
     config_error: str | None = Field(description="Why the newest published version is not the one in use.")
     cache: dict[str, Any]
     impressions: dict[str, int] = Field(description="Lists queued, written, dropped and failed.")
+    cards: dict[str, int | bool] = Field(description="Product cards in memory, and whether the start-up read of "
+                                                     "every card is still running.")
     products: int | None = None
     backend: str | None = None
     index_version: str | None = None

@@ -104,6 +104,22 @@ class Service:
     def index_version(self) -> str:
         return self.runtime.index_version()
 
+    def warm_cards(self) -> threading.Thread:
+        """Read the product cards into the shared card cache in a background thread (engine.recommend.cards):
+        the first lists after a start then cost what later ones do. /health shows the progress."""
+        cards = self.runtime.cards
+
+        def run() -> None:
+            try:
+                cards.warm()
+            except Exception:  # noqa: BLE001 - a failed warm-up only leaves the cache to fill on demand
+                log.exception("reading the product cards ahead failed; they are read as lists need them")
+
+        cards.warming = True  # from now on, so /health never shows a warm-up that has yet to begin as done
+        thread = threading.Thread(target=run, name="vitrina-warm-cards", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         """Write the queued impressions and release the vector store (shared by the Runtimes of this
         process on the same location); a later request reopens it."""
@@ -116,7 +132,7 @@ class Service:
         body: dict[str, Any] = {"status": "ok", "config_version": serving.version,
                                 "config_fingerprint": serving.fingerprint[:16],
                                 "config_error": self.runtime.live.error, "cache": self.cache.status(),
-                                "impressions": self.impressions.status()}
+                                "impressions": self.impressions.status(), "cards": self.runtime.cards.status()}
         try:
             rec = serving.recommender
             spec = rec.store.spec()

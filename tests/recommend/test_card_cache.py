@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from engine.catalog.importers.generic import import_generic
 from engine.errors import NotFound, ValidationError
+from engine.recommend.cards import CardCache
 from engine.runtime import Runtime
 from engine.settings import Settings
 
@@ -102,3 +103,17 @@ def test_card_of_follows_get(runtime: Runtime) -> None:
             catalog.card_of(bad)
         with pytest.raises(error):
             catalog.get(bad)
+
+
+def test_warm_reads_every_active_card_once(runtime: Runtime) -> None:
+    cards = runtime.cards
+    ids = runtime.catalog.ids(active_only=True)
+    assert cards.warm(chunk=1) == len(ids) and cards.status() == {"cached": len(ids), "warming": False}
+    statements = _statements(runtime)
+    assert set(cards.cards(ids)) == set(ids) and statements == []  # every card from memory
+    assert cards.warm() == 0  # nothing left to read
+
+
+def test_warm_reads_nothing_when_the_catalog_does_not_fit(runtime: Runtime) -> None:
+    small = CardCache(runtime.catalog, max_entries=1)
+    assert small.warm() == 0 and small.status()["cached"] == 0

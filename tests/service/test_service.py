@@ -357,6 +357,13 @@ def test_every_served_list_is_logged_as_served_rows_in_one_batch(client, app, wo
     assert {r.config_version for r in rows} == {body["config_version"]} == {cached["config_version"]}
 
 
+def test_the_service_reads_every_card_ahead_and_health_shows_it(client, world):
+    deadline = time.monotonic() + 60
+    while (cards := _get(client, "/health")["cards"])["warming"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cards["warming"] is False and cards["cached"] >= len(world.runtime.catalog.ids(active_only=True))
+
+
 def test_events_carry_the_config_version_they_were_served_under(client, world):
     serving = _get(client, "/health")["config_version"]
     r = client.post("/api/events/", json=[{"kind": "click", "session_id": "cv-s", "sku": "MJ01-Red"},
@@ -419,6 +426,7 @@ def test_list_bodies_match_their_declared_models_computed_and_cached(client, app
 def test_cache_hits_are_answered_on_the_event_loop_only_when_nothing_blocks(client, app, settings, tmp_path):
     service = app.state.service
     _get(client, "/api/products/MJ01-Red/similar/", params={"category": "Men/Tops/Jackets"})
+    service.current()  # the live version was just read: it is not due another read for a second
     assert service.answers_inline() and service.answers_inline("Men/Tops/Jackets")
     assert not service.answers_inline("No/Such/Category")  # the map is read again: in the thread pool
     service.runtime.index_version.forget()

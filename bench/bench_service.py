@@ -175,16 +175,27 @@ def python_load(base: str, paths: list[str], clients: int, seconds: int, scratch
 
 
 def run_mode(mode: str, data: Path, env: dict[str, str], paths: list[str], warm: bool, clients: int, seconds: int,
-             scratch: Path) -> Load:
+             scratch: Path, warmup: list[str] | None = None) -> Load:
+    """One load on a fresh service, once it has read its product cards (/health). `warm`: every path asked once
+    first (cache hits); `warmup`: a load of `seconds` over these other paths first, unmeasured, so the store's
+    pages are in memory as in a service that has run a while."""
     proc, base = start_server(data, env, scratch / f"{mode}.log")
     try:
         warmed = 0
+        deadline = time.monotonic() + START_TIMEOUT
+        while httpx.get(f"{base}/health", timeout=30).json()["cards"]["warming"]:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{mode}: the service was still reading its product cards after {START_TIMEOUT} s")
+            time.sleep(0.25)
         with httpx.Client(base_url=base, timeout=120) as http:
             for p in paths if warm else paths[:3]:
                 assert http.get(p).status_code == 200, p
                 warmed += 1
         generator = "wrk" if shutil.which("wrk") else "python-httpx"
-        r = (wrk_load if generator == "wrk" else python_load)(base, paths, clients, seconds, scratch)
+        load = wrk_load if generator == "wrk" else python_load
+        if warmup:
+            warmed += load(base, warmup, clients, seconds, scratch)["requests"]
+        r = load(base, paths, clients, seconds, scratch)
         deadline = time.monotonic() + 60
         while True:  # the writer lingers a moment: wait until it has written what was queued
             imp = httpx.get(f"{base}/health", timeout=30).json()["impressions"]
@@ -222,7 +233,8 @@ def main() -> None:
         rng = random.Random(11)
         ids = rt.catalog.ids(active_only=True)
         sample = rng.sample(ids, min(args.queries, len(ids)))
-        distinct = [rt.cards.get(i).sku for i in rng.sample(ids, min(args.distinct, len(ids)))]
+        picked = [rt.cards.get(i).sku for i in rng.sample(ids, min(2 * args.distinct, len(ids)))]
+        distinct, others = picked[:args.distinct], picked[args.distinct:]  # measured / the warm-up's
         bounded = distinct[:40]
         rt.close()
         redis_url = None
@@ -240,17 +252,21 @@ def main() -> None:
                      + [f"/api/recommendations/complete_the_look/?product_id={s}" for s in bounded[:10]]
                      + [f"/api/recommendations/frequently_bought_together/?product_id={s}" for s in bounded[:10]]
                      + ["/api/recommendations/trending/?limit=12"])
-        modes = [("uncached-distinct", {"VITRINA_CACHE_TTL": "0", "REDIS_URL": ""},
-                  [f"/api/products/{s}/similar/?limit=12" for s in distinct], False),
-                 ("hits-in-process", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": ""}, hit_paths, True)]
+        uncached = {"VITRINA_CACHE_TTL": "0", "REDIS_URL": ""}
+        similar_paths = [f"/api/products/{s}/similar/?limit=12" for s in distinct]
+        # Uncached twice: right after the start, and after a load over other products (the store's pages read).
+        modes = [("uncached-cold-start", uncached, similar_paths, False, None),
+                 ("uncached-distinct", uncached, similar_paths, False,
+                  [f"/api/products/{s}/similar/?limit=12" for s in others] or None),
+                 ("hits-in-process", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": ""}, hit_paths, True, None)]
         if redis_url:
-            modes.append(("hits-redis", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": redis_url}, hit_paths, True))
+            modes.append(("hits-redis", {"VITRINA_CACHE_TTL": "300", "REDIS_URL": redis_url}, hit_paths, True, None))
         else:
             print("redis-server is not installed: the Redis modes are left out", file=sys.stderr)
         loads = []
-        for mode, env, paths, warm in modes:
+        for mode, env, paths, warm, warmup in modes:
             print(f"{mode}: {args.clients} connections for {args.seconds} s ...", file=sys.stderr)
-            loads.append(run_mode(mode, data, env, paths, warm, args.clients, args.seconds, scratch))
+            loads.append(run_mode(mode, data, env, paths, warm, args.clients, args.seconds, scratch, warmup))
     finally:
         if redis_proc is not None:
             stop(redis_proc)
@@ -264,11 +280,11 @@ def main() -> None:
         for k, v in facade.items():
             target = TARGETS.get(k)
             print(f"  {k:<24} {v}" + (f"   (target ≤ {target})" if target else ""))
-        head = f"{'mode':<18} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} " \
+        head = f"{'mode':<20} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} " \
                f"{'served':>7} {'written':>7} {'dropped':>7}"
         print(head)
         for x in loads:
-            print(f"{x.mode:<18} {x.requests:>8} {x.errors:>6} {x.p50_ms:>8.1f} {x.p95_ms:>8.1f} {x.p99_ms:>8.1f} "
+            print(f"{x.mode:<20} {x.requests:>8} {x.errors:>6} {x.p50_ms:>8.1f} {x.p95_ms:>8.1f} {x.p99_ms:>8.1f} "
                   f"{x.rps:>8.1f} {x.served_lists:>7} {x.impressions_written:>7} {x.impressions_dropped:>7}")
         print(f"targets: cache hits over HTTP p50 ≤ {TARGETS['http_cache_hit_p50_ms']} ms, p95 ≤ "
               f"{TARGETS['hits_p95_ms']} ms, ≥ {TARGETS['hits_rps']:.0f} req/s; every served list written")

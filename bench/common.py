@@ -16,6 +16,7 @@ from engine.runtime import Runtime  # noqa: E402
 from engine.service import lists  # noqa: E402
 from engine.service.params import Refine  # noqa: E402
 from engine.service.state import Service  # noqa: E402
+from engine.store.base import Nearest  # noqa: E402
 from engine.store.vectors import unit  # noqa: E402
 from engine.types import Filters  # noqa: E402
 
@@ -51,10 +52,10 @@ def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None)
         src = cards.get(pid)
         v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
         f = Filters(exclude_ids=[pid])
-        store.query(v, using="combined", limit=60, filters=f, with_payload=False)
+        queries = [Nearest(v, "combined", 60, f, with_payload=False)]
         if src.category_id is not None:
-            store.query(v, using="combined", limit=24, filters=replace(f, category_ids=[src.category_id]),
-                        with_payload=False)
+            queries.append(Nearest(v, "combined", 24, replace(f, category_ids=[src.category_id]), with_payload=False))
+        store.query_batch(queries)
 
     for pid in sample:  # warm: the card cache, and the store's pages (cold, a query reads them from disk)
         raw(pid)

@@ -31,7 +31,7 @@ from engine.recommend.rerank import REASON_TEXT, reason_text, rerank
 from engine.recommend.rules import Styles, hider
 from engine.search.text import TextSearch, TextSearchResult
 from engine.settings import Settings
-from engine.store.base import CollectionSpec, StoreHit, VectorStore
+from engine.store.base import CollectionSpec, Nearest, StoreHit, VectorStore
 from engine.store.vectors import query_combined, unit
 from engine.text import is_blank, text_problem
 from engine.types import VECTOR_KINDS, Filters, ProductCard, Recommendation, copied
@@ -252,17 +252,16 @@ class Recommender:
         div = self.config.diversity
         need_vectors = div.mmr_lambda is not None
         with_vectors = [by] if need_vectors else ()
-        q = unit(vector)
-        hits = self.store.query(q, using=by, limit=n * OVERFETCH, filters=filters, with_vectors=with_vectors,
-                                 with_payload=False)  # the cards come from the card cache
+        # The cards come from the card cache: no payload. Similar items are category-aware: the source's own leaf
+        # always contributes candidates (in the same store call), so the reranker's category factor has same-leaf
+        # items to promote even when other leaves are nearer.
+        queries = [Nearest(unit(vector), by, n * OVERFETCH, filters, with_vectors, with_payload=False)]
         if source is not None and source.category_id is not None and not filters.category_ids:
-            # Similar items are category-aware: the source's own leaf always contributes candidates, so the
-            # reranker's category factor has same-leaf items to promote even when other leaves are nearer.
-            leaf = replace(filters, category_ids=[source.category_id])
-            seen = {h.id for h in hits}
-            hits += [h for h in self.store.query(q, using=by, limit=n * 2, filters=leaf, with_vectors=with_vectors,
-                                                      with_payload=False)
-                     if h.id not in seen]
+            leaf_only = replace(filters, category_ids=[source.category_id])
+            queries.append(replace(queries[0], limit=n * 2, filters=leaf_only))
+        hits, *leaf = self.store.query_batch(queries)
+        seen = {h.id for h in hits}
+        hits += [h for h in (leaf[0] if leaf else ()) if h.id not in seen]
         candidates = self._candidates(hits, by)
         vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,

@@ -72,6 +72,18 @@ class StoreHit:
 
 
 @dataclass(frozen=True)
+class Nearest:
+    """One nearest-neighbour query of a batch (VectorStore.query_batch): query's arguments, kept together."""
+
+    vector: np.ndarray
+    using: str
+    limit: int
+    filters: Filters | None = None
+    with_vectors: Sequence[str] = ()
+    with_payload: bool = True
+
+
+@dataclass(frozen=True)
 class BuildProgress:
     """Where a background graph build is: stage copying | building | replaying | swapping, seconds since it
     began, the expected total (from the point count and the last build's pace), the building process."""
@@ -138,6 +150,10 @@ class VectorStore(Protocol):
         """Nearest points by cosine on the named vector, filtered; score = cosine similarity. `with_payload=False`
         leaves every hit's payload empty: reading it costs three quarters of an embedded query, and the
         recommender reads the products from its card cache anyway."""
+
+    def query_batch(self, queries: Sequence[Nearest]) -> list[list[StoreHit]]:
+        """Several nearest-neighbour queries in one store call, each answered as `query` answers it, in order:
+        similar items asks for its candidates and its source's leaf at once, and the store plans them together."""
 
     def has_lexical(self) -> bool:
         """Whether the collection has the LEXICAL sparse vector (created by this version). A collection made

@@ -15,7 +15,7 @@ from qdrant_client.http.exceptions import ApiException, ResponseHandlingExceptio
 from engine.errors import EncoderMismatch, NotFound, ValidationError, VitrinaError
 from engine.types import Filters
 from engine.store.base import LEXICAL, PAYLOAD_SCHEMA, BuildProgress, CollectionSpec, GraphReport, GraphStatus, \
-    PointRecord, StoreHit
+    Nearest, PointRecord, StoreHit
 from engine.store import filters as fx
 from engine.store.vectors import SparseVector, check_lexical, check_sparse, lexical_missing
 
@@ -234,6 +234,23 @@ class QdrantClientStore:
                                        with_payload=bool(with_payload), with_vectors=names or False)
         return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names))
                 for h in res.points]
+
+    @_server_errors
+    def query_batch(self, queries: Sequence[Nearest]) -> list[list[StoreHit]]:
+        if not queries:
+            return []
+        spec = self._require()
+        requests, names = [], []
+        for q in queries:
+            vector = fx.check_vector(q.vector, q.using, spec)
+            (limit, _) = fx.check_limit(q.limit)
+            names.append(fx.check_with_vectors(q.with_vectors))
+            requests.append(models.QueryRequest(query=vector, using=q.using, limit=limit,
+                                                filter=to_client_filter(fx.plan(q.filters)),
+                                                with_payload=bool(q.with_payload), with_vector=names[-1] or False))
+        answers = self.client.query_batch_points(self.collection, requests=requests)
+        return [[StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, n)) for h in a.points]
+                for a, n in zip(answers, names)]
 
     @_server_errors
     def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None,

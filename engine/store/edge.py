@@ -20,7 +20,7 @@ import qdrant_edge as qe
 
 from engine.errors import EncoderMismatch, NotFound, VitrinaError
 from engine.types import Filters
-from engine.store.base import LEXICAL, PAYLOAD_SCHEMA, CollectionSpec, PointRecord, StoreHit
+from engine.store.base import LEXICAL, PAYLOAD_SCHEMA, CollectionSpec, Nearest, PointRecord, StoreHit
 from engine.store.edge_wire import edge_sparse, edge_vectors, shard_has_lexical, to_edge_filter, vectors_of
 from engine.store.vectors import SparseVector, check_lexical, check_sparse, lexical_missing
 from engine.store import filters as fx
@@ -44,6 +44,10 @@ FOLDER_LOCK = "folder.lock"
 
 class StoreLocked(VitrinaError):
     """The shard's WAL is locked by another opener (another process, or another EdgeStore in this one)."""
+
+
+def _hits(hits, names: list[str]) -> list[StoreHit]:
+    return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), vectors_of(h.vector, names)) for h in hits]
 
 
 class EdgeStore(GraphBuilds):
@@ -308,15 +312,28 @@ class EdgeStore(GraphBuilds):
               with_vectors: Sequence[str] = (), offset: int = 0, with_payload: bool = True) -> list[StoreHit]:
         with self._lock:
             shard, spec = self._require()
-            q = fx.check_vector(vector, using, spec)
-            limit, offset = fx.check_limit(limit, offset)
-            names = fx.check_with_vectors(with_vectors)
-            hits = shard.query(qe.QueryRequest(
-                limit=limit, offset=offset or None, query=qe.Query.Nearest(q, using=using),
-                filter=to_edge_filter(fx.plan(filters)), with_payload=bool(with_payload),
-                with_vector=names or False))
-        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), vectors_of(h.vector, names))
-                for h in hits]
+            request, names = self._nearest(spec, Nearest(vector, using, limit, filters, with_vectors, with_payload),
+                                           offset)
+            hits = shard.query(request)
+        return _hits(hits, names)
+
+    def query_batch(self, queries: Sequence[Nearest]) -> list[list[StoreHit]]:
+        if not queries:
+            return []
+        with self._lock:
+            shard, spec = self._require()
+            planned = [self._nearest(spec, q) for q in queries]
+            answers = shard.query_batch(qe.QueryBatchRequest([request for request, _ in planned]))
+        return [_hits(hits, names) for hits, (_, names) in zip(answers, planned)]
+
+    @staticmethod
+    def _nearest(spec: CollectionSpec, q: Nearest, offset: int = 0) -> tuple[qe.QueryRequest, list[str]]:
+        vector = fx.check_vector(q.vector, q.using, spec)
+        limit, offset = fx.check_limit(q.limit, offset)
+        names = fx.check_with_vectors(q.with_vectors)
+        return qe.QueryRequest(limit=limit, offset=offset or None, query=qe.Query.Nearest(vector, using=q.using),
+                               filter=to_edge_filter(fx.plan(q.filters)), with_payload=bool(q.with_payload),
+                               with_vector=names or False), names
 
     def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None,
                       with_payload: bool = True) -> list[StoreHit]:

@@ -18,7 +18,7 @@ from qdrant_client import QdrantClient, models
 from engine.errors import EncoderMismatch, NotFound, ValidationError, VitrinaError
 from engine.settings import Settings
 from engine.store import EdgeStore, QdrantClientStore, StoreLocked, open_store
-from engine.store.base import CollectionSpec, PointRecord, VectorStore
+from engine.store.base import CollectionSpec, Nearest, PointRecord, VectorStore
 from engine.types import Filters
 from engine.store.vectors import combine, text_only_combined
 
@@ -226,6 +226,27 @@ def test_each_filter_keeps_exactly_the_matching_points(ro_store, case):
     assert [h.id for h in hits] == [i for i, _ in expected]
     assert np.allclose([h.score for h in hits], [s for _, s in expected], atol=1e-5)
     assert ro_store.count(replace(FILTER_CASES[case])) == len(expected)
+
+
+def test_a_batch_answers_each_query_as_query_does(ro_store):
+    cases = [Nearest(_query_vector(using, seed=i), using, limit, replace(FILTER_CASES[case]), vectors, payload)
+             for i, (using, limit, case, vectors, payload) in enumerate([
+                 ("combined", 10, "exclude_ids", (), False),
+                 ("combined", 5, "leaf category", ("combined",), True),
+                 ("text", N, "everything at once", (), True),
+                 ("image", 7, "price range", ("image", "text"), False)])]
+    batch = ro_store.query_batch(cases)
+    assert len(batch) == len(cases) and all(batch)
+    for q, got in zip(cases, batch):
+        alone = ro_store.query(q.vector, q.using, q.limit, replace(q.filters), q.with_vectors,
+                               with_payload=q.with_payload)
+        key = lambda hits: [(h.id, round(h.score, 5), h.payload) for h in hits]  # noqa: E731
+        assert key(got) == key(alone)
+        assert all(h.vectors.keys() == set(q.with_vectors) for h in got)
+        assert all(np.allclose(h.vectors[k], a.vectors[k]) for h, a in zip(got, alone) for k in q.with_vectors)
+    assert ro_store.query_batch([]) == []
+    with pytest.raises(ValidationError, match="inverted"):  # one bad query refuses the whole batch
+        ro_store.query_batch([cases[0], replace(cases[1], filters=Filters(price_min=100.0, price_max=10.0))])
 
 
 def test_default_filters_hide_inactive_products(ro_store):

@@ -13,6 +13,7 @@ from engine.types import ProductCard, Recommendation
 FACTORS: tuple[str, ...] = ("similarity", "category", "price", "price_up", "stock", "freshness", "popularity",
                             "margin", "same_brand")
 NEUTRAL = 0.5  # the value of a factor whose input is unknown: neither rewarded nor punished
+_INF = math.inf
 
 
 @dataclass(frozen=True)
@@ -173,18 +174,19 @@ def factor_columns(source: ProductCard | None, candidates: Sequence[Recommendati
     scale, band = params.price_scale, params.price_up_band
     saturation, half_life = params.stock_saturation, params.freshness_half_life_days
     out: dict[str, list[float]] = {}
-    if "similarity" in names:
+    if "similarity" in names:  # clipped to [0, 1]; NaN and ±inf are 0 (every comparison with NaN is false)
         sims = out["similarity"] = []
         for rec in candidates:
-            sim = rec.similarity if rec.similarity is not None else rec.score
-            sims.append(min(1.0, max(0.0, float(sim))) if math.isfinite(sim) else 0.0)
+            sim = float(rec.similarity if rec.similarity is not None else rec.score)
+            sims.append(sim if 0.0 < sim < 1.0 else 1.0 if 1.0 <= sim < _INF else 0.0)
     if "category" in names:
         out["category"] = [0.0] * len(cards) if not s_chain else [_closeness(s_chain, _chain(c)) for c in cards]
     if "price" in names or "price_up" in names:
         price, price_up_ = [], []
         for c in cards:
             p = c.price
-            if s_price is None or not _finite(p) or p <= 0:
+            # a float price skips _finite's type checks (cards read from the catalog always hold one)
+            if s_price is None or not (0.0 < p < _INF if type(p) is float else _finite(p) and p > 0):
                 price.append(NEUTRAL)
                 price_up_.append(NEUTRAL)
                 continue

@@ -127,7 +127,8 @@ class CardCache:
 
 
 def _commit_watch(catalog: Catalog) -> sqlite3.Connection | None:
-    """A read-only connection to the catalog's SQLite file for `PRAGMA data_version` (closed with the cache)."""
+    """A connection of the cache's own to the catalog's SQLite file, for `PRAGMA data_version` only (it never
+    writes: a commit of its own would not count); it closes when the cache is collected."""
     url = catalog.db.engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
             or url.database.startswith("file:"):

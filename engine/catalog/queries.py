@@ -39,6 +39,10 @@ _SUBTREE_TOTALS = text("""
     GROUP BY up.aid""")
 
 
+def _not_found(key: int | str) -> NotFound:
+    return NotFound(f"no product with sku {key.strip()!r}" if isinstance(key, str) else f"no product with id {key}")
+
+
 @dataclass
 class CategoryNode:
     id: int
@@ -122,38 +126,32 @@ class Catalog:
     def get(self, key: int | str) -> Product:
         """A product by id (int) or sku (str; an all-digit string that is no sku is tried as an id).
         Images, brand and categories are loaded, so the object is usable after its session closed."""
-        if isinstance(key, bool) or not isinstance(key, (int, str)):
-            raise ValidationError(f"a product is named by id or sku, got {key!r}")
+        pid = self._product_id(key)
         with self.db.session() as s:
-            if isinstance(key, str):
-                sku = key.strip()
-                if not sku:
-                    raise ValidationError("the sku is empty")
-                p = s.scalar(select(Product).where(Product.sku == sku).options(*self._loaded()))
-                if p is None and sku.isdigit():
-                    p = s.scalar(select(Product).where(Product.id == int(sku)).options(*self._loaded()))
-                if p is None:
-                    raise NotFound(f"no product with sku {sku!r}")
-            else:
-                p = s.scalar(select(Product).where(Product.id == key).options(*self._loaded()))
-                if p is None:
-                    raise NotFound(f"no product with id {key}")
+            p = s.scalar(select(Product).where(Product.id == pid).options(*self._loaded())) if pid is not None else None
+            if p is None:
+                raise _not_found(key)
             return p
 
     def card_of(self, key: int | str) -> ProductCard:
         """A product's card by id or sku, with get's rules and errors, read as plain columns (engine.catalog.cards):
         the service resolves every request's product by sku, and at 100k products an ORM load with its
         relationships was a tenth of an uncached request."""
-        if isinstance(key, bool) or not isinstance(key, (int, str)):
-            raise ValidationError(f"a product is named by id or sku, got {key!r}")
-        if isinstance(key, str) and not key.strip():
-            raise ValidationError("the sku is empty")
-        pid = key if isinstance(key, int) else product_id(self.db, key.strip())
+        pid = self._product_id(key)
         card = self.cards([pid]).get(pid) if pid is not None else None
         if card is None:
-            raise NotFound(f"no product with sku {key.strip()!r}" if isinstance(key, str)
-                           else f"no product with id {key}")
+            raise _not_found(key)
         return card
+
+    def _product_id(self, key: int | str) -> int | None:
+        """The id a product key names (None for a sku no product has); ValidationError for no key at all."""
+        if isinstance(key, bool) or not isinstance(key, (int, str)):
+            raise ValidationError(f"a product is named by id or sku, got {key!r}")
+        if isinstance(key, int):
+            return key
+        if not key.strip():
+            raise ValidationError("the sku is empty")
+        return product_id(self.db, key.strip())
 
     def card(self, product: Product) -> ProductCard:
         return card_of_row(product, self._tree_for({product.category_id}),

@@ -65,6 +65,10 @@ def to_client_filter(p: fx.FilterPlan) -> models.Filter | None:
                          must_not=[_condition(c) for c in p.must_not] or None)
 
 
+def _hits(points, names: list[str]) -> list[StoreHit]:
+    return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names)) for h in points]
+
+
 def _vectors(raw: object, names: Sequence[str]) -> dict[str, np.ndarray]:
     if not raw or not names or not isinstance(raw, dict):
         return {}
@@ -226,31 +230,30 @@ class QdrantClientStore:
     @_server_errors
     def query(self, vector: np.ndarray, using: str, limit: int, filters: Filters | None = None,
               with_vectors: Sequence[str] = (), offset: int = 0, with_payload: bool = True) -> list[StoreHit]:
-        q = fx.check_vector(vector, using, self._require())
-        limit, offset = fx.check_limit(limit, offset)
-        names = fx.check_with_vectors(with_vectors)
-        res = self.client.query_points(self.collection, query=q, using=using, limit=limit, offset=offset or None,
-                                       query_filter=to_client_filter(fx.plan(filters)),
-                                       with_payload=bool(with_payload), with_vectors=names or False)
-        return [StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, names))
-                for h in res.points]
+        request, names = self._nearest(self._require(), Nearest(vector, using, limit, filters, with_vectors,
+                                                                with_payload), offset)
+        res = self.client.query_points(self.collection, query=request.query, using=request.using,
+                                       limit=request.limit, offset=request.offset, query_filter=request.filter,
+                                       with_payload=request.with_payload, with_vectors=request.with_vector)
+        return _hits(res.points, names)
 
     @_server_errors
     def query_batch(self, queries: Sequence[Nearest]) -> list[list[StoreHit]]:
         if not queries:
             return []
         spec = self._require()
-        requests, names = [], []
-        for q in queries:
-            vector = fx.check_vector(q.vector, q.using, spec)
-            (limit, _) = fx.check_limit(q.limit)
-            names.append(fx.check_with_vectors(q.with_vectors))
-            requests.append(models.QueryRequest(query=vector, using=q.using, limit=limit,
-                                                filter=to_client_filter(fx.plan(q.filters)),
-                                                with_payload=bool(q.with_payload), with_vector=names[-1] or False))
-        answers = self.client.query_batch_points(self.collection, requests=requests)
-        return [[StoreHit(int(h.id), float(h.score), dict(h.payload or {}), _vectors(h.vector, n)) for h in a.points]
-                for a, n in zip(answers, names)]
+        planned = [self._nearest(spec, q) for q in queries]
+        answers = self.client.query_batch_points(self.collection, requests=[request for request, _ in planned])
+        return [_hits(a.points, names) for a, (_, names) in zip(answers, planned)]
+
+    @staticmethod
+    def _nearest(spec: CollectionSpec, q: Nearest, offset: int = 0) -> tuple[models.QueryRequest, list[str]]:
+        vector = fx.check_vector(q.vector, q.using, spec)
+        limit, offset = fx.check_limit(q.limit, offset)
+        names = fx.check_with_vectors(q.with_vectors)
+        return models.QueryRequest(query=vector, using=q.using, limit=limit, offset=offset or None,
+                                   filter=to_client_filter(fx.plan(q.filters)), with_payload=bool(q.with_payload),
+                                   with_vector=names or False), names
 
     @_server_errors
     def query_lexical(self, vector: SparseVector, limit: int, filters: Filters | None = None,

@@ -16,7 +16,6 @@ from engine.runtime import Runtime  # noqa: E402
 from engine.service import lists  # noqa: E402
 from engine.service.params import Refine  # noqa: E402
 from engine.service.state import Service  # noqa: E402
-from engine.store.base import Nearest  # noqa: E402
 from engine.store.vectors import unit  # noqa: E402
 from engine.types import Filters  # noqa: E402
 
@@ -48,16 +47,20 @@ def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None)
     rt = Runtime(settings_for(data))
     rec, cards, store = rt.recommender(), rt.cards, rt.store
 
-    def raw(pid: int) -> None:  # what similar() asks of the store: the source's vector, candidates, its leaf
+    asks_leaf: dict[int, bool] = {}  # whether similar() asks for the source's leaf too (Recommender._with_leaf)
+
+    def raw(pid: int) -> None:  # what similar() asks of the store: the source's vector, candidates, maybe its leaf
         src = cards.get(pid)
         v = unit(store.retrieve([pid], with_vectors=["combined"])[0].vectors["combined"])
         f = Filters(exclude_ids=[pid])
-        queries = [Nearest(v, "combined", 60, f, with_payload=False)]
-        if src.category_id is not None:
-            queries.append(Nearest(v, "combined", 24, replace(f, category_ids=[src.category_id]), with_payload=False))
-        store.query_batch(queries)
+        hits = store.query(v, "combined", 60, f, with_payload=False)
+        if pid not in asks_leaf:  # the first (warming) call decides, untimed
+            leaf = [c for c in cards.cards([h.id for h in hits]).values() if c.category_id == src.category_id]
+            asks_leaf[pid] = src.category_id is not None and len(leaf) < 24
+        if asks_leaf[pid]:
+            store.query(v, "combined", 24, replace(f, category_ids=[src.category_id]), with_payload=False)
 
-    for pid in sample:  # warm: the card cache, and the store's pages (cold, a query reads them from disk)
+    for pid in sample:  # warm: the card cache, the store's pages (cold, a query reads them from disk), asks_leaf
         raw(pid)
         rec.similar(pid, n=12)
     # Interleaved, product by product: on a shared machine the load drifts within a run, and timing all the raw
@@ -73,6 +76,7 @@ def facade_vs_store(data: Path, sample: list[int], redis_url: str | None = None)
     out["similar_minus_raw_ms"] = round(out["similar_p50_ms"] - out["raw_store_p50_ms"], 3)
     out["similar_over_raw"] = round(out["similar_p50_ms"] / out["raw_store_p50_ms"], 2)
     out["paired_difference_p50_ms"] = round(statistics.median(paired), 3)  # similar() − its raw calls, per product
+    out["leaf_query_share"] = round(sum(asks_leaf.values()) / max(1, len(asks_leaf)), 3)
     rt.close()
     for name, url in (("facade_cache_hit", ""), ("redis_cache_hit", redis_url)):
         if url is None:

@@ -253,22 +253,32 @@ class Recommender:
         need_vectors = div.mmr_lambda is not None
         with_vectors = [by] if need_vectors else ()
         # The cards come from the card cache: no payload. Similar items are category-aware: the source's own leaf
-        # always contributes candidates (in the same store call), so the reranker's category factor has same-leaf
-        # items to promote even when other leaves are nearer.
-        queries = [Nearest(unit(vector), by, n * OVERFETCH, filters, with_vectors, with_payload=False)]
-        if source is not None and source.category_id is not None and not filters.category_ids:
-            leaf_only = replace(filters, category_ids=[source.category_id])
-            queries.append(replace(queries[0], limit=n * 2, filters=leaf_only))
-        hits, *leaf = self.store.query_batch(queries)
-        seen = {h.id for h in hits}
-        hits += [h for h in (leaf[0] if leaf else ()) if h.id not in seen]
+        # always contributes candidates, so the reranker's category factor has same-leaf items to promote even
+        # when other leaves are nearer (_with_leaf).
+        hits = self.store.query(unit(vector), by, n * OVERFETCH, filters, with_vectors, with_payload=False)
         candidates = self._candidates(hits, by)
+        if source is not None and source.category_id is not None and not filters.category_ids:
+            hits, candidates = self._with_leaf(vector, by, n * 2, filters, with_vectors, source, hits, candidates)
         vectors = {h.id: h.vectors[by] for h in hits if by in h.vectors} if need_vectors else None
         return rerank(source, candidates, strategy, n, vectors=vectors, mmr_lambda=div.mmr_lambda,
                       collapse_k=div.collapse_k, rules=self.config.rules,
                       lang=source.language if source else None, params=self.config.factors,
                       fetch_product=self.pinned(filters, source), boosts=self.config.boosts,
                       styles=self.rule_styles(), now=datetime.now(timezone.utc))
+
+    def _with_leaf(self, vector: np.ndarray, by: str, limit: int, filters: Filters, with_vectors: Sequence[str],
+                   source: ProductCard, hits: list[StoreHit], candidates: list[Recommendation]):
+        """The candidates plus the `limit` nearest of the source's leaf that they lack. When the candidates already
+        hold `limit` products of that very leaf, the leaf query would return only products they have (every
+        product of the leaf nearer than those is a nearer candidate too), so it is not asked: on a catalog whose
+        neighbours share a category this saves a store query per list, with the same list."""
+        if sum(c.product.category_id == source.category_id for c in candidates) >= limit:
+            return hits, candidates
+        leaf_only = replace(filters, category_ids=[source.category_id])
+        seen = {h.id for h in hits}
+        new = [h for h in self.store.query(unit(vector), by, limit, leaf_only, with_vectors, with_payload=False)
+               if h.id not in seen]
+        return hits + new, candidates + self._candidates(new, by)
 
     def rule_styles(self) -> Styles:
         """The group_key of every product a per-style rule names, from the card cache: a style hide must hide
@@ -309,15 +319,16 @@ class Recommender:
         # Hidden here, where the rule products' styles are known, so a style hide covers every variant.
         hidden = hider(source, self.config.rules, now=now, styles=self.rule_styles())
         targets = targets_for(source, self.config.complementary)
-        per_cat: dict[str, list[Recommendation]] = {}
+        queries: dict[str, Nearest] = {}  # one store call for every complementary category
         for t in targets:
             try:
                 cat_id = self.catalog.category_id(t.category)
             except NotFound:
                 continue  # a map entry for a category this catalog does not have
             f = replace(filters, category_ids=[cat_id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
-            hits = self.store.query(unit(vec), using=by, limit=max(20, 5 * t.max_items), filters=f, with_payload=False)
-            per_cat[t.category] = [c for c in self._candidates(hits, by) if not hidden(c.product)]
+            queries[t.category] = Nearest(unit(vec), by, max(20, 5 * t.max_items), f, with_payload=False)
+        per_cat = {category: [c for c in self._candidates(hits, by) if not hidden(c.product)]
+                   for category, hits in zip(queries, self.store.query_batch(list(queries.values())))}
         return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,
                                  rules=self.config.rules, lang=source.language, params=self.config.factors,
                                  now=now, boosts=self.config.boosts)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Request
@@ -39,15 +39,17 @@ class PhotoRoot:
         self.settings = settings
         self.given = Path(os.path.abspath(folder))
         self.root = self.given.resolve()  # the importers store resolved paths; the setting may be a link
+        self._prefixes = tuple(dict.fromkeys(str(r) + os.sep for r in (self.root, self.given)))
 
     def relative(self, image: str | None) -> str | None:
-        """The photo's path under the folder (with / separators), or None when it is not under it."""
+        """The photo's path under the folder (with / separators), or None when it is not under it. Plain string
+        work: it runs for every item of every list the service computes."""
         if not image or _URL.match(image):
             return None
-        path = os.path.normpath(image)
-        for root in (str(self.root), str(self.given)):
-            if path.startswith(root + os.sep):
-                return PurePosixPath(*Path(path[len(root) + 1:]).parts).as_posix()
+        path = os.path.normpath(image)  # no "." or ".." parts and no doubled separators left
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                return path[len(prefix):].replace(os.sep, "/")
         return None
 
     def file(self, path: str) -> tuple[Path, str]:

@@ -11,6 +11,7 @@ from console import analytics_view as V
 from console import period as P
 from console import tables as T
 from console.api import ensure_api
+from console.catalog_facts import catalog_facts
 from console.drift_view import drift_panel
 from console.errors import attempt
 from console.fmt import count, percent, when
@@ -73,8 +74,7 @@ with st.container(key="overview-traffic"):
 
 # ---- catalog health -------------------------------------------------------------------------------------------
 st.subheader("Catalog health", anchor=False)
-stats = rt.catalog.stats()
-health = V.catalog_health(rt.db)
+stats, health = catalog_facts()
 with st.container(key="overview-health", horizontal=True):
     st.metric("Products", count(stats.products), border=True)
     st.metric("Active", count(stats.active), border=True)

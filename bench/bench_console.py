@@ -220,7 +220,10 @@ def run(page, bench: Bench, photo: Path) -> None:
 
     # drift check: queued as a job; the page is free at once, the report follows
     bench.open("", "open overview (before the drift check)")
+    p.get_by_text("Engineering details").click()  # the drift panel sits in the engineers' expander (no rerun)
     button = p.get_by_role("button", name="Run the drift check")
+    expect(button).to_be_enabled(timeout=TIMEOUT_MS)
+    p.wait_for_timeout(500)  # the expander's opening animation: a click meanwhile can land beside the button
     bench.timed("run a drift check (page free again)", lambda: button.click())
     bench.followed("drift check report on the page (job)", lambda: expect(
         p.locator(".st-key-overview-drift [data-testid='stMetric']").first).to_be_visible(timeout=TIMEOUT_MS),

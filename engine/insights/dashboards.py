@@ -45,9 +45,12 @@ def _day(n: int | None) -> date | None:
 
 def span(db: Database, scope: Scope | None = None) -> tuple[date, date] | None:
     """The first and last UTC day with events in `scope` (all events without one), or None when there are none."""
+    conditions = (scope or Scope()).conditions()
+    # Two scalar subqueries, not min() and max() in one SELECT: each alone is one step down the day index, both
+    # together made SQLite scan every event (107 ms at 675,000 events, against well under a millisecond).
+    lo_q, hi_q = (select(f(EventRow.day)).where(*conditions).scalar_subquery() for f in (func.min, func.max))
     with db.engine.connect() as conn:
-        lo, hi = conn.execute(select(func.min(EventRow.day), func.max(EventRow.day))
-                              .where(*(scope or Scope()).conditions())).one()
+        lo, hi = conn.execute(select(lo_q, hi_q)).one()
     return None if lo is None else (_day(lo), _day(hi))  # type: ignore[return-value]
 
 

@@ -96,3 +96,25 @@ def test_catalog_health_counts_equal_sql_and_engineering_sits_in_an_expander(con
     (details,) = [e for e in at.expander if e.label.startswith("Engineering details")]
     assert {m.label for m in details.metric} >= {"Text vectors", "Image vectors", "Backend", "Points"}
     assert {m.label for m in at.get_by_key("overview-health").metric}.isdisjoint({"Text vectors", "Backend"})
+
+
+def test_catalog_health_is_kept_per_catalog_version_and_follows_an_edit(console_env, runtime):
+    """The counts are read once per catalog and index version: an edit that bumps the catalog's version (as the
+    importers do) shows on the next run, and putting the product back shows the first figures again."""
+    def out_of_stock() -> int:
+        shown = {m.label: m.value for m in overview().get_by_key("overview-health").metric}
+        return int(shown["Out of stock"].replace(NBSP, ""))
+
+    before = out_of_stock()
+    with runtime.db.engine.begin() as conn:
+        pid, qty, updated = conn.execute(text("SELECT id, stock_qty, updated_at FROM products WHERE is_active = 1 "
+                                              "AND stock_qty > 0 ORDER BY id LIMIT 1")).one()
+        conn.execute(text("UPDATE products SET stock_qty = 0, updated_at = :now WHERE id = :id"),
+                     {"now": datetime.now(timezone.utc).replace(tzinfo=None), "id": pid})
+    try:
+        assert out_of_stock() == before + 1
+    finally:
+        with runtime.db.engine.begin() as conn:
+            conn.execute(text("UPDATE products SET stock_qty = :q, updated_at = :u WHERE id = :id"),
+                         {"q": qty, "u": updated, "id": pid})
+    assert out_of_stock() == before

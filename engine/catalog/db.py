@@ -11,9 +11,9 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -140,3 +140,13 @@ class Database:
             raise
         finally:
             s.close()
+
+
+def distinct_values(conn: Connection, column: Any, *conditions: Any) -> list[Any]:
+    """The distinct non-null values of an indexed `column` (under `conditions`), ascending, one index seek per
+    value (a loose index scan, as a recursive query on SQLite and PostgreSQL alike). GROUP BY or DISTINCT walked
+    the whole index instead: 85–125 ms for a handful of algorithm names at 675,000 events."""
+    walk = select(func.min(column).label("v")).where(*conditions).cte("walk", recursive=True)
+    step = select(func.min(column)).where(column > walk.c.v, *conditions).scalar_subquery()
+    walk = walk.union_all(select(step).where(walk.c.v.is_not(None)))
+    return list(conn.execute(select(walk.c.v).where(walk.c.v.is_not(None))).scalars())

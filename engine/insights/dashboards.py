@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from engine.insights.analytics import Scope, ctr_by_position, daily, metrics, strategy_labels
-from engine.catalog.db import Database
+from engine.catalog.db import Database, distinct_values
 from engine.errors import ValidationError
 from engine.catalog.events import EPOCH, EventRow
 from engine.insights.experiments import Experiment, ExperimentResults
@@ -57,8 +57,7 @@ def span(db: Database, scope: Scope | None = None) -> tuple[date, date] | None:
 def algorithms(db: Database) -> list[str]:
     """Every algorithm named in the log, sorted: the choices of the algorithm filter."""
     with db.engine.connect() as conn:
-        return list(conn.execute(select(EventRow.algorithm).where(EventRow.algorithm.is_not(None))
-                                 .group_by(EventRow.algorithm).order_by(EventRow.algorithm)).scalars())
+        return distinct_values(conn, EventRow.algorithm)
 
 
 def make_scope(dates: Any, algorithms: Sequence[str] = (), include_simulated: bool = True) -> Scope:

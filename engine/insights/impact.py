@@ -27,7 +27,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from statsmodels.stats.proportion import proportions_ztest
 
-from engine.catalog.db import Database
+from engine.catalog.db import Database, distinct_values
 from engine.catalog.events import EventRow
 from engine.errors import ValidationError
 from engine.insights.analytics import RATES, Scope, empty_counts, group_counts, wilson
@@ -144,11 +144,8 @@ def _simulated(include_simulated: bool) -> list[Any]:
 
 def logged_versions(db: Database, include_simulated: bool = False) -> list[int]:
     """The config versions that have events, ascending: the versions whose impact can be shown."""
-    q = (select(EventRow.config_version).where(EventRow.config_version.is_not(None),
-                                               *_simulated(include_simulated))
-         .group_by(EventRow.config_version).order_by(EventRow.config_version))
     with db.engine.connect() as conn:
-        return [int(v) for v in conn.execute(q).scalars()]
+        return [int(v) for v in distinct_values(conn, EventRow.config_version, *_simulated(include_simulated))]
 
 
 def previous_version(db: Database, version: int, include_simulated: bool = False) -> int | None:

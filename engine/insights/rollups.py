@@ -187,8 +187,11 @@ def _raw_counts(names: Sequence[str], conditions: Callable[[Any], list[Any]], ex
         unreported = case((and_(EventRow.kind == "served", or_(
             EventRow.request_id.is_(None), reported.c.request_id.is_(None))), 1), else_=0)
     group = [getattr(filtered, n) for n in names] + [filtered.kind]
+    # `extra` (the days read raw) before the dashboard's own conditions: of two lower bounds on the day, SQLite
+    # walks the index from the first it meets. The period's start first made it read every event of today's
+    # partial roll to find none past it (200 ms at 675,000 events, on every read).
     return (select(*group, func.count(), func.sum(unreported), *money_columns()).select_from(src)
-            .where(*conditions(filtered), *extra).group_by(*group))
+            .where(*extra, *conditions(filtered)).group_by(*group))
 
 
 def _partial_counts(names: Sequence[str], conditions: Callable[[Any], list[Any]], cov: Coverage,
@@ -244,7 +247,7 @@ def sessions(db: Database, conditions: Callable[[Any], list[Any]]) -> dict[str, 
                   for stage, kinds in STAGE_KINDS.items()]
     with db.engine.connect() as conn:
         cov = coverage(snapshot(conn))
-        arms: list[Any] = [select(EventRow.session_id, *raw_stages).where(*conditions(EventRow), *cov.raw(EventRow))
+        arms: list[Any] = [select(EventRow.session_id, *raw_stages).where(*cov.raw(EventRow), *conditions(EventRow))
                            .group_by(EventRow.session_id)]
         if cov.through_day >= 0:
             arms.append(select(SessionDailyRow.session_id,

@@ -255,7 +255,8 @@ class Recommender:
         # The cards come from the card cache: no payload. Similar items are category-aware: the source's own leaf
         # always contributes candidates, so the reranker's category factor has same-leaf items to promote even
         # when other leaves are nearer (_with_leaf).
-        hits = self.store.query(unit(vector), by, n * OVERFETCH, filters, with_vectors, with_payload=False)
+        vector = unit(vector)
+        hits = self.store.query(vector, by, n * OVERFETCH, filters, with_vectors, with_payload=False)
         candidates = self._candidates(hits, by)
         if source is not None and source.category_id is not None and not filters.category_ids:
             hits, candidates = self._with_leaf(vector, by, n * 2, filters, with_vectors, source, hits, candidates)
@@ -276,7 +277,7 @@ class Recommender:
             return hits, candidates
         leaf_only = replace(filters, category_ids=[source.category_id])
         seen = {h.id for h in hits}
-        new = [h for h in self.store.query(unit(vector), by, limit, leaf_only, with_vectors, with_payload=False)
+        new = [h for h in self.store.query(vector, by, limit, leaf_only, with_vectors, with_payload=False)
                if h.id not in seen]
         return hits + new, candidates + self._candidates(new, by)
 
@@ -314,7 +315,7 @@ class Recommender:
         stored = self.store.retrieve([source.id], with_vectors=[by])
         if not stored or by not in stored[0].vectors:
             raise NotFound(f"product {source.sku} is not indexed yet: run `python -m engine index`")
-        vec = stored[0].vectors[by]
+        vec = unit(stored[0].vectors[by])
         now = datetime.now(timezone.utc)
         # Hidden here, where the rule products' styles are known, so a style hide covers every variant.
         hidden = hider(source, self.config.rules, now=now, styles=self.rule_styles())
@@ -326,7 +327,7 @@ class Recommender:
             except NotFound:
                 continue  # a map entry for a category this catalog does not have
             f = replace(filters, category_ids=[cat_id], exclude_ids=sorted(set(filters.exclude_ids) | {source.id}))
-            queries[t.category] = Nearest(unit(vec), by, max(20, 5 * t.max_items), f, with_payload=False)
+            queries[t.category] = Nearest(vec, by, max(20, 5 * t.max_items), f, with_payload=False)
         per_cat = {category: [c for c in self._candidates(hits, by) if not hidden(c.product)]
                    for category, hits in zip(queries, self.store.query_batch(list(queries.values())))}
         return complete_the_look(source, self.config.complementary, per_cat, n_per_relation,

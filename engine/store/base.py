@@ -153,7 +153,7 @@ class VectorStore(Protocol):
 
     def query_batch(self, queries: Sequence[Nearest]) -> list[list[StoreHit]]:
         """Several nearest-neighbour queries in one store call, each answered as `query` answers it, in order:
-        similar items asks for its candidates and its source's leaf at once, and the store plans them together."""
+        complete the look asks for every complementary category at once, and the store plans them together."""
 
     def has_lexical(self) -> bool:
         """Whether the collection has the LEXICAL sparse vector (created by this version). A collection made

@@ -248,9 +248,7 @@ class QdrantClientStore:
 
     @staticmethod
     def _nearest(spec: CollectionSpec, q: Nearest, offset: int = 0) -> tuple[models.QueryRequest, list[str]]:
-        vector = fx.check_vector(q.vector, q.using, spec)
-        limit, offset = fx.check_limit(q.limit, offset)
-        names = fx.check_with_vectors(q.with_vectors)
+        vector, limit, offset, names = fx.check_nearest(q, spec, offset)
         return models.QueryRequest(query=vector, using=q.using, limit=limit, offset=offset or None,
                                    filter=to_client_filter(fx.plan(q.filters)), with_payload=bool(q.with_payload),
                                    with_vector=names or False), names

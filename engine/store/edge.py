@@ -328,9 +328,7 @@ class EdgeStore(GraphBuilds):
 
     @staticmethod
     def _nearest(spec: CollectionSpec, q: Nearest, offset: int = 0) -> tuple[qe.QueryRequest, list[str]]:
-        vector = fx.check_vector(q.vector, q.using, spec)
-        limit, offset = fx.check_limit(q.limit, offset)
-        names = fx.check_with_vectors(q.with_vectors)
+        vector, limit, offset, names = fx.check_nearest(q, spec, offset)
         return qe.QueryRequest(limit=limit, offset=offset or None, query=qe.Query.Nearest(vector, using=q.using),
                                filter=to_edge_filter(fx.plan(q.filters)), with_payload=bool(q.with_payload),
                                with_vector=names or False), names

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.errors import EncoderMismatch, ValidationError
 from engine.types import VECTOR_KINDS, Filters
-from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, PointRecord
+from engine.store.base import PAYLOAD_SCHEMA, CollectionSpec, Nearest, PointRecord
 
 MAX_POINT_ID = 2**63 - 1  # Qdrant ids are unsigned 64-bit; staying below 2^63 keeps every client happy
 REINDEX_HINT = "reindex with `python -m engine index --full`"
@@ -217,6 +217,14 @@ def check_with_vectors(names: Sequence[str]) -> list[str]:
     if isinstance(names, str):
         names = [names]
     return [check_using(n) for n in names]
+
+
+def check_nearest(q: Nearest, spec: CollectionSpec, offset: int = 0) -> tuple[list[float], int, int, list[str]]:
+    """A nearest-neighbour query's vector, limit, offset and the vectors its hits return, checked in that order:
+    what either backend builds its request from."""
+    vector = check_vector(q.vector, q.using, spec)
+    limit, offset = check_limit(q.limit, offset)
+    return vector, limit, offset, check_with_vectors(q.with_vectors)
 
 
 def _datetime(key: str, v: object) -> str:

@@ -8,6 +8,14 @@ starts this, keeps answering (exact search) from the original, and swaps the cop
 WAL lock, and it dies with its parent (PR_SET_PDEATHSIG), so a holder killed mid-build leaves no orphan
 building on a folder nobody will swap in.
 
+Before the graph, the copy's vectors are rewritten as float16 (`halve`): a catalog large enough for a graph
+is one whose vectors dominate the memory of every process that opens the store. At 100k products x 2,564
+dimensions the vector pages are 1.15 GB in float32 and 0.59 GB in float16, and the top 60 of 300 catalog
+queries agreed with float32 exact search on 99.7 % of places (bench/README.md). Qdrant cannot change a
+segment's datatype in place, so the copy's points are read page by page into a new shard created with
+float16 storage and the same payload indexes, which then replaces the copy. Small catalogs keep float32
+and exact search: they never get here.
+
 It prints one JSON line on success — points, indexed vectors, seconds, its pid — and exits 0; on failure a
 one-line reason on stderr and exit 1."""
 from __future__ import annotations
@@ -16,6 +24,7 @@ import argparse
 import ctypes
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -25,6 +34,8 @@ import qdrant_edge as qe
 # Segments above this many KB of vectors get an HNSW graph. 1 KB: every segment of the copy; whether the
 # catalog deserves a graph at all was decided by the holder (VITRINA_HNSW_MIN_POINTS).
 BUILD_THRESHOLD_KB = 1
+HALF = "float16"  # the datatype a built shard stores its dense vectors in
+COPY_PAGE = 1000  # points read and written per step of halve()
 NICENESS = 10  # the build yields the cores to the process answering queries
 PR_SET_PDEATHSIG = 1
 
@@ -40,11 +51,18 @@ def _die_with_parent(parent: int) -> None:
         raise SystemExit("the process that started the build is gone")
 
 
-def _config(shard: str, threshold_kb: int | None) -> qe.EdgeConfig:
-    """The shard's own vector config (load refuses a config without vectors) with another indexing threshold."""
+def _saved(shard: str) -> dict:
     with open(os.path.join(shard, "edge_config.json"), encoding="utf-8") as fh:
-        saved = json.load(fh)
-    vectors = {name: qe.EdgeVectorParams(size=int(v["size"]), distance=getattr(qe.Distance, v["distance"]))
+        return json.load(fh)
+
+
+def _config(shard: str, threshold_kb: int | None, half: bool = False) -> qe.EdgeConfig:
+    """The shard's own vector config (load refuses a config without vectors, or with another datatype) with
+    another indexing threshold; `half`: float16 storage for a new shard."""
+    saved = _saved(shard)
+    vectors = {name: qe.EdgeVectorParams(size=int(v["size"]), distance=getattr(qe.Distance, v["distance"]),
+                                         datatype=qe.VectorStorageDatatype.Float16
+                                         if half or v.get("datatype") == HALF else None)
                for name, v in saved["vectors"].items()}
     sparse = {name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if (v or {}).get("modifier") == "idf" else None)
               for name, v in (saved.get("sparse_vectors") or {}).items()}
@@ -52,10 +70,42 @@ def _config(shard: str, threshold_kb: int | None) -> qe.EdgeConfig:
                          optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb))
 
 
+def halve(shard: str, threshold_kb: int | None) -> bool:
+    """Rewrite the shard at `shard` with float16 vectors, payload indexes and sparse vectors kept; False when
+    it stores float16 already. The new shard is written beside it and renamed over it only when complete."""
+    if all(v.get("datatype") == HALF for v in _saved(shard)["vectors"].values()):
+        return False
+    target, old = shard.rstrip("/") + ".half", shard.rstrip("/") + ".float32"
+    shutil.rmtree(target, ignore_errors=True)
+    src = qe.EdgeShard.load(shard)
+    dst = qe.EdgeShard.create(target, _config(shard, threshold_kb, half=True))
+    try:
+        # Indexes before any point and before optimize(): added afterwards, filtered HNSW recall collapses.
+        for name, info in src.info().payload_schema.items():
+            dst.update(qe.UpdateOperation.create_field_index(name, info.data_type))
+        offset = None
+        while True:
+            records, offset = src.scroll(qe.ScrollRequest(offset=offset, limit=COPY_PAGE, with_payload=True,
+                                                          with_vector=True))
+            if records:
+                dst.update(qe.UpdateOperation.upsert_points(
+                    [qe.Point(r.id, r.vector, r.payload) for r in records]))
+            if offset is None:
+                break
+        dst.flush()
+    finally:
+        dst.close()
+        src.close()
+    os.rename(shard, old)
+    os.rename(target, shard)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
 def build(shard: str) -> dict:
-    with open(os.path.join(shard, "edge_config.json"), encoding="utf-8") as fh:
-        before = json.load(fh).get("optimizers", {}).get("indexing_threshold")
+    before = _saved(shard).get("optimizers", {}).get("indexing_threshold")
     t0 = time.perf_counter()
+    halved = halve(shard, before)
     edge = qe.EdgeShard.load(shard, _config(shard, BUILD_THRESHOLD_KB))
     changed = edge.optimize()
     info = edge.info()
@@ -66,7 +116,7 @@ def build(shard: str) -> dict:
     edge = qe.EdgeShard.load(shard, _config(shard, before))
     edge.close()
     return {"pid": os.getpid(), "points": int(info.points_count), "indexed_vectors": int(info.indexed_vectors_count),
-            "segments": int(info.segments_count), "optimized": bool(changed),
+            "segments": int(info.segments_count), "optimized": bool(changed), "halved": halved,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 

@@ -93,7 +93,7 @@ def folder_bytes(path: Path) -> int:
 def check_space(path: Path, needed: int) -> None:
     free = shutil.disk_usage(path).free
     if free < needed * 1.1:
-        raise GraphBuildFailed(f"not enough disk space for the build's copy of the shard: it needs about "
+        raise GraphBuildFailed(f"not enough disk space for the build's copies of the shard: they need about "
                                f"{needed / 1e6:,.0f} MB, {free / 1e6:,.0f} MB are free under {path}")
 
 
@@ -255,7 +255,7 @@ class GraphBuilds:
                 report("copying")
                 shard.flush()
                 live = self.shard_dir.resolve()
-                check_space(self.path, folder_bytes(live))
+                check_space(self.path, folder_bytes(live) * 3 // 2)  # the copy, then its float16 rewrite
                 shutil.copytree(live, work)
             finally:
                 with self._lock:
@@ -276,6 +276,8 @@ class GraphBuilds:
                 self._building, self._journal, self._void = False, None, None
                 if work.exists() and self.shard_dir.resolve() != work.resolve():
                     shutil.rmtree(work, ignore_errors=True)  # a build that did not get in
+                for half_way in (Path(f"{work}.half"), Path(f"{work}.float32")):  # a child killed in halve()
+                    shutil.rmtree(half_way, ignore_errors=True)
 
     def _swap_in(self, built: Path, tag: str, report: Callable[[str], None]) -> int:
         """Load the built copy beside the original and replay the journal onto it while the original serves,

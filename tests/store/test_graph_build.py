@@ -5,6 +5,7 @@ brute-force numpy search, a killed build leaves the store as it was, small catal
 folders an interrupted swap leaves are recovered on open."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,11 +17,12 @@ import numpy as np
 import pytest
 
 from engine.store import EdgeStore
-from engine.store.base import BuildProgress, CollectionSpec, PointRecord
+from engine.store.base import BuildProgress, CollectionSpec, PointRecord, SparseVector
 from engine.store.graph import GraphBuildFailed
 from engine.store.vectors import combine
 from engine.types import Filters
 
+HALF_ATOL = 5e-4  # a built shard stores float16: unit-vector components come back within half a float16 step
 SPEC = CollectionSpec(text_encoder="test-text", text_dim=24, image_encoder="test-image", image_dim=8, text_weight=0.5)
 N = 1500
 CENTRES = 25
@@ -150,6 +152,37 @@ def test_results_after_the_swap_match_exact_search(built):
     assert np.mean(filtered) >= 0.95, filtered
 
 
+def test_the_built_shard_stores_float16_and_keeps_indexes_and_lexical_vectors(tmp_path):
+    points = _points(600)
+    for p in points:  # a word per centre: the lexical list must find a point's cluster after the rewrite
+        p.lexical = SparseVector([p.payload["category_ids"][0] + 1, 1000 + p.id], [1.0, 0.5])
+    store = _store(tmp_path / "store", points)
+    before_bytes = sum(f.stat().st_size for f in (tmp_path / "store" / "shard").rglob("*") if f.is_file())
+    assert store.build_graph(100).built
+    live = (tmp_path / "store" / "shard").resolve()
+    saved = json.loads((live / "edge_config.json").read_text())
+    assert {v.get("datatype") for v in saved["vectors"].values()} == {"float16"}
+    assert sorted(p.name for p in (tmp_path / "store").iterdir() if p.name.startswith("shard-")) == [live.name]
+    got = store.retrieve([p.id for p in points[:50]], with_vectors=["text", "image", "combined"])
+    for hit, p in zip(sorted(got, key=lambda h: h.id), points[:50]):
+        for name in ("text", "image", "combined"):
+            assert np.allclose(hit.vectors[name], p.vectors[name], atol=HALF_ATOL)
+            assert not np.allclose(hit.vectors[name], p.vectors[name], atol=1e-7)  # float16, not float32
+        assert hit.payload == p.payload
+    hits = store.query_lexical(SparseVector([1000 + points[7].id], [1.0]), 5)
+    assert [h.id for h in hits] == [points[7].id]
+    hits = store.query(points[9].vectors["combined"], "combined", 20, Filters(category_ids=[2]))
+    assert hits and all(2 in h.payload["category_ids"] for h in hits)
+    schema = json.loads((live / "edge_config.json").read_text()).get("sparse_vectors")
+    assert schema == {"lexical": {"modifier": "idf"}}
+    after_bytes = sum(f.stat().st_size for f in live.rglob("*") if f.is_file())
+    assert after_bytes < before_bytes, (before_bytes, after_bytes)
+    store.close()
+    reopened = EdgeStore(tmp_path / "store")  # the saved config loads as it is: float16 stays
+    assert reopened.retrieve([1], with_vectors=["text"])[0].vectors["text"].shape == (SPEC.text_dim,)
+    reopened.close()
+
+
 def test_writes_made_during_the_build_survive_the_swap(tmp_path):
     points = _points()
     store = _store(tmp_path / "store", points)
@@ -176,7 +209,7 @@ def test_writes_made_during_the_build_survive_the_swap(tmp_path):
         for p in new + [moved]:
             assert s.query(p.vectors["combined"], "combined", 1)[0].id == p.id
         got = s.retrieve([11], with_vectors=["text"])[0].vectors["text"]
-        assert np.allclose(got, moved.vectors["text"], atol=1e-5)
+        assert np.allclose(got, moved.vectors["text"], atol=HALF_ATOL)
 
     check(store)
     assert store.graph_status().written_since == 100 + 3 + 1

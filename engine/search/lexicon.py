@@ -1,6 +1,6 @@
-"""A shopper's words in Russian, Turkish and English mapped to the words an English catalog uses: garment and
-category nouns with their word forms, gender words, colour words the catalog's colour lexicon
-(engine.catalog.colours) does not list, and materials.
+"""A shopper's words in Russian, Turkish and English mapped to the words an English catalog uses: garment, bag,
+watch and gear names with their word forms, gender words, colour words and colour expressions the catalog's
+colour lexicon (engine.catalog.colours) does not list, and materials.
 
 Why: product texts are English. A dense multilingual encoder bridges languages only loosely, and the lexical
 (BM25) list cannot bridge them at all: "куртка" or "ceket" shares no term with "Jacket". Translating the known
@@ -8,14 +8,20 @@ words of a query gives BM25 English terms to match, gives the encoder the catalo
 query parser (engine.search.parse) category and colour words it can read. Unknown words pass through unchanged,
 so a brand, a model name or a word the lexicon lacks still reaches both lists.
 
-Built from general shopper vocabulary (what a store's search box sees for clothes, bags, watches and fitness
-gear), not from any judged query set.
+The vocabulary (engine.search.vocabulary) is built from general shopper vocabulary (what a store's search box
+sees for clothes, bags, watches and fitness gear), not from any judged query set; this module holds the matching.
 
-Matching is on folded words (engine.search.tokens.fold: case, ё/е, Turkish dotted/dotless i, accents):
+Matching is on folded words (engine.search.tokens.fold: case, ё/е, Turkish dotted/dotless i, accents); a hyphen
+splits words ("тёмно-синий" is "темно" "синий", "t-shirt" is "t" "shirt"):
 - English and other whole words: the word itself (a plural "s" dropped: "joggers" → "jogger");
 - Russian: a stem followed by a noun or adjective ending (куртк|а|у|и|ой, женск|ая|ий|ие);
 - Turkish: a stem followed by common suffixes (ceket|i|ler|leri, pantolon|lar, çanta|sı);
-- phrases of two words first ("eşofman altı", "kol saati", "t shirt")."""
+- phrases first: two-word names ("eşofman altı", "kol saati", "t shirt"; Russian also with "для" between:
+  "коврик для йоги"), then colour expressions of two words or more, read as one colour: a shade or modifier
+  before a colour ("dark green", "тёмно-синий", "koyu mavi", "rose gold"), a word for "colour" beside one
+  ("черного цвета", "цвета хаки", "kül rengi", "sand coloured"), two names of one colour ("navy blue", "limon
+  sarısı") and colour idioms ("цвета морской волны", "gül kurusu"). A shade written together with its colour
+  ("темносиний", "lightblue") is read as that colour too."""
 from __future__ import annotations
 
 import re
@@ -23,141 +29,32 @@ from dataclasses import dataclass
 
 from engine.catalog.colours import CANONICAL, find_colours
 from engine.search.tokens import fold
+from engine.search.vocabulary import (COLOUR_FRAMES, COLOUR_IDIOMS, COLOUR_MODIFIERS, EN, NOT_QUERY_COLOURS,
+                                      PHRASES, RU, RU_COLOUR_NOUNS, RU_EXACT, TR, TR_EXACT)
 
 MAX_WORDS = 64  # words of a query translated; later words are left out
 MAX_CHARS = 2000  # characters of a query read (the service refuses longer queries; this bounds any other caller)
+MAX_MODIFIERS = 4  # shade, modifier and "colour" words read before one colour ("colour: light heather grey")
 
-# ---- English: synonyms and word forms → the catalog's word -------------------------------------------------
-_EN = {
-    # garments and gear
-    "windbreaker": "jacket", "windcheater": "jacket", "anorak": "jacket", "parka": "jacket", "coat": "jacket",
-    "softshell": "jacket", "raincoat": "jacket", "blazer": "jacket",
-    "hoody": "hoodie", "hoodie": "hoodie", "sweatshirt": "sweatshirt", "sweater": "sweatshirt",
-    "jumper": "sweatshirt", "pullover": "hoodie", "crewneck": "sweatshirt", "fleece": "fleece",
-    "tshirt": "tee", "tee": "tee",
-    "tank": "tank", "singlet": "tank", "camisole": "tank", "cami": "tank",
-    "bra": "bra", "bralette": "bra",
-    "trousers": "pants", "trouser": "pants", "jogger": "pants", "joggers": "pants", "sweatpants": "pants",
-    "sweatpant": "pants", "leggings": "pants", "legging": "pants", "tights": "pants", "capri": "pants",
-    "capris": "pants", "slacks": "pants",
-    "backpack": "backpack", "rucksack": "backpack", "knapsack": "backpack", "duffel": "duffle",
-    "duffle": "duffle", "tote": "tote", "handbag": "bag", "purse": "bag", "satchel": "bag",
-    "wristwatch": "watch", "smartwatch": "watch",
-    "dumbbell": "dumbbell equipment", "kettlebell": "kettlebell equipment",
-    # gender
-    "womens": "women", "woman": "women", "ladies": "women", "lady": "women", "female": "women",
-    "girls": "women", "mens": "men", "man": "men", "male": "men", "gents": "men", "guys": "men",
-    # colours the catalog's colour lexicon leaves out
-    "jet": "black", "onyx": "black", "ebony": "black", "coal": "black", "inky": "black", "blackish": "black",
-    "snow": "white", "snowy": "white", "pearl": "white", "milky": "white", "offwhite": "white",
-    "ash": "gray", "ashen": "gray", "slate": "gray", "smoke": "gray", "smoky": "gray", "heather": "gray",
-    "greyish": "gray", "grayish": "gray", "stone": "gray", "pewter": "gray",
-    "ruby": "red", "brick": "red", "cardinal": "red", "garnet": "red", "raspberry": "red", "tomato": "red",
-    "sapphire": "blue", "cobalt": "blue", "royal": "blue", "denim": "blue", "aqua": "blue", "cerulean": "blue",
-    "emerald": "green", "sage": "green", "forest": "green", "jade": "green", "moss": "green", "pine": "green",
-    "tangerine": "orange", "pumpkin": "orange", "rust": "orange", "apricot": "orange", "amber": "orange",
-    "mauve": "purple", "amethyst": "purple", "grape": "purple", "eggplant": "purple", "aubergine": "purple",
-    "orchid": "purple",
-    "canary": "yellow", "lemon": "yellow", "sunflower": "yellow", "sunshine": "yellow", "butter": "yellow",
-    "cocoa": "brown", "mocha": "brown", "chestnut": "brown", "walnut": "brown", "espresso": "brown",
-    "hazel": "brown",
-    # materials
-    "wool": "wool", "woolen": "wool", "woollen": "wool", "merino": "wool", "leather": "leather",
-    "cotton": "cotton", "polyester": "polyester", "nylon": "nylon", "spandex": "spandex", "lycra": "spandex",
-    "elastane": "spandex",
-}
-
-# ---- Russian: stems (folded: ё → е) taking noun or adjective endings ----------------------------------------
-_RU = {
-    "куртк": "jacket", "курточк": "jacket", "ветровк": "jacket windbreaker", "пуховик": "jacket",
-    "пальт": "jacket", "анорак": "jacket", "жакет": "jacket", "парк": "jacket", "плащ": "jacket",
-    "худи": "hoodie", "толстовк": "hoodie sweatshirt", "свитшот": "sweatshirt", "свитер": "sweatshirt",
-    "кофт": "sweatshirt", "джемпер": "sweatshirt", "пуловер": "hoodie", "флис": "fleece",
-    "футболк": "tee", "майк": "tank", "борцовк": "tank", "топ": "tank", "бра": "bra", "бюстгальтер": "bra",
-    "лифчик": "bra", "брюк": "pants", "штан": "pants", "штанишк": "pants", "леггинс": "pants", "лосин": "pants",
-    "джоггер": "pants", "шорт": "shorts", "шортик": "shorts",
-    "сумк": "bag", "сумочк": "bag", "рюкзак": "backpack", "портфел": "bag", "час": "watch",
-    "гантел": "dumbbell equipment", "гир": "kettlebell equipment", "мяч": "ball equipment",
-    "коврик": "mat equipment",
-    "женск": "women", "женщин": "women", "дамск": "women", "девушк": "women", "девушек": "women", "мужск": "men", "мужчин": "men",
-    "парн": "men",
-    # colours the catalog's colour lexicon leaves out
-    "угольн": "black", "смолян": "black", "вороной": "black", "агатов": "black",
-    "белоснежн": "white", "молочн": "white", "жемчужн": "white", "снежн": "white",
-    "пепельн": "gray", "дымчат": "gray", "стальн": "gray", "мышин": "gray", "асфальтов": "gray",
-    "рубинов": "red", "кирпичн": "red", "вишнев": "red", "гранатов": "red", "винн": "red", "пунцов": "red",
-    "сапфиров": "blue", "васильков": "blue", "джинсов": "blue", "небесн": "blue", "кобальтов": "blue",
-    "малахитов": "green", "травян": "green", "изумруд": "green", "хвойн": "green", "мятн": "green",
-    "апельсинов": "orange", "мандаринов": "orange", "морковн": "orange", "тыквенн": "orange",
-    "аметистов": "purple", "баклажан": "purple", "баклажанов": "purple", "сливов": "purple", "виноградн": "purple",
-    "канареечн": "yellow", "лимонн": "yellow", "песочн": "beige",
-    "каштанов": "brown", "орехов": "brown", "шоколадн": "brown", "кофейн": "brown",
-    # materials
-    "хлопк": "cotton", "хлопок": "cotton", "хлопков": "cotton", "шерст": "wool", "шерстян": "wool",
-    "кож": "leather", "кожан": "leather", "полиэстер": "polyester", "нейлон": "nylon",
-    "непромокаем": "waterproof", "водонепроницаем": "waterproof",
-}
 # Noun and adjective endings after a Russian stem (the empty ending: the stem is the word).
 _RU_ENDINGS = frozenset({
     "", "а", "у", "и", "е", "ы", "ой", "ей", "ам", "ям", "ами", "ями", "ах", "ях", "ов", "ев", "ом", "ем", "ю",
     "ый", "ий", "ая", "яя", "ое", "ее", "ые", "ие", "ого", "его", "ому", "ему", "ым", "им", "ую", "юю", "ых",
-    "их", "ыми", "ими", "ки", "ка", "ку", "кой",
+    "их", "ыми", "ими", "ки", "ка", "ку", "кой", "я", "ь", "ью",
 })
-# Stems that are also the start of unrelated words when short ("час" → "часть", "топ" → "топор"): these take
-# only the endings of their own paradigm.
-_RU_EXACT = {"гир": {"я", "и", "ю", "ей", "ями"}, "мяч": {"", "и", "а", "ом", "ей"}, "час": {"ы", "ов", "ам", "ами", "ах"}, "топ": {"", "ы", "а", "ом", "ов", "ик"},
-             "бра": {""}, "парк": {"а", "и", "у", "ой"}, "парн": {"ей", "я", "ю", "ям"},
-             "кож": {"а", "и", "у", "ей", "ой", "аный", "аная", "аные", "аное"},
-             "винн": {"ый", "ая", "ое", "ые", "ого", "ую"}}
-
-# ---- Turkish: stems (folded to ASCII) taking suffixes --------------------------------------------------------
-_TR = {
-    "ceket": "jacket", "mont": "jacket", "ruzgarlik": "jacket windbreaker", "kaban": "jacket",
-    "yagmurluk": "jacket", "parka": "jacket", "palto": "jacket",
-    "kapusonlu": "hoodie", "kapson": "hoodie", "hirka": "sweatshirt", "kazak": "sweatshirt",
-    "sweatshirt": "sweatshirt", "sweat": "sweatshirt", "polar": "fleece",
-    "tisort": "tee", "tshirt": "tee", "atlet": "tank", "fanila": "tank", "badi": "tank", "bluz": "tee",
-    "sutyen": "bra", "bustiyer": "bra", "pantolon": "pants", "esofman": "pants", "tayt": "pants",
-    "jogger": "pants", "sort": "shorts", "canta": "bag", "sirt cantasi": "backpack",
-    "kol saati": "watch", "saat": "watch",
-    "kadin": "women", "bayan": "women", "kiz": "women", "erkek": "men", "bay": "men",
-    # colours the catalog's colour lexicon leaves out
-    "kara": "black", "simsiyah": "black", "kapkara": "black", "beyaz": "white", "bembeyaz": "white",
-    "kul rengi": "gray", "fume": "gray", "duman": "gray", "kizil": "red", "kipkirmizi": "red",
-    "nar": "red", "visne": "red", "masmavi": "blue", "kobalt": "blue", "indigo": "blue",
-    "zumrut": "green", "yemyesil": "green", "cimen": "green", "nane": "green", "zeytin": "green",
-    "mandalina": "orange", "oranj": "orange", "kavuniçi": "orange", "kavunici": "orange",
-    "mosmor": "purple", "leylak": "purple", "menekse": "purple", "patlican": "purple", "erik": "purple",
-    "sapsari": "yellow", "kanarya": "yellow", "limon": "yellow",
-    "kahve rengi": "brown", "kestane": "brown", "ceviz": "brown", "cikolata": "brown",
-    # materials
-    "pamuk": "cotton", "pamuklu": "cotton", "yun": "wool", "yunlu": "wool", "deri": "leather",
-    "polyester": "polyester", "naylon": "nylon", "su gecirmez": "waterproof",
-}
 # Plural, possessive, case and "with" suffixes, in their usual order (ceket|ler|i|ni, çanta|sı|nda, pamuk|lu).
 _TR_SUFFIX = re.compile(r"(?:l[ae]r)?(?:[iu]|s[iu]|y[iu])?(?:n[iu]n|[iu]n|n?[dt][ae]n?|n?[iu]|y?[ae]|l[iu])?")
-_TR_EXACT = {"bay": "", "kiz": "", "nar": "", "erik": "", "limon": "", "saat": "(?:i|ler|leri)?",
-             "duman": "(?:i)?", "sort": "(?:u|lar|lari)?", "mont": "(?:u|lar|lari)?",
-             "sweat": "", "kara": ""}
-
-# Phrases first: a shopper's two-word names.
-_PHRASES = {
-    ("t", "shirt"): "tee", ("t", "shirts"): "tee", ("tank", "top"): "tank", ("sports", "bra"): "bra",
-    ("sport", "bra"): "bra", ("rain", "jacket"): "jacket", ("shell", "jacket"): "jacket",
-    ("rain", "shell"): "jacket", ("stability", "ball"): "ball equipment", ("yoga", "mat"): "mat equipment",
-    ("exercise", "ball"): "ball equipment", ("foam", "roller"): "roller equipment",
-    ("спортивн", "топ"): "bra", ("спортивн", "штан"): "pants", ("спортивн", "брюк"): "pants",
-    ("наручн", "час"): "watch",
-    ("spor", "sutyen"): "bra", ("esofman", "alt"): "pants", ("sirt", "canta"): "backpack",
-    ("kol", "saat"): "watch", ("kul", "reng"): "gray", ("kahve", "reng"): "brown",
-    ("kestane", "reng"): "brown", ("mandalina", "reng"): "orange", ("su", "gecirmez"): "waterproof",
-}
+_TR_EXACT = {stem: re.compile(pattern) for stem, pattern in TR_EXACT.items()}
+# Shade words that may be written together with their colour ("темносиний", "darkgreen"); four letters at least,
+# so "sea" + "red" is not "seared".
+_SHADE_PREFIXES = tuple(sorted((w for w, own in COLOUR_MODIFIERS.items() if not own and len(w) >= 4),
+                               key=len, reverse=True))
 
 
 @dataclass(frozen=True)
 class Translation:
     """A query's folded words, each with the catalog words it stands for ("" when the lexicon does not know it).
-    The second word of a two-word phrase carries the phrase's words too and is marked `joined`."""
+    Every word of a phrase carries the phrase's words; the words after its first are marked `joined`."""
 
     words: tuple[str, ...]
     english: tuple[str, ...]
@@ -168,16 +65,22 @@ class Translation:
         """The query in the catalog's words: known words translated, unknown words as they were."""
         return " ".join(e or w for w, e, j in zip(self.words, self.english, self.joined) if not j)
 
+    def phrase(self, i: int) -> range:
+        """The positions of the phrase word `i` belongs to (only `i` for a word of its own)."""
+        start, end = i, i + 1
+        while start > 0 and self.joined[start]:
+            start -= 1
+        while end < len(self.words) and self.joined[end]:
+            end += 1
+        return range(start, end)
+
     def without(self, drop: set[str]) -> Translation:
-        """The translation less the words in `drop` (a chip taken off); a phrase goes with either word."""
+        """The translation less the words in `drop` (a chip taken off); a phrase goes with any of its words."""
         keep = [True] * len(self.words)
         for i, w in enumerate(self.words):
             if w in drop:
-                keep[i] = False
-                if self.joined[i] and i:
-                    keep[i - 1] = False
-                if i + 1 < len(self.words) and self.joined[i + 1]:
-                    keep[i + 1] = False
+                for k in self.phrase(i):
+                    keep[k] = False
         idx = [i for i, k in enumerate(keep) if k]
         return Translation(tuple(self.words[i] for i in idx), tuple(self.english[i] for i in idx),
                            tuple(self.joined[i] for i in idx))
@@ -190,11 +93,11 @@ class Translation:
 def _ru(word: str) -> str | None:
     for n in range(len(word), 1, -1):
         stem = word[:n]
-        target = _RU.get(stem)
+        target = RU.get(stem)
         if target is None:
             continue
         ending = word[n:]
-        allowed = _RU_EXACT.get(stem)
+        allowed = RU_EXACT.get(stem)
         if (ending in allowed) if allowed is not None else ending in _RU_ENDINGS:
             return target
     return None
@@ -203,19 +106,19 @@ def _ru(word: str) -> str | None:
 def _tr(word: str) -> str | None:
     for n in range(len(word), 2, -1):
         stem = word[:n]
-        target = _TR.get(stem)
+        target = TR.get(stem)
         if target is None:
             continue
         suffix = _TR_EXACT.get(stem)
-        if re.fullmatch(suffix, word[n:]) if suffix is not None else _TR_SUFFIX.fullmatch(word, n):
+        if (suffix or _TR_SUFFIX).fullmatch(word, n):
             return target
     return None
 
 
 def _en(word: str) -> str | None:
-    hit = _EN.get(word)
+    hit = EN.get(word)
     if hit is None and len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        hit = _EN.get(word[:-1])
+        hit = EN.get(word[:-1])
     return hit
 
 
@@ -228,42 +131,128 @@ def word_english(word: str) -> str | None:
     return _ru(word) or _tr(word)
 
 
+# ---- colours -----------------------------------------------------------------------------------------------
+def _colour_lexicon(word: str, compound: bool = True) -> str | None:
+    """The colour the catalog's colour lexicon gives a word, weak words too (a query is a short label, as a title
+    is) but for those that in a query often name a thing (vocabulary.NOT_QUERY_COLOURS); or, with `compound`,
+    one shade word written together with a colour ("темносиний", "darkgreen")."""
+    if word in NOT_QUERY_COLOURS:
+        return None
+    found = find_colours(word, weak=True)
+    if found:
+        return found[0].colour
+    for prefix in _SHADE_PREFIXES if compound else ():
+        rest = word[len(prefix):]
+        if word.startswith(prefix) and len(rest) >= 3:
+            e = word_english(rest)
+            colour = (e if e in CANONICAL else None) if e else _colour_lexicon(rest, compound=False)
+            if colour:
+                return colour
+    return None
+
+
+def colour_english(word: str) -> str | None:
+    """The canonical colour a colour word the lexicon does not translate names when that is not the word itself
+    ("черная" → black, "olive" → green), so BM25 meets the catalog's English colour name; "black" stays."""
+    colour = _colour_lexicon(word)
+    return colour if colour != word else None
+
+
+def colour_of(word: str) -> str | None:
+    """The canonical colour one folded word names through this lexicon or the colour lexicon (None when it names
+    none, or when the lexicon reads it as something else)."""
+    e = word_english(word)
+    if e:
+        return e if e in CANONICAL else None
+    return _colour_lexicon(word)
+
+
+def _modifier(word: str) -> str | None:
+    """A colour modifier's own colour ("" for a shade word), or None when the word is no modifier."""
+    own = COLOUR_MODIFIERS.get(word)
+    if own is not None or word.isascii() or word_english(word):  # "бананка" is a bag, not "банан" + "ка"
+        return own
+    for n in range(len(word), max(len(word) - 3, 1), -1):  # a Russian colour noun with up to two letters after
+        own = RU_COLOUR_NOUNS.get(word[:n])
+        if own:
+            return own
+    return None
+
+
+def _idiom(ws: list[str], j: int) -> str | None:
+    """The colour of a two-word colour idiom at `j` ("морской волны", "gül kurusu"), or None."""
+    if j + 1 >= len(ws):
+        return None
+    return next((c for st, c in COLOUR_IDIOMS.items() if _phrase_key(ws[j], ws[j + 1], st)), None)
+
+
+def _colour_run(ws: list[str], i: int) -> tuple[int, str] | None:
+    """(words, colour) of a colour expression of two words or more at `i`: modifiers and "colour" words, then
+    a colour word (or idiom) with any words naming the same colour after it, then a "colour" word; or, with no
+    colour word, the last modifier's own colour when a shade word before it or a "colour" word comes with it
+    ("koyu kahve", "kahve rengi"; not "wine bottle")."""
+    j, framed, shade, own, shaded = i, False, False, "", False
+    while j < len(ws) and j - i < MAX_MODIFIERS and _idiom(ws, j) is None:
+        if ws[j] in COLOUR_FRAMES:
+            framed = True
+        else:
+            m = _modifier(ws[j])
+            if m is None:
+                break
+            if m:
+                own, shaded = m, shade
+            shade = shade or not m
+        j += 1
+    colour = _idiom(ws, j)
+    j += 2 if colour else 0
+    if colour is None and j < len(ws):
+        colour = colour_of(ws[j])
+        if colour:
+            j += 1
+            while j < len(ws) and j - i < 2 * MAX_MODIFIERS and colour_of(ws[j]) == colour:
+                j += 1
+    if colour is None and own and (framed or shaded or (j < len(ws) and ws[j] in COLOUR_FRAMES)):
+        colour = own
+    if colour is None:
+        return None
+    if j < len(ws) and ws[j] in COLOUR_FRAMES:
+        j += 1
+    return (j - i, colour) if j - i >= 2 else None
+
+
+# ---- the query -------------------------------------------------------------------------------------------
 def _phrase_key(a: str, b: str, stems: tuple[str, str]) -> bool:
     return a.startswith(stems[0]) and b.startswith(stems[1]) and len(a) - len(stems[0]) <= 3 \
         and len(b) - len(stems[1]) <= 4
 
 
+def _phrase_at(ws: list[str], i: int) -> tuple[int, str] | None:
+    """(words, catalog words) of the phrase at `i`: a two-word name (Russian also "X для Y"), else a colour
+    expression."""
+    for gap in (1, 2):
+        if i + gap < len(ws) and (gap == 1 or ws[i + 1] == "для"):
+            hit = next((e for st, e in PHRASES.items() if _phrase_key(ws[i], ws[i + gap], st)), None)
+            if hit:
+                return gap + 1, hit
+    return _colour_run(ws, i)
+
+
 def translate(text: str) -> Translation:
     """Each folded word of `text` (one-letter words only as part of a phrase) with the catalog words it stands
-    for; phrases of two words first."""
+    for; phrases first."""
     ws = re.findall(r"[^\W_]+", fold((text or "")[:MAX_CHARS]))[:MAX_WORDS]
     out: list[str] = [""] * len(ws)
     joined = [False] * len(ws)
     i = 0
     while i < len(ws):
-        if i + 1 < len(ws):
-            hit = next((e for st, e in _PHRASES.items() if _phrase_key(ws[i], ws[i + 1], st)), None)
-            if hit:
-                out[i] = out[i + 1] = hit
-                joined[i + 1] = True
-                i += 2
-                continue
+        phrase = _phrase_at(ws, i)
+        if phrase:
+            size, english = phrase
+            out[i:i + size] = [english] * size
+            joined[i + 1:i + size] = [True] * (size - 1)
+            i += size
+            continue
         out[i] = word_english(ws[i]) or colour_english(ws[i]) or ""
         i += 1
     keep = [k for k in range(len(ws)) if len(ws[k]) > 1 or out[k]]
     return Translation(tuple(ws[k] for k in keep), tuple(out[k] for k in keep), tuple(joined[k] for k in keep))
-
-
-def colour_english(word: str) -> str | None:
-    """The canonical colour a non-English colour word of the catalog's colour lexicon names ("черная" → black),
-    so BM25 meets the catalog's English colour name; English colour words stay as they are."""
-    found = find_colours(word)
-    if found and found[0].colour != word:
-        return found[0].colour
-    return None
-
-
-def colour_of(word: str) -> str | None:
-    """The canonical colour one folded word names through this lexicon (None when it names none)."""
-    e = word_english(word)
-    return e if e in CANONICAL else None

@@ -2,10 +2,11 @@
 English, read out of the text so search can hold results to them (engine.search.text) and the console can show
 them as removable chips.
 
-- Colour: the catalog's colour lexicon (engine.catalog.colours: word forms, Russian adjective endings,
-  Turkish suffixes), plus two regular word formations it does not list: the Turkish emphatic reduplication
-  (simsiyah, bembeyaz, masmavi: the first syllable closed by m/p/s/r before the colour) and the Russian
-  diminutive (чёрненький, беленькая: -еньк-/-оньк- before the ending).
+- Colour: the query lexicon's reading of a word or colour phrase (engine.search.lexicon: "тёмно-синий",
+  "kül rengi", "olive"), else the catalog's colour lexicon (engine.catalog.colours: word forms, Russian
+  adjective endings, Turkish suffixes), plus two regular word formations it does not list: the Turkish
+  emphatic reduplication (simsiyah, bembeyaz, masmavi: the first syllable closed by m/p/s/r before the
+  colour) and the Russian diminutive (чёрненький, беленькая: -еньк-/-оньк- before the ending).
 - Gender: the words for women and men in the three languages, as folded word prefixes; applied as the
   catalog's own top-level category of that name (Women / Men), so it exists only where the catalog has one.
 - Category: the catalog's category names. First by shared word stems ("jacket" → Jackets, "hoodie" →
@@ -151,13 +152,8 @@ def _extra_colour(word: str) -> str | None:
 
 
 def _with_phrase(tr: Translation, word: str) -> tuple[str, ...]:
-    """`word` with the other word of its lexicon phrase ("kul" with "rengi")."""
-    i = tr.words.index(word)
-    if tr.joined[i]:
-        return (tr.words[i - 1], word)
-    if i + 1 < len(tr.words) and tr.joined[i + 1]:
-        return (word, tr.words[i + 1])
-    return (word,)
+    """`word` with the other words of its lexicon phrase ("kul" with "rengi", "темно" with "синий")."""
+    return tuple(tr.words[k] for k in tr.phrase(tr.words.index(word)))
 
 
 def gender_of_word(word: str) -> str | None:
@@ -254,8 +250,11 @@ class QueryParser:
         used: set[str] = set()
         colour = None
         for i, w in enumerate(ws):
-            c = find_colours(w)
-            name = c[0].colour if c else _extra_colour(w) or (tr.english[i] if tr.english[i] in CANONICAL else None)
+            if tr.english[i] in CANONICAL:  # the lexicon's reading first: it knows phrases ("dark green")
+                name = tr.english[i]
+            else:
+                c = find_colours(w)
+                name = c[0].colour if c else _extra_colour(w)
             if name:
                 colour = colour or (name, w)
                 used.add(w)
@@ -277,6 +276,7 @@ class QueryParser:
         rest = [(w, tr.english[i]) for i, w in enumerate(ws) if w not in used]
         rest_words = [w for w, _ in rest]
         names, cat_words = self._category_by_stem(rest)
+        cat_words = {p for w in cat_words for p in _with_phrase(tr, w)}  # "sirt" with "cantasi"
         how = "stem"
         if not names:
             found = self._category_by_encoder(" ".join(e or w for w, e in rest))

@@ -67,3 +67,6 @@ def test_hostile_input():
     assert translate("").text == "" and translate("   \t\n").words == ()
     assert translate("!!! ??? ---").text == ""
     assert translate("t").text == ""  # a lone letter says nothing
+    t0 = time.perf_counter()  # shade words written together, and a colour phrase as long as the query
+    assert translate("dark" * 500).text == "dark" * 500 and translate("dark " * 400 + "blue").words[0] == "dark"
+    assert time.perf_counter() - t0 < 2.0

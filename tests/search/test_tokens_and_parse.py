@@ -158,7 +158,7 @@ def test_parser_word_forms_outside_the_colour_lexicon():
 
 def test_parser_uses_the_encoder_for_other_languages_and_ignores_removed_kinds():
     vectors = {"Jackets": [1.0, 0.0, 0.0], "Hoodies & Sweatshirts": [0.0, 1.0, 0.0], "Bags": [0.0, 0.0, 1.0],
-               "штормовка": [0.9, 0.1, 0.0], "zzqx": [0.4, 0.38, 0.4]}
+               "кухлянка": [0.9, 0.1, 0.0], "zzqx": [0.4, 0.38, 0.4]}
 
     def embed(texts):
         import numpy as np
@@ -166,10 +166,10 @@ def test_parser_uses_the_encoder_for_other_languages_and_ignores_removed_kinds()
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
     p = QueryParser(CATEGORIES, embed=embed)
-    got = p.parse("чёрная женская штормовка")  # a word the lexicon (engine.search.lexicon) does not know
+    got = p.parse("чёрная женская кухлянка")  # a word the lexicon (engine.search.lexicon) does not know
     assert _attrs(got)["category"] == ("Jackets", (11,)) and got.get("category").how == "encoder"
     assert p.parse("чёрная женская куртка").get("category").how == "stem"  # the lexicon's "jacket"
     assert "category" not in _attrs(p.parse("zzqx"))  # nearest but not clearly nearer than the next
-    kept = p.parse("чёрная женская штормовка", ignore=["colour", "gender", "nonsense"])
+    kept = p.parse("чёрная женская кухлянка", ignore=["colour", "gender", "nonsense"])
     assert set(_attrs(kept)) == {"category"} and kept.ignored == ["colour", "gender"]
     assert _attrs(kept)["category"] == ("Jackets", (11, 21))  # no gender now: both genders' jackets

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.catalog.importers import import_magento
-from engine.catalog.models import Product, ProductImage, VectorSync
+from engine.catalog.models import Brand, Product, ProductImage, VectorSync
 from engine.errors import EncoderMismatch, InvalidImage, NotFound, ValidationError, VitrinaError
 from engine.runtime import Runtime
 from engine.settings import Settings
@@ -195,6 +195,33 @@ def test_incremental_sync_payload_text_and_deactivation(rt):
     with rt.db.session() as s:
         s.get(Product, p.id).is_active = True
     assert rt.indexer.run().encoded == 1
+
+
+@pytest.mark.parametrize("column, value", [("price", 12345.0), ("stock_qty", 0), ("colour", "Teal"),
+                                           ("group_key", "another-style"), ("brand_id", "other"),
+                                           ("category_id", "other")])
+def test_check_sees_each_compared_field_change_in_sql(rt, column, value):
+    """The check reads plain columns (no ORM objects): an edit of any compared field in SQL alone is drift."""
+    p = _sku(rt, "MT03-Blue")
+    with rt.db.session() as s:
+        row = s.get(Product, p.id)
+        before = getattr(row, column)
+        if value == "other":
+            others = select(Product.brand_id if column == "brand_id" else Product.category_id).where(
+                (Product.brand_id if column == "brand_id" else Product.category_id) != before)
+            value = s.scalars(others.limit(1)).first()
+            if column == "brand_id" and value is None:
+                brand = Brand(name="Another Brand")
+                s.add(brand)
+                s.flush()
+                value = brand.id
+        setattr(row, column, value)
+    try:
+        assert rt.indexer.check().payload_mismatch == [p.id]
+    finally:
+        with rt.db.session() as s:
+            setattr(s.get(Product, p.id), column, before)
+    assert rt.indexer.check().clean
 
 
 def test_check_reports_and_repairs_drift(rt):

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import streamlit as st
 
+from engine.encoders import warm_text_encoder
 from engine.jobs import ensure_runner
 from engine.runtime import Runtime, shared
 from engine.settings import Settings
@@ -27,7 +28,9 @@ class Startup:
 
 @st.cache_resource(show_spinner=False)
 def _runtime(data_dir: str, sql_url: str, qdrant_url: str) -> Runtime:
-    return shared(Settings())
+    rt = shared(Settings())
+    warm_text_encoder(rt.text_encoder)  # the first text search would wait seconds for the model otherwise
+    return rt
 
 
 @st.cache_resource(show_spinner=False)

@@ -14,6 +14,7 @@ without CLIP weights pays the torch import and prints the fallback warning once,
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -79,8 +80,10 @@ class DeferredTextEncoder:
 
     @property
     def loaded(self) -> TextEncoder:
-        """The real encoder (loaded once per process by the factory's cache)."""
-        return _text_encoder(*self._args)
+        """The real encoder (loaded once per process by the factory's cache; the lock keeps a warm-up and a first
+        search from both loading it)."""
+        with _LOAD_LOCK:
+            return _text_encoder(*self._args)
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False,
                normalize: bool = True) -> np.ndarray:
@@ -90,6 +93,27 @@ class DeferredTextEncoder:
         if attr.startswith("__") or attr == "_args":
             raise AttributeError(attr)
         return getattr(self.loaded, attr)
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def warm_text_encoder(encoder: TextEncoder) -> threading.Thread | None:
+    """Load a deferred encoder's model in a background thread, so that the first text search of a long-running
+    process (the console, the service) does not wait the seconds it takes; None for an encoder loaded already.
+    A failure is only logged here: the search that needs the model reports it."""
+    if not isinstance(encoder, DeferredTextEncoder):
+        return None
+
+    def run() -> None:
+        try:
+            encoder.loaded
+        except Exception as e:  # noqa: BLE001 - the first search raises it again, with its own message
+            log.warning("the text model could not be loaded in the background: %s", e)
+
+    thread = threading.Thread(target=run, name="vitrina-warm-text-encoder", daemon=True)
+    thread.start()
+    return thread
 
 
 def deferred_text_encoder(spec: str, device: str | None = None, batch_size: int | None = None) -> TextEncoder:

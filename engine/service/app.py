@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from engine.encoders import warm_text_encoder
 from engine.errors import InvalidImage, NotFound, ValidationError, VitrinaError
 from engine.jobs import ensure_runner
 from engine.search.parse import KINDS as QUERY_KINDS
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
             log.error("starting without a usable index: %s", e)
         runner = ensure_runner(service.runtime)  # queued indexing jobs run beside the routes
         service.warm_cards()
+        warm_text_encoder(service.runtime.text_encoder)  # the first text search would wait for the model
         yield
         await service.cache.aclose()  # the asynchronous Redis client's connections belong to this loop
         await run_in_threadpool(runner.stop)

@@ -351,3 +351,19 @@ def test_factory_auto_falls_back_to_the_descriptor(caplog):
     assert "in use: descriptor-v2. Reason: CLIP weights ViT-B-32:laion2b_s34b_b79k are unavailable" in warning
     assert warning in caplog.text
     assert make_image_encoder("auto") == (enc, warning)
+
+
+def test_a_warm_up_loads_the_deferred_text_model_once_in_the_background():
+    """A batch size no other test uses: a cache key of its own, so the load counted is this test's."""
+    from engine.encoders.factory import _text_encoder, deferred_text_encoder, warm_text_encoder
+    encoder = deferred_text_encoder("use", batch_size=13)
+    before = _text_encoder.cache_info()
+    threads = [warm_text_encoder(encoder) for _ in range(3)]  # several at once: the lock lets one load
+    assert all(t is not None and t.name == "vitrina-warm-text-encoder" for t in threads)
+    for t in threads:
+        t.join(timeout=120)
+    after = _text_encoder.cache_info()
+    assert after.misses == before.misses + 1 and after.currsize == before.currsize + 1
+    vec = encoder.encode(["black jacket"])  # served by the model the warm-up loaded: no further load
+    assert vec.shape == (1, encoder.dim) and _text_encoder.cache_info().misses == after.misses
+    assert warm_text_encoder(encoder.loaded) is None  # a loaded encoder needs no warm-up

@@ -109,6 +109,7 @@ class GraphStatus:
     building: bool = False
     server: bool = False
     indexed_vectors: int = 0  # vectors (of every name) in segments that have a graph
+    datatype: str = "float32"  # how the dense vectors are stored: a built embedded shard holds float16
 
     @property
     def exact(self) -> bool:

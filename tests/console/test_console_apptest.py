@@ -417,6 +417,14 @@ def test_index_drift_check_finds_nothing_after_indexing(app, runtime):
     assert any("No drift" in s.value and f"job {job.id}" in s.value for s in app.success)
 
 
+def test_index_page_shows_the_search_graph_and_how_vectors_are_stored(app, runtime):
+    goto(app, "index")
+    shown = metrics(app, "graph-status")
+    status = runtime.store.graph_status()
+    assert shown["Search"] == ("exact" if status.exact else "HNSW graph")
+    assert shown["Vectors stored as"] == status.datatype == "float32"  # the demo is below the graph threshold
+
+
 def test_index_check_and_repair_is_queued_as_a_sync_job(app, runtime):
     goto(app, "index")
     app.button(key="drift_repair").click().run()

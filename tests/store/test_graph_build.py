@@ -158,7 +158,9 @@ def test_the_built_shard_stores_float16_and_keeps_indexes_and_lexical_vectors(tm
         p.lexical = SparseVector([p.payload["category_ids"][0] + 1, 1000 + p.id], [1.0, 0.5])
     store = _store(tmp_path / "store", points)
     before_bytes = sum(f.stat().st_size for f in (tmp_path / "store" / "shard").rglob("*") if f.is_file())
+    assert store.graph_status().datatype == "float32"
     assert store.build_graph(100).built
+    assert store.graph_status().datatype == "float16"
     live = (tmp_path / "store" / "shard").resolve()
     saved = json.loads((live / "edge_config.json").read_text())
     assert {v.get("datatype") for v in saved["vectors"].values()} == {"float16"}

@@ -11,7 +11,7 @@ building on a folder nobody will swap in.
 Before the graph, the copy's vectors are rewritten as float16 (`halve`): a catalog large enough for a graph
 is one whose vectors dominate the memory of every process that opens the store. At 100k products x 2,564
 dimensions the vector pages are 1.15 GB in float32 and 0.59 GB in float16, and the top 60 of 300 catalog
-queries agreed with float32 exact search on 99.7 % of places (bench/README.md). Qdrant cannot change a
+queries agreed with float32 exact search on 99.8 % of places (bench/README.md). Qdrant cannot change a
 segment's datatype in place, so the copy's points are read page by page into a new shard created with
 float16 storage and the same payload indexes, which then replaces the copy. Small catalogs keep float32
 and exact search: they never get here.

@@ -234,13 +234,6 @@ class EdgeStore(GraphBuilds):
                 self._shard.flush()
                 self._graph.write(self.path)
 
-    def optimize(self) -> None:
-        """Build the HNSW graphs for segments above the indexing threshold. Holds the GIL for its whole
-        duration (minutes at 50k points on 2 cores): run it from a maintenance job, never a request."""
-        with self._lock:
-            shard, _ = self._require()
-            shard.optimize()
-
     def close(self) -> None:
         """Flush and release the folder's lock; the store can be reopened with open() or a new EdgeStore."""
         with self._lock:

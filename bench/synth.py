@@ -120,7 +120,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--out", type=Path, required=True, help="new data folder (VITRINA_DATA_DIR for the others)")
     ap.add_argument("--source", type=Path, help="an indexed demo data folder (default: import Luma into scratch)")
-    ap.add_argument("--hnsw", action="store_true", help="build the HNSW graph afterwards, as the background build does (minutes)")
+    ap.add_argument("--hnsw", action="store_true",
+                    help="build the HNSW graph afterwards, as the background build does (minutes)")
     args = ap.parse_args()
     if (args.out / "qdrant").exists():
         sys.exit(f"{args.out} already holds a store; pick a new folder")

@@ -70,10 +70,21 @@ def _config(shard: str, threshold_kb: int | None, half: bool = False) -> qe.Edge
                          optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb))
 
 
+def stored_datatype(shard: str | os.PathLike) -> str:
+    """How the shard stores its dense vectors: HALF once a build rewrote it, else "float32" (also for a folder
+    whose config cannot be read: the store's own open reports that)."""
+    try:
+        vectors = _saved(os.fspath(shard)).get("vectors") or {}
+    except (OSError, ValueError):
+        return "float32"
+    kinds = {(v or {}).get("datatype") or "float32" for v in vectors.values()}
+    return kinds.pop() if len(kinds) == 1 else "float32"
+
+
 def halve(shard: str, threshold_kb: int | None) -> bool:
     """Rewrite the shard at `shard` with float16 vectors, payload indexes and sparse vectors kept; False when
     it stores float16 already. The new shard is written beside it and renamed over it only when complete."""
-    if all(v.get("datatype") == HALF for v in _saved(shard)["vectors"].values()):
+    if stored_datatype(shard) == HALF:
         return False
     target, old = shard.rstrip("/") + ".half", shard.rstrip("/") + ".float32"
     shutil.rmtree(target, ignore_errors=True)

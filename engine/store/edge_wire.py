@@ -50,19 +50,9 @@ def edge_vectors(vectors: dict, lexical: SparseVector | None) -> dict:
     return vectors if lexical is None else {**vectors, LEXICAL: edge_sparse(lexical)}
 
 
-def _saved_config(shard_dir: Path) -> dict:
-    try:
-        return json.loads((shard_dir.resolve() / "edge_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def shard_has_lexical(shard_dir: Path) -> bool:
-    return LEXICAL in (_saved_config(shard_dir).get("sparse_vectors") or {})
-
-
-def shard_datatype(shard_dir: Path) -> str:
-    """How the shard stores its dense vectors: "float16" once a graph build rewrote it (engine/store/build.py),
-    else "float32"."""
-    kinds = {(v or {}).get("datatype") or "float32" for v in (_saved_config(shard_dir).get("vectors") or {}).values()}
-    return kinds.pop() if len(kinds) == 1 else "float32"
+    try:
+        cfg = json.loads((shard_dir.resolve() / "edge_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return LEXICAL in (cfg.get("sparse_vectors") or {})

@@ -34,7 +34,7 @@ import qdrant_edge as qe
 
 from engine.errors import VitrinaError
 from engine.store.base import BuildProgress, GraphReport, GraphStatus
-from engine.store.edge_wire import shard_datatype
+from engine.store.build import stored_datatype
 
 STATE = "graph.json"  # what the last build left: points, seconds, writes since
 CHILD = "engine.store.build"
@@ -225,7 +225,7 @@ class GraphBuilds:
             if built is None and points and indexed >= points * len(spec.sizes()):
                 built = points
             return GraphStatus(self.backend, points, built, st.built_at, st.seconds, st.written_since, self._building,
-                               indexed_vectors=indexed, datatype=shard_datatype(self.shard_dir))
+                               indexed_vectors=indexed, datatype=stored_datatype(self.shard_dir))
 
     def build_graph(self, min_points: int, progress: Report | None = None) -> GraphReport:
         """Copy, build the copy's graph in another process, swap it in with the writes made meanwhile. The

@@ -1,7 +1,7 @@
 """The service against the store underneath it, in one run: the raw store calls `similar()` makes, the facade
 over them, a cache hit in the facade (in-process and Redis), then `python -m engine serve` under load over
 loopback — distinct products uncached, cache hits in-process (from the given clients, and from one client: a
-request's own cost, with no queue) and in Redis — with every served list's
+request's own cost, with no queue) and in Redis, each hit naming one of 20 shopper sessions — with every served list's
 impressions counted against what the service wrote.
 
     python bench/bench_service.py [--data-dir DIR] [--clients 8] [--seconds 15] [--json]
@@ -42,6 +42,7 @@ from engine.recommend.versions import VersionTable  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 
 START_TIMEOUT = 180.0
+SESSIONS = 20  # shopper sessions asking for each cached list
 TARGETS = {"facade_cache_hit_p50_ms": 1.0, "redis_cache_hit_p50_ms": 2.0, "http_cache_hit_p50_ms": 5.0,
            "hits_p95_ms": 25.0, "hits_rps": 400.0}
 WRK_SCRIPT = """
@@ -253,6 +254,8 @@ def main() -> None:
                      + [f"/api/recommendations/complete_the_look/?product_id={s}" for s in bounded[:10]]
                      + [f"/api/recommendations/frequently_bought_together/?product_id={s}" for s in bounded[:10]]
                      + ["/api/recommendations/trending/?limit=12"])
+        # as a storefront asks: each list for many shoppers, every request naming its session
+        hit_paths = [f"{p}&session_id=shopper-{k}" for k in range(SESSIONS) for p in hit_paths]
         uncached = {"VITRINA_CACHE_TTL": "0", "REDIS_URL": ""}
         similar_paths = [f"/api/products/{s}/similar/?limit=12" for s in distinct]
         # Uncached twice: right after the start, and after a load over other products (the store's pages read).

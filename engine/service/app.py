@@ -33,11 +33,13 @@ from engine.search.parse import KINDS as QUERY_KINDS
 from engine.recommend.fbt import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT
 from engine.service import lists
 from engine.service.errors import ContainErrors, PayloadTooLarge, install_error_handlers
+from engine.service.hits import HitPath, Hits
 from engine.service.media import MEDIA_ROUTE, PHOTO_TYPES, PHOTOS_ROUTE
 from engine.service.models import (MAX_EVENTS_PER_REQUEST, MAX_TEXT, Error, Events, EventsResult, FBTList, Health,
                                    ImageForm, NotLike, NotLikeIn, PersonalisedList, PhotoList, ProductValues,
                                    RecommendationList, TextList, Values)
-from engine.service.params import ProductKey, Refine, Shopper, Text, category, refine, shopper, strategy
+from engine.service.params import (ProductKey, Refine, SessionId, Shopper, Text, category, refine, shopper,
+                                   strategy)
 from engine.service.requests import (ReadDeadline, RequestIds, admit, bounded, current_request_id,
                                      multipart)
 from engine.service.shop import routes as shop
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
     app = FastAPI(title="Vitrina recommendations", version=API_VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan, dependencies=[Depends(admit)])
     app.state.service = service
+    hits = app.state.hits = Hits()
+    app.add_middleware(HitPath, service=service, hits=hits)  # innermost of these: after ids, containment, CORS
     app.add_middleware(ReadDeadline, seconds=body_seconds if body_seconds is not None else settings.body_timeout)  # the last added is the outermost
     app.add_middleware(ContainErrors)  # inside RequestIds: its 500 carries the request id
     app.add_middleware(RequestIds, config_version=service.serving_version)
@@ -111,8 +115,8 @@ def create_app(settings: Settings | None = None, *, body_seconds: float | None =
                        allow_headers=["Content-Type"], allow_credentials=False, max_age=600)
     install_error_handlers(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
-    _list_routes(app, service)
-    _other_routes(app, service)
+    _list_routes(app, service, hits)
+    _other_routes(app, service, hits)
     shop.install(app, service)  # /widget.js and the demo shop (/shop/), outside the API document
     return app
 
@@ -127,14 +131,19 @@ Strategy = Annotated[str | None, Depends(strategy)]
 ProductPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Product id or SKU."), *ProductKey]
 SourceProduct = Annotated[str, Query(min_length=1, max_length=MAX_TEXT, description="Source product: id or SKU."),
                           *ProductKey]
-SessionId = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-    "Shopper session, recorded with the impressions of the list.")), *Text]
 UserPath = Annotated[str, Path(min_length=1, max_length=MAX_TEXT, description="Shopper id."), *Text]
 
 
-def _list_routes(app: FastAPI, service: Service) -> None:
+def _list_routes(app: FastAPI, service: Service, hits: Hits) -> None:
     limit_max = service.settings.max_results
     Limit = Annotated[int, Query(ge=1, le=limit_max, description="How many products.")]
+
+    async def answer(request: Request, rid: str, who: Shopper, call: Callable[..., Any], category: str | None,
+                     logged: dict[str, Any]) -> Response:
+        """A cached kind of list, served; its checked URL is remembered for the hit path (engine.service.hits)."""
+        served = await lists.serve(service, call, category)
+        hits.remember(request, call, category, logged)
+        return lists.respond(service, served, request, rid, who, logged)
 
     def similar_by(by: str) -> Callable[..., Any]:
         async def similar(*, request: Request, id: ProductPath, rid: Rid, limit: Limit = 12, strategy: Strategy,
@@ -142,10 +151,9 @@ def _list_routes(app: FastAPI, service: Service) -> None:
                     exclude_same_style: Annotated[bool, Query(description=(
                         "Leave out other colours and sizes of the source's style."))] = False,
                     category: Category, refine: Refined, who: Who) -> Response:
-            served = await lists.serve(service, partial(lists.similar, service, id, by, limit, strategy,
-                                                        exclude_same_brand, exclude_same_style, category, refine),
-                                       category)
-            return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
+            return await answer(request, rid, who, partial(lists.similar, service, id, by, limit, strategy,
+                                                           exclude_same_brand, exclude_same_style, category, refine),
+                                category, lists.logged_filters(category, refine))
         return similar
 
     app.add_api_route("/api/products/{id}/similar/", similar_by("combined"), methods=["GET"],
@@ -221,17 +229,16 @@ def _list_routes(app: FastAPI, service: Service) -> None:
                           per_relation: Annotated[int | None, Query(ge=1, le=limit_max, description=(
                               "At most this many items per relation (default: each relation's max_items)."))] = None,
                           refine: Refined, who: Who) -> Response:
-        served = await lists.serve(service, partial(lists.complete_the_look, service, product_id, per_relation,
-                                                    refine))
-        return lists.respond(service, served, request, rid, who, refine.as_dict())
+        return await answer(request, rid, who, partial(lists.complete_the_look, service, product_id, per_relation,
+                                                       refine), None, refine.as_dict())
 
     @app.get("/api/recommendations/trending/", operation_id="trending", responses=_errors(400, 503),
              response_model=RecommendationList,
              summary="The most popular products now (time-decayed events).")
     async def trending(*, request: Request, rid: Rid, limit: Limit = 12, category: Category, refine: Refined,
                        who: Who) -> Response:
-        served = await lists.serve(service, partial(lists.trending, service, limit, category, refine), category)
-        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
+        return await answer(request, rid, who, partial(lists.trending, service, limit, category, refine), category,
+                            lists.logged_filters(category, refine))
 
     @app.get("/api/recommendations/frequently_bought_together/", operation_id="frequently_bought_together",
              responses=_errors(400, 404, 503), response_model=FBTList,
@@ -246,14 +253,14 @@ def _list_routes(app: FastAPI, service: Service) -> None:
             min_lift: Annotated[float, Query(ge=0, le=1_000_000, allow_inf_nan=False, description=(
                 "Confidence over the other's basket share (1 = chance)."))] = DEFAULT_MIN_LIFT,
             category: Category, refine: Refined, who: Who) -> Response:
-        served = await lists.serve(service, partial(lists.bought_together, service, product_id, limit, min_support,
-                                                    min_confidence, min_lift, category, refine), category)
-        return lists.respond(service, served, request, rid, who, lists.logged_filters(category, refine))
+        return await answer(request, rid, who, partial(lists.bought_together, service, product_id, limit,
+                                                       min_support, min_confidence, min_lift, category, refine),
+                            category, lists.logged_filters(category, refine))
 
 
 # ---------------------------------------------------------------- events, marks, health, photos
 
-def _other_routes(app: FastAPI, service: Service) -> None:
+def _other_routes(app: FastAPI, service: Service, hits: Hits) -> None:
     def post_events(*, events: Annotated[Events, Body()], rid: Rid) -> EventsResult:
         inserted, refused = lists.log_events(service, events)
         return EventsResult(received=len(events), inserted=inserted,
@@ -302,7 +309,7 @@ def _other_routes(app: FastAPI, service: Service) -> None:
         usable, body = service.health()
         if not usable:
             response.status_code = 503
-        return Health(**body, request_id=rid)
+        return Health(**body, hit_path=hits.status(), request_id=rid)
 
     photo_content = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(set(PHOTO_TYPES.values()))}
 

@@ -215,6 +215,9 @@ class Health(BaseModel):
     impressions: dict[str, int] = Field(description="Lists queued, written, dropped and failed.")
     cards: dict[str, int | bool] = Field(description="Product cards in memory, and whether the start-up read of "
                                                      "every card is still running.")
+    hit_path: dict[str, int] = Field(description=(
+        "Checked list URLs remembered, and the requests answered from the cache by repeating one of them "
+        "(engine.service.hits)."))
     products: int | None = None
     backend: str | None = None
     index_version: str | None = None

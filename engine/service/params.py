@@ -57,12 +57,15 @@ class Shopper:
     user_id: str | None = None
 
 
-async def shopper(
-    session_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-        "Shopper session, recorded with the impressions of the list.")), *Text] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
-        "Signed-in shopper, recorded with the impressions of the list.")), *Text] = None,
-) -> Shopper:
+# The shopper's parameters, declared once: the routes check them through `shopper`, and the hit path
+# (engine.service.hits) checks the same declarations with pydantic when it answers a cached list by itself.
+SessionId = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
+    "Shopper session, recorded with the impressions of the list.")), *Text]
+UserId = Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT, description=(
+    "Signed-in shopper, recorded with the impressions of the list.")), *Text]
+
+
+async def shopper(session_id: SessionId = None, user_id: UserId = None) -> Shopper:
     return Shopper(session_id, user_id)
 
 

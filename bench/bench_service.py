@@ -43,6 +43,7 @@ from engine.runtime import Runtime  # noqa: E402
 
 START_TIMEOUT = 180.0
 SESSIONS = 20  # shopper sessions asking for each cached list
+MODES = ("uncached-cold-start", "uncached-distinct", "hits-in-process", "hits-one-client", "hits-redis")
 TARGETS = {"facade_cache_hit_p50_ms": 1.0, "redis_cache_hit_p50_ms": 2.0, "http_cache_hit_p50_ms": 5.0,
            "hits_p95_ms": 25.0, "hits_rps": 400.0}
 WRK_SCRIPT = """
@@ -217,6 +218,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15, help="length of each load")
     ap.add_argument("--distinct", type=int, default=3000, help="distinct products of the uncached load")
     ap.add_argument("--queries", type=int, default=200, help="products timed in this process")
+    ap.add_argument("--mode", action="append", choices=MODES, help="run only this load (repeatable; default: all)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.clients < 1 or args.seconds < 1:
@@ -270,7 +272,7 @@ def main() -> None:
         else:
             print("redis-server is not installed: the Redis modes are left out", file=sys.stderr)
         loads = []
-        for mode, env, paths, warm, warmup in modes:
+        for mode, env, paths, warm, warmup in [m for m in modes if not args.mode or m[0] in args.mode]:
             clients = 1 if mode == "hits-one-client" else args.clients
             print(f"{mode}: {clients} connection(s) for {args.seconds} s ...", file=sys.stderr)
             loads.append(run_mode(mode, data, env, paths, warm, clients, args.seconds, scratch, warmup))

@@ -142,7 +142,8 @@ def _list_routes(app: FastAPI, service: Service, hits: Hits) -> None:
                      logged: dict[str, Any]) -> Response:
         """A cached kind of list, served; its checked URL is remembered for the hit path (engine.service.hits)."""
         served = await lists.serve(service, call, category)
-        hits.remember(request, call, category, logged)
+        if service.cache.enabled:
+            hits.remember(request, call, category, logged)
         return lists.respond(service, served, request, rid, who, logged)
 
     def similar_by(by: str) -> Callable[..., Any]:

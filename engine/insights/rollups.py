@@ -242,18 +242,18 @@ def sessions(db: Database, conditions: Callable[[Any], list[Any]]) -> dict[str, 
     """Distinct sessions that reached each funnel stage, over the session rollup for the days it covers and the
     raw events for the others (a session active on both sides counts once). `conditions(table)` filters
     either table by day and simulated only: other filters need the raw events (analytics.funnel). One query:
-    each side's stages per session, then per session across both sides, then counted per stage."""
+    the raw side's stages per session and the rollup's rows (a session's days), then per session across both,
+    then counted per stage."""
     raw_stages = [func.max(case((EventRow.kind.in_(kinds), 1), else_=0)).label(stage)
                   for stage, kinds in STAGE_KINDS.items()]
     with db.engine.connect() as conn:
         cov = coverage(snapshot(conn))
         arms: list[Any] = [select(EventRow.session_id, *raw_stages).where(*cov.raw(EventRow), *conditions(EventRow))
                            .group_by(EventRow.session_id)]
-        if cov.through_day >= 0:
+        if cov.through_day >= 0:  # a row per session and day, merged by the grouping below (one pass, not two)
             arms.append(select(SessionDailyRow.session_id,
-                               *(func.max(getattr(SessionDailyRow, stage)).label(stage) for stage in STAGE_KINDS))
-                        .where(*conditions(SessionDailyRow), *cov.rolled(SessionDailyRow))
-                        .group_by(SessionDailyRow.session_id))
+                               *(getattr(SessionDailyRow, stage).label(stage) for stage in STAGE_KINDS))
+                        .where(*conditions(SessionDailyRow), *cov.rolled(SessionDailyRow)))
         if cov.partial_day is not None:  # today's tail, by id
             tail: Any = Only("id") if conn.dialect.name == "sqlite" else EventRow
             arms.append(select(EventRow.session_id, *raw_stages).where(*conditions(tail), *cov.tail(tail))

@@ -126,3 +126,17 @@ def test_late_events_and_late_impressions_mark_their_days_for_recomputation(db):
         assert rolled == 2  # today's click is not rolled up: today is read raw
         assert conn.execute(text("SELECT COUNT(*) FROM event_rollup_dirty")).scalar_one() == 0
     assert refresh(db).days == 0  # nothing left to do
+
+
+def test_a_session_over_several_days_counts_once_in_the_session_funnel(db):
+    """Its days are separate rows of the session rollup, and its newest day raw events: one session still."""
+    serve(db, "m1", "vector_text", [1, 2], D1, session="multi")  # shown on day 1
+    serve(db, "m2", "vector_text", [3], D1 + timedelta(days=1), clicks=[0], session="multi")  # clicked on day 2
+    serve(db, "o1", "trending", [4], D1 + timedelta(days=1), session="other")
+    refresh(db, today=(D1 + timedelta(days=3)).date())  # days 1 and 2 rolled up
+    serve(db, "m3", "fbt", [5], D1 + timedelta(days=3), clicks=[0], session="multi")  # read raw
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM session_daily WHERE session_id = 'multi'")).scalar() == 2
+    rolled = A.funnel(db).set_index("stage")["sessions"]
+    raw = A.funnel(db, Scope(start=datetime(2000, 1, 1))).set_index("stage")["sessions"]
+    assert rolled["impression"] == raw["impression"] == 2 and rolled["click"] == raw["click"] == 1

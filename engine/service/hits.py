@@ -30,7 +30,7 @@ from engine.errors import VitrinaError
 from engine.service import lists
 from engine.service.errors import request_id
 from engine.service.params import SessionId, Shopper, UserId
-from engine.service.state import Lookup, Service
+from engine.service.state import Service
 from engine.text import url_problem
 
 REMEMBERED_URLS = 20_000  # about 1 KB each
@@ -133,14 +133,11 @@ class HitPath:
         if found is None:
             return None
         remembered, shopper = found
-        if not service.answers_inline(remembered.category):
-            return None
         try:
-            lookup = remembered.call(key_only=True)
+            served = await lists.inline(service, remembered.call, remembered.category)
         except VitrinaError:  # say, a strategy a publish removed: the route says so
             return None
-        served = await service.lookup(lookup) if isinstance(lookup, Lookup) else None
-        if served is None:
+        if not isinstance(served, tuple):  # a miss, or a lookup that cannot run on the loop now
             return None
         self.hits.answered += 1
         request = Request(scope)

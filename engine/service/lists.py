@@ -55,18 +55,27 @@ def rendered(service: Service, recs: Sequence[Recommendation], algorithm: str, *
     return CachedList(format=LIST_FORMAT, items=items, algorithm=algorithm, **fields)
 
 
+async def inline(service: Service, call: Callable[..., Served | Lookup | None],
+                 category: str | None = None) -> Served | Lookup | None:
+    """The list from the cache, looked up on the event loop when that cannot block: the list on a hit, the
+    Lookup that missed, or None when the lookup could not run here. Engine errors of the key (an unknown
+    strategy, say) propagate."""
+    if not service.answers_inline(category):
+        return None
+    found = call(key_only=True)
+    if not isinstance(found, Lookup):
+        return None
+    served = await service.lookup(found)
+    return served if served is not None else found
+
+
 async def serve(service: Service, call: Callable[..., Served | Lookup | None], category: str | None = None) -> Served:
     """A list from the cache on the event loop when the lookup cannot block; else, and on a miss, from the thread
     pool."""
-    missed = None
-    if service.answers_inline(category):
-        found = call(key_only=True)
-        if isinstance(found, Lookup):
-            served = await service.lookup(found)
-            if served is not None:
-                return served
-            missed = found.key
-    return await run_in_threadpool(call, missed=missed)
+    found = await inline(service, call, category)
+    if isinstance(found, tuple):
+        return found
+    return await run_in_threadpool(call, missed=found.key if found is not None else None)
 
 
 def logged_filters(category: str | None, refine: Refine) -> dict[str, Any]:

@@ -99,10 +99,11 @@ def _reported_by_id(table: Any, upto: int | None = None) -> Any:
     return q if upto is None else q.where(no_index(seen.id) <= upto)
 
 
-def tail_unreported(table: Any = EventRow) -> Any:
-    """1 for a served row of a list with no impression at all, probed per row (`_reported_by_id`), else 0."""
-    return case((and_(table.kind == "served", or_(table.request_id.is_(None), not_(_reported_by_id(table)))), 1),
-                else_=0)
+def tail_unreported(table: Any = EventRow, upto: int | None = None) -> Any:
+    """1 for a served row of a list with no impression (with an id up to `upto`), probed per row
+    (`_reported_by_id`), else 0."""
+    return case((and_(table.kind == "served",
+                      or_(table.request_id.is_(None), not_(_reported_by_id(table, upto)))), 1), else_=0)
 
 
 def money_columns(table: Any = EventRow) -> tuple[Any, Any, Any]:
@@ -172,12 +173,15 @@ class Coverage:
         """The partial day's events past the watermark (`table`: EventRow or `Only("id")`)."""
         return [table.day == self.partial_day, EventRow.id > self.partial_id]
 
-    def newly_reported(self, table: Any) -> list[Any]:
+    def newly_reported(self, table: Any, upto: int | None = None) -> list[Any]:
         """The partial day's served rows counted as unreported by the partial roll whose list got its first
-        impression after the watermark: the reported-else-served rule no longer counts them. Found from those
-        impressions by the request index (`table`: EventRow or `Only("request_id")`), not among the day's rows."""
+        impression after the watermark (and up to the id `upto`): the reported-else-served rule no longer counts
+        them. Found from those impressions by the request index (`table`: EventRow or `Only("request_id")`), not
+        among the day's rows."""
         seen = aliased(EventRow, name="late")
         late = select(seen.request_id).where(seen.id > self.partial_id, no_index(seen.kind) == "impression")
+        if upto is not None:
+            late = late.where(seen.id <= upto)
         return [EventRow.request_id.in_(late), table.day == self.partial_day, table.kind == "served",
                 table.id <= self.partial_id, not_(_reported_by_id(EventRow, self.partial_id))]
 

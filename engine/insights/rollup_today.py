@@ -2,8 +2,9 @@
 a dashboard read sums today's rollup rows and reads raw only the events past W — a few minutes of them — instead
 of every event of the day (a read cost more as the UTC day went on: 0.1–0.5 s at 10M events by evening).
 
-A dashboard read that finds the partial roll older than TODAY_EVERY_SECONDS starts rolling today again, from
-scratch, up to the current last event id — in a background thread of its process (`roll_today_soon`), because a
+A dashboard read that finds the partial roll older than TODAY_EVERY_SECONDS starts rolling today on, from the
+watermark up to the current last event id (engine.insights.rollup_tail; from scratch when today is dirty or the
+roll is yesterday's) — in a background thread of its process (`roll_today_soon`), because a
 whole day at ten million events takes seconds to roll, which no reader should wait for; readers meanwhile use the
 previous roll and a longer raw tail, so every figure is exact whatever the roll's age
 (engine.insights.rollup_sql.Coverage). Imports, the simulator and tests roll in the caller (`roll_today`).
@@ -25,9 +26,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from engine.catalog.db import Database
-from engine.catalog.events import EventRollupDirtyRow, EventRollupStateRow, EventRow, day_number
+from engine.catalog.events import EventDailyRow, EventRollupDirtyRow, EventRollupStateRow, EventRow, day_number
 from engine.insights.events import utc_now
 from engine.insights.rollup_sql import roll_days, sqlite_exp
+from engine.insights.rollup_tail import roll_on
 
 TODAY_EVERY_SECONDS = 300.0  # a read rolls today again when its partial roll is older than this
 LOCK_TIMEOUT_MS = 200  # the longest a reader waits for the writers in flight before reading the longer tail
@@ -150,7 +152,18 @@ def _roll_postgres(db: Database, today_n: int, now: datetime, every: float, upto
 
 
 def _roll(conn: Connection, today_n: int, top: int, now: datetime) -> None:
-    roll_days(conn, [today_n], top, partial=True)
+    """Carry today's partial roll on from its watermark (engine.insights.rollup_tail) when it is today's, nothing
+    below the watermark changed since (today not dirty) and the tail is shorter than what it holds; else roll
+    today whole. Carrying on probes each tail event's list by the request index: at 3.4 M events a tail of
+    1.7 M took 50 s against 36 s for the whole day, while five busy minutes (36,000 events) took 1.2 s."""
+    day, since = conn.execute(select(EventRollupStateRow.partial_day, EventRollupStateRow.partial_event_id)
+                              .where(EventRollupStateRow.id == _STATE_ID)).one()
+    dirty = conn.execute(select(EventRollupDirtyRow.day).where(EventRollupDirtyRow.day == today_n)).first()
+    held = conn.execute(select(func.sum(EventDailyRow.events)).where(EventDailyRow.day == today_n)).scalar_one()
+    if day == today_n and since is not None and dirty is None and 0 <= top - since <= (held or 0):
+        roll_on(conn, today_n, since, top)
+    else:
+        roll_days(conn, [today_n], top, partial=True)
     conn.execute(delete(EventRollupDirtyRow).where(EventRollupDirtyRow.day == today_n))
     conn.execute(update(EventRollupStateRow).where(EventRollupStateRow.id == _STATE_ID)
                  .values(partial_day=today_n, partial_event_id=top, partial_at=now))

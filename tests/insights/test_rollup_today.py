@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from engine.catalog.db import Database
-from engine.catalog.events import EventDailyRow, EventRollupStateRow, EventRow, day_number
+from engine.catalog.events import (EventDailyRow, EventRollupStateRow, EventRow, ProductDailyRow, SessionDailyRow,
+                                   day_number)
 from engine.catalog.models import Product
 from engine.insights import analytics as A
 from engine.insights import rollup_today, rollups
@@ -294,3 +295,79 @@ def test_a_dashboard_read_rolls_today_in_the_background_and_stays_exact(db, monk
     check(db, now)
     monkeypatch.setattr(rollup_today, "TODAY_EVERY_SECONDS", 3600.0)
     assert rollup_today.roll_today_soon(db) is None  # fresh: no thread
+
+
+def today_rows(db: Database, day: int) -> dict[str, list[tuple]]:
+    """Today's rows of the three rollups, less their ids, sorted (floats rounded: sums in another order)."""
+    out = {}
+    for table in (EventDailyRow, SessionDailyRow, ProductDailyRow):
+        cols = [c for c in table.__table__.columns if c.name != "id"]
+        with db.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(table.day == day)).all()
+        out[table.__tablename__] = sorted((tuple(round(v, 9) if isinstance(v, float) else v for v in r)
+                                           for r in rows), key=repr)
+    return out
+
+
+def marked(db: Database, day: int, product: int, add: int) -> None:
+    """Add `add` clicks to a product's row of today: a roll carried on leaves the rows the tail did not touch."""
+    with db.engine.begin() as conn:
+        conn.execute(ProductDailyRow.__table__.update().where(ProductDailyRow.day == day,
+                                                              ProductDailyRow.product_id == product)
+                     .values(clicks=ProductDailyRow.clicks + add))
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+def test_a_roll_carried_on_from_the_watermark_equals_todays_roll_from_scratch(db, seed):
+    now, midnight, rng = setup_days(db)
+    rng.seed(seed)
+    unreported = lists(db, rng, midnight, now, 15, 3000, report=0.0)
+    rollups.refresh(db, today_every=0)
+    today, watermark = day_number(now), top_id(db)
+    # Past the watermark: new lists (their sessions are earlier ones too, which reach new stages), late reports
+    # of lists served before it, a served row of no list, and yesterday's events (not today's rollup).
+    lists(db, rng, now - timedelta(minutes=5), now, 6, 9000)
+    report_late(db, unreported[:7], now)
+    with db.engine.begin() as conn:
+        conn.execute(insert(EventRow), [{"kind": "served", "session_id": "s1", "product_id": 2, "ts": now,
+                                         "day": today, "simulated": 0, "algorithm": ALGOS[1]}])
+        touched = set(conn.execute(select(EventRow.product_id).where(EventRow.id > watermark)).scalars())
+        rolled = set(conn.execute(select(ProductDailyRow.product_id).where(ProductDailyRow.day == today)).scalars())
+    lists(db, rng, midnight - timedelta(hours=3), midnight - timedelta(hours=1), 3, 9500)
+    untouched = min(rolled - touched)
+    marked(db, today, untouched, 1000)
+    assert rollup_today.roll_today(db, every=0, now=now) == top_id(db) > watermark
+    marked(db, today, untouched, -1000)  # it was still there: carried on, not rolled whole
+    carried = today_rows(db, today)
+    rollups.mark_dirty(db, [today])
+    rollup_today.roll_today(db, every=0, now=now)  # today whole, from scratch
+    assert carried == today_rows(db, today)  # (check() would count the served row of no list differently)
+
+
+def test_a_carried_roll_with_nothing_new_changes_no_row(db):
+    now, midnight, rng = setup_days(db)
+    rollups.refresh(db, today_every=0)
+    today, watermark = day_number(now), top_id(db)
+    rows = today_rows(db, today)
+    assert rollup_today.roll_today(db, every=0, now=now) == watermark
+    assert today_rows(db, today) == rows
+
+
+def test_a_tail_longer_than_the_roll_is_rolled_whole(db):
+    now, midnight, rng = setup_days(db)
+    rollups.refresh(db, today_every=0)
+    today = day_number(now)
+    product = min(product_ids_of_today(db, today))
+    marked(db, today, product, 1000)
+    lists(db, rng, midnight, now, 120, 9000)  # three times what today's roll holds
+    rollup_today.roll_today(db, every=0, now=now)
+    with db.engine.connect() as conn:
+        clicks = conn.execute(select(func.sum(ProductDailyRow.clicks)).where(ProductDailyRow.day == today,
+                                                                             ProductDailyRow.product_id == product))
+        assert clicks.scalar_one() < 1000  # rolled whole: the mark is gone
+    check(db, now)
+
+
+def product_ids_of_today(db: Database, day: int) -> set[int]:
+    with db.engine.connect() as conn:
+        return set(conn.execute(select(ProductDailyRow.product_id).where(ProductDailyRow.day == day)).scalars())

@@ -247,6 +247,14 @@ def _product_columns(unreported: Any) -> list[Any]:
                   EventRow.price * func.coalesce(EventRow.quantity, 1)), else_=0.0).label("revenue")]
 
 
+def rolled_product_columns(dialect: str, unreported: Any) -> list[Any]:
+    """A raw event's columns in the product rollup: its day, `simulated`, the counts and revenue, and the
+    decayed sums per kind (`unreported`: the condition under which a served row counts as an impression)."""
+    growth = _growth(dialect)
+    return [EventRow.day, EventRow.simulated, *_product_columns(unreported),
+            *(case((EventRow.kind == k, growth), else_=0.0).label(f"decay_{k}") for k in EVENT_KINDS)]
+
+
 def product_rows(dialect: str, conditions: Callable[[Any], list[Any]], cov: Coverage | None,
                  since_day: int | None, with_day: bool = False, upto: int | None = None) -> Any:
     """A derived table of (product_id, impressions, clicks, carts, purchases, revenue) rows to sum per product:
@@ -267,11 +275,7 @@ def product_rows(dialect: str, conditions: Callable[[Any], list[Any]], cov: Cove
         unreported = and_(EventRow.kind == "served",
                           or_(EventRow.request_id.is_(None), reported.c.request_id.is_(None)))
         src = src.outerjoin(reported, reported.c.request_id == EventRow.request_id)
-    cols = _product_columns(unreported)
-    if with_day:  # rolling up: with the decayed sums per kind
-        growth = _growth(dialect)
-        cols = [EventRow.day, EventRow.simulated, *cols,
-                *(case((EventRow.kind == k, growth), else_=0.0).label(f"decay_{k}") for k in EVENT_KINDS)]
+    cols = rolled_product_columns(dialect, unreported) if with_day else _product_columns(unreported)
     raw = select(*cols).select_from(src).where(*conditions(Only("day") if by_day else EventRow), *extra)
     if cov is None or cov.through_day < 0:
         return raw.subquery("per_product")

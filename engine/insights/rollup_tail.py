@@ -23,8 +23,8 @@ from sqlalchemy.orm import aliased
 
 from engine.catalog.events import EventDailyRow, EventRow, ProductDailyRow, SessionDailyRow
 from engine.insights.events import EVENT_KINDS
-from engine.insights.rollup_sql import (KEYS, PRODUCT_SUMS, STAGE_KINDS, SUMS, Coverage, Only, _growth,
-                                        _product_columns, money_columns, tail_unreported)
+from engine.insights.rollup_sql import (KEYS, PRODUCT_SUMS, STAGE_KINDS, SUMS, Coverage, Only, money_columns,
+                                        rolled_product_columns, tail_unreported)
 
 DECAYS = tuple(f"decay_{k}" for k in EVENT_KINDS)
 
@@ -76,9 +76,7 @@ def _sessions(conn: Connection, day: int, tail: list[Any]) -> None:
 
 
 def _products(conn: Connection, day: int, tail: list[Any], newly: list[Any], top: int) -> None:
-    growth = _growth(conn.dialect.name)
-    per_row = select(EventRow.day, EventRow.simulated, *_product_columns(tail_unreported(EventRow, top) == 1),
-                     *(case((EventRow.kind == k, growth), else_=0.0).label(f"decay_{k}") for k in EVENT_KINDS)) \
+    per_row = select(*rolled_product_columns(conn.dialect.name, tail_unreported(EventRow, top) == 1)) \
         .where(*tail).subquery("per_row")
     added = (select(per_row.c.day, per_row.c.product_id, per_row.c.simulated,
                     *(func.sum(per_row.c[c]) for c in (*PRODUCT_SUMS, *DECAYS)))

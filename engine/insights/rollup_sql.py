@@ -276,7 +276,10 @@ def product_rows(dialect: str, conditions: Callable[[Any], list[Any]], cov: Cove
                           or_(EventRow.request_id.is_(None), reported.c.request_id.is_(None)))
         src = src.outerjoin(reported, reported.c.request_id == EventRow.request_id)
     cols = rolled_product_columns(dialect, unreported) if with_day else _product_columns(unreported)
-    raw = select(*cols).select_from(src).where(*conditions(Only("day") if by_day else EventRow), *extra)
+    # `extra` (the days read raw) first: of two lower bounds on the day SQLite walks the index from the first it
+    # meets, and the period's start made it walk all of today's partial roll to find nothing past it (440 ms at
+    # 3.4 M events today, on every top-products read).
+    raw = select(*cols).select_from(src).where(*extra, *conditions(Only("day") if by_day else EventRow))
     if cov is None or cov.through_day < 0:
         return raw.subquery("per_product")
     parts = [raw, select(ProductDailyRow.product_id, *(getattr(ProductDailyRow, c) for c in PRODUCT_SUMS)).where(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, distinct, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from engine.catalog.db import Database
@@ -242,8 +242,8 @@ def sessions(db: Database, conditions: Callable[[Any], list[Any]]) -> dict[str, 
     """Distinct sessions that reached each funnel stage, over the session rollup for the days it covers and the
     raw events for the others (a session active on both sides counts once). `conditions(table)` filters
     either table by day and simulated only: other filters need the raw events (analytics.funnel). One query:
-    the raw side's stages per session and the rollup's rows (a session's days), then per session across both,
-    then counted per stage."""
+    the raw side's stages per session and the rollup's rows (a session's days), then the distinct sessions per
+    stage across both."""
     raw_stages = [func.max(case((EventRow.kind.in_(kinds), 1), else_=0)).label(stage)
                   for stage, kinds in STAGE_KINDS.items()]
     with db.engine.connect() as conn:
@@ -259,7 +259,11 @@ def sessions(db: Database, conditions: Callable[[Any], list[Any]]) -> dict[str, 
             arms.append(select(EventRow.session_id, *raw_stages).where(*conditions(tail), *cov.tail(tail))
                         .group_by(EventRow.session_id))
         parts = arms[0].union_all(*arms[1:]).subquery("parts")
-        per = (select(*(func.max(parts.c[stage]).label(stage) for stage in STAGE_KINDS))
-               .group_by(parts.c.session_id).subquery("per_session"))
-        row = conn.execute(select(*(func.coalesce(func.sum(per.c[stage]), 0) for stage in STAGE_KINDS))).one()
+        if conn.dialect.name == "sqlite":  # a distinct set per stage: a third of a grouping's sort of every session
+            row = conn.execute(select(*(func.count(distinct(case((parts.c[stage] == 1, parts.c.session_id))))
+                                        for stage in STAGE_KINDS))).one()
+        else:  # PostgreSQL hashes the grouping
+            per = (select(*(func.max(parts.c[stage]).label(stage) for stage in STAGE_KINDS))
+                   .group_by(parts.c.session_id).subquery("per_session"))
+            row = conn.execute(select(*(func.coalesce(func.sum(per.c[stage]), 0) for stage in STAGE_KINDS))).one()
     return {stage: int(n) for stage, n in zip(STAGE_KINDS, row)}

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, select
 
 from engine.catalog.db import Database
 from engine.catalog.models import Category, Product
@@ -47,7 +47,7 @@ from engine.errors import NotFound, ValidationError
 from engine.insights.events import ALGORITHM_NAME, insert_rows, to_utc_naive, utc_now, valid_config_version
 from engine.catalog.events import EventRow, ExperimentRow
 from engine.insights.experiments import Experiment, assign, create_experiment, get_experiment
-from engine.insights.rollups import mark_dirty, refresh, reset
+from engine.insights.rollups import mark_dirty, read, refresh, reset
 
 # List quality q per algorithm: the weight of true relevance against noise in the list's ranking.
 ALGORITHM_QUALITY: dict[str, float] = {
@@ -393,5 +393,8 @@ def remove_simulated(db: Database) -> int:
 
 
 def simulated_count(db: Database) -> int:
-    with db.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(EventRow).where(EventRow.simulated == 1)).scalar_one())
+    """Simulated events in the log: the daily rollups' sums and the raw events past them (rollups.read), as the
+    dashboards count; a count over the events table walked every row (0.2 s a run of the Analytics page at
+    3.4 M events)."""
+    refresh(db, wait=False)  # events landed on rolled days since the last refresh: their days rolled again
+    return int(sum(r[1] for r in read(db, [], lambda t: [t.simulated == 1])))

@@ -13,7 +13,7 @@ from engine.catalog.models import Category, Product
 from engine.errors import ValidationError
 from engine.insights.events import Event, EventLog
 from engine.catalog.events import EventRow
-from engine.insights.simulate import SIM_EXPERIMENT, ProductMeta, remove_simulated, simulate
+from engine.insights.simulate import SIM_EXPERIMENT, ProductMeta, remove_simulated, simulate, simulated_count
 
 END = datetime(2024, 6, 1)
 COLOURS = ["red", "blue", "black", "white"]
@@ -102,10 +102,13 @@ def test_remove_simulated_keeps_real_events(tmp_path):
     db = make_db(tmp_path / "r.db")
     EventLog(db).log(Event("purchase", "real", 3, ts=END))
     report = simulate(db, shoppers=20, days=2, seed=4, end=END)
-    assert remove_simulated(db) == report.events
+    assert simulated_count(db) == report.events  # rolled up by the simulator
+    EventLog(db).log(Event("click", "more", 3, ts=END, simulated=True))  # past the rollup: read raw
+    assert simulated_count(db) == report.events + 1
+    assert remove_simulated(db) == report.events + 1
     assert [(e[1], e[3]) for e in events(db)] == [("purchase", "real")]
     assert X.list_experiments(db) == []
-    assert remove_simulated(db) == 0
+    assert remove_simulated(db) == 0 == simulated_count(db)
 
 
 def test_explicit_products_and_progress(tmp_path):

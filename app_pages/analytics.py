@@ -2,7 +2,8 @@
 Overview page): the headline figures against the period before, revenue, CTR and conversion per algorithm and
 strategy with 95% intervals, the funnel, position bias, daily trends, top products by name, search insights,
 experiment results and the impact of a published config version; and the event data behind them (import an
-event file, remove the simulated traffic).
+event file, remove the simulated traffic). The dashboards are in sections (lazy tabs, the last one picked kept):
+only the open one runs, so a run reads what it shows.
 
 Every chart and table states its period; a period in which the service dropped served lists or into which an
 import is still writing is labelled incomplete (engine.insights.period). View logic lives in
@@ -35,6 +36,7 @@ from engine.insights.revenue import revenue_summary
 from engine.insights.simulate import remove_simulated, simulated_count
 from engine.recommend.versions import PublishedVersion, VersionTable
 
+SECTIONS = ("Rates and revenue", "Funnel and trends", "Products and search", "Experiments and impact", "Event data")
 FORMATS = {"auto": "Detect", "generic": "Generic CSV / JSON Lines", "otto": "OTTO sessions"}
 DIMENSIONS = {"algorithm": "By algorithm", "strategy": "By strategy"}
 TOP_DEFAULT, TOP_MAX = 20, 200
@@ -44,8 +46,11 @@ IMPACT_PERCENT = ["before", "before_low", "before_high", "after", "after_low", "
 rt = get_runtime()
 known = list(rt.config.strategies)  # read once: a publish during this run must not mix two configs' names
 st.title("Analytics", anchor=False)
+notices = st.container(key="an-notices")  # what the period picked says of itself (a bad range, dropped lists)
 headline = st.container(key="an-headline")
-board, data = st.tabs(["Dashboards", "Event data"])
+# Only the open section runs (lazy tabs): a run reads what it shows, not every dashboard of the page.
+rates_tab, funnel_tab, products_tab, experiments_tab, data = kept(
+    st.tabs, list(SECTIONS), key="an_section", default=SECTIONS[0], valid=lambda v: v in SECTIONS)
 
 
 def chart(fig, *, key: str) -> None:
@@ -91,7 +96,7 @@ def remove_simulated_events() -> None:
         remember("an_removed", str(e))
 
 
-with data:
+def event_data() -> None:
     st.subheader("Import events", anchor=False)
     st.caption("A generic CSV (header row) or JSON Lines file with kind, ts, session_id and product_id or sku "
                "(optional: user_id, source_product_id, query, algorithm, strategy, position, score, experiment, "
@@ -139,12 +144,17 @@ with data:
     else:
         st.info("The log holds no simulated events.")
 
+
+if data.open:
+    with data:
+        event_data()
+
 # ---- the period -----------------------------------------------------------------------------------------------
 everything = D.span(rt.db)
 bar = st.sidebar
 bar.header("Traffic", anchor=False)
 if everything is None:
-    with board:
+    with notices:
         st.info("The event log is empty: import an event file on the Event data tab, or run the simulator "
                 "(`python -m engine simulate`).")
     st.stop()
@@ -156,7 +166,7 @@ with_simulated = kept(bar.checkbox, "Include simulated traffic", key="an_simulat
                       help="The demo traffic simulator marks its events; real and imported events are always shown.")
 bar.caption(f"The log runs from {everything[0]} to {everything[1]}.")
 
-with board:
+with notices:
     period = attempt(P.choose, preset, dates, last_event_day=everything[1])
     if period is None:
         st.stop()
@@ -189,12 +199,15 @@ with headline, st.container(border=True):
         st.markdown(line)
     st.caption(V.denominator(rt.db, scope))
 
-# ---- dashboards -----------------------------------------------------------------------------------------------
-with board:
-    if D.span(rt.db, scope) is None:
+# ---- dashboards, a section each -----------------------------------------------------------------------------
+if D.span(rt.db, scope) is None:
+    with notices:
         st.info(f"No events in the {when_text} for these algorithms: pick a longer period or other algorithms "
                 "in the sidebar.")
-        st.stop()
+    st.stop()
+
+
+def rates_and_revenue() -> None:
     for by, title in DIMENSIONS.items():
         st.subheader(title, anchor=False)
         rates = D.rate_table(rt.db, by, scope, known_strategies=known)
@@ -231,6 +244,8 @@ with board:
     else:
         st.info(f"No purchase with a price in the {when_text}.")
 
+
+def funnel_and_trends() -> None:
     st.subheader("Funnel", anchor=False)
     funnel_by = kept(st.radio, "Count", list(V.FUNNEL_VIEWS), key="an_funnel_by", default="sessions",
                      horizontal=True, format_func=V.FUNNEL_VIEWS.__getitem__, valid=lambda v: v in V.FUNNEL_VIEWS,
@@ -267,6 +282,8 @@ with board:
     with st.expander("Table: counts and rates per day and algorithm"):
         T.show(trend, key="an-daily-table", file_name="daily.csv")
 
+
+def products_and_search() -> None:
     st.subheader("Top products", anchor=False)
     by_col, n_col, min_col = st.columns(3)
     with by_col:
@@ -288,6 +305,8 @@ with board:
     st.subheader("Search", anchor=False)
     search_panel(rt.db, period)
 
+
+def experiments_and_impact() -> None:
     st.subheader("Experiment results", anchor=False)
     experiments = {e.name: e for e in list_experiments(rt.db)}
     if not experiments:
@@ -342,3 +361,10 @@ with board:
                            percent=IMPACT_PERCENT)
                     st.caption(f"Intervals: {impact.interval_method}; difference after − before: {impact.test}. "
                                f"Rates: {', '.join(COMPARED.values())}.")
+
+
+for tab, section in ((rates_tab, rates_and_revenue), (funnel_tab, funnel_and_trends),
+                     (products_tab, products_and_search), (experiments_tab, experiments_and_impact)):
+    if tab.open:
+        with tab:
+            section()

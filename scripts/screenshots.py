@@ -281,11 +281,12 @@ def settle(page, timeout: float = 120_000) -> None:
 
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
     expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=timeout)
-    charts = page.locator('[data-testid="stPlotlyChart"]').count()
+    charts = page.locator('[data-testid="stPlotlyChart"]:visible').count()  # a closed section's are hidden
     if charts:
-        expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible(timeout=timeout)
+        expect(page.locator('[data-testid="stPlotlyChart"]:visible .main-svg').first).to_be_visible(timeout=timeout)
         page.wait_for_function(
-            "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= n",
+            "n => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+            ".filter(c => c.offsetParent !== null && c.querySelector('.js-plotly-plot')).length >= n",
             arg=charts, timeout=timeout)
     if page.get_by_test_id("stException").count():
         raise SystemExit(f"{page.url} shows an exception: {page.get_by_test_id('stException').first.inner_text()}")
@@ -303,6 +304,11 @@ def open_tall(page, url: str, width: int, link: str | None = None) -> int:
     if link is not None:
         page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
         settle(page)
+    return grow(page, width)
+
+
+def grow(page, width: int) -> int:
+    """Grow the window to the page's whole height (after it changed: a section opened); returns that height."""
     height = 0
     for _ in range(5):  # a taller window lays the page out again: repeat until its height holds
         now = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
@@ -322,6 +328,14 @@ def top(page, heading: str) -> float:
     return box["y"]
 
 
+def end_of_section(page) -> float:
+    """The bottom of the open section (the outer tab panel; the window may be taller than what it shows)."""
+    box = page.locator("[role='tabpanel']:visible").first.bounding_box()
+    if box is None:
+        raise SystemExit(f"no open section on {page.url}")
+    return box["y"] + box["height"]
+
+
 def shoot_console(browser, url: str, out: Path, width: int) -> list[Path]:
     shots: list[Path] = []
     ctx = browser.new_context(viewport={"width": width, "height": 1000})
@@ -330,13 +344,20 @@ def shoot_console(browser, url: str, out: Path, width: int) -> list[Path]:
     open_tall(page, url, width, "Analytics")
     side = page.get_by_test_id("stSidebar").bounding_box()
     x0 = side["x"] + side["width"] if side else 0.0  # the sections without the sidebar beside them
-    # Sections between headings: (file, first heading, heading after it; None = the top of the page).
-    sections = (("console-analytics.png", None, "By strategy"), ("console-analytics-revenue.png", "Revenue", "Funnel"),
-                ("console-analytics-funnel.png", "Funnel", "CTR by position"),
-                ("console-analytics-search.png", "Search", "Experiment results"))
-    for name, first, after in sections:
+    # Parts of the page's sections (tabs) between headings: (file, section, first heading, heading after it;
+    # None = the top of the page, or its end).
+    sections = (("console-analytics.png", "Rates and revenue", None, "By strategy"),
+                ("console-analytics-revenue.png", "Rates and revenue", "Revenue", None),
+                ("console-analytics-funnel.png", "Funnel and trends", "Funnel", "CTR by position"),
+                ("console-analytics-search.png", "Products and search", "Search", None))
+    for name, tab, first, after in sections:
+        chosen = page.get_by_role("tab", name=tab, exact=True)
+        if chosen.get_attribute("aria-selected") != "true":
+            chosen.click()
+            settle(page)
+            grow(page, width)
         y0 = 0.0 if first is None else top(page, first) - 16
-        y1 = top(page, after) - 16
+        y1 = end_of_section(page) + 16 if after is None else top(page, after) - 16
         if not 0 <= y0 < y1 <= page.viewport_size["height"]:
             raise SystemExit(f"the Analytics section {first!r}..{after!r} is not where expected: {y0:.0f}..{y1:.0f}")
         left = 0.0 if first is None else x0

@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from console.state import MIRROR
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -201,5 +203,13 @@ def screenshots() -> Path:
 def goto(at: AppTest, page: str) -> AppTest:
     """Switch the running app to a page, as its sidebar link does; the page must run cleanly."""
     at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def section(at: AppTest, name: str) -> AppTest:
+    """Open a section (a lazy tab) of the page, as a click on its tab does: only the open one runs."""
+    at.session_state[MIRROR + "an_section"] = at.session_state["an_section"] = name  # as console.state.put
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -28,7 +28,7 @@ from engine.catalog.events import EventRow
 from engine.settings import Settings
 from engine.insights.simulate import simulated_count
 
-from console_fixtures import goto
+from console_fixtures import goto, section
 
 from test_console_browser import settle, snapshot
 
@@ -138,12 +138,13 @@ def test_algorithm_filter_reduces_every_chart_to_that_algorithm(console_env, run
         assert_rate_bars(bars, named_rates(runtime.db, "algorithm", scope), "algorithm", rate)
         (bars,) = traces(at, f"an-{rate}-strategy")
         assert_rate_bars(bars, named_rates(runtime.db, "strategy", scope), "strategy", rate)
+    assert "the only algorithm" in " ".join(m.value for m in at.get_by_key("an-headline").markdown)
+    section(at, "Funnel and trends")  # the filter holds in every section
     assert set(lines_by_name(traces(at, "an-position"))) == {algo}
     assert set(lines_by_name(traces(at, "an-daily"))) == {algo}
     assert list(array(traces(at, "an-funnel")[0]["x"])) == list(funnel(runtime.db, scope)["sessions"])
     all_traffic = funnel(runtime.db, Scope())["events"].iloc[0]
     assert funnel(runtime.db, scope)["events"].iloc[0] < all_traffic
-    assert "the only algorithm" in " ".join(m.value for m in at.get_by_key("an-headline").markdown)
 
 
 # ---- Analytics: event data -----------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ UPLOAD = (
 
 
 def test_event_upload_reports_rejected_lines_and_feeds_the_charts(own_data):
-    at = open_page_alone("analytics")
+    at = section(open_page_alone("analytics"), "Event data")
     assert any("event log is empty" in i.value for i in at.info)
     at.file_uploader(key="an_events_file").upload("events.csv", UPLOAD.encode(), "text/csv").run()
     at.button(key="an_events_import").click().run()
@@ -170,11 +171,16 @@ def test_event_upload_reports_rejected_lines_and_feeds_the_charts(own_data):
     assert "unknown event kind 'glance'" in rejected["reason"][0] and "ts" in rejected["reason"][1]
     assert at.get_by_key("an-rejected").get("download_button")[0].label == "CSV"
 
+    report_then = {m.label: m.value for m in at.get_by_key("an-import-report").metric}
+    section(at, "Rates and revenue")
     # the last 7 days hold no event: the period ends on the log's last day instead, and says so
     assert "the 7 days up to the log's last event (2024-04-25 – 2024-05-01)" in traces_title(at, "an-ctr-algorithm")
     (bars,) = traces(at, "an-ctr-algorithm")
     assert list(array(bars["x"])) == ["upload_algo"] and list(array(bars["y"])) == [0.5]  # 1 click, 2 impressions
 
+    section(at, "Event data")
+    assert {m.label: m.value for m in at.get_by_key("an-import-report").metric} == report_then  # kept
+    at.file_uploader(key="an_events_file").upload("events.csv", UPLOAD.encode(), "text/csv").run()
     at.button(key="an_events_import").click().run()  # the same file again adds nothing
     report = {m.label: m.value for m in at.get_by_key("an-import-report").metric}
     assert report["Inserted"] == "0" and report["Already present"] == "3" and report["Rejected"] == "2"
@@ -194,11 +200,13 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
     at.checkbox(key="an_simulated").uncheck().run()
     (bars,) = traces(at, "an-ctr-algorithm")
     assert list(array(bars["x"])) == ["vector_text"] and list(array(bars["y"])) == [0.25]
+    section(at, "Funnel and trends")
     assert list(array(traces(at, "an-funnel")[0]["x"])) == [1, 1, 0, 0]  # sessions: the one real session
     at.radio(key="an_funnel_by").set_value("events").run()
     assert list(array(traces(at, "an-funnel")[0]["x"])) == [4, 1, 0, 0]
     at.checkbox(key="an_simulated").check().run()
 
+    section(at, "Event data")
     remove = at.button(key="an_sim_remove")
     assert remove.disabled  # not before the confirmation
     at.checkbox(key="an_sim_confirm").check().run()
@@ -208,6 +216,7 @@ def test_simulated_traffic_is_excluded_on_request_and_removed_only_after_confirm
     assert any("Removed 5 simulated events" in s.value for s in at.success)
     assert simulated_count(own_data.db) == 0 and EventLog(own_data.db).count() == 5
     assert any("no simulated events" in i.value for i in at.info)
+    section(at, "Rates and revenue")
     assert list(array(traces(at, "an-ctr-algorithm")[0]["x"])) == ["vector_text"]
 
 
@@ -226,10 +235,10 @@ def test_analytics_in_a_browser_draws_its_charts_and_downloads_the_table(page: P
     expected = named_rates(db, "algorithm", Scope(start=today - timedelta(days=6), end=today))  # the default period
     ticks = page.locator(".st-key-an-ctr-algorithm .xaxislayer-above .xtick text")
     expect(ticks).to_have_text(list(expected["algorithm"]), timeout=CHART_TIMEOUT)
-    for key in ("an-conversion_impression-algorithm", "an-ctr-strategy", "an-funnel", "an-position", "an-daily",
-                "an-experiment"):
+    for key in ("an-conversion_impression-algorithm", "an-ctr-strategy"):
         expect(page.locator(f".st-key-{key} .main-svg").first).to_be_visible(timeout=CHART_TIMEOUT)
     expect(page.locator(".st-key-an-ctr-algorithm .errorbar")).to_have_count(len(expected))
+    expect(page.locator(".st-key-an-funnel")).to_have_count(0)  # only the open section runs
 
     with page.expect_download() as got:
         page.locator(".st-key-an-rates-algorithm").get_by_test_id("stDownloadButton").get_by_role("button").click()
@@ -240,3 +249,10 @@ def test_analytics_in_a_browser_draws_its_charts_and_downloads_the_table(page: P
     assert list(csv["impressions"]) == list(expected["impressions"])
     db.engine.dispose()
     snapshot(page, screenshots, "analytics")
+    for tab, keys, name in (("Funnel and trends", ("an-funnel", "an-position", "an-daily"), "analytics-funnel"),
+                            ("Experiments and impact", ("an-experiment",), "analytics-experiments")):
+        page.get_by_role("tab", name=tab).click()
+        for key in keys:
+            expect(page.locator(f".st-key-{key} .main-svg").first).to_be_visible(timeout=CHART_TIMEOUT)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        snapshot(page, screenshots, name)

@@ -14,6 +14,7 @@ from engine.insights.impact import version_impact
 from engine.merchandising.drafts import ConfigWorkflow
 from engine.merchandising.edits import with_strategy
 from engine.recommend.versions import VersionTable
+from console_fixtures import section
 from test_console_analytics import assert_same_table, open_page_alone, shown_table
 
 
@@ -42,6 +43,7 @@ def test_impact_of_a_version_and_retired_strategies_are_what_the_engine_computes
     assert list(shown["strategy"]) == ["pop_heavy", "similar (retired)"]
     assert list(shown["impressions"]) == [500, 400]
 
+    section(at, "Experiments and impact")
     live_since = {v.number: f"live since {v.created_at:%Y-%m-%d %H:%M} UTC" for v in VersionTable(own_data.db).list()}
     picker = at.selectbox(key="an_version")
     assert picker.options == [f"version 2 ({live_since[2]})", f"version 1 ({live_since[1]})"]

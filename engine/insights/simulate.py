@@ -393,8 +393,7 @@ def remove_simulated(db: Database) -> int:
 
 
 def simulated_count(db: Database) -> int:
-    """Simulated events in the log: the daily rollups' sums and the raw events past them (rollups.read), as the
-    dashboards count; a count over the events table walked every row (0.2 s a run of the Analytics page at
-    3.4 M events)."""
+    """Simulated events in the log, from the rollups and the raw events past them (rollups.read), as the dashboards
+    count: a count over the events table walked every row (0.2 s an Analytics run at 3.4 M events)."""
     refresh(db, wait=False)  # events landed on rolled days since the last refresh: their days rolled again
     return int(sum(r[1] for r in read(db, [], lambda t: [t.simulated == 1])))

@@ -42,10 +42,6 @@ def roll_on(conn: Connection, day: int, since: int, top: int) -> None:
     _products(conn, day, tail, newly, top)
 
 
-def _top_id(conn: Connection, table: Any) -> int:
-    return int(conn.execute(select(func.max(table.id))).scalar_one() or 0)
-
-
 def _events(conn: Connection, day: int, tail: list[Any], newly: list[Any], top: int) -> None:
     keys = [getattr(EventRow, k) for k in KEYS]
     priced, units, revenue = money_columns()
@@ -53,26 +49,16 @@ def _events(conn: Connection, day: int, tail: list[Any], newly: list[Any], top: 
                     priced, units, revenue).where(*tail).group_by(EventRow.day, EventRow.kind, *keys))
     retracted = (select(EventRow.day, EventRow.kind, *keys, literal(0), -func.count(), literal(0), literal(0),
                         literal(0.0)).where(*newly).group_by(EventRow.day, EventRow.kind, *keys))
-    cols = ["day", "kind", *KEYS, *SUMS]
-    before = _top_id(conn, EventDailyRow)
-    conn.execute(insert(EventDailyRow).from_select(cols, added.union_all(retracted)))
-    upto = _top_id(conn, EventDailyRow)
-    if upto == before:
-        return
-    # A day has a few thousand rows here (one per kind and served column values): all of them are summed again.
-    group = [EventDailyRow.day, EventDailyRow.kind, *(getattr(EventDailyRow, k) for k in KEYS)]
-    summed = (select(*group, *(func.sum(getattr(EventDailyRow, c)) for c in SUMS))
-              .where(EventDailyRow.day == day, EventDailyRow.id <= upto).group_by(*group))
-    conn.execute(insert(EventDailyRow).from_select(cols, summed))
-    conn.execute(delete(EventDailyRow).where(EventDailyRow.day == day, EventDailyRow.id <= upto))
+    # A day has a few thousand rows here (one per kind and served column values): all of them are folded again.
+    _merge(conn, EventDailyRow, None, day, ["day", "kind", *KEYS], SUMS, added.union_all(retracted), func.sum)
 
 
 def _sessions(conn: Connection, day: int, tail: list[Any]) -> None:
     stages = [func.max(case((EventRow.kind.in_(kinds), 1), else_=0)) for kinds in STAGE_KINDS.values()]
     added = (select(EventRow.day, EventRow.session_id, EventRow.simulated, *stages).where(*tail)
              .group_by(EventRow.day, EventRow.session_id, EventRow.simulated))
-    cols = ["day", "session_id", "simulated", *STAGE_KINDS]
-    _merge(conn, SessionDailyRow, "session_id", day, cols, added, func.max)
+    _merge(conn, SessionDailyRow, "session_id", day, ["day", "session_id", "simulated"], tuple(STAGE_KINDS), added,
+           func.max)
 
 
 def _products(conn: Connection, day: int, tail: list[Any], newly: list[Any], top: int) -> None:
@@ -84,23 +70,31 @@ def _products(conn: Connection, day: int, tail: list[Any], newly: list[Any], top
     zeros = [literal(0) for _ in PRODUCT_SUMS[1:-1]] + [literal(0.0) for _ in ("revenue", *DECAYS)]
     retracted = (select(EventRow.day, EventRow.product_id, EventRow.simulated, -func.count(), *zeros)
                  .where(*newly).group_by(EventRow.day, EventRow.product_id, EventRow.simulated))
-    cols = ["day", "product_id", "simulated", *PRODUCT_SUMS, *DECAYS]
-    _merge(conn, ProductDailyRow, "product_id", day, cols, added.union_all(retracted), func.sum)
+    _merge(conn, ProductDailyRow, "product_id", day, ["day", "product_id", "simulated"], (*PRODUCT_SUMS, *DECAYS),
+           added.union_all(retracted), func.sum)
 
 
-def _merge(conn: Connection, table: Any, key: str, day: int, cols: list[str], rows: Any, how: Any) -> None:
-    """Insert `rows` into the day's rollup `table`, then fold the day's rows of every `key` they name into one
-    (`how` per value column). A day holds a row per session or product, so only the keys named are folded;
-    folding a key's row for the other `simulated` value with it changes nothing."""
+def _top_id(conn: Connection, table: Any) -> int:
+    return int(conn.execute(select(func.max(table.id))).scalar_one() or 0)
+
+
+def _merge(conn: Connection, table: Any, key: str | None, day: int, group: list[str], values: tuple[str, ...],
+           rows: Any, how: Any) -> None:
+    """Insert `rows` (the `group` columns, then the `values`) into the day's rollup `table`, then fold the day's
+    rows of each group into one (`how` per value). A day holds a row per session or product, so only the rows
+    of a `key` the new rows name are folded (folding a key's row for the other `simulated` value with it changes
+    nothing); with no key, every row of the day."""
+    cols = [*group, *values]
     before = _top_id(conn, table)
     conn.execute(insert(table).from_select(cols, rows))
     upto = _top_id(conn, table)
     if upto == before:
         return
-    new = aliased(table, name="new")
-    named = select(getattr(new, key)).where(new.id > before, new.id <= upto)
-    mine = [table.day == day, table.id <= upto, getattr(table, key).in_(named)]
-    group = [table.day, getattr(table, key), table.simulated]
-    folded = select(*group, *(how(getattr(table, c)) for c in cols[3:])).where(*mine).group_by(*group)
+    mine = [table.day == day, table.id <= upto]
+    if key is not None:
+        new = aliased(table, name="new")
+        mine.append(getattr(table, key).in_(select(getattr(new, key)).where(new.id > before, new.id <= upto)))
+    by = [getattr(table, c) for c in group]
+    folded = select(*by, *(how(getattr(table, c)) for c in values)).where(*mine).group_by(*by)
     conn.execute(insert(table).from_select(cols, folded))
     conn.execute(delete(table).where(*mine))

@@ -115,9 +115,9 @@ class Service:
     def index_version(self) -> str:
         return self.runtime.index_version()
 
-    def warm_cards(self) -> threading.Thread:
-        """Read the product cards into the shared card cache in a background thread (engine.recommend.cards):
-        the first lists after a start then cost what later ones do. /health shows the progress."""
+    def warm_cards(self) -> None:
+        """Read the product cards into the shared card cache in a background thread (engine.recommend.cards,
+        `warmer`): the first lists after a start then cost what later ones do. /health shows the progress."""
         cards = self.runtime.cards
 
         def run() -> None:
@@ -128,10 +128,8 @@ class Service:
                 log.exception("reading the product cards ahead failed; they are read as lists need them")
 
         cards.warming = True  # from now on, so /health never shows a warm-up that has yet to begin as done
-        thread = threading.Thread(target=run, name="vitrina-warm-cards", daemon=True)
-        thread.start()
-        self.warmer = thread
-        return thread
+        self.warmer = threading.Thread(target=run, name="vitrina-warm-cards", daemon=True)
+        self.warmer.start()
 
     def close(self) -> None:
         """Write the queued impressions and release the vector store (shared by the Runtimes of this

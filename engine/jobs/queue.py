@@ -170,6 +170,22 @@ class JobQueue:
                 return Claimed(b.id, b.job_id, job.kind, b.step, list(b.ids or []), b.attempts, dict(job.params or {}))
         return None
 
+    def claimable_in(self, batch_id: int) -> float | None:
+        """Seconds until a batch may be claimed (0.0: now), or None once it is finished. A message for a batch
+        another runner holds can arrive before that runner's heartbeat turns stale: the broker's visibility
+        clock starts at delivery, the heartbeat at the claim. Such a message is sent again, not dropped."""
+        now = utcnow()
+        with self.db.session() as s:
+            row = s.execute(select(JobBatchRow.status, JobBatchRow.heartbeat_at, JobBatchRow.not_before)
+                            .where(JobBatchRow.id == batch_id)).first()
+        if row is None or row.status not in ("waiting", "running"):
+            return None
+        if row.status == "running":
+            at = (row.heartbeat_at or now) + timedelta(seconds=self.visibility_timeout)
+        else:
+            at = row.not_before or now
+        return max(0.0, (at - now).total_seconds())
+
     def note(self, job_id: int, text: str) -> None:
         """Add what a step found to the job's description (an import's counts and first rejected rows)."""
         with self.db.session() as s:

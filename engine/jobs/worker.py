@@ -35,8 +35,13 @@ def process_batch(batch_id: int) -> str:
     jobs, indexer = _state()
     steps = ("encode",) + (WRITER_STEPS if jobs.remote_writers else ())
     batch = jobs.queue.claim(worker_name("celery"), steps, batch_id=batch_id)
-    if batch is None:
-        return "skipped"
+    if batch is None:  # finished elsewhere, or still held: then asked again once its holder counts as dead
+        wait = jobs.queue.claimable_in(batch_id)
+        if wait is None:
+            return "skipped"
+        # at most 0.9 of the visibility timeout: a message held back longer would be handed out twice meanwhile
+        send_batches(jobs.runtime.settings, [batch_id], countdown=min(wait + 0.5, 0.9 * jobs.queue.visibility_timeout))
+        return "deferred"
     outcome = process(indexer, jobs.queue, batch, writer=jobs.remote_writers,
                       batch_size=jobs.runtime.settings.batch_size, dispatch=jobs.dispatch, settings=jobs.runtime.settings)
     if outcome == "retry":  # the queue holds it back for its backoff; the broker brings it back then

@@ -159,6 +159,32 @@ def test_a_worker_killed_mid_batch_loses_nothing(env, catalog, tmp_path):
         rt.close()
 
 
+def test_a_message_that_comes_back_before_its_holder_counts_as_dead_is_kept(env, tmp_path):
+    """The broker's visibility clock starts when a message is delivered, the batch's heartbeat when it is
+    claimed, so a dead worker's message can come back while the heartbeat is still fresh. Here a runner that
+    died right after its claim holds the batch and the message arrives at once: the worker sends it again
+    until the holder counts as dead, then does the batch (dropping the message would leave it running)."""
+    rt = _holder()
+    worker = _worker(env, "w1", tmp_path / "w1.log")
+    try:
+        jobs = Jobs(rt)
+        job_id, _ = jobs.queue.submit("retry", "held batch")
+        plan = jobs.queue.claim("test", ["plan"])
+        [batch_id] = jobs.queue.add_batches(job_id, [("encode", [])], total=0)
+        jobs.queue.complete(plan, 0)
+        assert jobs.queue.claim("dead", ["encode"]).batch_id == batch_id
+        jobs.dispatch([batch_id])
+        job = _wait(jobs, job_id, timeout=60)
+        with rt.db.session() as s:
+            row = s.get(JobBatchRow, batch_id)
+            assert (job.status, row.status, row.attempts) == ("done", "done", 2), (tmp_path / "w1.log").read_text()
+            assert row.worker.endswith(":celery")
+    finally:
+        _stop(worker)
+        ensure_runner(rt).stop()
+        rt.close()
+
+
 def test_a_worker_refuses_to_start_without_celery_configured(tmp_path, env):
     done = subprocess.run([sys.executable, "-m", "engine", "worker"], cwd=tmp_path,
                           env={**env, "VITRINA_JOB_RUNNER": "inprocess"}, capture_output=True, text=True, timeout=120)

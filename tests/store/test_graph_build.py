@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -183,6 +185,49 @@ def test_the_built_shard_stores_float16_and_keeps_indexes_and_lexical_vectors(tm
     reopened = EdgeStore(tmp_path / "store")  # the saved config loads as it is: float16 stays
     assert reopened.retrieve([1], with_vectors=["text"])[0].vectors["text"].shape == (SPEC.text_dim,)
     reopened.close()
+
+
+_MAPPED = """
+import sys, qdrant_edge as qe
+
+def resident():  # KB of the vector files' mappings held in this process's memory
+    total, vectors = 0, False
+    for line in open("/proc/self/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 6:
+            vectors = "vector_storage-" in head[5]
+        elif vectors and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+shard = qe.EdgeShard.load(sys.argv[1])
+at_open = resident()
+shard.retrieve(list(range(1, 51)), with_payload=False, with_vector=["text"])
+print(at_open, resident())
+"""
+
+
+def test_a_built_shards_vectors_are_read_into_memory_only_when_a_query_needs_them(tmp_path):
+    """A catalog large enough for a graph is one whose vectors dominate the memory of every process opening the
+    store: the built shard leaves them on disk until read (qdrant's `cold` tier), so a process holds the pages
+    its queries touch, not the whole catalog's, and the kernel may drop them. Measured on the mappings of the
+    vector files in a fresh process (/proc/self/smaps), at open and after reading some vectors."""
+    store = _store(tmp_path / "store", _points(600))
+
+    def mapped() -> tuple[int, int]:
+        store.close()  # the WAL lock: one process opens a shard at a time
+        shard = str((tmp_path / "store" / "shard").resolve())
+        done = subprocess.run([sys.executable, "-c", _MAPPED, shard], capture_output=True, text=True, check=True)
+        at_open, after_reads = map(int, done.stdout.split())
+        return at_open, after_reads
+
+    before, _ = mapped()  # a small catalog's shard (no graph): its vector files are read in at open (98 MB here)
+    store.open(SPEC)
+    assert store.build_graph(100).built
+    saved = json.loads(((tmp_path / "store" / "shard").resolve() / "edge_config.json").read_text())
+    assert {v.get("memory") for v in saved["vectors"].values()} == {"cold"}
+    at_open, after_reads = mapped()
+    assert at_open * 100 < before and after_reads > at_open, (before, at_open, after_reads)  # 98,344 / 112 / 144 KB
 
 
 def test_writes_made_during_the_build_survive_the_swap(tmp_path):

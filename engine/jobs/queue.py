@@ -170,15 +170,16 @@ class JobQueue:
                 return Claimed(b.id, b.job_id, job.kind, b.step, list(b.ids or []), b.attempts, dict(job.params or {}))
         return None
 
-    def claimable_in(self, batch_id: int) -> float | None:
-        """Seconds until a batch may be claimed (0.0: now), or None once it is finished. A message for a batch
-        another runner holds can arrive before that runner's heartbeat turns stale: the broker's visibility
-        clock starts at delivery, the heartbeat at the claim. Such a message is sent again, not dropped."""
+    def claimable_in(self, batch_id: int, steps: Iterable[str]) -> float | None:
+        """Seconds until a batch of these steps may be claimed (0.0: now), or None once it is finished (or is not
+        of these steps). A message for a batch another runner holds can arrive before that runner's heartbeat
+        turns stale: the broker's visibility clock starts at delivery, the heartbeat at the claim. Such a
+        message is sent again, not dropped."""
         now = utcnow()
         with self.db.session() as s:
-            row = s.execute(select(JobBatchRow.status, JobBatchRow.heartbeat_at, JobBatchRow.not_before)
-                            .where(JobBatchRow.id == batch_id)).first()
-        if row is None or row.status not in ("waiting", "running"):
+            row = s.execute(select(JobBatchRow.status, JobBatchRow.step, JobBatchRow.heartbeat_at,
+                                   JobBatchRow.not_before).where(JobBatchRow.id == batch_id)).first()
+        if row is None or row.status not in ("waiting", "running") or row.step not in set(steps):
             return None
         if row.status == "running":
             at = (row.heartbeat_at or now) + timedelta(seconds=self.visibility_timeout)

@@ -36,7 +36,7 @@ def process_batch(batch_id: int) -> str:
     steps = ("encode",) + (WRITER_STEPS if jobs.remote_writers else ())
     batch = jobs.queue.claim(worker_name("celery"), steps, batch_id=batch_id)
     if batch is None:  # finished elsewhere, or still held: then asked again once its holder counts as dead
-        wait = jobs.queue.claimable_in(batch_id)
+        wait = jobs.queue.claimable_in(batch_id, steps)
         if wait is None:
             return "skipped"
         # at most 0.9 of the visibility timeout: a message held back longer would be handed out twice meanwhile

@@ -80,7 +80,8 @@ def test_a_dead_runners_batch_is_claimed_again_and_counted_once(rt):
     queue.add_batches(job_id, [("encode", [1, 2])], total=2)
     first = queue.claim("dead", ["encode"])
     assert first is not None and queue.claim("alive", ["encode"]) is None  # running, heartbeat fresh
-    assert 4.0 < queue.claimable_in(first.batch_id) <= 5.0  # a message for it now is sent again, not dropped
+    assert 4.0 < queue.claimable_in(first.batch_id, ["encode"]) <= 5.0  # a message now is sent again, not dropped
+    assert queue.claimable_in(first.batch_id, ["plan"]) is None  # not for a runner that cannot do its step
     with rt.db.session() as s:
         s.execute(update(JobBatchRow).where(JobBatchRow.id == first.batch_id)
                   .values(heartbeat_at=utcnow() - timedelta(seconds=6)))
@@ -88,7 +89,7 @@ def test_a_dead_runners_batch_is_claimed_again_and_counted_once(rt):
     assert again is not None and again.batch_id == first.batch_id and again.attempts == 2
     queue.complete(again, 2)
     queue.complete(first, 2)  # the presumed-dead runner finished after all
-    assert queue.job(job_id).done == 2 and queue.claimable_in(first.batch_id) is None
+    assert queue.job(job_id).done == 2 and queue.claimable_in(first.batch_id, ["encode"]) is None
 
 
 def test_a_failing_batch_is_retried_with_backoff_then_fails_its_job(rt):

@@ -93,6 +93,15 @@ def _settled(rt: Runtime, timeout: float = 30.0):
         time.sleep(0.2)
 
 
+def _one_batch(jobs: Jobs, reason: str, ids: list[int]) -> tuple[int, int]:
+    """A job planned here into one encode batch of these ids, not yet sent to any worker: (job id, batch id)."""
+    job_id, _ = jobs.queue.submit("retry", reason)
+    plan = jobs.queue.claim("test", ["plan"])
+    [batch_id] = jobs.queue.add_batches(job_id, [("encode", ids)], total=len(ids))
+    jobs.queue.complete(plan, 0)
+    return job_id, batch_id
+
+
 def _holder() -> Runtime:
     """This process as the store's holder (its runner plans, removes and writes handed-off vectors)."""
     rt = Runtime(Settings())
@@ -168,10 +177,7 @@ def test_a_message_that_comes_back_before_its_holder_counts_as_dead_is_kept(env,
     worker = _worker(env, "w1", tmp_path / "w1.log")
     try:
         jobs = Jobs(rt)
-        job_id, _ = jobs.queue.submit("retry", "held batch")
-        plan = jobs.queue.claim("test", ["plan"])
-        [batch_id] = jobs.queue.add_batches(job_id, [("encode", [])], total=0)
-        jobs.queue.complete(plan, 0)
+        job_id, batch_id = _one_batch(jobs, "held batch", [])
         assert jobs.queue.claim("dead", ["encode"]).batch_id == batch_id
         jobs.dispatch([batch_id])
         job = _wait(jobs, job_id, timeout=60)
@@ -198,10 +204,7 @@ def test_a_batch_that_raises_on_a_worker_is_sent_again_after_its_backoff(env, tm
     worker = _worker(env, "w1", tmp_path / "w1.log")
     try:
         jobs = Jobs(rt)
-        job_id, _ = jobs.queue.submit("retry", "poisoned batch")
-        plan = jobs.queue.claim("test", ["plan"])
-        [batch_id] = jobs.queue.add_batches(job_id, [("encode", [2 ** 70])], total=1)
-        jobs.queue.complete(plan, 0)
+        _, batch_id = _one_batch(jobs, "poisoned batch", [2 ** 70])
         jobs.dispatch([batch_id])
         deadline = time.monotonic() + 60
         while True:

@@ -40,7 +40,8 @@ def process_batch(batch_id: int) -> str:
         if wait is None:
             return "skipped"
         # at most 0.9 of the visibility timeout: a message held back longer would be handed out twice meanwhile
-        send_batches(jobs.runtime.settings, [batch_id], countdown=min(wait + 0.5, 0.9 * jobs.queue.visibility_timeout))
+        countdown = min(wait + 0.5, 0.9 * jobs.queue.visibility_timeout)
+        send_batches(jobs.runtime.settings, [batch_id], countdown=countdown)
         return "deferred"
     outcome = process(indexer, jobs.queue, batch, writer=jobs.remote_writers,
                       batch_size=jobs.runtime.settings.batch_size, dispatch=jobs.dispatch, settings=jobs.runtime.settings)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, time, timedelta, timezone
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,12 @@ def answer(at: AppTest) -> list[str]:
 def test_planner_equals_statsmodels_at_the_traffic_sql_counts(console_env, runtime):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
     goto(at, "experiments")
-    today = datetime.now(timezone.utc).date()
-    lo, hi = datetime.combine(today - timedelta(days=13), time()), datetime.combine(today + timedelta(days=1), time())
+    # the window the page says it measured: the 14 days up to today, or up to the last day with events (just
+    # after midnight, today may have none yet)
+    caption = next(c.value for c in at.caption if c.value.startswith("Current traffic"))
+    first, last = (date.fromisoformat(d) for d in re.search(r"14 days (\S+) – (\S+)\.$", caption).groups())
+    assert last - first == timedelta(days=13) and last <= datetime.now(timezone.utc).date()
+    lo, hi = datetime.combine(first, time()), datetime.combine(last + timedelta(days=1), time())
     q = (f"SELECT SUM({IMPRESSION}), SUM(CASE WHEN e.kind = 'click' THEN 1 ELSE 0 END) FROM events e "
          "WHERE e.ts >= :lo AND e.ts < :hi")
     with runtime.db.engine.connect() as conn:

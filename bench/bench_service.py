@@ -1,9 +1,9 @@
 """The service against the store underneath it, in one run: the raw store calls `similar()` makes, the facade
 over them, a cache hit in the facade (in-process and Redis), then `python -m engine serve` under load over
 loopback — distinct products uncached (from the given clients as fast as the service answers, and at a fixed
-arrival rate), cache hits in-process (from the given clients, and from one client: a
-request's own cost, with no queue) and in Redis, each hit naming one of 20 shopper sessions — with every served list's
-impressions counted against what the service wrote.
+arrival rate), cache hits in-process (from the given clients, and from one client: a request's own cost, with no
+queue) and in Redis, each hit naming one of 20 shopper sessions — with every served list's impressions counted
+against what the service wrote.
 
     python bench/bench_service.py [--data-dir DIR] [--clients 8] [--seconds 15] [--rate 100] [--json]
 
@@ -12,10 +12,10 @@ installed, otherwise a Python client (threads with httpx); its name is printed w
 load is an open loop in a Python client (asyncio with httpx): request i is due at i / rate seconds whatever the
 answers before it did, and its latency counts from when it was due, so a stalled service is charged for the
 requests it held back (no coordinated omission); it says whether a rate is served within a latency, where the
-connection loads say how much the service serves when it is the bottleneck. Without
---data-dir the Luma demo is imported and indexed into a scratch folder (~30 s); a data folder that is given
-(e.g. one made by bench/synth.py) is copied to scratch first, since the benchmark writes events. Exit status 1
-when a request failed or a served list's impressions were not written."""
+connection loads say how much the service serves when it is the bottleneck. Without --data-dir the Luma demo is
+imported and indexed into a scratch folder (~30 s); a data folder that is given (e.g. one made by bench/synth.py)
+is copied to scratch first, since the benchmark writes events. Exit status 1 when a request failed or a served
+list's impressions were not written."""
 from __future__ import annotations
 
 import argparse
@@ -154,6 +154,12 @@ def wrk_load(base: str, paths: list[str], clients: int, seconds: int, scratch: P
             "p95": r["p95"], "p99": r["p99"], "rps": r["requests"] / r["seconds"]}
 
 
+def summary(latencies: list[float], errors: int, seconds: float) -> dict:
+    """A Python client's load as wrk_load reports one: requests, errors, latency percentiles (ms), req/s."""
+    return {"requests": len(latencies), "errors": errors, "p50": percentile(latencies, .5),
+            "p95": percentile(latencies, .95), "p99": percentile(latencies, .99), "rps": len(latencies) / seconds}
+
+
 def python_load(base: str, paths: list[str], clients: int, seconds: int, scratch: Path) -> dict:
     latencies: list[float] = []
     errors = [0]
@@ -180,9 +186,7 @@ def python_load(base: str, paths: list[str], clients: int, seconds: int, scratch
         t.start()
     for t in pool:
         t.join()
-    return {"requests": len(latencies), "errors": errors[0], "p50": percentile(latencies, .5),
-            "p95": percentile(latencies, .95), "p99": percentile(latencies, .99),
-            "rps": len(latencies) / (time.perf_counter() - t0)}
+    return summary(latencies, errors[0], time.perf_counter() - t0)
 
 
 def rate_load(base: str, paths: list[str], rate: float, seconds: int) -> dict:
@@ -218,8 +222,7 @@ def rate_load(base: str, paths: list[str], rate: float, seconds: int) -> dict:
     finally:
         gc.enable()
         gc.unfreeze()
-    return {"requests": len(latencies), "errors": errors[0], "p50": percentile(latencies, .5),
-            "p95": percentile(latencies, .95), "p99": percentile(latencies, .99), "rps": len(latencies) / elapsed}
+    return summary(latencies, errors[0], elapsed)
 
 
 def run_mode(mode: str, data: Path, env: dict[str, str], paths: list[str], warm: bool, clients: int, seconds: int,
